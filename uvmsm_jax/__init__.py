@@ -1,0 +1,31 @@
+"""uvmsm_jax: differentiable, batched relic abundances for light vector-portal dark sectors.
+
+Importing the package enables float64 in JAX (relic yields span 1e-20 … 1e-2).
+
+Public API (DESIGN.md §3)::
+
+    import uvmsm_jax as uj
+    m = uj.UVMSM(m_n1=0.05, m_zp=0.2, g_bl=4e-12)
+    r = uj.relic(m, uj.Settings(mode="physical"))   # RelicResult: omega_h2, yield_dm, mechanism, status
+    w = uj.widths(m)                                # Widths: partial and total mediator widths [GeV]
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from .models import (  # noqa: E402
+    DarkPhotonDM as DarkPhotonDM,
+    Settings as Settings,
+    UVMSM as UVMSM,
+    VectorPortal as VectorPortal,
+)
+from .relic import (  # noqa: E402
+    MECHANISMS as MECHANISMS,
+    STATUS_MESSAGES as STATUS_MESSAGES,
+    RelicResult as RelicResult,
+    relic as relic,
+)
+from .widths import Widths as Widths, widths as widths  # noqa: E402
+
+__version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""Input validation shared by the Python API and the CLI.
+
+Outside JAX transformations bad values raise ``ValueError`` naming the parameter; traced values
+are left to the per-point ``status`` codes of the solvers (see :mod:`uvmsm_jax.status`).
+"""
+
+import jax
+import numpy as np
+
+
+def is_concrete(value) -> bool:
+    """True when ``value`` holds no JAX tracer (it can be inspected with NumPy)."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
+
+
+def check_positive_finite(name: str, value) -> None:
+    """Raise ``ValueError`` if a concrete ``value`` has an element that is not finite and > 0."""
+    if not is_concrete(value):
+        return
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    bad = ~(np.isfinite(arr) & (arr > 0))
+    if np.any(bad):
+        first = arr[bad].flat[0] if arr.ndim else arr
+        raise ValueError(f"{name} must be a positive finite number, got {float(first)!r}")

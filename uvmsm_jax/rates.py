@@ -1,0 +1,318 @@
+"""Thermal averages, reaction rates and the Boltzmann rate coefficients (PHYSICS.md G.4, G.6, A.5).
+
+All thermal averages use Maxwell–Boltzmann statistics for the initial state (PHYSICS.md G.2).
+Everything is returned as a natural logarithm with the Boltzmann exponent combined analytically
+from scaled Bessel functions, so nothing under- or overflows up to m/T ~ 1e3 and beyond
+(PHYSICS.md N.1–N.2).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from . import boltzmann as bz
+from . import constants as c
+from .hadrons import sm_width_unit
+from .models import Settings, VectorPortal
+from .special import bessel_k1e, bessel_k2e
+from .thermo import degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
+from .xsec import (
+    annihilation_normalisation,
+    safe_sqrt,
+    sigma_dm_pair_to_mediator_pair,
+    sigma_dm_pair_to_sm,
+    sigma_mediator_pair_to_fermion,
+)
+
+# Panel boundaries in t = (√s − √s_min)/T of the composite Gauss–Legendre rule: geometric near
+# threshold, then covering the exponential tail up to e^{-60} (PHYSICS.md N.2).
+_FIXED_T_PANELS = np.array([0.0, 1e-3, 1e-2, 0.05, 0.2, 0.6, 1.5, 3.5, 7.0, 13.0, 22.0, 36.0, 60.0])
+_NODES_PER_PANEL = 8
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(_NODES_PER_PANEL)
+
+RESONANCE_EXCISION = 0.05
+"""Δ_exc of PHYSICS.md G19: |s − M²| < Δ_exc M² is excised from the off-pole integral."""
+T_QCD = 0.15
+"""Temperature [GeV] below which quark channels of process (b) are switched off (PHYSICS.md K14)."""
+
+# √s [GeV] where σ_a(s) has structure: fermion thresholds, 2m_π, ρ/ω and φ, the quark switch.
+_SM_STRUCTURE_SQRT_S = (
+    2 * c.M_MUON, 2 * c.M_PI_CHARGED, 0.74, 0.80, 1.0, 1.04, 2 * c.M_TAU,
+    2 * c.QUARK_MASSES["c"], 2 * c.QUARK_MASSES["b"], 2 * c.QUARK_MASSES["t"],
+)
+
+
+def _composite_nodes(breakpoints_t: Array) -> tuple[Array, Array]:
+    """Gauss–Legendre nodes/weights on t ∈ [0, 60] split at the fixed and the given breakpoints."""
+    t_max = _FIXED_T_PANELS[-1]
+    edges = jnp.sort(jnp.concatenate([jnp.asarray(_FIXED_T_PANELS), jnp.clip(breakpoints_t, 0.0, t_max)]))
+    lo, hi = edges[:-1], edges[1:]
+    half = 0.5 * (hi - lo)
+    nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * _GL_X[None, :]
+    weights = half[:, None] * _GL_W[None, :]
+    return nodes.ravel(), weights.ravel()
+
+
+def log_sigma_v_identical_pair(
+    sigma: Callable[[Array], Array],
+    m: Array,
+    sqrt_s_min: Array,
+    temperature: Array,
+    breakpoints_sqrt_s: Sequence[Array] = (),
+) -> Array:
+    """ln⟨σv⟩(T) [⟨σv⟩ in GeV⁻²], Gondolo–Gelmini for an identical initial pair of mass m (G12).
+
+        ⟨σv⟩ = 1/(8 m⁴ T K₂²(m/T)) ∫_{s_min}^∞ ds σ(s) (s − 4m²) √s K₁(√s/T),
+
+    with √s_min = max(2m, final-state threshold) [GeV]. The integral is done in
+    t = (√s − √s_min)/T with e^{−t} split off analytically and a composite Gauss–Legendre rule;
+    ``breakpoints_sqrt_s`` [GeV] are extra panel edges (thresholds, the edges of an excised
+    resonance window, narrow hadronic resonances). σ must return 0 where a process is closed.
+    Returns :data:`~uvmsm_jax.boltzmann.LOG_ZERO` where σ vanishes identically.
+    """
+    if breakpoints_sqrt_s:
+        t_breaks = (jnp.stack([jnp.asarray(b, dtype=float) for b in breakpoints_sqrt_s]) - sqrt_s_min) / temperature
+    else:
+        t_breaks = jnp.zeros((0,))
+    t, w = _composite_nodes(t_breaks)
+    sqrt_s = sqrt_s_min + temperature * t
+    s = sqrt_s**2
+    integrand = 2.0 * s * sigma(s) * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
+    integral = temperature * jnp.sum(w * integrand)
+    normalisation = 8.0 * m**4 * temperature * bessel_k2e(m / temperature) ** 2
+    return bz.log_or_zero(integral / normalisation) - (sqrt_s_min - 2.0 * m) / temperature
+
+
+def log_sigma_v_pole(m: Array, m_v: Array, width_v: Array, reduced_sigma_at_pole: Array, temperature: Array) -> Array:
+    """ln of the narrow-width pole part of ⟨σv⟩ [GeV⁻²] for an s-channel vector (PHYSICS.md A27, G19).
+
+    ``reduced_sigma_at_pole`` = σ̃(M²) = σ(s)·[(s − M²)² + M²Γ²] at s = M² [GeV²]; the
+    Breit–Wigner is replaced by π δ(s − M²)/(MΓ). ln 0 (= LOG_ZERO) when M ≤ 2m.
+    """
+    open_pole = m_v > 2.0 * m
+    phase_space = jnp.where(open_pole, m_v**2 - 4.0 * m**2, 0.0)
+    ratio = bessel_k1e(m_v / temperature) / bessel_k2e(m / temperature) ** 2
+    linear = jnp.pi * phase_space * reduced_sigma_at_pole * ratio / (8.0 * m**4 * temperature * width_v)
+    return bz.log_or_zero(linear) - jnp.where(open_pole, m_v - 2.0 * m, 0.0) / temperature
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_width_unit_nodes(current: str, mode: str, sqrt_s_switch: float) -> tuple[np.ndarray, np.ndarray]:
+    """Γ_SM/g_sm² [GeV] of a vector of mass w on a fixed fine grid (log-spaced + 0.5 MeV steps
+    over the hadronic resonance region), for cheap linear interpolation inside σ_a(s)."""
+    grid = np.unique(np.concatenate([
+        np.geomspace(1e-4, 1e5, 4000),
+        np.arange(0.27, 2.3, 5e-4),
+        np.outer(_SM_STRUCTURE_SQRT_S, [1.0 - 1e-9, 1.0 + 1e-9]).ravel(),
+    ]))
+    settings = Settings(mode=mode, sqrt_s_switch=sqrt_s_switch)
+    with jax.ensure_compile_time_eval():  # may be first called while tracing
+        return grid, np.asarray(sm_width_unit(grid, current, settings).total)
+
+
+def sm_width_unit_interpolated(sqrt_s: Array, current: str, settings: Settings) -> Array:
+    """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, interpolated linearly on a fine grid.
+
+    Used inside σ_a(s) = η g_dm² Γ_SM(√s) √(s − 4m²)/D(s) (PHYSICS.md A19–A20); the exact
+    per-channel function is :func:`uvmsm_jax.hadrons.sm_width_unit`.
+    """
+    grid, values = _sm_width_unit_nodes(current, settings.mode, float(settings.sqrt_s_switch))
+    return jnp.interp(sqrt_s, grid, values)
+
+
+class ProcessSwitches(eqx.Module):
+    """Which processes enter the Boltzmann system (static).
+
+    annihilation: (a) DM DM ↔ SM through the s-channel mediator.
+    mediator_annihilation: (b) V V ↔ f f̄.
+    conversion: (c) DM DM ↔ V V.
+    decays: V ↔ SM and V ↔ DM DM (inverse) decays (θ_D of (A36)–(A37)).
+    pole_in_annihilation: keep the narrow-width pole (A27) inside ⟨σv⟩_a (bookkeeping R of
+      PHYSICS.md A.8.1; must be False when ``decays`` is True — no double counting).
+    """
+
+    annihilation: bool = eqx.field(static=True, default=True)
+    mediator_annihilation: bool = eqx.field(static=True, default=True)
+    conversion: bool = eqx.field(static=True, default=True)
+    decays: bool = eqx.field(static=True, default=True)
+    pole_in_annihilation: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        if self.decays and self.pole_in_annihilation:
+            raise ValueError("pole_in_annihilation and decays double-count the resonance (PHYSICS.md A.8.1)")
+
+
+class Thermodynamics(eqx.Module):
+    """Background quantities at one temperature (all GeV units)."""
+
+    temperature: Array
+    entropy_factor: Array  # (1 + δ)
+    entropy_over_hubble: Array  # s/H [GeV²]
+    hubble: Array
+    log_y_dm_eq: Array
+    log_y_v_eq: Array
+
+
+def dm_degrees_of_freedom(portal: VectorPortal) -> float:
+    """Internal d.o.f. counted by the DM yield: 2 (Majorana N₁) or 4 (χ + χ̄; PHYSICS.md G.2, K28)."""
+    return c.G_N1 if portal.dm_kind == "majorana" else 2.0 * c.G_DIRAC
+
+
+def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float, entropy_derivative: bool, temperature):
+    """g*, g*s, δ, H, s and the equilibrium yields of DM and mediator at T (PHYSICS.md G1–G5)."""
+    dof = degrees_of_freedom(settings.gstar)
+    g_rho = dof.g_rho(temperature)
+    g_s = g_rho if settings.mode == "paper" else dof.g_s(temperature)  # P1: g*s = g* (K11)
+    delta = dof.delta(temperature) if entropy_derivative else 0.0
+    hubble = hubble_rate(temperature, g_rho, planck_mass)
+    quantum = settings.statistics
+    return Thermodynamics(
+        temperature=temperature,
+        entropy_factor=1.0 + delta,
+        entropy_over_hubble=entropy_density(temperature, g_s) / hubble,
+        hubble=hubble,
+        log_y_dm_eq=log_yield_eq(portal.m_dm, dm_degrees_of_freedom(portal), temperature, g_s, quantum, "fermion"),
+        log_y_v_eq=log_yield_eq(portal.m_v, c.G_VECTOR, temperature, g_s, quantum, "boson"),
+    )
+
+
+def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature, include_pole):
+    """ln⟨σv⟩_a: off-pole (excised, Γ → 0) integral + optional pole term, or the full propagator
+    when the pole is below threshold (PHYSICS.md A26–A27, G19)."""
+    m, big_m = portal.m_dm, portal.m_v
+    eta_a, _ = annihilation_normalisation(settings.mode)
+    pole_open = big_m > 2.0 * m
+    # Excision half-width in s; shrinks near threshold so the rate is continuous across M = 2m.
+    window = jnp.where(pole_open, jnp.minimum(RESONANCE_EXCISION * big_m**2, 0.5 * (big_m**2 - 4 * m**2)), 0.0)
+
+    def sigma(s):
+        detuning = s - big_m**2
+        propagator2 = jnp.where(pole_open, detuning**2, detuning**2 + (big_m * width_total) ** 2)
+        propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
+        width = portal.g_sm**2 * sm_width_unit_interpolated(safe_sqrt(s), portal.current, settings)
+        value = sigma_dm_pair_to_sm(s, m, portal.g_dm, width, propagator2, eta_a)
+        return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
+
+    edges = [safe_sqrt(big_m**2 + k * window) for k in (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0)]
+    log_sv = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + list(_SM_STRUCTURE_SQRT_S))
+    if not include_pole:
+        return log_sv
+    reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
+    return jnp.logaddexp(log_sv, log_sigma_v_pole(m, big_m, width_total, reduced, temperature))
+
+
+def _sm_fermions(current: str):
+    """(mass, charge, N_c, weight, is_quark) of SM Dirac fermions for process (b); ν weight 1/2."""
+    leptons = [(mass, -1.0, 1.0, 1.0, False) for mass in c.LEPTON_MASSES.values()]
+    if current == "b-l":
+        neutrinos = [(0.0, -1.0, 1.0, 0.5, False)] * 3
+        quarks = [(mass, 1.0 / 3.0, 3.0, 1.0, True) for mass in c.QUARK_MASSES.values()]
+    else:
+        neutrinos = []
+        quarks = [(mass, c.QUARK_CHARGES_EM[q], 3.0, 1.0, True) for q, mass in c.QUARK_MASSES.items()]
+    return leptons + neutrinos + quarks
+
+
+def _log_sigma_v_mediator_annihilation(portal, temperature):
+    """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions (PHYSICS.md A22, A29); quark channels fade
+    out below T_QCD = 0.15 GeV over ±5 % (K14)."""
+    quark_gate = 1.0 / (1.0 + jnp.exp(-(temperature - T_QCD) / (0.05 * T_QCD)))
+    fermions = _sm_fermions(portal.current)
+
+    def sigma(s):
+        total = 0.0
+        for mass, charge, n_c, weight, is_quark in fermions:
+            term = weight * sigma_mediator_pair_to_fermion(s, mass, portal.m_v, portal.g_sm * charge, n_c)
+            total = total + (quark_gate * term if is_quark else term)
+        return total
+
+    thresholds = [2.0 * mass for mass, *_ in fermions if mass > 0]
+    return log_sigma_v_identical_pair(sigma, portal.m_v, 2.0 * portal.m_v, temperature, thresholds)
+
+
+def _log_sigma_v_conversion(portal, settings, temperature):
+    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (PHYSICS.md A24, A29)."""
+    _, eta_c = annihilation_normalisation(settings.mode)
+
+    def sigma(s):
+        return sigma_dm_pair_to_mediator_pair(s, portal.m_dm, portal.m_v, portal.g_dm, eta_c)
+
+    threshold = jnp.maximum(2.0 * portal.m_dm, 2.0 * portal.m_v)
+    return log_sigma_v_identical_pair(sigma, portal.m_dm, threshold, temperature)
+
+
+class RateDiagnostics(eqx.Module):
+    """ln(r/H) of PHYSICS.md (A30) at one temperature: r_a (with the pole), r_b, r_c, r_D."""
+
+    log_ra_over_h: Array
+    log_rb_over_h: Array
+    log_rc_over_h: Array
+    log_rd_over_h: Array
+
+
+def log_rate_coefficients(
+    portal: VectorPortal,
+    settings: Settings,
+    switches: ProcessSwitches,
+    planck_mass: float,
+    entropy_derivative: bool,
+    width_sm: Array,
+    width_dm: Array,
+    temperature: Array,
+) -> tuple[Array, RateDiagnostics]:
+    """Columns of :mod:`uvmsm_jax.boltzmann`'s rate table at temperature T, plus rate diagnostics.
+
+    k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (PHYSICS.md G5, A36–A37, B13–B14); the reverse
+    coefficients follow from detailed balance with the equilibrium yields (MB).
+    """
+    th = thermodynamics(portal, settings, planck_mass, entropy_derivative, temperature)
+    width_total = width_sm + width_dm
+    log_conv = jnp.log(th.entropy_factor * th.entropy_over_hubble)
+    log_s_over_h = jnp.log(th.entropy_over_hubble)
+    zero = jnp.full_like(temperature, bz.LOG_ZERO)
+    log_sv_b = _log_sigma_v_mediator_annihilation(portal, temperature) if switches.mediator_annihilation else zero
+    log_sv_c = _log_sigma_v_conversion(portal, settings, temperature) if switches.conversion else zero
+    if switches.annihilation:
+        log_sv_a = _log_sigma_v_annihilation(
+            portal, settings, width_sm, width_total, temperature, switches.pole_in_annihilation
+        )
+        log_sv_a_full = (
+            log_sv_a if switches.pole_in_annihilation
+            else _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature, True)
+        )
+    else:
+        log_sv_a = log_sv_a_full = zero
+    log_inverse_gamma = jnp.log(mean_inverse_gamma(portal.m_v, temperature))
+    log_decay_conv = jnp.log(th.entropy_factor / th.hubble) + log_inverse_gamma
+    if switches.decays:
+        log_d_sm = log_decay_conv + bz.log_or_zero(width_sm)
+        log_d_dm = log_decay_conv + bz.log_or_zero(width_dm)
+    else:
+        log_d_sm = log_d_dm = zero
+    columns = jnp.stack([
+        log_conv + log_sv_a,
+        log_conv + log_sv_b,
+        log_conv + log_sv_c,
+        log_conv + log_sv_c + 2.0 * (th.log_y_dm_eq - th.log_y_v_eq),
+        log_d_sm,
+        log_d_dm,
+        log_d_dm + th.log_y_v_eq - 2.0 * th.log_y_dm_eq,
+        th.log_y_dm_eq,
+        th.log_y_v_eq,
+    ])
+    diagnostics = RateDiagnostics(
+        log_ra_over_h=log_sv_a_full + log_s_over_h + th.log_y_dm_eq,
+        log_rb_over_h=log_sv_b + log_s_over_h + th.log_y_v_eq,
+        log_rc_over_h=log_sv_c + log_s_over_h + th.log_y_dm_eq,
+        log_rd_over_h=bz.log_or_zero(width_total) + log_inverse_gamma - jnp.log(th.hubble),
+    )
+    return columns, diagnostics
+
+

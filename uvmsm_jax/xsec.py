@@ -1,0 +1,112 @@
+"""2 → 2 cross sections of the vector portal in closed form (PHYSICS.md A.3–A.4).
+
+Processes of Model 1 (Majorana N₁, B−L Z′):
+  (a) N₁N₁ → f f̄ through the s-channel Z′        — :func:`sigma_dm_pair_to_sm`
+  (b) Z′Z′ → f f̄ through t/u-channel f           — :func:`sigma_mediator_pair_to_sm`
+  (c) N₁N₁ → Z′Z′ through t/u-channel N₁          — :func:`sigma_dm_pair_to_mediator_pair`
+
+Cross sections are in GeV⁻², s in GeV², spin-averaged over the initial state, with the 1/2 for
+identical final particles included (PHYSICS.md G.2, G8). ``normalisation`` η_a, η_c selects
+``paper`` (P1 as printed: η_a = 1/2, η_c = 1/8) or ``physical`` (η = 1) — PHYSICS.md A.0, K1, K2.
+All functions are elementwise, jit/vmap/grad-safe, and return 0 below threshold with NaN-free
+gradients (PHYSICS.md N.4).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike
+
+from . import constants as c
+
+
+def safe_sqrt(x: ArrayLike) -> Array:
+    """√max(x, 0) with a zero (not NaN) gradient where x ≤ 0."""
+    x = jnp.asarray(x)
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def annihilation_normalisation(mode: str) -> tuple[float, float]:
+    """(η_a, η_c) of PHYSICS.md A.4 for ``mode`` "paper" or "physical"."""
+    return (0.5, 0.125) if mode == "paper" else (1.0, 1.0)
+
+
+# --- (a) N₁N₁ → SM via s-channel vector -------------------------------------------------------
+
+def sigma_dm_pair_to_sm(s, m_dm, g_dm, sm_width_at_sqrt_s, inverse_propagator2, eta_a=1.0):
+    """σ(N₁N₁ → SM) [GeV⁻²] summed over SM final states (PHYSICS.md A19–A20).
+
+    Written through the SM width of a vector of mass √s, Γ_SM(√s) (which already contains the
+    SM coupling², channel multiplicities, thresholds, neutrino 1/2 and the hadronic R ratio):
+
+        σ_a(s) = η_a g_dm² Γ_SM(√s) √(s − 4 m_dm²) / D(s),
+
+    where D(s) = |s − M² + i MΓ|² = (s − M²)² + M²Γ² is passed as ``inverse_propagator2`` (for
+    the off-pole part of a resonance, the Γ → 0 value (s − M²)²; PHYSICS.md G19). Summing (A19)
+    over f reproduces this identity exactly.
+    """
+    return eta_a * g_dm**2 * sm_width_at_sqrt_s * safe_sqrt(s - 4.0 * m_dm**2) / inverse_propagator2
+
+
+# --- (b) Z′Z′ → f f̄ --------------------------------------------------------------------------
+
+def _kallen_root_and_log(s, m_light, m_heavy_pair):
+    """R(s; m, M) and L(s; m, M) of (A17); M is the mass of the two exchanged-side bosons."""
+    r = safe_sqrt((s - 4.0 * m_heavy_pair**2) * (s - 4.0 * m_light**2))
+    a = s - 2.0 * m_heavy_pair**2
+    # L = ln[(a + R)/(a − R)]; (a − R)(a + R) = 4(M⁴ − 4M²m² + m²s) > 0 above threshold.
+    denom = 4.0 * (m_heavy_pair**4 - 4.0 * m_heavy_pair**2 * m_light**2 + m_light**2 * s)
+    log = jnp.log((a + r) ** 2 / jnp.where(denom > 0, denom, 1.0))
+    return r, log
+
+
+def t_integrated_mediator_pair_to_fermions(s, m_f, m_v):
+    """I_b(s; M_f, M) of (A21): ∫dt Σ|M_b|² / (N_c g⁴ Q′⁴) for Z′Z′ → f f̄ [GeV⁴]."""
+    r, log = _kallen_root_and_log(s, m_f, m_v)
+    m2, f2 = m_v**2, m_f**2
+    first = 16.0 * (s**2 + 4.0 * f2 * s + 4.0 * m2**2 - 8.0 * m2 * f2 - 8.0 * f2**2) / (s - 2.0 * m2) * log
+    second = 16.0 * r * (2.0 * m2**2 + 4.0 * f2**2 + f2 * s) / (m2**2 - 4.0 * m2 * f2 + f2 * s)
+    above = (s > 4.0 * m2) & (s > 4.0 * f2)
+    return jnp.where(above, first - second, 0.0)
+
+
+def sigma_mediator_pair_to_fermion(s, m_f, m_v, coupling_f, n_colour):
+    """σ(Z′Z′ → f f̄) [GeV⁻²] for one Dirac fermion of charge·coupling ``coupling_f`` (A22).
+
+    ``coupling_f`` = g·Q′_f. For one left-handed neutrino use half the result with m_f = 0.
+    """
+    i_b = t_integrated_mediator_pair_to_fermions(s, m_f, m_v)
+    denom = 144.0 * jnp.pi * s * jnp.where(s > 4.0 * m_v**2, s - 4.0 * m_v**2, 1.0)
+    return n_colour * coupling_f**4 * i_b / denom
+
+
+# --- (c) N₁N₁ → Z′Z′ -------------------------------------------------------------------------
+
+def t_integrated_dm_pair_to_mediator_pair(s, m_dm, m_v):
+    """I_c(s; M_N, M) of (A23): ∫dt Σ|M_c|²_phys / g⁴ [GeV⁴] (transverse-type polarisation sums)."""
+    r, log = _kallen_root_and_log(s, m_dm, m_v)
+    m2, n2 = m_v**2, m_dm**2
+    first = 16.0 * (s**2 + 12.0 * n2 * s + 4.0 * m2**2 - 40.0 * m2 * n2 + 24.0 * n2**2) / (s - 2.0 * m2) * log
+    second = 16.0 * r * (2.0 * m2**2 - 16.0 * m2 * n2 + 36.0 * n2**2 + n2 * s) / (m2**2 - 4.0 * m2 * n2 + n2 * s)
+    above = (s > 4.0 * m2) & (s > 4.0 * n2)
+    return jnp.where(above, first - second, 0.0)
+
+
+def sigma_dm_pair_to_mediator_pair(s, m_dm, m_v, g_dm, eta_c=1.0):
+    """σ(N₁N₁ → Z′Z′) [GeV⁻²] of (A24), η_c = 1 (physical) or 1/8 (paper)."""
+    i_c = t_integrated_dm_pair_to_mediator_pair(s, m_dm, m_v)
+    denom = 128.0 * jnp.pi * s * jnp.where(s > 4.0 * m_dm**2, s - 4.0 * m_dm**2, 1.0)
+    return eta_c * g_dm**4 * i_c / denom
+
+
+def sm_fermions_b_minus_l():
+    """(mass [GeV], B−L charge, N_c, weight) of every SM Dirac fermion; neutrinos weight 1/2.
+
+    Used by process (b); ``weight`` 1/2 marks one left-handed neutrino flavour (PHYSICS.md A.3).
+    Quarks are flagged by N_c = 3.
+    """
+    leptons = [(m, -1.0, 1.0, 1.0) for m in c.LEPTON_MASSES.values()]
+    neutrinos = [(0.0, -1.0, 1.0, 0.5)] * 3
+    quarks = [(m, 1.0 / 3.0, 3.0, 1.0) for m in c.QUARK_MASSES.values()]
+    return leptons + neutrinos + quarks
