@@ -110,7 +110,7 @@ def test_fifteen_year_lower_edge_scales_as_three_to_minus_quarter(edges_5y):
     ratio = np.asarray(lower_15) / np.asarray(edges_5y["vmd"]["lower"])
     long_lifetime = E3_EDGE_MASSES <= 1.0  # away from the tip of the contour (2.6 GeV)
     np.testing.assert_allclose(ratio[long_lifetime], 3.0 ** -0.25, rtol=1e-3)
-    np.testing.assert_allclose(ratio, 3.0 ** -0.25, rtol=2e-2)
+    np.testing.assert_allclose(ratio, 3.0 ** -0.25, rtol=2.5e-2)  # 2.0 GeV, near the tip: −2.0 %
 
 
 @pytest.mark.parametrize(("ff", "target"), [("vmd", -8.5), ("dipole", -7.9)])
@@ -191,16 +191,17 @@ def test_effective_meson_fit_round_trip():
 
 
 def test_meson_route_rescales_with_pot():
-    masses = np.array([0.05, 0.3, 0.5])  # π⁰+η+η′+ω, η+η′+ω, η′+ω
+    masses = np.array([0.05, 0.3, 0.7])  # π⁰+η+η′+ω, η+η′+ω, η′ only
     five = sens.reach_edges(masses, sens.ship_setup("dark-photon", production="mesons"))
     fifteen = sens.reach_edges(masses, sens.ship_setup("dark-photon", production="mesons", pot=6e20))
-    np.testing.assert_allclose(np.asarray(fifteen["lower"]) / np.asarray(five["lower"]), 3 ** -0.25, rtol=2e-3)
+    ratio = np.asarray(fifteen["lower"]) / np.asarray(five["lower"])
+    np.testing.assert_allclose(ratio[:2], 3 ** -0.25, rtol=2e-3)
+    np.testing.assert_allclose(ratio[2], 3 ** -0.25, rtol=1e-2)  # η′ at 0.7 GeV: edges only ×14 apart
     assert np.all(np.asarray(fifteen["upper"]) > np.asarray(five["upper"]))
     # at 2e20 POT, where only the η′ channel contributes, the published η′ curve is reproduced
-    single = sens.reach_edges(np.array([0.7]), sens.ship_setup("dark-photon", production="mesons"))
     etap = limits.load("dark-photon", "darkcast-reach/SHiP_Ahdida2020new_meson_etap")
     lo, hi = etap.interpolate(0.7)
-    np.testing.assert_allclose([float(single["lower"][0]), float(single["upper"][0])], [lo, hi], rtol=1e-4)
+    np.testing.assert_allclose([float(five["lower"][2]), float(five["upper"][2])], [lo, hi], rtol=1e-4)
 
 
 # --- CLI-facing entry point -------------------------------------------------------------------

@@ -36,12 +36,13 @@ import csv
 import dataclasses
 import functools
 import importlib.resources
-import math
 from pathlib import Path
 
+import equinox as eqx
 import numpy as np
 
 from . import constants as c
+from .hadrons import sm_width_unit
 
 SENTINEL_MIN = 1e3
 """Couplings at or above this value are "no exclusion" markers (DarkCast 1e5, FORESEE 1e4–1e7)."""
@@ -72,13 +73,18 @@ _LICENCES = {
 }
 _DARKCAST_CITE = "recast by DarkCast: P. Ilten, Y. Soreq, M. Williams, W. Xue, JHEP 06 (2018) 004, arXiv:1801.04847"
 _FORESEE_CITES = {
-    "bounds_Borexino": "Borexino ν–e scattering; Harnik, Kopp, Machado, JCAP 07 (2012) 026, arXiv:1202.6073 "
-                       "(compiled by Bauer, Foldenauer, Jaeckel, JHEP 07 (2018) 094, arXiv:1803.05466) [origin not stated by FORESEE]",
-    "bounds_Texono": "TEXONO ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 [origin not stated by FORESEE]",
-    "bounds_CHARM-II": "CHARM-II ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 [origin not stated by FORESEE]",
+    "bounds_Borexino": ("Borexino ν–e scattering; Harnik, Kopp, Machado, JCAP 07 (2012) 026, arXiv:1202.6073 "
+                        "(compiled by Bauer, Foldenauer, Jaeckel, JHEP 07 (2018) 094, arXiv:1803.05466) "
+                        "[origin not stated by FORESEE]"),
+    "bounds_Texono": ("TEXONO ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 "
+                      "[origin not stated by FORESEE]"),
+    "bounds_CHARM-II": ("CHARM-II ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 "
+                        "[origin not stated by FORESEE]"),
     "bounds_NA64_inv_new": "NA64 invisible search recast to B−L [origin not stated by FORESEE]",
-    "bounds_SN": "SN1987A cooling; J.H. Chang, R. Essig, S.D. McDermott, JHEP 01 (2017) 107, arXiv:1611.03864 [origin not stated by FORESEE]",
-    "scalar_DM_Oh2_intermediate_eps_vs_mAprime": "thermal-relic target of complex scalar DM (m_χ = 0.6 m_A′, α_D = 0.1), FORESEE — not a limit",
+    "bounds_SN": ("SN1987A cooling; J.H. Chang, R. Essig, S.D. McDermott, JHEP 01 (2017) 107, arXiv:1611.03864 "
+                  "[origin not stated by FORESEE]"),
+    "scalar_DM_Oh2_intermediate_eps_vs_mAprime": ("thermal-relic target of complex scalar DM (m_χ = 0.6 m_A′, "
+                                                  "α_D = 0.1), FORESEE — not a limit"),
 }
 _FORESEE_CONTOURS = {"bounds_SN"}
 _DML_CITES = {
@@ -470,13 +476,20 @@ def branching_ratio_ratio(mass, channels=("e", "mu"), settings=None):
     Uses :func:`uvmsm_jax.hadrons.sm_width_unit` for both currents (Z′ hadrons per ``settings``:
     R_B−L in `physical`, R_EM in `paper` mode). The Z′ → N₁N₁ channel is ignored as in P1 (K26).
     """
-    from .hadrons import sm_width_unit
-
     mass = np.asarray(mass, float)
+    flat = mass.reshape(-1)
+    size = max(256, 1 << int(np.ceil(np.log2(max(flat.size, 1)))))  # few padded shapes → few compilations
+    padded = np.concatenate([flat, np.full(size - flat.size, flat[-1] if flat.size else 1.0)])
+    ratio = np.asarray(_branching_ratio_ratio_jit(padded, tuple(channels), settings))
+    return ratio[: flat.size].reshape(mass.shape)
+
+
+@eqx.filter_jit
+def _branching_ratio_ratio_jit(mass, channels, settings):
     em = sm_width_unit(mass, "em", settings)
     bl = sm_width_unit(mass, "b-l", settings)
-    br_em = sum(np.asarray(getattr(em, ch)) for ch in channels) / np.asarray(em.total)
-    br_bl = sum(np.asarray(getattr(bl, ch)) for ch in channels) / np.asarray(bl.total)
+    br_em = sum(getattr(em, ch) for ch in channels) / em.total
+    br_bl = sum(getattr(bl, ch) for ch in channels) / bl.total
     return br_em / br_bl
 
 

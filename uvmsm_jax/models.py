@@ -123,11 +123,14 @@ class Settings(eqx.Module):
       narrow-width pole term (A27) in ⟨σv⟩_a and drops Z′ decays (R, P1's choice); "decay" keeps
       only the off-pole part and evolves Z′ (inverse) decays (D). "auto": "pole" in paper mode,
       "decay" in physical mode.
+    include_conversion: Model 1 process (c) N₁N₁ ↔ Z′Z′ (A24) on (default) or off.
     system: "coupled" (A36)–(A37), default, or "reduced" (A38) with Y_Z′ = Y_Z′,eq where the Z′
       thermalises (A33).
     initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, else zero; A.6),
       "zero" (A39) or "equilibrium".
-    rtol, atol: ODE tolerances (relative; absolute on the yields Y = n/s).
+    rtol: relative accuracy of the ODE solution for each yield Y = n/s.
+    atol: absolute yield tolerance as a fraction of the point's DM yield scale
+      min(Y_DM,eq(T_R), production estimate); yields below it are not resolved relatively.
     n_grid: nodes of the ln T grid on which rate coefficients are tabulated.
     x_end: integrate down to T = min(M_DM, M_V)/x_end (and until the mediator has decayed).
     max_steps: ODE step limit (a point that needs more reports status 3).
@@ -141,10 +144,11 @@ class Settings(eqx.Module):
     sqrt_s_switch: float = eqx.field(static=True, default=2.0)
     include_invisible_in_depletion: bool = eqx.field(static=True, default=False)
     resonance: Literal["auto", "pole", "decay"] = eqx.field(static=True, default="auto")
+    include_conversion: bool = eqx.field(static=True, default=True)
     system: Literal["coupled", "reduced"] = eqx.field(static=True, default="coupled")
     initial: Literal["auto", "zero", "equilibrium"] = eqx.field(static=True, default="auto")
     rtol: float = eqx.field(static=True, default=1e-7)
-    atol: float = eqx.field(static=True, default=1e-40)
+    atol: float = eqx.field(static=True, default=1e-12)
     n_grid: int = eqx.field(static=True, default=256)
     x_end: float = eqx.field(static=True, default=1e5)
     max_steps: int = eqx.field(static=True, default=8192)

@@ -42,11 +42,8 @@ RESONANCE_EXCISION = 0.05
 T_QCD = 0.15
 """Temperature [GeV] below which quark channels of process (b) are switched off (PHYSICS.md K14)."""
 
-# √s [GeV] where σ_a(s) has structure: fermion thresholds, 2m_π, ρ/ω and φ, the quark switch.
-_SM_STRUCTURE_SQRT_S = (
-    2 * c.M_MUON, 2 * c.M_PI_CHARGED, 0.74, 0.80, 1.0, 1.04, 2 * c.M_TAU,
-    2 * c.QUARK_MASSES["c"], 2 * c.QUARK_MASSES["b"], 2 * c.QUARK_MASSES["t"],
-)
+# √s [GeV] where σ_a(s) has narrow structure: the 2m_π threshold, the ρ/ω and φ peaks.
+_SM_STRUCTURE_SQRT_S = (2 * c.M_PI_CHARGED, 0.74, 0.80, 1.0, 1.04)
 
 
 def _composite_nodes(breakpoints_t: Array) -> tuple[Array, Array]:
@@ -208,32 +205,39 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperatu
     return jnp.logaddexp(log_sv, log_sigma_v_pole(m, big_m, width_total, reduced, temperature))
 
 
-def _sm_fermions(current: str):
-    """(mass, charge, N_c, weight, is_quark) of SM Dirac fermions for process (b); ν weight 1/2."""
-    leptons = [(mass, -1.0, 1.0, 1.0, False) for mass in c.LEPTON_MASSES.values()]
+def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct SM fermion masses [GeV] for process (b), with Σ weight·N_c·Q⁴ per mass and a
+    quark flag; massless channels (u, d, and the ν with weight 1/2 for B−L) share one entry."""
+    channels: dict[tuple[float, bool], float] = {}
+
+    def add(mass, charge, n_colour, weight, is_quark):
+        key = (mass, is_quark)
+        channels[key] = channels.get(key, 0.0) + weight * n_colour * charge**4
+
+    for mass in c.LEPTON_MASSES.values():
+        add(mass, -1.0, 1.0, 1.0, False)
     if current == "b-l":
-        neutrinos = [(0.0, -1.0, 1.0, 0.5, False)] * 3
-        quarks = [(mass, 1.0 / 3.0, 3.0, 1.0, True) for mass in c.QUARK_MASSES.values()]
-    else:
-        neutrinos = []
-        quarks = [(mass, c.QUARK_CHARGES_EM[q], 3.0, 1.0, True) for q, mass in c.QUARK_MASSES.items()]
-    return leptons + neutrinos + quarks
+        for _ in range(3):
+            add(0.0, -1.0, 1.0, 0.5, False)
+    for quark, mass in c.QUARK_MASSES.items():
+        add(mass, 1.0 / 3.0 if current == "b-l" else c.QUARK_CHARGES_EM[quark], 3.0, 1.0, True)
+    keys = sorted(channels)
+    masses = np.array([k[0] for k in keys])
+    return masses, np.array([channels[k] for k in keys]), np.array([k[1] for k in keys])
 
 
 def _log_sigma_v_mediator_annihilation(portal, temperature):
     """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions (PHYSICS.md A22, A29); quark channels fade
     out below T_QCD = 0.15 GeV over ±5 % (K14)."""
+    masses, weights, is_quark = _sm_fermion_channels(portal.current)
     quark_gate = 1.0 / (1.0 + jnp.exp(-(temperature - T_QCD) / (0.05 * T_QCD)))
-    fermions = _sm_fermions(portal.current)
+    weights = jnp.where(is_quark, quark_gate, 1.0) * weights
 
     def sigma(s):
-        total = 0.0
-        for mass, charge, n_c, weight, is_quark in fermions:
-            term = weight * sigma_mediator_pair_to_fermion(s, mass, portal.m_v, portal.g_sm * charge, n_c)
-            total = total + (quark_gate * term if is_quark else term)
-        return total
+        per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, portal.m_v, portal.g_sm, 1.0)
+        return per_channel @ weights
 
-    thresholds = [2.0 * mass for mass, *_ in fermions if mass > 0]
+    thresholds = [2.0 * mass for mass in masses if mass > 0]
     return log_sigma_v_identical_pair(sigma, portal.m_v, 2.0 * portal.m_v, temperature, thresholds)
 
 

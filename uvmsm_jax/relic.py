@@ -94,7 +94,9 @@ def _config(model: Model, settings: Settings) -> _Config:
         return _Config(
             model_kind="uvmsm",
             settings=static_settings,
-            processes=ProcessSwitches(decays=decays, pole_in_annihilation=not decays),
+            processes=ProcessSwitches(
+                conversion=settings.include_conversion, decays=decays, pole_in_annihilation=not decays
+            ),
             system=bz.SystemSwitches(reduced=settings.system == "reduced", dm_decay_depletes_mediator=True),
             planck_mass=settings.planck_mass,
             entropy_derivative=bool(entropy_derivative),
@@ -170,9 +172,8 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
             width_sm, width_dm, m_ref * jnp.exp(-tau),
         )
 
-    taus = jnp.linspace(tau_start, tau_end, settings.n_grid)
-    (columns, diagnostics), (slopes, _) = jax.vmap(lambda t: jax.jvp(log_rates, (t,), (jnp.ones_like(t),)))(taus)
-    table = bz.RateTable(tau0=tau_start, step=taus[1] - taus[0], values=columns, slopes=slopes)
+    table, taus, diagnostics = bz.tabulate(log_rates, tau_start, tau_end, settings.n_grid)
+    columns = table.values
 
     # --- classification (PHYSICS.md A31–A33, B21) on the grid -----------------------------
     log_rd = diagnostics.log_rd_over_h if config.processes.decays else jnp.full_like(taus, bz.LOG_ZERO)
@@ -203,11 +204,13 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
     else:
         start_in_equilibrium = jnp.stack([log_dm_rate[0] > 0, log_mediator_rate[0] > 0])
     y0 = jnp.where(start_in_equilibrium, y_eq0, 0.0)
+    yield_scale = jnp.minimum(y_eq0[0], bz.production_estimate(table, taus))
+    atol = jnp.maximum(settings.atol * yield_scale, 1e-300)
     adjoint = diffrax.ForwardMode()
     conversion_weight = jnp.where(mediator_thermal, 1.0, 0.0)
     solution = bz.solve(
         table, config.system, conversion_weight, y0, tau_start, tau_end,
-        settings.rtol, settings.atol, settings.max_steps, adjoint, save_taus,
+        settings.rtol, atol, settings.max_steps, adjoint, save_taus,
     )
     y_dm, y_v = solution.ys[-1, 0], solution.ys[-1, 1]
     omega = c.OMEGA_H2_PER_MASS_YIELD * m_dm * y_dm
@@ -252,6 +255,9 @@ def _relic_outputs_jvp(config, primals, tangents):
         return out, out
 
     jacobian, outputs = jax.jacfwd(outputs_with_copy, has_aux=True)(theta)
+    # Outputs that are undefined (NaN, e.g. T_dec of a point that never thermalised) get a zero
+    # derivative row, so a zero cotangent on them cannot turn a reverse-mode gradient into NaN.
+    jacobian = jnp.where(jnp.isfinite(outputs)[:, None], jacobian, 0.0)
     return outputs, jacobian @ theta_dot
 
 

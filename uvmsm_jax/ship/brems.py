@@ -163,8 +163,8 @@ class PbremRanges:
     """Integration ranges of (C8) (PHYSICS.md K22).
 
     ``"bb"`` (default, Blümlein–Brunner / Gorbunov et al.): z ∈ [0.1, 0.9], pT ≤ 1 GeV.
-    ``"wide"``: z ∈ [0.1, 0.9], pT limited only by the detector acceptance (or by pT ≤ z·P when no
-    geometry is given) — closer to FairShip, which integrates the polar angle up to π/2.
+    ``"wide"``: z ∈ [0.1, 0.9], pT limited only by the detector acceptance (needs ``max_angle``) —
+    closer to FairShip, which integrates the polar angle up to π/2.
     """
 
     table = {"bb": (0.1, 0.9, 1.0), "wide": (0.1, 0.9, None)}
@@ -205,7 +205,7 @@ def pbrem_nodes(mass, *, ranges: str = "bb", max_angle=None, n_z: int = 64, n_pt
     if max_angle is not None:
         limits.append((z * p_beam * jnp.tan(max_angle)) ** 2)
     if not limits:
-        limits.append((z * p_beam) ** 2)
+        raise ValueError(f"pbrem_ranges={ranges!r} limits pT only through the acceptance: pass max_angle")
     pt2_max = limits[0] if len(limits) == 1 else jnp.minimum(*limits)
     h0 = virtuality(z, 0.0, mass)
     v_lo = jnp.log(h0)
@@ -219,16 +219,16 @@ def pbrem_nodes(mass, *, ranges: str = "bb", max_angle=None, n_z: int = 64, n_pt
 
 
 def pbrem_yield_per_pot(mass, alpha_coupling=c.ALPHA_EM, *, form_factor: FormFactorKind = "none",
-                        current: Current = "em", ranges: str = "bb", e_beam=BEAM_ENERGY_SPS,
+                        current: Current = "em", ranges: str = "bb", max_angle=None, e_beam=BEAM_ENERGY_SPS,
                         third_term: ThirdTerm = "fairship", n_z: int = 64, n_pt: int = 64):
     """Total number of vectors radiated per POT, ∫dz dpT² of (C3) over the ranges (C8).
 
     The default ``alpha_coupling`` = α is ε = 1 for the dark photon (the E.3 unit-test numbers,
-    e.g. 7.655e-3 at m = 0.1 GeV without form factor).
+    e.g. 7.655e-3 at m = 0.1 GeV without form factor). ``max_angle`` [rad] optionally restricts
+    the polar angle (required for ``ranges="wide"``).
     """
-    z, pt2, weight = pbrem_nodes(mass, ranges=ranges, n_z=n_z, n_pt=n_pt, e_beam=e_beam)
+    z, pt2, weight = pbrem_nodes(mass, ranges=ranges, max_angle=max_angle, n_z=n_z, n_pt=n_pt, e_beam=e_beam)
     m = jnp.asarray(mass, dtype=jnp.float64)[..., None]
-    dn = pbrem_differential_yield(z, pt2, m, jnp.asarray(alpha_coupling)[..., None] if jnp.ndim(alpha_coupling) else alpha_coupling,
-                                  form_factor=form_factor, current=current, e_beam=e_beam,
+    dn = pbrem_differential_yield(z, pt2, m, 1.0, form_factor=form_factor, current=current, e_beam=e_beam,
                                   third_term=third_term)
-    return jnp.sum(weight * dn, axis=-1)
+    return alpha_coupling * jnp.sum(weight * dn, axis=-1)

@@ -34,6 +34,7 @@ import math
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.nn import logsumexp
 
 from .. import constants as c
 
@@ -187,26 +188,32 @@ def published_meson_model() -> MesonReachModel:
     return MesonReachModel(grid, np.array(amps), np.array(kaps), tuple(fits))
 
 
-def meson_log_events(mass, log_coupling, *, current: str = "em", width_ratio=1.0, br_ratio=1.0,
-                     log_scale=0.0, model: MesonReachModel | None = None):
-    """ln N_sig summed over the meson channels (P2-style rescaling; see module docstring).
+def meson_channel_parameters(mass, *, current: str = "em", width_ratio=1.0, br_ratio=1.0, log_scale=0.0,
+                             model: MesonReachModel | None = None):
+    """Per-channel (ln A_c, ln κ_c) at ``mass`` [GeV] (channels on the last axis), recast and scaled.
 
-    ``mass`` [GeV], ``log_coupling`` = ln ε (or ln g_BL for ``current="b-l"``); ``log_scale`` =
-    ln[(N_POT/2e20)·(efficiency)] relative to the published setup; for B−L ``width_ratio`` =
-    Γ_Z′/g² ÷ Γ_A′/ε² and ``br_ratio`` = BR_vis(Z′)/BR_vis(A′) at this mass. Differentiable in the
-    coupling.
+    ``log_scale`` = ln[(N_POT/2e20)·efficiency] relative to the published setup. For the B−L
+    current (``current="b-l"``, coupling g_BL): ``width_ratio`` = (Γ_Z′/g²)/(Γ_A′/ε²) and
+    ``br_ratio`` = BR_vis(Z′)/BR_vis(A′) at this mass; the production ratio is a_P²/e²
+    (:data:`ANOMALY_FACTOR_B_MINUS_L`, zero for ω → π⁰Z′).
     """
     model = published_meson_model() if model is None else model
-    amp, kap = model.log_events_dark_photon(mass, log_coupling)
-    u = jnp.asarray(log_coupling, dtype=jnp.float64)[..., None]
-    if current != "em":
-        factors = jnp.asarray([2.0 * math.log(abs(ANOMALY_FACTOR_B_MINUS_L[ch]) / c.E_EM)
-                               if ch in ANOMALY_FACTOR_B_MINUS_L else NO_EVENTS_LOG for ch in model.channels])
-        amp = amp + factors + jnp.log(br_ratio)[..., None]
-        kap = kap + jnp.log(width_ratio)[..., None]
-    x = jnp.exp(kap + 2.0 * u)
-    log_p = -PUBLISHED_L_START * x + jnp.log(-jnp.expm1(-(PUBLISHED_L_END - PUBLISHED_L_START) * x))
-    per_channel = amp + 2.0 * u + log_p
-    from jax.nn import logsumexp
+    amp, kap = model.log_events_dark_photon(mass, 0.0)
+    amp = amp + jnp.asarray(log_scale)[..., None]
+    if current == "em":
+        return amp, kap
+    factors = jnp.asarray([2.0 * math.log(abs(ANOMALY_FACTOR_B_MINUS_L[ch]) / c.E_EM)
+                           if ch in ANOMALY_FACTOR_B_MINUS_L else NO_EVENTS_LOG for ch in model.channels])
+    return amp + factors + jnp.log(br_ratio)[..., None], kap + jnp.log(width_ratio)[..., None]
 
-    return logsumexp(per_channel, axis=-1) + log_scale
+
+def meson_log_events(log_amp, log_kappa, log_coupling):
+    """ln N_sig summed over meson channels: ln Σ_c A_c c² P_dec(κ_c c²) with the published layout.
+
+    ``log_amp``, ``log_kappa`` from :func:`meson_channel_parameters` (channels on the last axis);
+    ``log_coupling`` = ln ε or ln g_BL (broadcast against the leading axes). Differentiable.
+    """
+    u = jnp.asarray(log_coupling, dtype=jnp.float64)[..., None]
+    x = jnp.exp(log_kappa + 2.0 * u)
+    log_p = -PUBLISHED_L_START * x + jnp.log(-jnp.expm1(-(PUBLISHED_L_END - PUBLISHED_L_START) * x))
+    return logsumexp(log_amp + 2.0 * u + log_p, axis=-1)

@@ -1,0 +1,280 @@
+"""Ωh² = target contours (issue 6): every branch, accuracy, IFT sensitivities, CLI.
+
+The default tests run the whole algorithm (bracketing scan, optimistix Newton with the Bisection
+fallback, the optax alternative, sensitivities, CLI) on analytic stand-ins for ln Ωh²(θ) that
+compile in seconds; the tests marked ``slow`` do the same with the real relic solver (each new
+Settings compiles the Newton kernel again, minutes on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import uvmsm_jax as uj
+from uvmsm_jax import cli
+from uvmsm_jax import contour as C  # noqa: N812 - the module, not the function
+
+LN_T = math.log(0.12)
+
+
+def two_branch(p, cls, settings, tie):
+    """Model-1 stand-in: Ω = 1/(1/Ω_in + 1/Ω_out), freeze-in ∝ g⁴ and freeze-out ∝ g^-3.5 with
+    mass and T_R dependences (nonlinear in the masses so that FD checks are not trivial)."""
+    lm1, lmz, lg, s = p[0], p[1], p[2], p[3]
+    x = lmz - math.log(0.1)
+    l_in = LN_T + 4 * (lg - math.log(1e-6)) + 0.5 * x + 0.1 * x**2 - (lm1 - math.log(0.1)) + 0.01 * s
+    l_out = LN_T - 3.5 * (lg - math.log(1e-2)) + 2 * x - 0.5 * (lm1 - math.log(0.1)) + 0.05 * jnp.sin(x) - 0.001 * s
+    lo = -jnp.logaddexp(-l_in, -l_out)
+    extras = jnp.stack([jnp.exp(lo), 0.0, jnp.where(l_in < l_out, 3.0, 1.0), 0.0, 0.0, 0.0])
+    return lo, jax.lax.stop_gradient(extras)
+
+
+def twin_peak(p, cls, settings, tie):
+    """Two roots 0.4 apart in ln g around a maximum (closer than the bracketing step)."""
+    u = p[2] - math.log(3e-7)
+    lo = LN_T + 0.8 - 20.0 * u**2
+    extras = jnp.stack([jnp.exp(lo), 0.0, 3.0, 0.0, 0.0, 0.0])
+    return lo, jax.lax.stop_gradient(extras)
+
+
+def cube_root(p, cls, settings, tie):
+    """F ~ ∛(ln g − ln g₀) away from the root (Newton's iterates grow by −2 each step, so it fails
+    from the regula-falsi start), linear within 1e-6 of it."""
+    u = p[2] - math.log(2e-5)
+    lo = LN_T + u / (jnp.abs(u) ** (2.0 / 3.0) + 1e-4)
+    extras = jnp.stack([jnp.exp(lo), 0.0, 1.0, 0.0, 0.0, 0.0])
+    return lo, jax.lax.stop_gradient(extras)
+
+
+def dark_photon_like(p, cls, settings, tie):
+    """Model-2 stand-in: Ω ∝ ε^a e′^b m_A′^c (m_χ/m_A′)^d, monotonic in each coupling."""
+    lchi, lap, leps, led, s = p
+    lo = LN_T + 2 * (leps - math.log(1e-9)) + 1.5 * (led - math.log(1e-4)) - 0.7 * (lap) + 0.3 * (lchi - lap) ** 2 + 0.02 * s
+    extras = jnp.stack([jnp.exp(lo), 0.0, 4.0, 0.0, 0.0, 0.0])
+    return lo, jax.lax.stop_gradient(extras)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    def use(fn):
+        monkeypatch.setattr(C, "_log_omega_and_extras", fn)
+        C.clear_caches()
+
+    yield use
+    C.clear_caches()
+
+
+def test_every_branch_with_mechanism(stand_in):
+    stand_in(two_branch)
+    masses = np.array([0.05, 0.1, 0.3])
+    r = C.contour("uvmsm", masses, ratio=1.0, chunk=16, solver_chunk=4)
+    assert len(r) == 6 and not r.no_solution
+    for i, m in enumerate(masses):
+        low, high = r.points[2 * i], r.points[2 * i + 1]
+        assert low["m_zp"] == m and low["m_n1"] == m and low["g_bl"] < high["g_bl"]
+        assert (low["mechanism"], high["mechanism"]) == ("freeze-in", "freeze-out")
+        assert (low["branch"], high["branch"]) == (0, 1)
+        for point in (low, high):
+            assert point["status"] == 0
+            p = jnp.log(jnp.array([point["m_n1"], point["m_zp"], point["g_bl"], 1.0])).at[3].set(0.0)
+            omega = float(jnp.exp(two_branch(p, None, None, True)[0]))
+            assert abs(omega / 0.12 - 1) <= 1e-6
+            assert abs(point["omega_h2"] / 0.12 - 1) <= 1e-6
+
+
+def test_no_solution_is_reported(stand_in):
+    stand_in(two_branch)
+    r = C.contour("uvmsm", [0.1], ratio=1.0, coupling_range=(1e-4, 1e-3), n_coarse=6, chunk=16, solver_chunk=4)
+    assert len(r) == 0 and r.no_solution == [{"m_zp": 0.1, "m_n1": 0.1}]
+
+
+def test_close_twin_roots_are_both_found(stand_in):
+    stand_in(twin_peak)
+    r = C.contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4)
+    g = r.array("g_bl")
+    expected = 3e-7 * np.exp(np.array([-1.0, 1.0]) * math.sqrt(0.8 / 20.0))
+    assert len(r) == 2 and np.all(r.array("status") == 0)
+    np.testing.assert_allclose(g, expected, rtol=1e-6)
+
+
+def test_bisection_fallback(stand_in):
+    stand_in(cube_root)
+    r = C.contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4, coupling_range=(1e-7, 1e-1), n_coarse=5)
+    assert len(r) == 1 and r.points[0]["status"] == 0
+    assert r.timings["fallbacks"] == 1  # Newton alone failed here
+    assert abs(r.points[0]["g_bl"] / 2e-5 - 1) < 1e-6
+
+
+def test_sensitivities_match_finite_differences_of_the_contour(stand_in):
+    stand_in(two_branch)
+    m, ratio, h = 0.1, 1.3, 1e-4
+    kw = dict(chunk=16, solver_chunk=4, tol=1e-12)
+    base = C.contour("uvmsm", [m], ratio=ratio, **kw)
+    plus = C.contour("uvmsm", [m * math.exp(h)], ratio=ratio, **kw)
+    minus = C.contour("uvmsm", [m * math.exp(-h)], ratio=ratio, **kw)
+    r_plus = C.contour("uvmsm", [m], ratio=ratio * math.exp(h), **kw)
+    r_minus = C.contour("uvmsm", [m], ratio=ratio * math.exp(-h), **kw)
+    for branch in (0, 1):
+        s = base.points[branch]["sensitivities"]
+        fd_mass = (math.log(plus.points[branch]["g_bl"]) - math.log(minus.points[branch]["g_bl"])) / (2 * h)
+        fd_ratio = (math.log(r_plus.points[branch]["g_bl"]) - math.log(r_minus.points[branch]["g_bl"])) / (2 * h)
+        assert abs(s["d_ln_g_bl/d_ln_m_zp"] - fd_mass) <= 1e-4 * max(1.0, abs(fd_mass))
+        assert abs(s["d_ln_g_bl/d_ln_ratio"] - fd_ratio) <= 1e-4 * max(1.0, abs(fd_ratio))
+    # analytic values on the freeze-in branch (Ω_out negligible there)
+    s = base.points[0]["sensitivities"]
+    x = math.log(m / 0.1)
+    assert s["d_ln_omega/d_ln_g_bl"] == pytest.approx(4.0, rel=1e-3)
+    assert s["d_ln_omega/d_ln_t_reheat"] == pytest.approx(0.01, rel=1e-3)
+    assert s["d_ln_g_bl/d_ln_t_reheat"] == pytest.approx(-0.01 / 4.0, rel=1e-3)
+    assert s["d_ln_omega/d_ln_m_zp"] == pytest.approx(0.5 + 0.2 * x, rel=1e-3)
+
+
+def test_model2_solving_for_either_coupling(stand_in):
+    stand_in(dark_photon_like)
+    masses = np.array([0.5, 2.0])
+    r = C.contour("dark-photon", masses, ratio=0.2, fixed={"epsilon": 1e-9}, chunk=16, solver_chunk=4)
+    assert r.unknown == "e_dark" and len(r) == 2
+    for p in r.points:
+        assert set(p) >= {"m_chi", "m_ap", "epsilon", "e_dark", "mechanism", "omega_h2", "status", "sensitivities"}
+        assert p["epsilon"] == 1e-9 and p["status"] == 0 and p["mechanism"] == "sequential-freeze-in"
+        assert p["sensitivities"]["d_ln_e_dark/d_ln_epsilon"] == pytest.approx(-2 / 1.5, rel=1e-9)
+    r2 = C.contour("dark-photon", masses, ratio=0.2, fixed={"e_dark": r.points[0]["e_dark"]}, unknown="epsilon",
+                   chunk=16, solver_chunk=4)
+    assert r2.points[0]["epsilon"] == pytest.approx(1e-9, rel=1e-6)
+
+
+def test_optax_method_agrees(stand_in):
+    stand_in(two_branch)
+    kw = dict(ratio=1.0, chunk=16, solver_chunk=4)
+    newton = C.contour("uvmsm", [0.1, 0.2], **kw)
+    optax = C.contour("uvmsm", [0.1, 0.2], method="optax", **kw)
+    assert np.all(optax.array("status") == 0)
+    np.testing.assert_allclose(optax.array("g_bl"), newton.array("g_bl"), rtol=1e-6)
+
+
+def test_input_validation():
+    with pytest.raises(ValueError, match="ratio"):
+        C.contour("uvmsm", [0.1])
+    with pytest.raises(ValueError, match="unknown"):
+        C.contour("uvmsm", [0.1], ratio=1.0, unknown="epsilon")
+    with pytest.raises(ValueError, match="e_dark|epsilon"):
+        C.contour("dark-photon", [0.1], ratio=0.1)
+    with pytest.raises(ValueError, match="masses"):
+        C.contour("uvmsm", [-0.1], ratio=1.0)
+    with pytest.raises(ValueError, match="method"):
+        C.contour("uvmsm", [0.1], ratio=1.0, method="secant")
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def run_main(capsys, argv):
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_json_shape(stand_in, capsys, tmp_path):
+    stand_in(two_branch)
+    status, out, err = run_main(capsys, ["contour", "--model", "uvmsm", "--m-zp", "0.05:0.2:3", "--ratio", "1",
+                                         "--chunk", "16", "--json"])
+    assert status == 0, err
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert len(data["points"]) == 6
+    for p in data["points"]:
+        assert set(p) >= {"m_zp", "m_n1", "g_bl", "mechanism", "omega_h2", "status", "sensitivities"}
+        assert {"d_ln_g_bl/d_ln_m_zp", "d_ln_g_bl/d_ln_ratio", "d_ln_omega/d_ln_t_reheat"} <= set(p["sensitivities"])
+    # --out writes the same JSON to a file and prints the text table
+    path = tmp_path / "c.json"
+    status, out, err = run_main(capsys, ["contour", "--model", "uvmsm", "--m-zp", "0.05:0.2:3", "--ratio", "1",
+                                         "--chunk", "16", "--out", str(path)])
+    assert status == 0 and "freeze-in" in out and "freeze-out" in out
+    assert json.loads(path.read_text())["points"] == data["points"]
+
+
+def test_cli_model2_json_keys(stand_in, capsys):
+    stand_in(dark_photon_like)
+    status, out, err = run_main(capsys, ["contour", "--model", "dark-photon", "--m-ap", "0.5:2:2", "--ratio", "0.2",
+                                         "--epsilon", "1e-9", "--chunk", "16", "--json"])
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["unknown"] == "e_dark" and len(data["points"]) == 2
+    assert set(data["points"][0]) >= {"m_chi", "m_ap", "epsilon", "e_dark"}
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["--model", "uvmsm", "--m-zp", "1:0.1:3", "--ratio", "1"], "--m-zp"),
+        (["--model", "uvmsm", "--m-zp", "0.1:1:0", "--ratio", "1"], "--m-zp"),
+        (["--model", "uvmsm", "--m-zp", "a:1:3", "--ratio", "1"], "--m-zp"),
+        (["--model", "uvmsm", "--m-zp", "0.1:1:3"], "--ratio"),
+        (["--model", "uvmsm", "--m-zp", "0.1:1:3", "--ratio", "-1"], "--ratio"),
+        (["--model", "uvmsm", "--m-zp", "0.1:1:3", "--ratio", "1", "--target", "0"], "--target"),
+        (["--model", "uvmsm", "--m-zp", "0.1:1:3", "--ratio", "1", "--coupling-range", "1:1e-3:5"], "--coupling-range"),
+        (["--model", "dark-photon", "--m-ap", "0.1:1:3", "--ratio", "0.1"], "--epsilon"),
+        (["--model", "dark-photon", "--m-zp", "0.1:1:3", "--ratio", "0.1", "--epsilon", "1e-9"], "--m-zp"),
+    ],
+)
+def test_cli_bad_input_exit_2(capsys, argv, option):
+    status, out, err = run_main(capsys, ["contour", *argv])
+    assert status == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("uvmsm-jax: error:") and option in lines[0], err
+
+
+# ---------------------------------------------------------------------------------------------
+# The real relic solver (slow: compiles the Newton kernel for each Settings)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_both_branches_and_relic_reevaluation():
+    # M_N1 = M_Z' = 0.1 GeV: freeze-in at g ~ 1e-6 and freeze-out at g ~ 1e-2 (see a coarse scan)
+    r = C.contour("uvmsm", [0.1], ratio=1.0, solver_chunk=2)
+    assert [p["mechanism"] for p in r.points] == ["freeze-in", "freeze-out"]
+    assert 1e-7 < r.points[0]["g_bl"] < 1e-5 and 1e-3 < r.points[1]["g_bl"] < 1e-1
+    for p in r.points:
+        assert p["status"] == 0
+        omega = float(uj.relic(uj.UVMSM(p["m_n1"], p["m_zp"], p["g_bl"])).omega_h2)
+        assert abs(omega / 0.12 - 1) <= 1e-4
+
+
+@pytest.mark.slow
+def test_real_sensitivities_match_finite_differences():
+    settings = uj.Settings(rtol=1e-10)
+    m, ratio, h = 0.1, 1.0, 1e-3
+    kw = dict(settings=settings, solver_chunk=2, tol=1e-10, coupling_range=(1e-7, 1e-1), n_coarse=13)
+    base = C.contour("uvmsm", [m, m * math.exp(h), m * math.exp(-h)], ratio=ratio, **kw)
+    ratios = [C.contour("uvmsm", [m], ratio=ratio * math.exp(sign * h), **kw) for sign in (1, -1)]
+    g = base.array("g_bl").reshape(3, 2)
+    for branch in (0, 1):
+        s = base.points[branch]["sensitivities"]
+        fd_mass = (math.log(g[1, branch]) - math.log(g[2, branch])) / (2 * h)
+        fd_ratio = (math.log(ratios[0].points[branch]["g_bl"]) - math.log(ratios[1].points[branch]["g_bl"])) / (2 * h)
+        assert abs(s["d_ln_g_bl/d_ln_m_zp"] - fd_mass) <= 1e-4 * max(1.0, abs(fd_mass)), (branch, s, fd_mass)
+        assert abs(s["d_ln_g_bl/d_ln_ratio"] - fd_ratio) <= 1e-4 * max(1.0, abs(fd_ratio)), (branch, s, fd_ratio)
+    # T_R: explicit T_R equal to the default 100·max(M), then scaled
+    t0 = 100 * m
+    kw_t = dict(kw, settings=uj.Settings(rtol=1e-10, t_reheat=t0))
+    at = C.contour("uvmsm", [m], ratio=ratio, **kw_t)
+    up = C.contour("uvmsm", [m], ratio=ratio, **dict(kw_t, settings=uj.Settings(rtol=1e-10, t_reheat=t0 * math.exp(h))))
+    dn = C.contour("uvmsm", [m], ratio=ratio, **dict(kw_t, settings=uj.Settings(rtol=1e-10, t_reheat=t0 * math.exp(-h))))
+    for branch in (0, 1):
+        s = at.points[branch]["sensitivities"]
+        fd_t = (math.log(up.points[branch]["g_bl"]) - math.log(dn.points[branch]["g_bl"])) / (2 * h)
+        assert abs(s["d_ln_g_bl/d_ln_t_reheat"] - fd_t) <= 1e-4 * max(1.0, abs(fd_t)), (branch, s, fd_t)
+        assert at.points[branch]["g_bl"] == pytest.approx(base.points[branch]["g_bl"], rel=1e-6)

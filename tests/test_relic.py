@@ -1,0 +1,155 @@
+"""The relic solver against PHYSICS.md Part E.1 closed forms, mode ratios, batches and gradients.
+
+Each distinct ``Settings`` compiles the solver once (~10–30 s on 2 cores), so tests share settings.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import uvmsm_jax as uj
+from uvmsm_jax import approximations as ap
+from uvmsm_jax import constants as c
+
+PAPER_100 = uj.Settings(mode="paper", gstar=100.0)
+PHYSICAL_100 = uj.Settings(mode="physical", gstar=100.0)
+
+
+def omega(model, settings):
+    result = uj.relic(model, settings)
+    assert int(result.status) == 0, result.as_dict()
+    return float(result.omega_h2)
+
+
+@pytest.mark.parametrize("settings", [PHYSICAL_100, PAPER_100], ids=["physical", "paper"])
+def test_resonant_freeze_in_solves_to_the_decay_closed_form(settings):
+    """E1.4/E1.6 route: with constant g*, the ODE equals (A46)–(A47) (paper: the pole term is ½)."""
+    m_zp, m_n1, g = 1e4, 2.5e3, 4e-12
+    model = uj.UVMSM(m_n1, m_zp, g)
+    w = uj.widths(model, settings)
+    y = ap.resonant_freeze_in_yield_physical(
+        float(w.dm), float(w.sm), float(w.total), m_zp, 100.0, settings.planck_mass
+    )
+    if settings.mode == "paper":
+        y /= 2.0
+    expected = c.OMEGA_H2_PER_MASS_YIELD * m_n1 * y
+    result = uj.relic(model, settings)
+    assert result.mechanism_name == "freeze-in-resonant"
+    assert float(result.omega_h2) == pytest.approx(expected, rel=1e-5)
+
+
+def test_resonant_freeze_in_paper_mode_against_p1_formula():
+    """E1.3 from the ODE: (A45) with the exact channel sums replacing 8/3 and C_f = 7."""
+    m_zp, tau, g = 1e4, 0.5, 4e-12
+    model = uj.UVMSM(tau * m_zp / 2, m_zp, g)
+    w = uj.widths(model, PAPER_100)
+    unit = g**2 * m_zp / (12 * math.pi)
+    # P1's 8/3 is Σ Q′²N_c / 3 with Σ = 8; the exact pole term has Σ = Γ_SM/(g²M/12π).
+    closed = ap.resonant_freeze_in_omega_paper(g, tau, 100.0, c_f=float(w.total) / unit, channel_sum=float(w.sm) / unit)
+    assert omega(model, PAPER_100) == pytest.approx(closed, rel=1e-5)
+    # massless channel sum with ν at 1/2 is 6.5 (K4): the ODE is 6.5/8 of P1's literal formula
+    assert float(w.sm) / unit == pytest.approx(6.5, rel=2e-3)
+
+
+def test_physical_over_paper_resonant_ratio():
+    """×2 M_P(phys)/M_P(paper) for the ODE; ×1.625 between the closed forms (A47)/(A45) (E.1)."""
+    model = uj.UVMSM(2.5e3, 1e4, 4e-12)
+    ratio = omega(model, PHYSICAL_100) / omega(model, PAPER_100)
+    assert ratio == pytest.approx(2 * c.M_PLANCK_REDUCED / c.M_PLANCK_REDUCED_PAPER, rel=1e-5)
+    width_ratio = 13 / 14
+    closed_ratio = 1.75 * width_ratio
+    assert closed_ratio == pytest.approx(1.625)
+
+
+def test_off_resonance_physical_over_paper_is_two():
+    """Process (a) alone (conversion off): physical/paper = 2 × M_P ratio (E.1 '×2 off-resonance')."""
+    model = uj.UVMSM(2.0, 0.01, 1e-6)
+    paper = uj.Settings(mode="paper", gstar=100.0, include_conversion=False)
+    physical = uj.Settings(mode="physical", gstar=100.0, include_conversion=False)
+    r_paper, r_phys = uj.relic(model, paper), uj.relic(model, physical)
+    assert r_paper.mechanism_name == r_phys.mechanism_name == "freeze-in"
+    ratio = float(r_phys.omega_h2) / float(r_paper.omega_h2)
+    assert ratio == pytest.approx(2 * c.M_PLANCK_REDUCED / c.M_PLANCK_REDUCED_PAPER, rel=1e-4)
+
+
+def test_conversion_rate_physical_over_paper_is_eight():
+    """⟨σv⟩_c: physical/paper = 8 (PHYSICS.md K2)."""
+    from uvmsm_jax import rates
+
+    portal = uj.UVMSM(1.0, 0.3, 1e-3).portal
+    log_paper = rates._log_sigma_v_conversion(portal, uj.Settings(mode="paper"), jnp.asarray(0.4))
+    log_phys = rates._log_sigma_v_conversion(portal, uj.Settings(mode="physical"), jnp.asarray(0.4))
+    assert float(jnp.exp(log_phys - log_paper)) == pytest.approx(8.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("statistics,expected", [("quantum", 106.23), ("maxwell-boltzmann", 106.23 * 0.46197 / 0.41649)])
+def test_relativistic_freeze_out_plateau(statistics, expected):
+    """E1.2 from the ODE: M_N₁ = 10 keV decoupling relativistically at g* = 10.75."""
+    settings = uj.Settings(mode="paper", gstar=10.75, statistics=statistics)
+    result = uj.relic(uj.UVMSM(1e-5, 0.1, 3e-4), settings)
+    assert result.mechanism_name == "freeze-out-relativistic"
+    assert float(result.x_dec) < 0.01
+    assert float(result.omega_h2) == pytest.approx(expected, rel=1e-3)
+
+
+def test_scalar_invalid_input_raises_naming_the_parameter():
+    with pytest.raises(ValueError, match="m_zp"):
+        uj.relic(uj.UVMSM(0.05, -0.2, 4e-12))
+    with pytest.raises(ValueError, match="g_bl"):
+        uj.relic(uj.UVMSM(0.05, 0.2, float("nan")))
+    with pytest.raises(ValueError, match="e_dark"):
+        uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 0.0))
+
+
+def test_batch_with_invalid_points_keeps_neighbours_exact():
+    """256 points, some invalid: status 1 there, finite and identical results elsewhere."""
+    rng = np.random.default_rng(1)
+    n = 256
+    m_zp = 10 ** rng.uniform(-2, 0, n)
+    m_n1 = m_zp * 10 ** rng.uniform(-1.5, 0.5, n)
+    g = 10 ** rng.uniform(-12, -10, n)
+    bad = np.zeros(n, bool)
+    bad[[3, 17, 100, 255]] = True
+    m_zp[3], g[17], m_n1[100], m_zp[255] = -1.0, np.nan, 0.0, np.inf
+    result = uj.relic(uj.UVMSM(m_n1, m_zp, g), PAPER_100)
+    status = np.asarray(result.status)
+    assert np.all(status[bad] == 1)
+    assert np.all(status[~bad] == 0)
+    assert np.all(np.isfinite(np.asarray(result.omega_h2)[~bad]))
+    assert np.all(np.asarray(result.mechanism)[bad] == -1)
+    single = uj.relic(uj.UVMSM(m_n1[:4], m_zp[:4], g[:4]), PAPER_100)  # a different batch shape
+    np.testing.assert_allclose(np.asarray(single.omega_h2)[[0, 1, 2]], np.asarray(result.omega_h2)[[0, 1, 2]], rtol=1e-12)
+
+
+def test_gradient_matches_finite_differences_resonant_freeze_in():
+    """d Ωh²/d(m_n1, m_zp, g_bl) by forward mode through diffrax vs central differences (≤1e-5)."""
+    # rtol 1e-12: adaptive-step noise in Ωh² must be ≪ 1e-5 × the FD step (1e-4) for FD to be exact.
+    settings = uj.Settings(mode="paper", gstar=100.0, rtol=1e-12)
+    x0 = np.array([0.05, 0.2, 4e-12])
+
+    def f(x):
+        return uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2
+
+    grad = np.asarray(jax.grad(f)(jnp.asarray(x0)))
+    jvp_grad = np.asarray(jax.jacfwd(f)(jnp.asarray(x0)))
+    np.testing.assert_allclose(grad, jvp_grad, rtol=1e-12)
+    for i in range(3):
+        h = 1e-4 * x0[i]
+        up, down = x0.copy(), x0.copy()
+        up[i] += h
+        down[i] -= h
+        fd = (float(f(jnp.asarray(up))) - float(f(jnp.asarray(down)))) / (2 * h)
+        assert grad[i] == pytest.approx(fd, rel=1e-5), i
+
+
+def test_dark_photon_relic_is_epsilon_independent():
+    """P2 setting: Ω independent of ε (E2.3) within the ODE tolerance."""
+    eps = np.array([1e-11, 1e-9, 1e-7])
+    result = uj.relic(uj.DarkPhotonDM(0.1, 1.0, eps, 1e-12))
+    values = np.asarray(result.omega_h2)
+    assert np.all(np.asarray(result.status) == 0)
+    np.testing.assert_allclose(values, values[0], rtol=1e-4)
+    assert list(result.mechanism_name) == ["sequential-freeze-in", "sequential-freeze-in", "thermal-mediator-decay"]

@@ -1,0 +1,681 @@
+"""Ωh² = target contours by gradient root finding, with every branch and IFT sensitivities (issue 6).
+
+For each mediator mass (M_Z′ for the UνMSM, m_A′ for the dark-photon model; the DM mass tied by a
+fixed ratio or fixed) :func:`contour` solves ln Ωh²(g) = ln target for the coupling g (``g_bl``;
+Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
+
+1. **Brackets.** Ωh²(g) is not monotonic (freeze-in rises with g, freeze-out falls), so a coarse
+   log-spaced scan in ln g (the vmapped chunk function of :mod:`uvmsm_jax.scan`) brackets every sign
+   change of F = ln Ωh² − ln target; local extrema of F that come close to zero without crossing
+   are re-sampled more finely (twin roots a coarse step apart are not missed).
+2. **Newton in ln g** (``method="newton"``, default): ``optimistix.root_find`` with
+   ``optimistix.Newton`` inside each bracket (iterates clipped to it), vmapped over all brackets of
+   all masses in fixed-size padded chunks (compiled once). F′ comes from forward-mode
+   differentiation through the ODE solver (one solve carrying all tangents gives F and the full
+   gradient ∂ ln Ω/∂ ln θ, reused for the sensitivities). Brackets where Newton does not converge
+   fall back to ``optimistix.Bisection`` in ln g, then Newton again from the bisection point.
+   ``method="optax"`` minimises (ln Ωh² − ln target)² with ``optax.lbfgs`` from the same start,
+   for comparison (benchmarks/scan_contour.py).
+3. **Sensitivities** by the implicit-function theorem at each solution: with J = ∂ ln Ω/∂ ln θ,
+   d ln g/d ln θ = −J_θ/J_g. Reported per point (keys ``"d_ln_<g>/d_ln_<x>"`` and
+   ``"d_ln_omega/d_ln_<x>"``): the mediator mass at fixed ratio (or at fixed DM mass), the mass ratio
+   at fixed mediator mass (``ratio`` = M_DM/M_V), the other coupling (Model 2), T_R, and
+   d ln Ωh²/d ln θ for every parameter and T_R. With the default T_R (``Settings.t_reheat=None``:
+   T_R = 100·max(M_DM, M_Z′) for Model 1, 1000·m_A′ for Model 2) the mass derivatives include T_R's
+   dependence on the masses, exactly as :func:`uvmsm_jax.relic` defines the model; the T_R
+   derivative is taken with that relation scaled, T_R → λ·T_R.
+
+Each solution carries the mechanism of :func:`uvmsm_jax.relic` at that point and a ``status``:
+0 ok, the relic status where that failed, or :data:`STATUS_NOT_CONVERGED`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+from .models import Settings
+from .scan import (
+    DM_MASS,
+    MEDIATOR_MASS,
+    MODEL_CLASSES,
+    _model_kind,
+    _static_settings,
+    default_chunk,
+    settings_dict,
+)
+
+__all__ = ["ContourResult", "STATUS_NOT_CONVERGED", "contour", "DEFAULT_UNKNOWN"]
+
+DEFAULT_UNKNOWN = {"uvmsm": "g_bl", "dark-photon": "e_dark"}
+COUPLINGS = {"uvmsm": ("g_bl",), "dark-photon": ("epsilon", "e_dark")}
+STATUS_NOT_CONVERGED = 10
+"""Contour status: no root with |ln(Ωh²/target)| ≤ tol was found in a bracket."""
+METHODS = ("newton", "optax")
+_EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "mediator_thermalised")
+
+
+# ---------------------------------------------------------------------------------------------
+# The value-and-gradient kernel: ln Ωh² and ∂ ln Ωh²/∂(ln fields, ln T_R) from one forward solve
+# ---------------------------------------------------------------------------------------------
+
+
+def _log_omega_and_extras(p, cls, settings: Settings, tie: bool):
+    """p = (ln of each model field, then s): T_R = T_default(masses)·e^s if ``tie`` else e^s."""
+    from .relic import _parameters, relic
+
+    names = cls.parameter_names
+    n = len(names)
+    model = cls(**{name: jnp.exp(p[i]) for i, name in enumerate(names)})
+    if tie:
+        t_reheat = _parameters(model, settings)[..., 4] * jnp.exp(p[n])
+    else:
+        t_reheat = jnp.exp(p[n])
+    r = relic(model, dataclasses.replace(settings, t_reheat=t_reheat))
+    log_omega = jnp.log(r.omega_h2)
+    extras = jnp.stack([
+        r.omega_h2, r.status.astype(float), r.mechanism.astype(float), r.yield_dm,
+        r.dm_thermalised.astype(float), r.mediator_thermalised.astype(float),
+    ])
+    return log_omega, jax.lax.stop_gradient(extras)
+
+
+def _kernel(p, cls, settings, tie):
+    """(ln Ω, extras, J = ∂ ln Ω/∂p) with one forward-mode solve."""
+
+    def f(q):
+        lo, extras = _log_omega_and_extras(q, cls, settings, tie)
+        return lo, (lo, extras)
+
+    jac, (lo, extras) = jax.jacfwd(f, has_aux=True)(p)
+    return lo, extras, jax.lax.stop_gradient(jac)
+
+
+def _differentiable_kernel(cls, settings, tie) -> Callable:
+    """ln Ω(p) as a custom_jvp function whose JVP rule evaluates :func:`_kernel` once, returning
+    (ln Ω, extras, J) as primal outputs so that a Newton step gets F, F′ and the full gradient from
+    a single solve."""
+
+    @jax.custom_jvp
+    def g(p):
+        return _kernel(p, cls, settings, tie)
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        (p,), (dp,) = primals, tangents
+        lo, extras, jac = _kernel(p, cls, settings, tie)
+        return (lo, extras, jac), (jac @ dp, jnp.zeros_like(extras), jnp.zeros_like(jac))
+
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched solvers (one compiled function per model, settings, unknown and chunk size)
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _newton_function(model: str, settings: Settings, tie: bool, iu: int, tol: float, max_iter: int, size: int):
+    cls = MODEL_CLASSES[model]
+    g = _differentiable_kernel(cls, settings, tie)
+
+    def one(u0, lower, upper, p_other, ln_target):
+        def fn(u, args):
+            p = args.at[iu].set(u)
+            lo, extras, jac = g(p)
+            aux = jax.lax.stop_gradient((u, lo, extras, jac))
+            return lo - ln_target, aux
+
+        sol = optx.root_find(
+            fn, optx.Newton(rtol=0.0, atol=tol), u0, args=p_other, has_aux=True,
+            options=dict(lower=lower, upper=upper), max_steps=max_iter, throw=False,
+        )
+        u_eval, lo, extras, jac = sol.aux
+        return {
+            "u": u_eval, "u_final": sol.value, "log_omega": lo, "extras": extras, "jacobian": jac,
+            "converged": sol.result == optx.RESULTS.successful, "steps": sol.stats["num_steps"],
+        }
+
+    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+
+
+@functools.lru_cache(maxsize=None)
+def _bisection_function(model: str, settings: Settings, tie: bool, iu: int, tol: float, size: int):
+    cls = MODEL_CLASSES[model]
+
+    def one(lower, upper, sign, p_other, ln_target):
+        def fn(u, args):
+            lo, _ = _log_omega_and_extras(args.at[iu].set(u), cls, settings, tie)
+            return sign * (lo - ln_target), None
+
+        sol = optx.root_find(
+            fn, optx.Bisection(rtol=0.0, atol=tol, flip=False), 0.5 * (lower + upper), args=p_other,
+            has_aux=True, options=dict(lower=lower, upper=upper), max_steps=80, throw=False,
+        )
+        return sol.value
+
+    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+
+
+@functools.lru_cache(maxsize=None)
+def _optax_function(model: str, settings: Settings, tie: bool, iu: int, tol: float, max_iter: int, size: int):
+    import optax
+
+    cls = MODEL_CLASSES[model]
+    g = _differentiable_kernel(cls, settings, tie)
+
+    def one(u0, lower, upper, p_other, ln_target):
+        def loss(u):
+            lo, _, _ = g(p_other.at[iu].set(u[0]))
+            return (lo - ln_target) ** 2
+
+        solver = optax.lbfgs()
+        value_and_grad = optax.value_and_grad_from_state(loss)
+
+        def cond(carry):
+            _, _, k, value = carry
+            return (k < max_iter) & ~(value <= tol**2)
+
+        def body(carry):
+            u, state, k, _ = carry
+            value, grad = value_and_grad(u, state=state)
+            updates, state = solver.update(grad, state, u, value=value, grad=grad, value_fn=loss)
+            u = jnp.clip(optax.apply_updates(u, updates), lower, upper)
+            return u, state, k + 1, value
+
+        u = jnp.reshape(u0, (1,))
+        u, _, steps, _ = jax.lax.while_loop(cond, body, (u, solver.init(u), 0, jnp.inf))
+        lo, extras, jac = g(p_other.at[iu].set(u[0]))
+        return {
+            "u": u[0], "u_final": u[0], "log_omega": lo, "extras": extras, "jacobian": jac,
+            "converged": jnp.abs(lo - ln_target) <= tol, "steps": steps,
+        }
+
+    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+
+
+@functools.lru_cache(maxsize=None)
+def _coarse_function(model: str, settings: Settings, tie: bool, size: int):
+    cls = MODEL_CLASSES[model]
+
+    def one(p):
+        return _log_omega_and_extras(p, cls, settings, tie)
+
+    return eqx.filter_jit(jax.vmap(one))
+
+
+def clear_caches() -> None:
+    """Forget the compiled contour functions (e.g. after changing the model function in tests)."""
+    for f in (_coarse_function, _newton_function, _bisection_function, _optax_function):
+        f.cache_clear()
+
+
+def _run_padded(fn, size: int, arrays: Sequence[np.ndarray], *extra) -> dict[str, np.ndarray] | np.ndarray:
+    """Call a vmapped function on fixed-size chunks (the last one padded with its last row)."""
+    n = arrays[0].shape[0]
+    pieces = []
+    for start in range(0, n, size):
+        block = [a[start:start + size] for a in arrays]
+        m = block[0].shape[0]
+        if m < size:
+            block = [np.concatenate([b, np.repeat(b[-1:], size - m, axis=0)]) for b in block]
+        out = fn(*(jnp.asarray(b) for b in block), *(jnp.asarray(e) for e in extra))
+        pieces.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:m], out))
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
+
+
+# ---------------------------------------------------------------------------------------------
+# Result
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ContourResult:
+    """Solutions of Ωh² = target, one entry per branch and mass (sorted by mass, then coupling).
+
+    ``points``: dicts with the model parameters (``m_zp``, ``m_n1``, ``g_bl``; Model 2 ``m_chi``,
+    ``m_ap``, ``epsilon``, ``e_dark``), ``mechanism`` (name), ``omega_h2``, ``status``, ``branch``
+    (0, 1, … in increasing coupling at that mass), ``iterations`` and ``sensitivities``.
+    ``no_solution``: the masses without any root in the coupling range.
+    """
+
+    model: str
+    unknown: str
+    target: float
+    method: str
+    settings: Settings
+    points: list[dict[str, Any]]
+    no_solution: list[dict[str, float]]
+    coupling_range: tuple[float, float]
+    timings: dict[str, float]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def array(self, key: str) -> np.ndarray:
+        """One field of every point as an array (e.g. ``"g_bl"``, ``"omega_h2"``)."""
+        return np.asarray([p[key] for p in self.points])
+
+    def sensitivity(self, key: str) -> np.ndarray:
+        return np.asarray([p["sensitivities"].get(key, np.nan) for p in self.points], dtype=float)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of DESIGN.md §3: ``{"points": [...], ...}``."""
+        return {
+            "points": self.points,
+            "model": self.model,
+            "unknown": self.unknown,
+            "target": self.target,
+            "method": self.method,
+            "coupling_range": list(self.coupling_range),
+            "no_solution": self.no_solution,
+            "settings": settings_dict(self.settings),
+            "timings_s": self.timings,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# contour()
+# ---------------------------------------------------------------------------------------------
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def _find_brackets(u: np.ndarray, f: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Sign changes of f between neighbouring finite samples: (a, b, f(a), f(b))."""
+    ok = np.isfinite(f)
+    out = []
+    idx = np.flatnonzero(ok)
+    for i, j in zip(idx[:-1], idx[1:]):
+        if j != i + 1:
+            continue
+        if (f[i] < 0) != (f[j] < 0):
+            out.append((float(u[i]), float(u[j]), float(f[i]), float(f[j])))
+    return out
+
+
+def _near_misses(u: np.ndarray, f: np.ndarray, window: float) -> list[tuple[float, float]]:
+    """Intervals around interior extrema of f that approach zero within ``window`` without crossing."""
+    out = []
+    for i in range(1, len(u) - 1):
+        a, b, c = f[i - 1], f[i], f[i + 1]
+        if not (np.isfinite(a) and np.isfinite(b) and np.isfinite(c)):
+            continue
+        if (a < 0) != (b < 0) or (b < 0) != (c < 0):
+            continue
+        if b < 0 and b >= a and b >= c and -b < window:
+            out.append((float(u[i - 1]), float(u[i + 1])))
+        elif b > 0 and b <= a and b <= c and b < window:
+            out.append((float(u[i - 1]), float(u[i + 1])))
+    return out
+
+
+def contour(
+    model="uvmsm",
+    masses=None,
+    *,
+    ratio: float | None = None,
+    fixed: Mapping[str, float] | None = None,
+    target: float = 0.12,
+    unknown: str | None = None,
+    settings: Settings | None = None,
+    coupling_range: tuple[float, float] = (1e-13, 1.0),
+    n_coarse: int = 40,
+    refine: int = 2,
+    method: str = "newton",
+    tol: float = 1e-7,
+    max_iter: int = 30,
+    chunk: int | None = None,
+    solver_chunk: int | None = None,
+    progress: bool = False,
+) -> ContourResult:
+    """Solve Ωh²(coupling) = ``target`` at each mediator mass, returning every branch.
+
+    model: ``"uvmsm"`` or ``"dark-photon"``. masses: mediator masses [GeV] (M_Z′ or m_A′), 1-D.
+    ratio: M_DM/M_V (M_N₁ = r·M_Z′, m_χ = r·m_A′); or give the DM mass in ``fixed``.
+    fixed: the remaining parameters, e.g. ``{"epsilon": 1e-9}`` for Model 2 solving for e′.
+    unknown: the coupling solved for (default ``g_bl`` / ``e_dark``; Model 2 also ``epsilon``).
+    coupling_range, n_coarse, refine: the log-spaced bracketing scan of the unknown.
+    method: ``"newton"`` (optimistix Newton in ln g + Bisection fallback) or ``"optax"`` (L-BFGS on
+      (ln Ω − ln target)²). tol: required |ln(Ωh²/target)| (and Newton step in ln g).
+    chunk: points per chunk of the bracketing scan (default :func:`uvmsm_jax.scan.default_chunk`);
+    solver_chunk: brackets per compiled root-finding chunk (default: next power of two ≥ the number
+      of brackets, at most the scan chunk).
+    """
+    t_start = time.perf_counter()
+    kind = _model_kind(model)
+    cls = MODEL_CLASSES[kind]
+    names = cls.parameter_names
+    settings = Settings() if settings is None else settings
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    unknown = DEFAULT_UNKNOWN[kind] if unknown is None else unknown
+    if unknown not in COUPLINGS[kind]:
+        raise ValueError(f"unknown must be one of {COUPLINGS[kind]} for model {kind!r}, got {unknown!r}")
+    if settings.t_reheat is not None and np.ndim(settings.t_reheat) != 0:
+        raise ValueError("settings.t_reheat must be a scalar")
+    if not (target > 0 and math.isfinite(target)):
+        raise ValueError(f"target must be a positive finite number, got {target!r}")
+    lo_g, hi_g = (float(x) for x in coupling_range)
+    if not (0 < lo_g < hi_g and math.isfinite(hi_g)):
+        raise ValueError(f"coupling_range must be 0 < LO < HI, got {coupling_range!r}")
+    if n_coarse < 2:
+        raise ValueError("n_coarse must be at least 2")
+    med, dm = MEDIATOR_MASS[kind], DM_MASS[kind]
+    masses = np.atleast_1d(np.asarray(masses, dtype=np.float64))
+    if masses.ndim != 1 or masses.size == 0 or not np.all(np.isfinite(masses) & (masses > 0)):
+        raise ValueError(f"masses ({med}) must be a non-empty 1-D array of positive finite numbers")
+    fixed = dict(fixed or {})
+    for key, value in fixed.items():
+        if key not in names:
+            raise ValueError(f"unknown fixed parameter {key!r} for model {kind!r}")
+        if key in (med, unknown):
+            raise ValueError(f"{key} cannot be fixed in a contour over {med} solving for {unknown}")
+        if not (math.isfinite(float(value)) and float(value) > 0):
+            raise ValueError(f"{key} must be a positive finite number, got {value!r}")
+    if (ratio is None) == (dm not in fixed):
+        raise ValueError(f"give exactly one of ratio (= {dm}/{med}) or fixed {dm}")
+    if ratio is not None and not (math.isfinite(float(ratio)) and float(ratio) > 0):
+        raise ValueError(f"ratio must be a positive finite number, got {ratio!r}")
+    missing = [n for n in names if n not in (med, unknown, dm) and n not in fixed]
+    if missing:
+        raise ValueError(f"fixed must give {', '.join(missing)} for model {kind!r} solving for {unknown}")
+
+    n_mass = masses.size
+    base = {med: masses, dm: masses * float(ratio) if ratio is not None else np.full(n_mass, float(fixed[dm]))}
+    for key, value in fixed.items():
+        if key != dm:
+            base[key] = np.full(n_mass, float(value))
+    static = _static_settings(settings)
+    tie = settings.t_reheat is None
+    chunk = int(chunk or default_chunk())
+    ln_target = math.log(target)
+
+    # 1. coarse scan in ln g and brackets --------------------------------------------------
+    u_grid = np.linspace(math.log(lo_g), math.log(hi_g), int(n_coarse))
+
+    iu = names.index(unknown)
+    coarse = _coarse_function(kind, static, tie, chunk)
+    ln_tr = 0.0 if tie else math.log(float(settings.t_reheat))
+
+    def log_f(mass_index: np.ndarray, u: np.ndarray) -> np.ndarray:
+        p = np.empty((u.size, len(names) + 1))
+        for j, name in enumerate(names):
+            p[:, j] = u if name == unknown else np.log(base[name][mass_index])
+        p[:, -1] = ln_tr
+        lo, extras = _run_padded(coarse, chunk, [p])
+        return np.where(extras[:, 1] == 0, lo - ln_target, np.nan)
+
+    idx = np.repeat(np.arange(n_mass), u_grid.size)
+    f_all = log_f(idx, np.tile(u_grid, n_mass)).reshape(n_mass, u_grid.size)
+    samples = [(u_grid.copy(), f_all[i]) for i in range(n_mass)]
+    n_evaluations = f_all.size
+    for _ in range(max(int(refine), 0)):
+        requests = []
+        for i, (u, f) in enumerate(samples):
+            for a, b in _near_misses(u, f, window=3.0):
+                for x in np.linspace(a, b, 10)[1:-1]:
+                    if not np.any(np.isclose(u, x, rtol=0, atol=1e-12)):
+                        requests.append((i, x))
+        if not requests:
+            break
+        r_idx = np.asarray([i for i, _ in requests])
+        r_u = np.asarray([x for _, x in requests])
+        r_f = log_f(r_idx, r_u)
+        n_evaluations += r_u.size
+        for i in np.unique(r_idx):
+            u, f = samples[i]
+            u = np.concatenate([u, r_u[r_idx == i]])
+            f = np.concatenate([f, r_f[r_idx == i]])
+            order = np.argsort(u)
+            samples[i] = (u[order], f[order])
+    brackets = [(i, *br) for i, (u, f) in enumerate(samples) for br in _find_brackets(u, f)]
+    t_brackets = time.perf_counter()
+
+    # 2. root finding in each bracket -------------------------------------------------------
+    n_br = len(brackets)
+    points: list[dict[str, Any]] = []
+    t_solve = t_brackets
+    n_fallback = 0
+    if n_br:
+        mass_index = np.asarray([b[0] for b in brackets])
+        a = np.asarray([b[1] for b in brackets])
+        b_ = np.asarray([b[2] for b in brackets])
+        fa = np.asarray([b[3] for b in brackets])
+        fb = np.asarray([b[4] for b in brackets])
+        u0 = a - fa * (b_ - a) / (fb - fa)  # regula falsi start
+        p_other = np.zeros((n_br, len(names) + 1))
+        for j, name in enumerate(names):
+            if name != unknown:
+                p_other[:, j] = np.log(base[name][mass_index])
+        p_other[:, iu] = u0
+        p_other[:, -1] = ln_tr
+        size = int(solver_chunk or min(chunk, max(4, _next_power_of_two(n_br))))
+        if method == "newton":
+            solve = _newton_function(kind, static, tie, iu, float(tol), int(max_iter), size)
+        else:
+            solve = _optax_function(kind, static, tie, iu, float(tol), int(max_iter), size)
+        res = _run_padded(solve, size, [u0, a, b_, p_other], ln_target)
+        f_eval = res["log_omega"] - ln_target
+        good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
+        bad = np.flatnonzero(~good)
+        if bad.size and method == "newton":  # fallback: bisection in ln g, then Newton from there
+            n_fallback = int(bad.size)
+            sign = np.where(fb[bad] > fa[bad], 1.0, -1.0)
+            bisect = _bisection_function(kind, static, tie, iu, float(tol), size)
+            u_b = _run_padded(bisect, size, [a[bad], b_[bad], sign, p_other[bad]], ln_target)
+            res2 = _run_padded(solve, size, [u_b, a[bad], b_[bad], p_other[bad]], ln_target)
+            f2 = res2["log_omega"] - ln_target
+            better = np.isfinite(f2) & ((np.abs(f2) < np.abs(f_eval[bad])) | ~np.isfinite(f_eval[bad]))
+            for key in res:
+                res[key][bad[better]] = res2[key][better]
+                if key == "steps":
+                    res[key][bad] += res2[key]
+            f_eval = res["log_omega"] - ln_target
+            good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
+        t_solve = time.perf_counter()
+        points = _points(kind, names, unknown, base, ratio, mass_index, res, good, tie)
+
+    no_solution = [
+        {med: float(masses[i]), dm: float(base[dm][i])} for i in range(n_mass) if not any(b[0] == i for b in brackets)
+    ]
+    timings = {
+        "brackets_s": t_brackets - t_start,
+        "solve_s": t_solve - t_brackets,
+        "total_s": time.perf_counter() - t_start,
+        "coarse_evaluations": float(n_evaluations),
+        "brackets": float(n_br),
+        "fallbacks": float(n_fallback),
+    }
+    if progress:
+        print(f"contour: {n_mass} masses, {n_evaluations} bracketing evaluations, {n_br} brackets, "
+              f"{sum(p['status'] == 0 for p in points)} solutions ({timings['total_s']:.1f} s)", file=sys.stderr)
+    return ContourResult(kind, unknown, float(target), method, settings, points, no_solution, (lo_g, hi_g), timings)
+
+
+def _points(kind, names, unknown, base, ratio, mass_index, res, good, tie) -> list[dict[str, Any]]:
+    from .relic import MECHANISMS
+
+    med, dm = MEDIATOR_MASS[kind], DM_MASS[kind]
+    iu = names.index(unknown)
+    i_med, i_dm = names.index(med), names.index(dm)
+    points = []
+    for k in range(mass_index.size):
+        i = int(mass_index[k])
+        jac = res["jacobian"][k]
+        extras = res["extras"][k]
+        relic_status = int(extras[1])
+        mechanism = int(extras[2])
+        point: dict[str, Any] = {}
+        for j, name in enumerate(names):
+            point[name] = float(math.exp(res["u"][k])) if name == unknown else float(base[name][i])
+        point["mechanism"] = MECHANISMS[mechanism] if 0 <= mechanism < len(MECHANISMS) else "invalid"
+        point["omega_h2"] = float(extras[0])
+        point["status"] = 0 if good[k] else (relic_status if relic_status != 0 else STATUS_NOT_CONVERGED)
+        point["iterations"] = int(res["steps"][k])
+        ju = jac[iu]
+        sens: dict[str, float] = {}
+        # implicit-function theorem: d ln u / d ln x = -J_x / J_u
+        if ratio is not None:
+            sens[f"d_ln_{unknown}/d_ln_{med}"] = float(-(jac[i_med] + jac[i_dm]) / ju)
+        else:
+            sens[f"d_ln_{unknown}/d_ln_{med}"] = float(-jac[i_med] / ju)
+        sens[f"d_ln_{unknown}/d_ln_ratio"] = float(-jac[i_dm] / ju)
+        for j, name in enumerate(names):
+            if name not in (med, dm, unknown):
+                sens[f"d_ln_{unknown}/d_ln_{name}"] = float(-jac[j] / ju)
+        sens[f"d_ln_{unknown}/d_ln_t_reheat"] = float(-jac[-1] / ju)
+        for j, name in enumerate(names):
+            sens[f"d_ln_omega/d_ln_{name}"] = float(jac[j])
+        sens["d_ln_omega/d_ln_t_reheat"] = float(jac[-1])
+        point["sensitivities"] = sens
+        point["_mass_index"] = i
+        points.append(point)
+    points.sort(key=lambda p: (p["_mass_index"], p[unknown]))
+    branch = {}
+    for p in points:
+        i = p.pop("_mass_index")
+        p["branch"] = branch.get(i, 0)
+        branch[i] = p["branch"] + 1
+    return points
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: uvmsm-jax contour
+# ---------------------------------------------------------------------------------------------
+
+
+def _contour_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import add_json_argument, add_model_option, add_settings_arguments, positive_float, range_type
+
+    add_model_option(parser)
+    group = parser.add_argument_group("masses")
+    group.add_argument("--m-zp", type=range_type("--m-zp"), metavar="LO:HI:N", help="uvmsm: M_Z' grid [GeV] (log-spaced)")
+    group.add_argument("--m-ap", type=range_type("--m-ap"), metavar="LO:HI:N", help="dark-photon: m_A' grid [GeV] (log-spaced)")
+    group.add_argument("--ratio", type=positive_float("--ratio"), metavar="R",
+                       help="DM mass / mediator mass (M_N1 = R*M_Z'; m_chi = R*m_A')")
+    group.add_argument("--m-n1", type=positive_float("--m-n1"), metavar="GEV", help="uvmsm: fixed M_N1 instead of --ratio")
+    group.add_argument("--m-chi", type=positive_float("--m-chi"), metavar="GEV", help="dark-photon: fixed m_chi instead of --ratio")
+    group = parser.add_argument_group("dark-photon couplings")
+    group.add_argument("--unknown", choices=("e-dark", "epsilon"), default="e-dark",
+                       help="dark-photon: the coupling to solve for (default e-dark)")
+    group.add_argument("--epsilon", type=positive_float("--epsilon"), metavar="E", help="fixed epsilon (when solving for e')")
+    group.add_argument("--e-dark", type=positive_float("--e-dark"), metavar="E", help="fixed e' (when solving for epsilon)")
+    group = parser.add_argument_group("solver")
+    group.add_argument("--target", type=positive_float("--target"), default=0.12, metavar="OMEGA_H2",
+                       help="target relic abundance (default 0.12)")
+    group.add_argument("--coupling-range", type=range_type("--coupling-range"), default=None, metavar="LO:HI:N",
+                       help="bracketing scan of the coupling (default 1e-13:1:40)")
+    group.add_argument("--method", choices=METHODS, default="newton", help="root finder (default newton)")
+    group.add_argument("--tol", type=positive_float("--tol"), default=1e-7, help="|ln(Omega/target)| tolerance (default 1e-7)")
+    group.add_argument("--chunk", type=_positive_int("--chunk"), metavar="N", help="points per compiled chunk of the bracketing scan")
+    parser.add_argument("--out", metavar="FILE", help="write the JSON result to FILE (text summary on stdout)")
+    add_settings_arguments(parser)
+    add_json_argument(parser)
+
+
+def _positive_int(option):
+    from .scan import positive_int
+
+    return positive_int(option)
+
+
+def _contour_run(args: argparse.Namespace) -> dict | None:
+    from .cli import UsageError, settings_from_args
+
+    model = args.model
+    med_option = {"uvmsm": "--m-zp", "dark-photon": "--m-ap"}[model]
+    med_range = args.m_zp if model == "uvmsm" else args.m_ap
+    other_med = args.m_ap if model == "uvmsm" else args.m_zp
+    if other_med is not None:
+        raise UsageError(f"{'--m-ap' if model == 'uvmsm' else '--m-zp'} does not apply to --model {model} (use {med_option})")
+    if med_range is None:
+        raise UsageError(f"{med_option} LO:HI:N is required for --model {model}")
+    dm_option, dm_value = ("--m-n1", args.m_n1) if model == "uvmsm" else ("--m-chi", args.m_chi)
+    wrong_dm = args.m_chi if model == "uvmsm" else args.m_n1
+    if wrong_dm is not None:
+        raise UsageError(f"{'--m-chi' if model == 'uvmsm' else '--m-n1'} does not apply to --model {model}")
+    if (args.ratio is None) == (dm_value is None):
+        raise UsageError(f"give exactly one of --ratio or {dm_option}")
+    fixed: dict[str, float] = {}
+    if dm_value is not None:
+        fixed[DM_MASS[model]] = dm_value
+    unknown = None
+    if model == "uvmsm":
+        if args.epsilon is not None or args.e_dark is not None:
+            raise UsageError("--epsilon/--e-dark do not apply to --model uvmsm")
+    else:
+        unknown = args.unknown.replace("-", "_")
+        other = "epsilon" if unknown == "e_dark" else "e_dark"
+        other_value = getattr(args, other)
+        if getattr(args, unknown) is not None:
+            raise UsageError(f"--{unknown.replace('_', '-')} is the unknown; give --{other.replace('_', '-')} instead")
+        if other_value is None:
+            raise UsageError(f"--{other.replace('_', '-')} is required for --model dark-photon --unknown {args.unknown}")
+        fixed[other] = other_value
+    settings = settings_from_args(args)
+    kwargs: dict[str, Any] = {}
+    if args.coupling_range is not None:
+        kwargs["coupling_range"] = (args.coupling_range.lo, args.coupling_range.hi)
+        kwargs["n_coarse"] = max(args.coupling_range.n, 2)
+    result = contour(model, med_range.values("log"), ratio=args.ratio, fixed=fixed or None, target=args.target,
+                     unknown=unknown, settings=settings, method=args.method, tol=args.tol, chunk=args.chunk,
+                     progress=not args.json, **kwargs)
+    data = result.as_dict()
+    if args.out:
+        from .cli import to_jsonable
+
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(to_jsonable(data), fh, allow_nan=False, indent=1)
+            fh.write("\n")
+    return data
+
+
+def _contour_text(result: Mapping) -> str:
+    unknown = result["unknown"]
+    model = result["model"]
+    med, dm = MEDIATOR_MASS[model], DM_MASS[model]
+    head = f"Omega h^2 = {result['target']:g} contour, {model}, solving for {unknown} ({result['method']})"
+    lines = [head, f"{med:>12} {dm:>12} {unknown:>13} {'omega_h2':>11} {'mechanism':<24} {'status':>6} "
+                   f"{'dln' + unknown + '/dln' + med:>18}"]
+    key = f"d_ln_{unknown}/d_ln_{med}"
+    for p in result["points"]:
+        lines.append(f"{p[med]:12.5g} {p[dm]:12.5g} {p[unknown]:13.6e} {p['omega_h2']:11.6g} {p['mechanism']:<24} "
+                     f"{p['status']:>6} {p['sensitivities'][key]:18.6g}")
+    if result["no_solution"]:
+        lines.append(f"no solution in {unknown} range {result['coupling_range']} at {med} = "
+                     + ", ".join(f"{q[med]:.4g}" for q in result["no_solution"]))
+    return "\n".join(lines)
+
+
+def _make_command():
+    from .cli import Command
+
+    return Command(
+        "contour",
+        "Omega h^2 = target contour in the coupling for each mediator mass (every branch, sensitivities)",
+        _contour_arguments,
+        _contour_run,
+        _contour_text,
+        description="Solve Omega h^2(coupling) = target for each mediator mass by Newton in ln g (optimistix) "
+        "with bracketing, returning every branch (freeze-in, freeze-out, ...) with its mechanism and "
+        "implicit-function-theorem sensitivities.",
+    )
+
+
+CLI_COMMAND = _make_command()

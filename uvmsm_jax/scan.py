@@ -1,0 +1,1040 @@
+"""Grid scans of the relic abundance at scale (DESIGN.md §3–4, issue 6).
+
+:func:`scan` evaluates :func:`uvmsm_jax.relic` on a grid over any continuous parameters (a model
+field or ``t_reheat``: log, linear or explicit axes; the other fields fixed or tied by a fixed ratio
+such as M_N₁ = r·M_Z′) and returns an :class:`xarray.Dataset`; with ``out=`` it is written to a
+**Zarr** store chunk by chunk.
+
+Chunks
+    The grid is cut into rectangular blocks (the last axis varies fastest) of at most ``chunk``
+    points; every block is padded to the same size (with copies of its last point) and evaluated by
+    one jitted, vmapped function, so a scan compiles exactly once (:func:`chunk_function`). Each
+    block is also exactly one Zarr chunk of every variable, written by a single process.
+
+Resume
+    After a block's data are written, a completion marker ``<store>/.scan_done/<k>`` is created
+    atomically. ``resume=True`` skips the blocks that have a marker and recomputes the others (a
+    block interrupted half-way is simply rewritten): the result is bit-for-bit that of an
+    uninterrupted run, because every block is evaluated by the same compiled program. A store made
+    with a different model, grid, settings, chunking or package version is refused with an error
+    naming the difference (:class:`ScanMismatchError`).
+
+Backends
+    single process (default); ``backend="processes"`` with ``workers=N`` local processes; Dask
+    distributed with ``scheduler=ADDRESS``, ``client=Client`` or ``workers=N`` (a
+    :class:`dask.distributed.LocalCluster`). Workers only compute; the calling process writes.
+    When JAX sees a GPU the default chunk is larger (:func:`default_chunk`).
+
+Output variables (dims = the grid axes, in the order given): ``omega_h2``, ``yield_dm``,
+``yield_mediator``, ``status`` (0 ok, codes in ``attrs["status_codes"]``, −1 = not computed yet),
+``mechanism`` (index into ``attrs["mechanism_names"]``, −1 invalid / not computed),
+``dm_thermalised``, ``mediator_thermalised``, ``t_dec`` [GeV], ``x_dec``. Fixed and tied parameters
+are coordinates too. Attributes: the full settings (``settings``, JSON), package version, model,
+device, data provenance (citations and sha256 of the packaged tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import dataclasses
+import datetime
+import functools
+import hashlib
+import importlib.resources
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .models import DarkPhotonDM, Settings, UVMSM
+
+__all__ = [
+    "OUTPUTS",
+    "ScanMismatchError",
+    "ScanSpec",
+    "chunk_function",
+    "chunk_traces",
+    "compute_chunk",
+    "mechanism_names",
+    "default_chunk",
+    "evaluate",
+    "open_scan",
+    "scan",
+    "settings_dict",
+]
+
+MODEL_CLASSES = {"uvmsm": UVMSM, "dark-photon": DarkPhotonDM}
+"""Model name → class."""
+
+DM_MASS = {"uvmsm": "m_n1", "dark-photon": "m_chi"}
+MEDIATOR_MASS = {"uvmsm": "m_zp", "dark-photon": "m_ap"}
+
+UNITS = {
+    "m_n1": "GeV", "m_zp": "GeV", "g_bl": "1",
+    "m_chi": "GeV", "m_ap": "GeV", "epsilon": "1", "e_dark": "1",
+    "t_reheat": "GeV",
+}
+LONG_NAMES = {
+    "m_n1": "dark-matter mass M_N1", "m_zp": "B-L gauge boson mass M_Z'", "g_bl": "B-L gauge coupling g_B-L",
+    "m_chi": "dark-matter mass m_chi", "m_ap": "dark photon mass m_A'", "epsilon": "kinetic mixing epsilon",
+    "e_dark": "dark gauge coupling e'", "t_reheat": "reheating temperature T_R",
+}
+
+OUTPUTS: tuple[tuple[str, str, Any, str, str], ...] = (
+    # name, dtype, fill value (= not computed), units, long name
+    ("omega_h2", "float64", float("nan"), "1", "relic abundance Omega h^2"),
+    ("yield_dm", "float64", float("nan"), "1", "DM yield Y = n/s today"),
+    ("yield_mediator", "float64", float("nan"), "1", "mediator yield at the end of the integration"),
+    ("status", "int8", -1, "1", "solver status (0 ok; -1 not computed; see attrs status_codes)"),
+    ("mechanism", "int8", -1, "1", "production mechanism (index into attrs mechanism_names; -1 invalid)"),
+    ("dm_thermalised", "bool", False, "1", "DM reached equilibrium"),
+    ("mediator_thermalised", "bool", False, "1", "mediator reached equilibrium"),
+    ("t_dec", "float64", float("nan"), "GeV", "DM decoupling temperature"),
+    ("x_dec", "float64", float("nan"), "1", "M_DM / T_dec"),
+)
+"""The variables of a scan: (name, dtype, fill value, units, long name)."""
+OUTPUT_NAMES = tuple(o[0] for o in OUTPUTS)
+
+FORMAT_VERSION = 1
+_DONE_DIR = ".scan_done"
+_SPEC_ATTR = "uvmsm_jax_scan"
+CPU_CHUNK = 64
+GPU_CHUNK = 4096
+
+
+class ScanMismatchError(ValueError):
+    """Resuming into a store made with a different model, grid, settings, chunking or version."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and provenance
+# ---------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return float(arr)
+    return [float(v) for v in arr.ravel()]
+
+
+def settings_dict(settings: Settings) -> dict[str, Any]:
+    """Every field of ``settings`` as JSON-ready values (``t_reheat``: float or None)."""
+    return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+
+
+def _static_settings(settings: Settings) -> Settings:
+    """``settings`` with ``t_reheat = None`` (hashable; T_R travels as a data column instead)."""
+    return dataclasses.replace(settings, t_reheat=None)
+
+
+def default_chunk() -> int:
+    """Default maximum points per chunk: 64 on CPU, 4096 when JAX's default backend is a GPU."""
+    try:
+        backend = jax.default_backend()
+    except Exception:  # pragma: no cover - no backend at all
+        backend = "cpu"
+    return GPU_CHUNK if backend in ("gpu", "cuda", "rocm") else CPU_CHUNK
+
+
+def _device_description() -> str:
+    try:
+        devices = jax.devices()
+        return f"{jax.default_backend()}: {devices[0].device_kind} x{len(devices)}"
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def data_provenance() -> dict[str, Any]:
+    """Citations and sha256 of the packaged data tables the relic solver reads."""
+    root = importlib.resources.files("uvmsm_jax").joinpath("data")
+    files: dict[str, str] = {}
+    for sub in ("gstar", "rratio"):
+        base = root.joinpath(sub)
+        stack = [(base, f"data/{sub}")]
+        while stack:
+            node, rel = stack.pop()
+            for child in sorted(node.iterdir(), key=lambda c: c.name):
+                name = f"{rel}/{child.name}"
+                if child.is_dir():
+                    stack.append((child, name))
+                elif child.name.endswith((".csv", ".dat")):
+                    files[name] = hashlib.sha256(child.read_bytes()).hexdigest()
+    return {
+        "gstar": "K. Saikawa and S. Shirai, JCAP 05 (2018) 035, arXiv:1803.01038 (2018 table; 2020 update "
+        "for gstar='saikawa2020'); see uvmsm_jax/data/gstar/PROVENANCE.md",
+        "rratio": "PDG R ratio compilation (2017) and DarkCast VMD fits; see uvmsm_jax/data/rratio/PROVENANCE.md",
+        "files_sha256": files,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled chunk function
+# ---------------------------------------------------------------------------------------------
+
+
+def _model_kind(model: Any) -> str:
+    if isinstance(model, str):
+        key = model.lower().replace("_", "-")
+        if key in ("dark-photon", "darkphoton", "darkphotondm", "dark-photon-dm"):
+            return "dark-photon"
+        if key == "uvmsm":
+            return "uvmsm"
+    for name, cls in MODEL_CLASSES.items():
+        if model is cls or isinstance(model, cls):
+            return name
+    raise ValueError(f"model must be 'uvmsm' or 'dark-photon' (or the class), got {model!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _chunk_functions(model: str, settings: Settings, with_t_reheat: bool, size: int) -> tuple[Callable, Callable]:
+    cls = MODEL_CLASSES[model]
+    names = cls.parameter_names
+    if settings.t_reheat is not None:
+        raise ValueError("chunk_function needs settings with t_reheat=None (pass T_R as a column)")
+
+    def evaluate_chunk(theta):
+        fields = {name: theta[:, i] for i, name in enumerate(names)}
+        s = dataclasses.replace(settings, t_reheat=theta[:, len(names)]) if with_t_reheat else settings
+        from .relic import relic
+
+        result = relic(cls(**fields), s)
+        return {name: getattr(result, name) for name in OUTPUT_NAMES}
+
+    evaluate_chunk.__name__ = f"scan_chunk_{model.replace('-', '_')}_{size}"
+    counted = eqx.debug.assert_max_traces(evaluate_chunk, max_traces=1)
+    return eqx.filter_jit(counted), counted
+
+
+def chunk_function(model: str, settings: Settings, with_t_reheat: bool, size: int) -> Callable:
+    """The jitted function evaluating one chunk: ``f(theta) -> dict`` of the :data:`OUTPUTS`.
+
+    ``theta`` has shape ``(size, P)``: the model fields in ``parameter_names`` order, then T_R when
+    ``with_t_reheat``. ``settings`` must have ``t_reheat=None``. There is one function per key
+    (cached), wrapped in ``eqx.debug.assert_max_traces(max_traces=1)``: it compiles once, and a
+    retrace would be an error. :func:`chunk_traces` reports how often it was traced.
+    """
+    return _chunk_functions(model, settings, with_t_reheat, size)[0]
+
+
+def chunk_traces(model: str, settings: Settings, with_t_reheat: bool, size: int) -> int:
+    """How many times the chunk function of this key has been traced (0 or 1)."""
+    return eqx.debug.get_num_traces(_chunk_functions(model, settings, with_t_reheat, size)[1])
+
+
+def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple[np.ndarray, bool]:
+    """Stack the model fields (and T_R) of ``params`` (broadcast, flattened) into (n, P) columns."""
+    names = list(MODEL_CLASSES[model].parameter_names)
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ValueError(f"missing parameter(s) {', '.join(missing)} for model {model!r}")
+    extra = set(params) - set(names) - {"t_reheat"}
+    if extra:
+        raise ValueError(f"unknown parameter(s) {', '.join(sorted(extra))} for model {model!r}")
+    t_reheat = params.get("t_reheat", settings.t_reheat)
+    if t_reheat is not None:
+        names.append("t_reheat")
+    values = [np.asarray(params[n] if n != "t_reheat" else t_reheat, dtype=np.float64) for n in names]
+    values = np.broadcast_arrays(*values)
+    return np.stack([v.ravel() for v in values], axis=-1), t_reheat is not None
+
+
+def _run_chunk(model: str, settings: Settings, with_t_reheat: bool, theta: np.ndarray) -> dict[str, np.ndarray]:
+    fn = chunk_function(model, _static_settings(settings), with_t_reheat, theta.shape[0])
+    out = fn(jnp.asarray(theta))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def evaluate(model, params: Mapping[str, Any], settings: Settings | None = None, chunk: int | None = None
+             ) -> dict[str, np.ndarray]:
+    """Evaluate the relic solver on arbitrary points through the padded chunk function.
+
+    ``params`` maps every model field (and optionally ``t_reheat``) to broadcastable arrays; the
+    result maps each name of :data:`OUTPUTS` to an array of the broadcast shape. Points are cut
+    into chunks of exactly ``chunk`` (default :func:`default_chunk`) and the last one is padded,
+    so any number of points reuses one compiled function (the one :func:`scan` uses).
+    """
+    kind = _model_kind(model)
+    settings = Settings() if settings is None else settings
+    theta, with_t_reheat = _columns(kind, params, settings)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in params.values()))
+    size = int(chunk or default_chunk())
+    n = theta.shape[0]
+    out = {name: np.empty(n, dtype=dtype) for name, dtype, *_ in OUTPUTS}
+    for start in range(0, n, size):
+        block = theta[start:start + size]
+        m = block.shape[0]
+        if m < size:
+            block = np.concatenate([block, np.repeat(block[-1:], size - m, axis=0)])
+        res = _run_chunk(kind, settings, with_t_reheat, block)
+        for name, *_ in OUTPUTS:
+            out[name][start:start + m] = res[name][:m]
+    return {k: v.reshape(shape) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The scan specification
+# ---------------------------------------------------------------------------------------------
+
+
+def _block_shape(shape: tuple[int, ...], chunk: int) -> tuple[int, ...]:
+    """Rectangular blocks of at most ``chunk`` points, filling from the last axis, evenly split."""
+    block = [1] * len(shape)
+    capacity = max(int(chunk), 1)
+    for axis in reversed(range(len(shape))):
+        n = shape[axis]
+        if capacity <= 1:
+            break
+        pieces = math.ceil(n / capacity)
+        block[axis] = math.ceil(n / pieces)
+        capacity //= block[axis]
+    return tuple(block)
+
+
+def _spacing(values: np.ndarray) -> str:
+    if values.size < 3:
+        return "log" if values.size == 2 else "single"
+    if np.allclose(np.diff(np.log(values)), np.log(values[1] / values[0]), rtol=1e-9, atol=0):
+        return "log"
+    if np.allclose(np.diff(values), values[1] - values[0], rtol=1e-9, atol=0):
+        return "linear"
+    return "explicit"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanSpec:
+    """Everything that determines a scan's numbers (picklable; sent to workers)."""
+
+    model: str
+    axes: tuple[tuple[str, tuple[float, ...]], ...]
+    fixed: tuple[tuple[str, float], ...]
+    ratios: tuple[tuple[str, str, float], ...]
+    settings: Settings
+    block: tuple[int, ...]
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for _, v in self.axes)
+
+    @property
+    def size(self) -> int:
+        """Points per compiled chunk (every block is padded to this)."""
+        return int(np.prod(self.block))
+
+    @property
+    def n_points(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def block_grid(self) -> tuple[int, ...]:
+        return tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block))
+
+    @property
+    def n_chunks(self) -> int:
+        return int(np.prod(self.block_grid))
+
+    @property
+    def with_t_reheat(self) -> bool:
+        return "t_reheat" in self.dims or any(n == "t_reheat" for n, _ in self.fixed) or (
+            self.settings.t_reheat is not None)
+
+    def region(self, k: int) -> tuple[slice, ...]:
+        index = np.unravel_index(k, self.block_grid)
+        return tuple(slice(i * b, min((i + 1) * b, n)) for i, b, n in zip(index, self.block, self.shape))
+
+    def chunk_points(self, k: int) -> int:
+        return int(np.prod([s.stop - s.start for s in self.region(k)]))
+
+    def parameter_values(self, region: tuple[slice, ...] | None = None) -> dict[str, np.ndarray]:
+        """Every model field (and T_R if set) on the grid (or on one block), broadcast to its shape."""
+        region = region or tuple(slice(None) for _ in self.axes)
+        coords = [np.asarray(v, dtype=np.float64)[s] for (_, v), s in zip(self.axes, region)]
+        mesh = np.meshgrid(*coords, indexing="ij")
+        values: dict[str, np.ndarray] = dict(zip(self.dims, mesh))
+        shape = mesh[0].shape
+        for name, value in self.fixed:
+            values[name] = np.full(shape, value)
+        for name, ref, r in self.ratios:
+            values[name] = r * values[ref]
+        if "t_reheat" not in values and self.settings.t_reheat is not None:
+            values["t_reheat"] = np.full(shape, float(self.settings.t_reheat))
+        return values
+
+    def fingerprint(self) -> dict[str, Any]:
+        """JSON-ready identity of the scan (compared on resume)."""
+        from . import __version__
+
+        return {
+            "format": FORMAT_VERSION,
+            "model": self.model,
+            "axes": {name: [float(x) for x in v] for name, v in self.axes},
+            "dims": list(self.dims),
+            "fixed": {name: float(v) for name, v in self.fixed},
+            "ratios": {name: [ref, float(r)] for name, ref, r in self.ratios},
+            "settings": settings_dict(self.settings),
+            "block": list(self.block),
+            "version": __version__,
+        }
+
+
+def _make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
+    kind = _model_kind(model)
+    names = MODEL_CLASSES[kind].parameter_names
+    allowed = (*names, "t_reheat")
+    settings = Settings() if settings is None else settings
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError("grid must be a non-empty mapping of parameter name -> 1-D array of values")
+    axes = []
+    for name, values in grid.items():
+        if name not in allowed:
+            raise ValueError(f"unknown grid parameter {name!r} for model {kind!r} (allowed: {', '.join(allowed)})")
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"grid axis {name} must be a non-empty 1-D array")
+        if not np.all(np.isfinite(arr) & (arr > 0)):
+            raise ValueError(f"grid axis {name} must hold positive finite numbers")
+        if arr.size > 1 and len(np.unique(arr)) != arr.size:
+            raise ValueError(f"grid axis {name} has repeated values")
+        axes.append((name, tuple(float(x) for x in arr)))
+    fixed = dict(fixed or {})
+    ratios = dict(ratios or {})
+    fixed_items = []
+    for name, value in fixed.items():
+        if name not in allowed:
+            raise ValueError(f"unknown parameter {name!r} for model {kind!r}")
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        fixed_items.append((name, value))
+    ratio_items = []
+    for name, spec in ratios.items():
+        ref, r = spec
+        if name not in names or ref not in names:
+            raise ValueError(f"ratio {name} = r*{ref}: both must be fields of model {kind!r}")
+        r = float(r)
+        if not (math.isfinite(r) and r > 0):
+            raise ValueError(f"ratio {name}/{ref} must be a positive finite number, got {r!r}")
+        if ref in ratios:
+            raise ValueError(f"ratio {name} = r*{ref}: {ref} must be a grid axis or fixed, not another ratio")
+        ratio_items.append((name, ref, r))
+    dims = [n for n, _ in axes]
+    seen = dims + [n for n, _ in fixed_items] + [n for n, *_ in ratio_items]
+    duplicates = sorted({n for n in seen if seen.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"parameter(s) given more than once (grid/fixed/ratios): {', '.join(duplicates)}")
+    missing = [n for n in names if n not in seen]
+    if missing:
+        raise ValueError(f"parameter(s) {', '.join(missing)} need a grid axis, a fixed value or a ratio")
+    if "t_reheat" in seen and settings.t_reheat is not None:
+        raise ValueError("t_reheat given both in settings and as a scan parameter")
+    if settings.t_reheat is not None and np.ndim(settings.t_reheat) != 0:
+        raise ValueError("settings.t_reheat must be a scalar in a scan (use a grid axis for several values)")
+    shape = tuple(len(v) for _, v in axes)
+    chunk = default_chunk() if chunk is None else int(chunk)
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk}")
+    return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, _block_shape(shape, chunk))
+
+
+def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
+    """Evaluate block ``k`` of ``spec`` (padded to ``spec.size``); returns (k, arrays of the block shape)."""
+    region = spec.region(k)
+    values = spec.parameter_values(region)
+    block_shape = next(iter(values.values())).shape
+    theta, with_t_reheat = _columns(spec.model, values, spec.settings)
+    m = theta.shape[0]
+    if m < spec.size:
+        theta = np.concatenate([theta, np.repeat(theta[-1:], spec.size - m, axis=0)])
+    res = _run_chunk(spec.model, spec.settings, with_t_reheat, theta)
+    return k, {name: res[name][:m].reshape(block_shape) for name in OUTPUT_NAMES}
+
+
+# ---------------------------------------------------------------------------------------------
+# Zarr store
+# ---------------------------------------------------------------------------------------------
+
+
+def _attrs(spec: ScanSpec) -> dict[str, Any]:
+    from . import __version__
+    from .relic import MECHANISMS, STATUS_MESSAGES
+
+    status = {"-1": "not computed yet", **{str(k): v for k, v in STATUS_MESSAGES.items()}}
+    return {
+        "title": f"uvmsm_jax relic-abundance scan ({spec.model})",
+        "model": spec.model,
+        "dims": list(spec.dims),
+        "uvmsm_jax_version": __version__,
+        "jax_version": jax.__version__,
+        "settings": json.dumps(settings_dict(spec.settings)),
+        "fixed": json.dumps({n: v for n, v in spec.fixed}),
+        "ratios": json.dumps({n: {"of": ref, "ratio": r} for n, ref, r in spec.ratios}),
+        "mechanism_names": list(MECHANISMS),
+        "status_codes": json.dumps(status),
+        "chunk_shape": list(spec.block),
+        "n_chunks": spec.n_chunks,
+        "device": _device_description(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data_provenance": json.dumps(data_provenance()),
+        "references": "PHYSICS.md (package docs); uvmsm_jax.relic",
+        _SPEC_ATTR: json.dumps(spec.fingerprint()),
+    }
+
+
+def _coordinate_arrays(spec: ScanSpec) -> list[tuple[str, np.ndarray, list[str]]]:
+    """(name, values, dims) of every coordinate: the axes, the fixed values, the tied parameters."""
+    out = [(name, np.asarray(v, dtype=np.float64), [name]) for name, v in spec.axes]
+    fixed = dict(spec.fixed)
+    for name, value in spec.fixed:
+        out.append((name, np.asarray(value, dtype=np.float64), []))
+    for name, ref, r in spec.ratios:
+        if ref in spec.dims:
+            out.append((name, r * np.asarray(spec.axes[spec.dims.index(ref)][1], dtype=np.float64), [ref]))
+        else:
+            out.append((name, np.asarray(r * fixed[ref], dtype=np.float64), []))
+    return out
+
+
+class _Store:
+    """A scan's Zarr v3 store: one Zarr chunk per compute block, completion markers beside the data."""
+
+    def __init__(self, path: str, spec: ScanSpec):
+        self.path = os.fspath(path)
+        self.spec = spec
+        self.done_dir = os.path.join(self.path, _DONE_DIR)
+        self._arrays: dict[str, Any] = {}
+
+    # -- creation / checks ----------------------------------------------------------------
+    def create(self) -> None:
+        import zarr
+
+        spec = self.spec
+        group = zarr.open_group(self.path, mode="w", zarr_format=3)
+        group.attrs.update(_attrs(spec))
+        non_dims = []
+        for name, values, dims in _coordinate_arrays(spec):
+            arr = group.create_array(
+                name, shape=values.shape, chunks=values.shape or None, dtype="float64",
+                dimension_names=dims, fill_value=float("nan"),
+                attributes={"units": UNITS[name], "long_name": LONG_NAMES[name],
+                            **({"spacing": _spacing(values)} if dims == [name] else {})},
+            )
+            arr[...] = values
+            if dims != [name]:
+                non_dims.append(name)
+        for name, dtype, fill, units, long_name in OUTPUTS:
+            attributes = {"units": units, "long_name": long_name}
+            if non_dims:
+                attributes["coordinates"] = " ".join(non_dims)
+            if name == "mechanism":
+                attributes["flag_values"] = list(range(len(_attrs_mechanisms())))
+                attributes["flag_meanings"] = " ".join(_attrs_mechanisms())
+            group.create_array(
+                name, shape=spec.shape, chunks=spec.block, dtype=dtype, fill_value=fill,
+                dimension_names=list(spec.dims), attributes=attributes,
+            )
+        with warnings.catch_warnings():  # "consolidated metadata is not part of the v3 spec (yet)"
+            warnings.simplefilter("ignore")
+            zarr.consolidate_metadata(self.path)
+        os.makedirs(self.done_dir, exist_ok=True)
+
+    def stored_fingerprint(self) -> dict[str, Any]:
+        import zarr
+
+        try:
+            group = zarr.open_group(self.path, mode="r", zarr_format=3)
+        except Exception as err:
+            raise ScanMismatchError(f"cannot resume {self.path}: not a Zarr v3 store ({err})") from None
+        raw = group.attrs.get(_SPEC_ATTR)
+        if raw is None:
+            raise ScanMismatchError(f"cannot resume {self.path}: it is not a uvmsm_jax scan store")
+        return json.loads(raw)
+
+    # -- chunks ---------------------------------------------------------------------------
+    def _array(self, name: str):
+        if name not in self._arrays:
+            import zarr
+
+            self._arrays[name] = zarr.open_array(os.path.join(self.path, name), mode="r+", zarr_format=3)
+        return self._arrays[name]
+
+    def done(self) -> set[int]:
+        if not os.path.isdir(self.done_dir):
+            return set()
+        return {int(n) for n in os.listdir(self.done_dir) if n.isdigit()}
+
+    def write(self, k: int, data: Mapping[str, np.ndarray]) -> None:
+        region = self.spec.region(k)
+        for name in OUTPUT_NAMES:
+            self._array(name)[region] = data[name]
+        marker = os.path.join(self.done_dir, str(k))
+        tmp = f"{marker}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            fh.write("done\n")
+        os.replace(tmp, marker)  # atomic: the marker exists only once the data are on disk
+
+
+def _attrs_mechanisms() -> tuple[str, ...]:
+    from .relic import MECHANISMS
+
+    return tuple(MECHANISMS)
+
+
+def _compare(stored: Mapping[str, Any], wanted: Mapping[str, Any], path: str) -> None:
+    differences = []
+    for key in ("format", "version", "model", "dims", "axes", "fixed", "ratios", "settings", "block"):
+        a, b = stored.get(key), wanted.get(key)
+        if a == b:
+            continue
+        if key == "settings" and isinstance(a, dict) and isinstance(b, dict):
+            for s in sorted(set(a) | set(b)):
+                if a.get(s) != b.get(s):
+                    differences.append(f"settings.{s} (store {a.get(s)!r}, requested {b.get(s)!r})")
+        elif key == "axes" and isinstance(a, dict) and isinstance(b, dict):
+            for s in sorted(set(a) | set(b)):
+                if a.get(s) != b.get(s):
+                    sa, sb = a.get(s), b.get(s)
+                    describe = lambda v: "absent" if v is None else f"{len(v)} points {v[0]:g}..{v[-1]:g}"  # noqa: E731
+                    differences.append(f"grid axis {s} (store {describe(sa)}, requested {describe(sb)})")
+        elif key == "block":
+            differences.append(f"chunking (store blocks {a}, requested {b}; omit --chunk to reuse the store's)")
+        else:
+            differences.append(f"{key} (store {a!r}, requested {b!r})")
+    if differences:
+        raise ScanMismatchError(
+            f"cannot resume {path}: it was made with a different scan: " + "; ".join(differences)
+            + " (use a new --out, or remove the store to start again)"
+        )
+
+
+def open_scan(path: str):
+    """Open a scan store as an :class:`xarray.Dataset` (lazy, no Dask needed)."""
+    import xarray as xr
+
+    return xr.open_dataset(os.fspath(path), engine="zarr", chunks=None, consolidated=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+# ---------------------------------------------------------------------------------------------
+
+
+def _iter_single(spec: ScanSpec, todo: list[int]) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+    for k in todo:
+        yield compute_chunk(spec, k)
+
+
+def _iter_processes(spec: ScanSpec, todo: list[int], workers: int) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+    context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+    executor = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        futures = [executor.submit(compute_chunk, spec, k) for k in todo]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _iter_dask(spec: ScanSpec, todo: list[int], workers: int | None, scheduler: str | None, client: Any
+               ) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as err:  # pragma: no cover - optional dependency
+        raise RuntimeError("the Dask backend needs 'dask[distributed]' (pip install uvmsm-jax[distributed])") from err
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            if scheduler is not None:
+                client = stack.enter_context(Client(scheduler))
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=int(workers or 1), threads_per_worker=1, processes=True, dashboard_address=None,
+                ))
+                client = stack.enter_context(Client(cluster))
+        spec_future = client.scatter(spec, broadcast=True)
+        token = hashlib.sha1(json.dumps(spec.fingerprint(), sort_keys=True).encode()).hexdigest()[:12]
+        futures = [client.submit(compute_chunk, spec_future, k, key=f"uvmsm-scan-{token}-{k}", retries=1)
+                   for k in todo]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
+
+
+# ---------------------------------------------------------------------------------------------
+# scan()
+# ---------------------------------------------------------------------------------------------
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="pt", desc=desc, disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1, mininterval=0.5)
+
+
+def scan(
+    model,
+    grid: Mapping[str, Any],
+    *,
+    fixed: Mapping[str, float] | None = None,
+    ratios: Mapping[str, tuple[str, float]] | None = None,
+    settings: Settings | None = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    chunk: int | None = None,
+    backend: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    progress: bool = True,
+):
+    """Scan the relic abundance over a grid; returns an :class:`xarray.Dataset`.
+
+    model: ``"uvmsm"``, ``"dark-photon"`` or the model class.
+    grid: parameter name → 1-D values (dims in this order, the last varies fastest in a chunk);
+      names are model fields or ``"t_reheat"``. E.g. ``{"m_zp": np.geomspace(0.01, 1, 50),
+      "g_bl": np.geomspace(1e-12, 1e-4, 80)}``.
+    fixed: parameter name → value; ratios: name → (other, r) for ``name = r·other``
+      (e.g. ``{"m_n1": ("m_zp", 0.5)}``). Each model field must be given exactly once.
+    settings: :class:`Settings` (static fields and a scalar ``t_reheat``).
+    out: Zarr store path; written chunk by chunk, the returned Dataset is opened from it.
+      Without ``out`` the scan runs in memory.
+    resume: continue the store at ``out`` (skip finished chunks; refuse a different scan with
+      :class:`ScanMismatchError`); starts a new store if there is none.
+    overwrite: replace an existing store (otherwise an existing ``out`` without ``resume`` is an error).
+    chunk: maximum points per compiled chunk (default :func:`default_chunk`; when resuming, the
+      store's chunking is reused unless given).
+    backend: ``"single"`` (default), ``"processes"`` (``workers`` local processes) or ``"dask"``
+      (``scheduler`` address, a ``client``, or a LocalCluster of ``workers`` processes).
+      ``workers``/``scheduler``/``client`` alone select Dask.
+    progress: show a tqdm progress bar on stderr (points/s and ETA).
+    """
+    backend = _choose_backend(backend, workers, scheduler, client)
+    path = None if out is None else os.fspath(out)
+    store = None
+    stored = None
+    if path is not None and resume and os.path.exists(path):
+        stored = _Store(path, None).stored_fingerprint()  # type: ignore[arg-type]
+        if chunk is None and isinstance(stored.get("block"), list):
+            spec = _make_spec(model, grid, fixed, ratios, settings, 1)
+            if len(stored["block"]) == len(spec.shape):
+                spec = dataclasses.replace(spec, block=tuple(int(b) for b in stored["block"]))
+            else:
+                spec = _make_spec(model, grid, fixed, ratios, settings, chunk)
+        else:
+            spec = _make_spec(model, grid, fixed, ratios, settings, chunk)
+        _compare(stored, json.loads(json.dumps(spec.fingerprint())), path)
+        store = _Store(path, spec)
+    else:
+        spec = _make_spec(model, grid, fixed, ratios, settings, chunk)
+        if path is not None:
+            if os.path.exists(path):
+                if not overwrite:
+                    raise FileExistsError(
+                        f"{path} already exists: resume it (--resume / resume=True), choose another output "
+                        "or overwrite it (--overwrite / overwrite=True)")
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            store = _Store(path, spec)
+            store.create()
+
+    done = store.done() if store is not None else set()
+    todo = [k for k in range(spec.n_chunks) if k not in done]
+    results: dict[str, np.ndarray] | None = None
+    if store is None:
+        results = {name: np.full(spec.shape, fill, dtype=dtype) for name, dtype, fill, *_ in OUTPUTS}
+    done_points = sum(spec.chunk_points(k) for k in done)
+    bar = _progress_bar(spec.n_points, done_points, progress, "scan (compiling)" if todo else "scan")
+    start = time.perf_counter()
+    finished = len(done)
+    try:
+        if backend == "single":
+            iterator = _iter_single(spec, todo)
+        elif backend == "processes":
+            iterator = _iter_processes(spec, todo, int(workers or os.cpu_count() or 1))
+        else:
+            iterator = _iter_dask(spec, todo, workers, scheduler, client)
+        for k, data in iterator:
+            if store is not None:
+                store.write(k, data)
+            else:
+                for name in OUTPUT_NAMES:
+                    results[name][spec.region(k)] = data[name]
+            finished += 1
+            if finished == len(done) + 1:
+                bar.set_description("scan")
+            bar.update(spec.chunk_points(k))
+    except KeyboardInterrupt:
+        bar.close()
+        if store is not None:
+            print(f"scan interrupted: {finished}/{spec.n_chunks} chunks are stored in {path}; "
+                  "run again with --resume (resume=True) to continue", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+
+    if store is not None:
+        ds = open_scan(path)
+    else:
+        ds = _in_memory_dataset(spec, results)
+    ds.attrs["elapsed_s"] = elapsed
+    ds.attrs["chunks_computed"] = len(todo)
+    return ds
+
+
+def _choose_backend(backend, workers, scheduler, client) -> str:
+    if backend is None:
+        if scheduler is not None or client is not None:
+            return "dask"
+        if workers is not None and int(workers) > 1:
+            try:
+                import distributed  # noqa: F401
+
+                return "dask"
+            except ImportError:
+                return "processes"
+        return "single"
+    if backend not in ("single", "processes", "dask"):
+        raise ValueError(f"backend must be 'single', 'processes' or 'dask', got {backend!r}")
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers}")
+    return backend
+
+
+def _in_memory_dataset(spec: ScanSpec, results: Mapping[str, np.ndarray]):
+    import xarray as xr
+
+    coords = {}
+    non_dims = []
+    for name, values, dims in _coordinate_arrays(spec):
+        attrs = {"units": UNITS[name], "long_name": LONG_NAMES[name]}
+        if dims == [name]:
+            attrs["spacing"] = _spacing(values)
+        else:
+            non_dims.append(name)
+        coords[name] = xr.Variable(dims, values, attrs)
+    data_vars = {}
+    for name, dtype, fill, units, long_name in OUTPUTS:
+        attrs = {"units": units, "long_name": long_name}
+        if name == "mechanism":
+            attrs["flag_values"] = list(range(len(_attrs_mechanisms())))
+            attrs["flag_meanings"] = " ".join(_attrs_mechanisms())
+        data_vars[name] = xr.Variable(spec.dims, np.asarray(results[name], dtype=dtype), attrs)
+    return xr.Dataset(data_vars, coords=coords, attrs=_attrs(spec))
+
+
+def mechanism_names(ds) -> np.ndarray:
+    """The mechanism of every point of a scan Dataset as names ("invalid" for −1)."""
+    names = np.asarray(list(ds.attrs["mechanism_names"]) + ["invalid"])
+    return names[np.asarray(ds["mechanism"].values, dtype=int)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: uvmsm-jax scan
+# ---------------------------------------------------------------------------------------------
+
+
+def value_or_range(option: str) -> Callable[[str], Any]:
+    """argparse ``type=``: a positive number (fixed value) or ``LO:HI:N`` (a grid axis)."""
+    from .cli import parse_positive_float, parse_range, UsageError
+
+    def convert(text: str):
+        try:
+            if ":" in str(text):
+                return parse_range(text, option)
+            return parse_positive_float(text, option)
+        except UsageError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = "value or range"
+    return convert
+
+
+def positive_int(option: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {value}")
+        return value
+
+    convert.__name__ = "positive integer"
+    return convert
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and every model parameter as a value or a LO:HI:N axis, plus ``--ratio``/``--linear``."""
+    from .cli import MODEL_PARAMETERS, add_model_option
+
+    add_model_option(parser)
+    for model, params in MODEL_PARAMETERS.items():
+        group = parser.add_argument_group(f"--model {model} (each a value or a LO:HI:N grid axis)")
+        for p in params:
+            group.add_argument(p.option, dest=p.field, metavar=f"{p.metavar}|LO:HI:N",
+                               type=value_or_range(p.option), help=p.help)
+    parser.add_argument("--ratio", type=_positive(("--ratio")), metavar="R",
+                        help="tie the DM mass to the mediator mass: M_N1 = R*M_Z' (uvmsm), m_chi = R*m_A' (dark-photon)")
+    parser.add_argument("--linear", action="append", default=[], metavar="PARAM",
+                        help="use linear instead of log spacing for this axis (e.g. --linear m-zp); repeatable")
+
+
+def _positive(option: str):
+    from .cli import positive_float
+
+    return positive_float(option)
+
+
+def grid_from_args(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """(grid, fixed, ratios) from the options of :func:`add_grid_arguments`."""
+    from .cli import MODEL_PARAMETERS, Range, UsageError
+
+    model = args.model
+    takes = ", ".join(q.option for q in MODEL_PARAMETERS[model])
+    for other, params in MODEL_PARAMETERS.items():
+        for p in params if other != model else ():
+            if getattr(args, p.field, None) is not None:
+                raise UsageError(f"{p.option} does not apply to --model {model} (it takes {takes})")
+    linear = {name.lstrip("-").replace("-", "_") for name in args.linear}
+    options = {p.field: p.option for p in MODEL_PARAMETERS[model]}
+    unknown = linear - set(options)
+    if unknown:
+        raise UsageError(f"--linear: unknown parameter {sorted(unknown)[0]!r} for --model {model}")
+    grid, fixed, ratios = {}, {}, {}
+    dm, mediator = DM_MASS[model], MEDIATOR_MASS[model]
+    for field, option in options.items():
+        value = getattr(args, field, None)
+        if field == dm and args.ratio is not None:
+            if value is not None:
+                raise UsageError(f"give either {option} or --ratio, not both")
+            ratios[dm] = (mediator, args.ratio)
+            continue
+        if value is None:
+            hint = f" (or --ratio)" if field == dm else ""
+            raise UsageError(f"{option} is required for --model {model}{hint}")
+        if isinstance(value, Range):
+            grid[field] = value.values("linear" if field in linear else "log")
+        else:
+            if field in linear:
+                raise UsageError(f"--linear {option.lstrip('-')}: {option} is a single value, not a LO:HI:N axis")
+            fixed[field] = value
+    if not grid:
+        raise UsageError("give at least one parameter as a LO:HI:N grid axis")
+    return grid, fixed, ratios
+
+
+def _scan_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import add_json_argument, add_settings_arguments
+
+    add_grid_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="FILE.zarr", help="Zarr store to write (chunk by chunk)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted scan in --out (finished chunks are kept)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--chunk", type=positive_int("--chunk"), metavar="N",
+                        help=f"maximum points per compiled chunk (default {CPU_CHUNK} on CPU, {GPU_CHUNK} on GPU)")
+    parser.add_argument("--workers", type=positive_int("--workers"), metavar="N",
+                        help="N worker processes (Dask LocalCluster, or local processes with --backend processes)")
+    parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address (e.g. tcp://host:8786)")
+    parser.add_argument("--backend", choices=("single", "processes", "dask"), help="default: single, or dask with --workers/--scheduler")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_arguments(parser)
+    add_json_argument(parser)
+
+
+def _summary(ds, path: str, elapsed: float) -> dict[str, Any]:
+    status = np.asarray(ds["status"].values)
+    codes, counts = np.unique(status, return_counts=True)
+    mech = mechanism_names(ds)
+    m_codes, m_counts = np.unique(mech, return_counts=True)
+    omega = np.asarray(ds["omega_h2"].values)
+    finite = omega[np.isfinite(omega)]
+    return {
+        "out": path,
+        "dims": {d: int(ds.sizes[d]) for d in ds["omega_h2"].dims},
+        "points": int(status.size),
+        "chunks": int(ds.attrs.get("n_chunks", 0)),
+        "chunks_computed": int(ds.attrs.get("chunks_computed", 0)),
+        "elapsed_s": elapsed,
+        "status_counts": {str(int(c)): int(n) for c, n in zip(codes, counts)},
+        "mechanism_counts": {str(c): int(n) for c, n in zip(m_codes, m_counts)},
+        "omega_h2_range": [float(finite.min()), float(finite.max())] if finite.size else [None, None],
+        "settings": json.loads(ds.attrs["settings"]),
+    }
+
+
+def _scan_run(args: argparse.Namespace) -> dict:
+    from .cli import UsageError, settings_from_args
+
+    grid, fixed, ratios = grid_from_args(args)
+    settings = settings_from_args(args)
+    if args.scheduler is not None and args.backend not in (None, "dask"):
+        raise UsageError("--scheduler needs the dask backend")
+    if os.path.exists(args.out) and not (args.resume or args.overwrite):
+        raise UsageError(f"--out {args.out} already exists (use --resume to continue it or --overwrite to replace it)")
+    start = time.perf_counter()
+    try:
+        ds = scan(args.model, grid, fixed=fixed, ratios=ratios, settings=settings, out=args.out,
+                  resume=args.resume, overwrite=args.overwrite, chunk=args.chunk, backend=args.backend,
+                  workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+    except ScanMismatchError as err:
+        raise UsageError(str(err)) from None
+    return _summary(ds, args.out, time.perf_counter() - start)
+
+
+def _scan_text(result: Mapping) -> str:
+    dims = " x ".join(f"{d}[{n}]" for d, n in result["dims"].items())
+    lines = [
+        f"wrote {result['out']}: {dims} = {result['points']} points in {result['chunks']} chunks "
+        f"({result['chunks_computed']} computed now, {result['elapsed_s']:.1f} s)",
+        "status:    " + ", ".join(f"{k}: {v}" for k, v in result["status_counts"].items()),
+        "mechanism: " + ", ".join(f"{k}: {v}" for k, v in result["mechanism_counts"].items()),
+    ]
+    lo, hi = result["omega_h2_range"]
+    if lo is not None:
+        lines.append(f"omega_h2:  {lo:.4g} .. {hi:.4g}")
+    return "\n".join(lines)
+
+
+def _make_command():
+    from .cli import Command
+
+    return Command(
+        "scan",
+        "relic abundance on a parameter grid, written chunk by chunk to Zarr (resumable)",
+        _scan_arguments,
+        _scan_run,
+        _scan_text,
+        description="Scan Omega h^2 over a grid (each model parameter a value or LO:HI:N, log-spaced unless "
+        "--linear) and write an xarray Dataset to a Zarr store chunk by chunk. Ctrl-C (or a killed job) "
+        "loses nothing: run the same command again with --resume.",
+    )
+
+
+CLI_COMMAND = _make_command()
