@@ -26,6 +26,14 @@ from .relic import (  # noqa: E402
     RelicResult as RelicResult,
     relic as relic,
 )
+from .relic import yield_history as yield_history  # noqa: E402
+from .regimes import Thermalisation as Thermalisation, thermalisation as thermalisation  # noqa: E402
 from .widths import Widths as Widths, widths as widths  # noqa: E402
+from .dark_photon import (  # noqa: E402
+    e_dark_for_relic as e_dark_for_relic,
+    epsilon_dm as epsilon_dm,
+    epsilon_threshold as epsilon_threshold,
+)
+from . import approximations as approximations, limits as limits  # noqa: E402
 
 __version__ = "0.1.0"

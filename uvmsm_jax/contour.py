@@ -93,6 +93,9 @@ def _log_omega_and_extras(p, cls, settings: Settings, tie: bool):
     return log_omega, jax.lax.stop_gradient(extras)
 
 
+_REAL_LOG_OMEGA = _log_omega_and_extras
+
+
 def _kernel(p, cls, settings, tie):
     """(ln Ω, extras, J = ∂ ln Ω/∂p) with one forward-mode solve."""
 
@@ -209,7 +212,25 @@ def _optax_function(model: str, settings: Settings, tie: bool, iu: int, tol: flo
 
 @functools.lru_cache(maxsize=None)
 def _coarse_function(model: str, settings: Settings, tie: bool, size: int):
+    """Vmapped (ln Ω, extras) of p. With the real model function this is the compiled chunk
+    function of :mod:`uvmsm_jax.scan` (shared with scans of the same chunk size and settings)."""
     cls = MODEL_CLASSES[model]
+    names = cls.parameter_names
+    if _log_omega_and_extras is _REAL_LOG_OMEGA:
+        from .scan import chunk_function
+
+        chunk_fn = chunk_function(model, settings, not tie, size)
+
+        def run(p):
+            theta = jnp.exp(p[:, : len(names) + (0 if tie else 1)])
+            out = chunk_fn(theta)
+            extras = jnp.stack([
+                out["omega_h2"], out["status"].astype(float), out["mechanism"].astype(float), out["yield_dm"],
+                out["dm_thermalised"].astype(float), out["mediator_thermalised"].astype(float),
+            ], axis=-1)
+            return jnp.log(out["omega_h2"]), extras
+
+        return run
 
     def one(p):
         return _log_omega_and_extras(p, cls, settings, tie)

@@ -148,8 +148,27 @@ def _crossing_temperature(log_ratio: Array, taus: Array, m_ref: Array) -> Array:
     return jnp.where(last >= 0, m_ref * jnp.exp(-tau), jnp.nan)
 
 
-def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
-    """Solve one parameter point; returns (float outputs, diffrax solution)."""
+class _Prepared(eqx.Module):
+    """A point's rate table, integration range and classification (PHYSICS.md A.6, B.5)."""
+
+    valid: Array
+    theta: Array
+    width_dm: Array
+    tau_start: Array
+    tau_end: Array
+    table: bz.RateTable
+    taus: Array
+    log_dm_rate_over_h: Array
+    log_mediator_rate_over_h: Array
+    dm_thermal: Array
+    mediator_thermal: Array
+    t_dec: Array
+    x_dec: Array
+    mechanism: Array
+
+
+def _prepare_point(theta: Array, config: _Config) -> _Prepared:
+    """Widths, integration range, tabulated rate coefficients and the regime classification."""
     settings = config.settings
     valid = jnp.all(jnp.isfinite(theta) & (theta > 0))
     theta = jnp.where(valid, theta, jnp.asarray(_SAFE_THETA))
@@ -173,10 +192,12 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
         )
 
     table, taus, diagnostics = bz.tabulate(log_rates, tau_start, tau_end, settings.n_grid)
-    columns = table.values
 
-    # --- classification (PHYSICS.md A31–A33, B21) on the grid -----------------------------
-    log_rd = diagnostics.log_rd_over_h if config.processes.decays else jnp.full_like(taus, bz.LOG_ZERO)
+    # Thermalisation (A31–A33): 2→2 rates over the whole history; (inverse) decays only while
+    # T ≥ M_V (afterwards Γ/H grows for any decaying particle without thermalising anything).
+    temperatures = m_ref * jnp.exp(-taus)
+    decays_count = config.processes.decays & (temperatures >= m_v)
+    log_rd = jnp.where(decays_count, diagnostics.log_rd_over_h, bz.LOG_ZERO)
     log_mediator_rate = jnp.logaddexp(diagnostics.log_rb_over_h, log_rd)
     if config.model_kind == "uvmsm":
         mediator_thermal = jnp.max(log_mediator_rate) > 0
@@ -194,6 +215,20 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
         mechanism = jnp.where(dm_thermal, freeze_out, freeze_in)
     else:
         mechanism = jnp.where(mediator_thermal, 5, 4)
+    return _Prepared(
+        valid=valid, theta=theta, width_dm=width_dm, tau_start=tau_start, tau_end=tau_end,
+        table=table, taus=taus, log_dm_rate_over_h=log_dm_rate, log_mediator_rate_over_h=log_mediator_rate,
+        dm_thermal=dm_thermal, mediator_thermal=mediator_thermal, t_dec=t_dec, x_dec=x_dec, mechanism=mechanism,
+    )
+
+
+def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
+    """Solve one parameter point; returns (float outputs, diffrax solution)."""
+    settings = config.settings
+    p = _prepare_point(theta, config)
+    valid, table, taus = p.valid, p.table, p.taus
+    m_dm = p.theta[0]
+    columns = table.values
 
     # --- initial conditions (PHYSICS.md A39, A.6) and solve --------------------------------
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
@@ -202,14 +237,14 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
     elif settings.initial == "equilibrium":
         start_in_equilibrium = jnp.array([True, True])
     else:
-        start_in_equilibrium = jnp.stack([log_dm_rate[0] > 0, log_mediator_rate[0] > 0])
+        start_in_equilibrium = jnp.stack([p.log_dm_rate_over_h[0] > 0, p.log_mediator_rate_over_h[0] > 0])
     y0 = jnp.where(start_in_equilibrium, y_eq0, 0.0)
     yield_scale = jnp.minimum(y_eq0[0], bz.production_estimate(table, taus))
     atol = jnp.maximum(settings.atol * yield_scale, 1e-300)
     adjoint = diffrax.ForwardMode()
-    conversion_weight = jnp.where(mediator_thermal, 1.0, 0.0)
+    conversion_weight = jnp.where(p.mediator_thermal, 1.0, 0.0)
     solution = bz.solve(
-        table, config.system, conversion_weight, y0, tau_start, tau_end,
+        table, config.system, conversion_weight, y0, p.tau_start, p.tau_end,
         settings.rtol, atol, settings.max_steps, adjoint, save_taus,
     )
     y_dm, y_v = solution.ys[-1, 0], solution.ys[-1, 1]
@@ -221,7 +256,7 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
         jnp.where(solution.result == diffrax.RESULTS.max_steps_reached, STATUS_MAX_STEPS, STATUS_SOLVER_FAILED),
     )
     if config.model_kind == "dark-photon":
-        status = jnp.where((status == STATUS_OK) & (width_dm <= 0), STATUS_NO_DM_CHANNEL, status)
+        status = jnp.where((status == STATUS_OK) & (p.width_dm <= 0), STATUS_NO_DM_CHANNEL, status)
     status = jnp.where(valid, status, STATUS_INVALID_INPUT)
     failed = (status != STATUS_OK) & (status != STATUS_NO_DM_CHANNEL)
     nan = jnp.nan
@@ -229,12 +264,12 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
         jnp.where(failed, nan, omega),
         jnp.where(failed, nan, y_dm),
         jnp.where(failed, nan, y_v),
-        jnp.where(valid, t_dec, nan),
-        jnp.where(valid, x_dec, nan),
+        jnp.where(valid, p.t_dec, nan),
+        jnp.where(valid, p.x_dec, nan),
         status.astype(float),
-        jnp.where(valid, mechanism, -1).astype(float),
-        jnp.where(valid, dm_thermal, False).astype(float),
-        jnp.where(valid, mediator_thermal, False).astype(float),
+        jnp.where(valid, p.mechanism, -1).astype(float),
+        jnp.where(valid, p.dm_thermal, False).astype(float),
+        jnp.where(valid, p.mediator_thermal, False).astype(float),
     ])
     return outputs, solution
 
@@ -338,3 +373,36 @@ def relic(model: Model, settings: Settings | None = None) -> RelicResult:
         dm_thermalised=jax.lax.stop_gradient(outputs[..., 7]) > 0.5,
         mediator_thermalised=jax.lax.stop_gradient(outputs[..., 8]) > 0.5,
     )
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _history_point(theta: Array, config: _Config, n_points: int):
+    prepared = _prepare_point(theta, config)
+    save_taus = jnp.linspace(prepared.tau_start, prepared.tau_end, n_points)
+    outputs, solution = _solve_point(theta, config, save_taus)
+    equilibrium = jnp.exp(jax.vmap(prepared.table)(save_taus)[:, [bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ]])
+    m_ref = _reference_mass(config, VectorPortal(*prepared.theta[:4]))
+    return m_ref * jnp.exp(-save_taus), solution.ys, equilibrium, outputs[5]
+
+
+def yield_history(model: Model, settings: Settings | None = None, n_points: int = 200) -> dict:
+    """Yields along the solution for one scalar point (plots, checks).
+
+    Returns NumPy arrays ``temperature`` [GeV] (from T_R down), ``yield_dm``, ``yield_mediator``,
+    ``yield_dm_eq``, ``yield_mediator_eq`` (equilibrium yields as used by the solver, i.e. the
+    cubic interpolant of the tabulated ln Y_eq) and the integer ``status``.
+    """
+    settings = Settings() if settings is None else settings
+    validate_model(model)
+    theta = _parameters(model, settings)
+    if theta.ndim != 1:
+        raise ValueError("yield_history needs scalar model fields")
+    temperature, ys, eq, status = _history_point(theta, _config(model, settings), int(n_points))
+    return {
+        "temperature": np.asarray(temperature),
+        "yield_dm": np.asarray(ys[:, 0]),
+        "yield_mediator": np.asarray(ys[:, 1]),
+        "yield_dm_eq": np.asarray(eq[:, 0]),
+        "yield_mediator_eq": np.asarray(eq[:, 1]),
+        "status": int(status),
+    }

@@ -26,7 +26,6 @@ x ≤ 0 (and NaN) give NaN with a zero (not NaN) derivative, so masked use (``jn
 gradients finite; x = +∞ gives 0.
 """
 
-import functools
 import math
 
 import jax
@@ -120,19 +119,28 @@ _CHEB_K1E = (
 )
 
 
+# The recurrences run as lax.scan: one traced loop instead of ~30 unrolled operations per call
+# keeps tracing of the (heavily vmapped) rate tables fast.
+
+
 def _horner(coeffs, t):
-    result = jnp.zeros_like(t) + coeffs[-1]
-    for c in coeffs[-2::-1]:
-        result = result * t + c
+    """Σ_j c_j t^j by Horner's rule."""
+
+    def step(result, c):
+        return result * t + c, None
+
+    result, _ = jax.lax.scan(step, jnp.zeros_like(t) + coeffs[-1], jnp.asarray(coeffs[-2::-1]))
     return result
 
 
 def _clenshaw(coeffs, t):
     """Σ_j c_j T_j(t) by Clenshaw's recurrence."""
-    b1 = jnp.zeros_like(t)
-    b2 = jnp.zeros_like(t)
-    for c in coeffs[:0:-1]:
-        b1, b2 = 2.0 * t * b1 - b2 + c, b1
+
+    def step(carry, c):
+        b1, b2 = carry
+        return (2.0 * t * b1 - b2 + c, b1), None
+
+    (b1, b2), _ = jax.lax.scan(step, (jnp.zeros_like(t), jnp.zeros_like(t)), jnp.asarray(coeffs[:0:-1]))
     return t * b1 - b2 + coeffs[0]
 
 
@@ -174,7 +182,6 @@ def _scaled_k012_jvp(primals, tangents):
     return (k0e, k1e, k2e), (d0 * dx, d1 * dx, d2 * dx)
 
 
-@functools.partial(jax.jit, static_argnames=("index", "scaled"))
 def _guarded(x: ArrayLike, index: int, scaled: bool) -> Float[Array, "..."]:
     x = jnp.asarray(x, dtype=jnp.float64)
     valid = x > 0
@@ -185,7 +192,6 @@ def _guarded(x: ArrayLike, index: int, scaled: bool) -> Float[Array, "..."]:
     return jnp.where(valid, value, jnp.nan)
 
 
-@jax.jit
 def bessel_k012e(x: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
     """(eˣK₀(x), eˣK₁(x), eˣK₂(x)) from one evaluation, elementwise, x > 0 (NaN otherwise)."""
     x = jnp.asarray(x, dtype=jnp.float64)
