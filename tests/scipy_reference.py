@@ -36,8 +36,13 @@ Conventions reproduced (those of ``uvmsm_jax.relic``):
   R_EM. Quark channels of (b) carry the gate 1/(1 + exp(−(T − 0.15)/0.0075)).
   Ωh² = 2.7420e8·M_N·Y_N(T_end).
 
-Public entry point: :func:`relic_scipy`. Unit-test helpers: :func:`i_b`, :func:`i_c`,
-:func:`sigma_a_fermion`, :func:`gamma_sm_unit`.
+Public entry points: :func:`relic_scipy` (one point → dict with ``omega_h2``, ``yield_dm``, …) and
+:func:`warm_up` (build the cached tables before timing). Unit-test helpers: :func:`i_b`, :func:`i_c`,
+:func:`sigma_a_fermion`, :func:`gamma_sm_unit`, :func:`gamma_nn`.
+
+Accuracy (defaults rtol = 1e-8, quad_rtol = 1e-9, 12 nodes/decade): Ωh² changes by ≲ 1e-6 when
+the grid is doubled and all tolerances are tightened by 100. Runtime ≈ 1–4 s per point on one
+busy CPU core (≈ 100 nodes × 4 quad averages, then ~3k–30k RHS evaluations of Radau).
 """
 
 from __future__ import annotations
@@ -420,6 +425,17 @@ def _log_yield_eq_reduced(g_dof: float, m: float, t: float, g_s: float) -> float
     return math.log(45.0 * g_dof / (4.0 * math.pi**4 * g_s)) + 2.0 * math.log(x) + math.log(special.kve(2, x))
 
 
+def warm_up(mode: str = "physical", gstar: str | float = "saikawa2018") -> None:
+    """Build the cached data-layer tables (R_X via JAX, g* grid) for ``mode``/``gstar`` once.
+
+    The first :func:`relic_scipy` call of a (mode, gstar) otherwise pays this one-off cost (a few
+    seconds); call it before timing.
+    """
+    _hadron_table(mode)
+    _hadron_breaks()
+    _dof_table(gstar if isinstance(gstar, str) else float(gstar), mode)
+
+
 # =============================================================================================
 # Relic abundance
 # =============================================================================================
@@ -602,4 +618,4 @@ def relic_scipy(
     return out
 
 
-__all__ = ["gamma_nn", "gamma_sm_unit", "i_b", "i_c", "relic_scipy", "sigma_a_fermion"]
+__all__ = ["gamma_nn", "gamma_sm_unit", "i_b", "i_c", "relic_scipy", "sigma_a_fermion", "warm_up"]

@@ -42,8 +42,19 @@ RESONANCE_EXCISION = 0.05
 T_QCD = 0.15
 """Temperature [GeV] below which quark channels of process (b) are switched off (PHYSICS.md K14)."""
 
-# √s [GeV] where σ_a(s) has narrow structure: the 2m_π threshold, the ρ/ω and φ peaks.
-_SM_STRUCTURE_SQRT_S = (2 * c.M_PI_CHARGED, 0.74, 0.80, 1.0, 1.04)
+# Panel edges in √s [GeV] over the tabulated hadronic region, where σ_a(s) ∝ R(√s): the 2m_π
+# threshold, 0.1 GeV steps, and dense edges across the narrow ω (0.783, Γ = 8.5 MeV) and
+# φ (1.019, Γ = 4.3 MeV) peaks. Converted to t = (√s − √s_min)/T for each temperature.
+_HADRONIC_SQRT_S_EDGES = tuple(sorted({
+    2 * c.M_PI_CHARGED, *np.round(np.arange(0.3, 2.05, 0.1), 6),
+    0.74, 0.76, 0.77, 0.775, 0.78, 0.785, 0.79, 0.80, 0.82,
+    1.00, 1.010, 1.015, 1.018, 1.020, 1.022, 1.025, 1.03, 1.04,
+}))
+# Thresholds [GeV] where Γ_SM(√s) has square-root kinks (grid nodes of its interpolation table).
+_SM_THRESHOLDS = tuple(sorted({
+    2 * c.M_ELECTRON, 2 * c.M_MUON, 2 * c.M_TAU, 2 * c.M_PI_CHARGED, 2 * c.M_PI0,
+    *(2 * mass for mass in c.QUARK_MASSES.values() if mass > 0),
+}))
 
 
 def _composite_nodes(breakpoints_t: Array) -> tuple[Array, Array]:
@@ -102,26 +113,30 @@ def log_sigma_v_pole(m: Array, m_v: Array, width_v: Array, reduced_sigma_at_pole
 
 @functools.lru_cache(maxsize=None)
 def _sm_width_unit_nodes(current: str, mode: str, sqrt_s_switch: float) -> tuple[np.ndarray, np.ndarray]:
-    """Γ_SM/g_sm² [GeV] of a vector of mass w on a fixed fine grid (log-spaced + 0.5 MeV steps
-    over the hadronic resonance region), for cheap linear interpolation inside σ_a(s)."""
+    """Γ_SM/(g_sm² w) of a vector of mass w on a fixed fine grid: log-spaced over 1e-4–1e5 GeV,
+    0.5 MeV steps over the hadronic data, geometric refinement above every threshold (√ kinks),
+    and the switch point. Outside the grid the ratio is constant (all open channels massless)."""
+    above = 1.0 + np.geomspace(1e-9, 0.3, 40)
     grid = np.unique(np.concatenate([
         np.geomspace(1e-4, 1e5, 4000),
         np.arange(0.27, 2.3, 5e-4),
-        np.outer(_SM_STRUCTURE_SQRT_S, [1.0 - 1e-9, 1.0 + 1e-9]).ravel(),
+        np.outer(_SM_THRESHOLDS, above).ravel(),
+        np.asarray(_SM_THRESHOLDS) * (1.0 - 1e-12),
+        [sqrt_s_switch * (1.0 - 1e-12), sqrt_s_switch] if np.isfinite(sqrt_s_switch) else [],
     ]))
     settings = Settings(mode=mode, sqrt_s_switch=sqrt_s_switch)
     with jax.ensure_compile_time_eval():  # may be first called while tracing
-        return grid, np.asarray(sm_width_unit(grid, current, settings).total)
+        return grid, np.asarray(sm_width_unit(grid, current, settings).total) / grid
 
 
 def sm_width_unit_interpolated(sqrt_s: Array, current: str, settings: Settings) -> Array:
-    """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, interpolated linearly on a fine grid.
+    """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, from a fine table of Γ/√s (linear in √s).
 
     Used inside σ_a(s) = η g_dm² Γ_SM(√s) √(s − 4m²)/D(s) (PHYSICS.md A19–A20); the exact
     per-channel function is :func:`uvmsm_jax.hadrons.sm_width_unit`.
     """
-    grid, values = _sm_width_unit_nodes(current, settings.mode, float(settings.sqrt_s_switch))
-    return jnp.interp(sqrt_s, grid, values)
+    grid, ratio = _sm_width_unit_nodes(current, settings.mode, float(settings.sqrt_s_switch))
+    return sqrt_s * jnp.interp(sqrt_s, grid, ratio)
 
 
 class ProcessSwitches(eqx.Module):
@@ -198,7 +213,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperatu
         return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
 
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0)]
-    log_sv = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + list(_SM_STRUCTURE_SQRT_S))
+    log_sv = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + list(_HADRONIC_SQRT_S_EDGES))
     if not include_pole:
         return log_sv
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)

@@ -1,0 +1,141 @@
+"""Relic-solver throughput: vmapped JAX solver vs a SciPy ``solve_ivp(Radau)`` reference.
+
+Runs in one process, on the same parameter points, separately for freeze-out and freeze-in:
+
+* SciPy: the independent reference of the same equations (``tests/scipy_reference.py``), timed on
+  a subset of the points (it takes ~0.1–5 s per point) → seconds per point;
+* JAX: :func:`uvmsm_jax.relic` on the whole batch (≥ 1024 points by default): compile time (first
+  call) reported separately from the steady-state time (second call on perturbed points);
+* gradient: forward-mode Jacobian of Ωh² w.r.t. (m_n1, m_zp, g_bl) over the batch, relative to a
+  plain solve.
+
+Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]``.
+``--json`` prints one JSON object (keys include speedup_freeze_out, speedup_freeze_in,
+points_per_s_freeze_out, points_per_s_freeze_in, grad_over_forward). Targets (2-core CPU):
+speedup ≥ 1000× (freeze-out), ≥ 20 000 freeze-in points/s, gradient ≤ 2× a solve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+import uvmsm_jax as uj  # noqa: E402
+from scipy_reference import relic_scipy  # noqa: E402
+
+
+def regime_points(regime: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(m_n1, m_zp, g_bl) log-uniform in a box that lies in the named regime (P1 Fig. 1a/2)."""
+    rng = np.random.default_rng(seed)
+    m_zp = 10 ** rng.uniform(-2, 1, n)
+    if regime == "freeze-out":
+        ratio, g = 10 ** rng.uniform(-1, 0, n), 10 ** rng.uniform(-3.5, -2, n)
+    else:
+        ratio, g = 10 ** rng.uniform(-1.5, 1, n), 10 ** rng.uniform(-12, -10, n)
+    return ratio * m_zp, m_zp, g
+
+
+def time_call(fn, *args):
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start, out
+
+
+def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -> dict:
+    m_n1, m_zp, g = regime_points(regime, n)
+
+    def solve(a, b, c):
+        return uj.relic(uj.UVMSM(a, b, c), settings)
+
+    compile_s, _ = time_call(solve, m_n1, m_zp, g)
+    run_s, result = time_call(solve, m_n1 * (1 + 1e-6), m_zp, g)
+    ok = np.asarray(result.status) == 0
+    omega = np.asarray(result.omega_h2)
+
+    scipy_times, rel_diffs = [], []
+    for i in range(n_scipy):
+        start = time.perf_counter()
+        reference = relic_scipy(m_n1[i] * (1 + 1e-6), m_zp[i], g[i], mode=settings.mode, gstar=settings.gstar,
+                                initial="zero" if regime == "freeze-in" else "equilibrium")
+        scipy_times.append(time.perf_counter() - start)
+        rel_diffs.append(abs(reference["omega_h2"] / omega[i] - 1.0))
+    scipy_per_point = float(np.mean(scipy_times))
+    jax_per_point = run_s / n
+    return {
+        "points": n,
+        "ok_fraction": float(ok.mean()),
+        "mechanisms": {name: int(np.sum(np.asarray(result.mechanism_name) == name)) for name in uj.MECHANISMS[:4]},
+        "jax_compile_s": compile_s,
+        "jax_run_s": run_s,
+        "points_per_s": n / run_s,
+        "scipy_points": n_scipy,
+        "scipy_s_per_point": scipy_per_point,
+        "speedup": scipy_per_point / jax_per_point,
+        "max_rel_diff_vs_scipy": float(np.max(rel_diffs)) if rel_diffs else None,
+        "_inputs": (m_n1, m_zp, g),
+        "_plain_s": run_s,
+    }
+
+
+def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float) -> dict:
+    m_n1, m_zp, g = (jnp.asarray(x) for x in inputs)
+
+    @jax.jit
+    def jacobian(a, b, c):
+        def omega(x):
+            return uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2
+
+        return jax.vmap(jax.jacfwd(omega))(jnp.stack([a, b, c], axis=-1))
+
+    compile_s, _ = time_call(jacobian, m_n1, m_zp, g)
+    run_s, jac = time_call(jacobian, m_n1 * (1 + 1e-6), m_zp, g)
+    return {"grad_compile_s": compile_s, "grad_run_s": run_s, "grad_over_forward": run_s / plain_s,
+            "grad_finite_fraction": float(np.isfinite(np.asarray(jac)).all(axis=-1).mean())}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256 points, 3 SciPy points per regime")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--points", type=int, default=None)
+    parser.add_argument("--scipy-points", type=int, default=None)
+    args = parser.parse_args(argv)
+    n = args.points or (256 if args.quick else 1024)
+    n_scipy = args.scipy_points or (3 if args.quick else 12)
+    settings = uj.Settings()
+    report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
+                          "backend": jax.default_backend()},
+              "settings": {"mode": settings.mode, "gstar": settings.gstar, "rtol": settings.rtol}}
+    for regime in ("freeze-out", "freeze-in"):
+        result = benchmark_regime(regime, n, n_scipy, settings)
+        inputs, plain_s = result.pop("_inputs"), result.pop("_plain_s")
+        key = regime.replace("-", "_")
+        report[key] = result
+        report[f"speedup_{key}"] = result["speedup"]
+        report[f"points_per_s_{key}"] = result["points_per_s"]
+        if regime == "freeze-in":
+            report.update(benchmark_gradient(inputs, settings, plain_s))
+        if not args.json:
+            print(f"{regime:>11}: {result['points_per_s']:9.1f} points/s (JAX, {n} points, compile "
+                  f"{result['jax_compile_s']:.1f} s) | SciPy {result['scipy_s_per_point']:.3f} s/point "
+                  f"| speedup {result['speedup']:.1f}x | max |ΔΩ/Ω| vs SciPy {result['max_rel_diff_vs_scipy']:.1e}")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"   gradient: jacfwd of Ωh² w.r.t. 3 parameters = {report['grad_over_forward']:.2f}x a solve")
+        print("targets (2-core CPU): speedup ≥ 1000x freeze-out, ≥ 20000 freeze-in points/s, gradient ≤ 2x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1046 @@
+"""The figures of P1 (arXiv:1606.09317, Figs. 1a–3b) and P2 (arXiv:2512.05380, Figs. 1 and 3),
+recomputed with this package's solvers (PHYSICS.md A.10, B.7, Part F).
+
+Every function ``NAME(ax=None, resolution=..., mode="paper", ...)`` returns a
+:class:`matplotlib.figure.Figure` (drawn into ``ax`` when given, otherwise a new figure that is
+not registered with pyplot, so the module works with the Agg backend and in notebooks alike):
+
+========== =====================================================================================
+``fig1a``  M_N₁ = 10 keV, plane (M_Z′, g): regimes of (A31)–(A33) — non-thermal (deep blue),
+           relativistic (light yellow) and non-relativistic (light green) decoupling — and the
+           Ωh² = 0.12 curves.
+``fig1b``  the same plane with the constraints of PHYSICS.md F.1: overclosure (gray), BBN (A35 +
+           P1's thermalisation-time criterion, dark blue), LEP, BaBar, beam dumps, Borexino, NuTeV,
+           SHiP reach (proton bremsstrahlung, ≥ 3 events, 60 m + 50 m).
+``fig2a``  M_N₁ = M_Z′; ``fig2b`` M_N₁ = 100 M_Z′: Ωh² > 0.12 (gray), Ωh² = 0.12 (blue), the
+           N₁ thermalisation boundary (dashed), BBN and laboratory limits.
+``fig3a``  resonant freeze-in (M_Z′ > 2M_N₁) Ωh² = 0.12 curves for M_N₁ = 10 keV … 10 MeV (blue
+           band) with the SHiP reach and limits.
+``fig3b``  off-resonance freeze-in band, M_N₁ from ≈ M_Z′/2 (``ratios[0]``) to M_N₁ ≫ M_Z′
+           (``ratios[1]``), with the SHiP reach (E1.18: SHiP covers it for 1 MeV ≲ M_Z′ ≲ 200 MeV).
+``p2_fig1`` Model 2: Ωh² = 0.12 contours in (m_A′, ε) for e′/ε = 0.1, 0.01, 0.001 and
+           m_χ/m_A′ = 0.1, 0.4 (stand-ins for P2's lost values, PHYSICS.md K20) with ε_th (B21).
+``p2_fig3`` Model 2: (m_A′, ε) plane — sequential-freeze-in band ε_DM ≤ ε < ε_th (B21, B23), SHiP
+           reach for 6×10²⁰ POT (Pbrem VMD and dipole, mesons), existing bounds (gray).
+========== =====================================================================================
+
+How the curves are computed. Ωh² is evaluated with :func:`uvmsm_jax.relic` on a log-spaced
+(mass, coupling) grid through :func:`uvmsm_jax.scan.evaluate` (one compiled, padded chunk
+function per model and settings, shared by all figures); the Ωh² = 0.12 curves are the zero
+level of ln(Ωh²/0.12) contoured in (log mass, log coupling) with contourpy, which is accurate
+even on coarse grids because freeze-in Ωh² is a power of the coupling. Coloured regimes and the
+BBN region come from the rate/H classification without the ODE (the machinery of
+:func:`uvmsm_jax.thermalisation`) on a grid twice as fine. Laboratory limits are the packaged
+curves of :mod:`uvmsm_jax.limits`; SHiP reaches come from :func:`uvmsm_jax.ship.ship_reach`;
+ε_th and ε_DM from :func:`uvmsm_jax.epsilon_threshold` and :func:`uvmsm_jax.epsilon_dm` (with e′
+for Ωh² = 0.12 read off a relic grid). Nothing is drawn from closed-form relic formulas.
+
+``resolution`` = grid points per axis of the relic grid (the regime maps use 2×). ``mode``:
+``"paper"`` (P1 as printed, PHYSICS.md A.0), ``"physical"``, or ``"both"`` (regions in paper
+mode, the Ωh² = 0.12 curves of both modes: solid paper, dashed physical). Model 2 has a single
+convention and ignores ``mode``. By default the rate tables use ``n_grid=64`` nodes
+(:data:`FIGURE_N_GRID`; Ωh² within 1 % of the default 256 on the figure grids, 3× faster); pass
+``settings=`` to change any solver switch.
+
+The numbers behind each figure are attached as ``fig.figure_data`` (a dict: axes, grids,
+curve vertices, band edges) for tests and re-plotting. ``uvmsm-jax figure NAME --out FILE``
+(PNG or PDF by extension) is the command-line entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FIGURES",
+    "DEFAULT_RESOLUTION",
+    "fig1a",
+    "fig1b",
+    "fig2a",
+    "fig2b",
+    "fig3a",
+    "fig3b",
+    "p2_fig1",
+    "p2_fig3",
+    "figure_settings",
+    "make_figure",
+]
+
+OMEGA_TARGET = 0.12
+FIGURE_N_GRID = 64
+"""Rate-table nodes used by the figures unless ``settings`` says otherwise (Settings default 256)."""
+MODES = ("paper", "physical", "both")
+DEFAULT_RESOLUTION = {
+    "fig1a": 32, "fig1b": 32, "fig2a": 32, "fig2b": 32, "fig3a": 24, "fig3b": 24, "p2_fig1": 32, "p2_fig3": 32,
+}
+"""Default relic-grid points per axis of each figure."""
+
+# colours (P1 Fig. 1 conventions, PHYSICS.md A.10)
+C_NONTHERMAL = "#1c2f8a"
+C_RELATIVISTIC = "#fff4a8"
+C_NONREL = "#bfe6b5"
+C_OMEGA = "#1f8fff"
+C_OVERCLOSED = "#9a9a9a"
+C_BBN = "#0b1f5c"
+C_SHIP = "black"
+
+B_MINUS_L_LIMITS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("LEP", "#8c510a", ("darkcast/LEP_Fox2011fx", "lep-contact")),
+    ("BaBar", "#7b3294", ("darkcast/BaBar_Lees2014xha",)),
+    ("beam dumps (E137, E141, E774, Orsay, ν-Cal I)", "#f28e2b", (
+        "darkcast/E137_Andreas2012mt", "darkcast/E141_Riordan1987aw", "darkcast/E774_Bross1989mp",
+        "darkcast/Orsay_Davier1989wz", "darkcast/NuCAL_Blumlein1991xh", "darkcast/NuCAL_Blumlein1990ay",
+    )),
+    ("Borexino", "#3b3b3b", ("foresee/bounds_Borexino",)),
+    ("NuTeV", "#d9c84a", ("nutev",)),
+)
+"""(label, colour, limit names) of the P1 Fig. 1b laboratory constraints (PHYSICS.md F.1) that
+are packaged; HB stars and SN1987A for the B−L boson are not (they are omitted)."""
+
+DARK_PHOTON_LIMITS: tuple[str, ...] = (
+    "darkcast/BaBar_Lees2014xha", "darkcast/NA64_NA642019imj", "darkcast/NA64_Banerjee2019hmi",
+    "darkcast/LHCb_Aaij2019bvg_prompt", "darkcast/LHCb_Aaij2019bvg_displaced", "darkcast/E137_Andreas2012mt",
+    "darkcast/CHARM_Bergsma1985qz", "darkcast/NuCAL_Blumlein1991xh", "darkcast/NuCAL_Blumlein1990ay",
+    "darkcast/E141_Riordan1987aw", "darkcast/E774_Bross1989mp", "darkcast/Orsay_Davier1989wz",
+    "darkcast/KLOE_Anastasi2018azp_combined", "darkcast/A1_Merkel2014avp", "darkcast/NA48_Batley2015lha",
+    "darkcast/PS191_Bernardi1985ny", "darkcast/CMS_CMS2019kiy", "darkmatterlive/SN1987A",
+)
+"""Existing dark-photon bounds drawn in gray on P2 Fig. 3 (PHYSICS.md F.2)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and cached grid evaluations
+# ---------------------------------------------------------------------------------------------
+
+
+def figure_settings(mode: str = "paper", settings=None):
+    """The :class:`~uvmsm_jax.Settings` a figure uses: ``settings`` (default ``Settings(n_grid=64)``)
+    with ``mode`` applied."""
+    from .models import Settings
+
+    if mode not in ("paper", "physical"):
+        raise ValueError(f"mode must be 'paper' or 'physical', got {mode!r}")
+    base = Settings(n_grid=FIGURE_N_GRID) if settings is None else settings
+    return dataclasses.replace(base, mode=mode)
+
+
+def _check_common(resolution: int, mode: str) -> tuple[int, tuple[str, ...]]:
+    try:
+        resolution = int(resolution)
+    except (TypeError, ValueError):
+        raise ValueError(f"resolution must be an integer ≥ 4, got {resolution!r}") from None
+    if resolution < 4:
+        raise ValueError(f"resolution must be an integer ≥ 4, got {resolution}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    modes = ("paper", "physical") if mode == "both" else (mode,)
+    return resolution, modes
+
+
+_CACHE: dict[str, Any] = {}
+_CACHE_SIZE = 64
+
+
+def _key(*parts) -> str:
+    h = hashlib.sha1()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(str(part.shape).encode())
+            h.update(np.ascontiguousarray(part, dtype=np.float64).tobytes())
+        elif isinstance(part, Mapping):
+            for k in sorted(part):
+                h.update(k.encode())
+                h.update(_key(np.asarray(part[k], dtype=float)).encode())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def _memo(key: str, compute: Callable[[], Any]) -> Any:
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = compute()
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget the memoised grid evaluations (they are reused between figures of one process)."""
+    _CACHE.clear()
+
+
+def _settings_key(settings) -> str:
+    from .scan import settings_dict
+
+    return repr(sorted(settings_dict(settings).items()))
+
+
+def relic_grid(model: str, params: Mapping[str, Any], settings) -> dict[str, np.ndarray]:
+    """:func:`uvmsm_jax.scan.evaluate` on broadcastable ``params`` (memoised in this process)."""
+    from .scan import evaluate
+
+    params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    return _memo(_key("relic", model, _settings_key(settings), params), lambda: evaluate(model, params, settings))
+
+
+@functools.lru_cache(maxsize=None)
+def _regime_function(config, size: int):
+    import jax
+    import jax.numpy as jnp
+
+    from .relic import _crossing_temperature, _prepare_point
+
+    def first_crossing(log_ratio, taus, m_ref):
+        """Highest temperature at which ln(r/H) first exceeds 0 (T_R when it starts above)."""
+        above = log_ratio > 0
+        i = jnp.argmax(above)
+        j = jnp.maximum(i - 1, 0)
+        lo, hi = log_ratio[j], log_ratio[i]
+        fraction = jnp.clip(-lo / jnp.where(hi - lo != 0, hi - lo, 1.0), 0.0, 1.0)
+        tau = jnp.where(i == 0, taus[0], taus[j] + fraction * (taus[i] - taus[j]))
+        return jnp.where(jnp.any(above), m_ref * jnp.exp(-tau), jnp.nan)
+
+    def one(theta):
+        p = _prepare_point(theta, config)
+        m_ref = p.theta[0]
+        nan = jnp.nan
+        out = jnp.stack([
+            jnp.where(p.valid, p.mechanism, -1).astype(float),
+            (p.valid & p.dm_thermal).astype(float),
+            (p.valid & p.mediator_thermal).astype(float),
+            jnp.where(p.valid, p.t_dec, nan),
+            jnp.where(p.valid, first_crossing(p.log_dm_rate_over_h, p.taus, m_ref), nan),
+            jnp.where(p.valid & p.mediator_thermal,
+                      _crossing_temperature(p.log_mediator_rate_over_h, p.taus, m_ref), nan),
+            jnp.where(p.valid, first_crossing(p.log_mediator_rate_over_h, p.taus, m_ref), nan),
+        ])
+        return out
+
+    return jax.jit(jax.vmap(one))
+
+
+REGIME_FIELDS = ("mechanism", "dm_thermalised", "mediator_thermalised", "t_dec_dm", "t_therm_dm",
+                 "t_dec_mediator", "t_therm_mediator")
+
+
+def regime_grid(m_n1, m_zp, g_bl, settings, chunk: int = 128) -> dict[str, np.ndarray]:
+    """Rate/H classification of UνMSM points without the ODE (PHYSICS.md A.6), memoised.
+
+    Returns arrays of the broadcast shape: ``mechanism`` (index into
+    :data:`uvmsm_jax.MECHANISMS`), ``dm_thermalised``, ``mediator_thermalised``, and the N₁ and
+    Z′ decoupling (last r = H crossing, (A32)) and thermalisation (first crossing) temperatures
+    [GeV] — the inputs of :func:`uvmsm_jax.constraints.bbn.bbn_excluded`.
+    """
+    from .models import UVMSM
+    from .relic import _config, _parameters
+
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (m_n1, m_zp, g_bl)))
+    shape = arrays[0].shape
+
+    def compute():
+        model = UVMSM(*(a.ravel() for a in arrays))
+        theta = np.asarray(_parameters(model, settings)).reshape(-1, 5)
+        fn = _regime_function(_config(UVMSM(1.0, 1.0, 1.0), settings), chunk)
+        n = theta.shape[0]
+        out = np.empty((n, len(REGIME_FIELDS)))
+        for start in range(0, n, chunk):
+            block = theta[start:start + chunk]
+            m = block.shape[0]
+            if m < chunk:
+                block = np.concatenate([block, np.repeat(block[-1:], chunk - m, axis=0)])
+            out[start:start + m] = np.asarray(fn(block))[:m]
+        res = {name: out[:, i].reshape(shape) for i, name in enumerate(REGIME_FIELDS)}
+        res["mechanism"] = res["mechanism"].astype(int)
+        for name in ("dm_thermalised", "mediator_thermalised"):
+            res[name] = res[name] > 0.5
+        return res
+
+    return _memo(_key("regime", _settings_key(settings), chunk, *arrays), compute)
+
+
+def bbn_mask(regimes: Mapping[str, np.ndarray], m_n1, m_zp, settings) -> np.ndarray:
+    """P1's BBN exclusion (PHYSICS.md A.7) on a regime grid: ΔN_eff > 1 or thermalisation of a
+    species lighter than ≈ 1 MeV before T_ν^dec (:func:`uvmsm_jax.constraints.bbn.bbn_excluded`)."""
+    from .constraints.bbn import bbn_excluded
+
+    res = bbn_excluded(
+        np.asarray(m_zp, float), np.asarray(m_n1, float),
+        thermal_zp=regimes["mediator_thermalised"], t_dec_zp=regimes["t_dec_mediator"],
+        thermal_n1=regimes["dm_thermalised"], t_dec_n1=regimes["t_dec_dm"], t_therm_n1=regimes["t_therm_dm"],
+        t_therm_zp=regimes["t_therm_mediator"], gstar=settings.gstar,
+    )
+    return np.asarray(res["excluded"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry helpers: contours in log space, freeze-in crossings, bands
+# ---------------------------------------------------------------------------------------------
+
+
+def omega_lines(x, y, omega, target: float = OMEGA_TARGET) -> list[np.ndarray]:
+    """Ωh² = target curves of a grid ``omega[i_x, i_y]`` as a list of (n, 2) vertex arrays in
+    (x, y), contoured in (log x, log y) with contourpy (NaN points are masked)."""
+    import contourpy
+
+    z = np.log(np.asarray(omega, dtype=float) / target).T  # contourpy wants z[i_y, i_x]
+    mask = ~np.isfinite(z)
+    z = np.ma.array(np.where(mask, 0.0, z), mask=mask)
+    gen = contourpy.contour_generator(np.log10(x), np.log10(y), z, line_type="Separate")
+    return [10.0 ** seg for seg in gen.lines(0.0) if len(seg) > 1]
+
+
+def _filled_paths(x, y, z, lower: float, upper: float):
+    """matplotlib Paths of lower ≤ z[i_x, i_y] < upper filled in (log x, log y)."""
+    import contourpy
+    from matplotlib.path import Path
+
+    zz = np.asarray(z, dtype=float).T
+    mask = ~np.isfinite(zz)
+    zz = np.ma.array(np.where(mask, 0.0, zz), mask=mask)
+    gen = contourpy.contour_generator(np.log10(x), np.log10(y), zz, fill_type="OuterCode")
+    points, codes = gen.filled(lower, upper)
+    return [Path(10.0 ** p, c) for p, c in zip(points, codes) if len(p) > 2]
+
+
+def _fill(ax, x, y, z, lower, upper, **kwargs) -> None:
+    from matplotlib.patches import PathPatch
+
+    for path in _filled_paths(x, y, z, lower, upper):
+        ax.add_patch(PathPatch(path, **kwargs))
+
+
+def freeze_in_crossing(coupling, omega, target: float = OMEGA_TARGET) -> np.ndarray:
+    """For each row of ``omega[i_mass, i_coupling]``: the smallest coupling at which Ωh² rises
+    through ``target`` (log–log interpolation between grid points), NaN where it does not — the
+    freeze-in branch of the Ωh² = target curve."""
+    lg = np.log(np.asarray(coupling, dtype=float))
+    f = np.log(np.asarray(omega, dtype=float) / target)
+    out = np.full(f.shape[0], np.nan)
+    for i, row in enumerate(f):
+        for j in range(len(row) - 1):
+            a, b = row[j], row[j + 1]
+            if np.isfinite(a) and np.isfinite(b) and a < 0 <= b:
+                out[i] = math.exp(lg[j] + (lg[j + 1] - lg[j]) * (-a) / (b - a))
+                break
+    return out
+
+
+def _interp_loglog(x, y, xq) -> np.ndarray:
+    x, y, xq = (np.asarray(v, dtype=float) for v in (x, y, xq))
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 2:
+        return np.full(xq.shape, np.nan)
+    lx, ly = np.log(x[ok]), np.log(y[ok])
+    out = np.exp(np.interp(np.log(xq), lx, ly, left=np.nan, right=np.nan))
+    # no interpolation across gaps (NaN neighbours)
+    idx = np.searchsorted(x, xq)
+    inside = (idx > 0) & (idx < len(x))
+    good = np.zeros(xq.shape, dtype=bool)
+    good[inside] = ok[idx[inside] - 1] & ok[np.minimum(idx[inside], len(x) - 1)]
+    exact = np.isin(xq, x[ok])
+    return np.where(good | exact, out, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _new_axes(ax, figsize=(8.6, 5.4)):
+    if ax is not None:
+        return ax.figure, ax, False
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    ax = fig.add_axes((0.1, 0.11, 0.55, 0.8))
+    return fig, ax, True
+
+
+def _finish(fig, ax, handles, owns: bool, note: str, title: str, legend_fontsize=7.5) -> None:
+    ax.set_title(title, fontsize=10)
+    if handles:
+        if owns:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=legend_fontsize,
+                      frameon=False, borderaxespad=0.0)
+        else:
+            ax.legend(handles=handles, loc="best", fontsize=legend_fontsize - 1, framealpha=0.85)
+    if owns and note:
+        fig.text(0.01, 0.01, note, fontsize=6, color="0.4", ha="left", va="bottom")
+
+
+def _proxy_patch(color, label, **kwargs):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=color, edgecolor=kwargs.pop("edgecolor", "none"), label=label, **kwargs)
+
+
+def _proxy_line(color, label, **kwargs):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, label=label, **kwargs)
+
+
+def _outline(width=3.0):
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=width, foreground="white")]
+
+
+def _draw_lines(ax, lines, **kwargs) -> None:
+    for seg in lines:
+        ax.plot(seg[:, 0], seg[:, 1], **kwargs)
+
+
+def _draw_limit(ax, curve, color, y_top: float, alpha=0.35, zorder=3) -> bool:
+    """Excluded region of a :class:`~uvmsm_jax.limits.LimitCurve`; True if anything was drawn."""
+    if curve.contour is not None and len(curve.contour) > 2:
+        c = curve.contour
+        ax.fill(c[:, 0], c[:, 1], facecolor=color, alpha=alpha, edgecolor=color, lw=0.6, zorder=zorder)
+        return True
+    lower = np.asarray(curve.lower, float)
+    upper = np.where(np.isfinite(curve.upper), curve.upper, y_top)
+    upper = np.minimum(upper, y_top)
+    ok = np.isfinite(lower) & np.isfinite(upper) & (upper > lower)
+    if not ok.any():
+        return False
+    ax.fill_between(curve.mass, np.where(ok, lower, np.nan), np.where(ok, upper, np.nan), where=ok,
+                    facecolor=color, alpha=alpha, edgecolor="none", zorder=zorder)
+    ax.plot(curve.mass, np.where(ok, lower, np.nan), color=color, lw=0.6, zorder=zorder)
+    return True
+
+
+def _draw_b_minus_l_limits(ax, y_top: float, families=B_MINUS_L_LIMITS, alpha=0.35, zorder=3) -> list:
+    from . import limits
+
+    handles = []
+    for label, color, names in families:
+        drawn = False
+        for name in names:
+            try:
+                curve = limits.load("uvmsm", name)
+            except (FileNotFoundError, ValueError, KeyError):
+                continue
+            drawn |= _draw_limit(ax, curve, color, y_top, alpha=alpha, zorder=zorder)
+        if drawn:
+            handles.append(_proxy_patch(color, label, alpha=alpha + 0.2))
+    return handles
+
+
+def _ship(model_kind: str, masses, **options) -> tuple[np.ndarray, np.ndarray]:
+    from .ship import ship_reach
+
+    masses = np.asarray(masses, dtype=float)
+
+    def compute():
+        r = ship_reach(model_kind, masses, **options)
+        to = lambda v: np.array([np.nan if x is None else x for x in v], dtype=float)  # noqa: E731
+        return to(r["lower"]), to(r["upper"])
+
+    return _memo(_key("ship", model_kind, masses, sorted(options.items())), compute)
+
+
+def _draw_reach(ax, masses, lower, upper, color, label, ls="-", lw=1.6, zorder=6):
+    """A reach contour: lower edge, upper edge and the closing tip, as one line."""
+    ok = np.isfinite(lower) & np.isfinite(upper)
+    if not ok.any():
+        return None
+    m = masses[ok]
+    xs = np.concatenate([m, m[::-1], m[:1]])
+    ys = np.concatenate([lower[ok], upper[ok][::-1], lower[ok][:1]])
+    ax.plot(xs, ys, color=color, ls=ls, lw=lw, zorder=zorder)
+    return _proxy_line(color, label, ls=ls, lw=lw)
+
+
+def _log_axes(ax, xlim, ylim, xlabel, ylabel) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def _edges(axis) -> np.ndarray:
+    la = np.log10(axis)
+    mid = 0.5 * (la[1:] + la[:-1])
+    return 10.0 ** np.concatenate([[la[0] - (mid[0] - la[0])], mid, [la[-1] + (la[-1] - mid[-1])]])
+
+
+M_ZP_LABEL = r"$M_{Z'}$ [GeV]"
+G_BL_LABEL = r"$g_{B-L}$"
+M_AP_LABEL = r"$m_{A'}$ [GeV]"
+EPS_LABEL = r"kinetic mixing $\epsilon$"
+MODE_STYLE = {"paper": "-", "physical": "--"}
+
+
+def _mass_axis(lo, hi, n, special: Sequence[float] = ()) -> np.ndarray:
+    axis = np.geomspace(lo, hi, n)
+    extra = [s for s in special if lo < s < hi]
+    return np.unique(np.concatenate([axis, extra])) if extra else axis
+
+
+def _note(figure: str, resolution: int, modes, extra: str = "") -> str:
+    from . import __version__
+
+    mode_text = "+".join(modes) if modes else "—"
+    return (f"uvmsm_jax {__version__} · {figure} · relic grid {resolution}×{resolution} · mode {mode_text} · "
+            f"n_grid {FIGURE_N_GRID}{' · ' + extra if extra else ''}")
+
+
+# ---------------------------------------------------------------------------------------------
+# P1 Fig. 1a / 1b
+# ---------------------------------------------------------------------------------------------
+
+
+def _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings):
+    critical = 2.0 * m_n1
+    m_zp = _mass_axis(*m_zp_range, resolution, special=(0.97 * critical, 1.03 * critical))
+    g = np.geomspace(*g_range, resolution)
+    omegas = {}
+    for m in modes:
+        s = figure_settings(m, settings)
+        om = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m_zp[:, None], "g_bl": g[None, :]}, s)["omega_h2"]
+        omegas[m] = om
+    return m_zp, g, omegas
+
+
+def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "paper", *, m_n1: float = 1e-5,
+          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None):
+    """P1 Fig. 1a: regimes and Ωh² = 0.12 in the (M_Z′, g_B−L) plane at M_N₁ = ``m_n1`` (10 keV).
+
+    Coloured cells: the classification of (A31)–(A33) on a (2·resolution)² grid — deep blue
+    non-thermal (freeze-in), light yellow relativistic decoupling (x_dec < 1), light green
+    non-relativistic decoupling. Blue curves: Ωh² = 0.12 from the relic grid. The dotted line
+    marks M_Z′ = 2M_N₁ where the resonance switches on (E1.20).
+    """
+    resolution, modes = _check_common(resolution, mode)
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    base = figure_settings(modes[0], settings)
+    critical = 2.0 * m_n1
+    fine = 2 * resolution
+    rx = _mass_axis(*m_zp_range, fine, special=(0.99 * critical, 1.01 * critical))
+    ry = np.geomspace(*g_range, fine)
+    regimes = regime_grid(m_n1, rx[:, None], ry[None, :], base)
+    mech = regimes["mechanism"]
+    # 0 relativistic, 1 non-relativistic, 2/3 non-thermal → colour index
+    colour_index = np.select([mech == 0, mech == 1, mech >= 2], [1, 2, 0], default=-1).astype(float)
+    colour_index[mech < 0] = np.nan
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap([C_NONTHERMAL, C_RELATIVISTIC, C_NONREL])
+    ax.pcolormesh(_edges(rx), _edges(ry), colour_index.T, cmap=cmap, vmin=-0.5, vmax=2.5, shading="flat",
+                  rasterized=True, zorder=1)
+    m_zp, g, omegas = _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings)
+    curves = {}
+    handles = [
+        _proxy_patch(C_NONTHERMAL, "N₁ never thermal (freeze-in)"),
+        _proxy_patch(C_RELATIVISTIC, "thermal, relativistic decoupling", edgecolor="0.6"),
+        _proxy_patch(C_NONREL, "thermal, non-relativistic decoupling", edgecolor="0.6"),
+    ]
+    for m, om in omegas.items():
+        lines = omega_lines(m_zp, g, om)
+        curves[m] = lines
+        _draw_lines(ax, lines, color=C_OMEGA, lw=2.0, ls=MODE_STYLE[m], path_effects=_outline(), zorder=5)
+        handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=2.0, ls=MODE_STYLE[m]))
+    ax.axvline(critical, color="white", ls=":", lw=1.2, zorder=4)
+    handles.append(_proxy_line("0.3", rf"$M_{{Z'}} = 2M_{{N_1}}$ = {critical * 1e6:.3g} keV", ls=":"))
+    _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note("P1 Fig. 1a", resolution, modes, f"{elapsed:.0f} s"),
+            rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — regimes and $\Omega h^2=0.12$")
+    fig.figure_data = {
+        "name": "fig1a", "m_n1": m_n1, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
+        "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
+        "regime_m_zp": rx, "regime_g_bl": ry, "mechanism": mech,
+        "dm_thermalised": regimes["dm_thermalised"], "seconds": elapsed,
+    }
+    return fig
+
+
+def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "paper", *, m_n1: float = 1e-5,
+          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, ship_n_thr: float = 3.0):
+    """P1 Fig. 1b: the (M_Z′, g_B−L) plane at M_N₁ = 10 keV with the constraints of PHYSICS.md F.1.
+
+    Gray: Ωh² > 0.12 (relic grid); dashed blue: Ωh² = 0.12; dark blue: BBN (A35 with P1's
+    window, plus P1's thermalisation-time criterion; from the regime grid); shaded: packaged
+    laboratory limits (LEP incl. the 6 TeV contact line, BaBar, beam dumps, Borexino, NuTeV —
+    DarkCast/FORESEE recasts to B−L); black: SHiP proton-bremsstrahlung reach (2×10²⁰ POT,
+    ≥ ``ship_n_thr`` events, P1's 60 m + 50 m geometry). HB and SN1987A are not packaged for B−L.
+    """
+    resolution, modes = _check_common(resolution, mode)
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    base = figure_settings(modes[0], settings)
+    m_zp, g, omegas = _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings)
+    primary = omegas[modes[0]]
+    handles = []
+    _fill(ax, m_zp, g, np.log(primary / OMEGA_TARGET), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.55,
+          edgecolor="none", zorder=1)
+    handles.append(_proxy_patch(C_OVERCLOSED, r"$\Omega h^2 > 0.12$ (overclosure)", alpha=0.55))
+    fine = 2 * resolution
+    rx = np.geomspace(*m_zp_range, fine)
+    ry = np.geomspace(*g_range, fine)
+    regimes = regime_grid(m_n1, rx[:, None], ry[None, :], base)
+    bbn = bbn_mask(regimes, m_n1, rx[:, None], base)
+    _fill(ax, rx, ry, bbn.astype(float), 0.5, 2.0, facecolor=C_BBN, alpha=0.8, edgecolor="none", zorder=2)
+    handles.append(_proxy_patch(C_BBN, r"BBN ($\Delta N_{\rm eff}>1$ / early thermalisation)", alpha=0.8))
+    handles += _draw_b_minus_l_limits(ax, g_range[1])
+    ship_m = np.geomspace(1e-3, 5.0, 48)
+    lower, upper = _ship("uvmsm", ship_m, n_thr=ship_n_thr, geometry="p1")
+    h = _draw_reach(ax, ship_m, lower, upper, C_SHIP, f"SHiP Pbrem, 2×10²⁰ POT, ≥{ship_n_thr:g} events")
+    if h is not None:
+        handles.append(h)
+    curves = {}
+    for m, om in omegas.items():
+        lines = omega_lines(m_zp, g, om)
+        curves[m] = lines
+        ls = "--" if m == "paper" else ":"
+        _draw_lines(ax, lines, color=C_OMEGA, lw=1.8, ls=ls, zorder=7)
+        handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=1.8, ls=ls))
+    _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note("P1 Fig. 1b", resolution, modes, f"{elapsed:.0f} s"),
+            rf"P1 Fig. 1b: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — constraints")
+    fig.figure_data = {
+        "name": "fig1b", "m_n1": m_n1, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
+        "bbn_m_zp": rx, "bbn_g_bl": ry, "bbn_excluded": bbn, "ship_mass": ship_m, "ship_lower": lower,
+        "ship_upper": upper, "seconds": elapsed,
+    }
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# P1 Fig. 2a / 2b
+# ---------------------------------------------------------------------------------------------
+
+
+def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, title):
+    resolution, modes = _check_common(resolution, mode)
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    m_zp = np.geomspace(*m_zp_range, resolution)
+    g = np.geomspace(*g_range, resolution)
+    handles = []
+    omegas, thermal = {}, {}
+    for m in modes:
+        s = figure_settings(m, settings)
+        res = relic_grid("uvmsm", {"m_n1": ratio * m_zp[:, None], "m_zp": m_zp[:, None], "g_bl": g[None, :]}, s)
+        omegas[m] = res["omega_h2"]
+        thermal[m] = res["dm_thermalised"]
+    primary = omegas[modes[0]]
+    _fill(ax, m_zp, g, np.log(primary / OMEGA_TARGET), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.6,
+          edgecolor="none", zorder=1)
+    handles.append(_proxy_patch(C_OVERCLOSED, r"$\Omega h^2 > 0.12$", alpha=0.6))
+    base = figure_settings(modes[0], settings)
+    fine = 2 * resolution
+    rx = np.geomspace(*m_zp_range, fine)
+    ry = np.geomspace(*g_range, fine)
+    regimes = regime_grid(ratio * rx[:, None], rx[:, None], ry[None, :], base)
+    bbn = bbn_mask(regimes, ratio * rx[:, None], rx[:, None], base)
+    _fill(ax, rx, ry, bbn.astype(float), 0.5, 2.0, facecolor=C_BBN, alpha=0.55, edgecolor="none", zorder=2)
+    handles.append(_proxy_patch(C_BBN, "BBN", alpha=0.55))
+    handles += _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
+    boundary = omega_lines(rx, ry, np.where(regimes["dm_thermalised"], 2.0, 0.5), target=1.0)
+    _draw_lines(ax, boundary, color="black", lw=1.3, ls="--", zorder=6)
+    handles.append(_proxy_line("black", "N₁ thermalisation boundary (thermal above)", ls="--", lw=1.3))
+    curves = {}
+    for m, om in omegas.items():
+        lines = omega_lines(m_zp, g, om)
+        curves[m] = lines
+        _draw_lines(ax, lines, color=C_OMEGA, lw=2.0, ls=MODE_STYLE[m], path_effects=_outline(2.5), zorder=7)
+        handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=2.0, ls=MODE_STYLE[m]))
+    _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note(title.split(":")[0], resolution, modes, f"{elapsed:.0f} s"), title)
+    fig.figure_data = {
+        "name": name, "ratio": ratio, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
+        "dm_thermalised": thermal, "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
+        "thermal_boundary": boundary, "bbn_excluded": bbn, "seconds": elapsed,
+    }
+    return fig
+
+
+def fig2a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2a"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
+          g_range=(1e-13, 1.0), settings=None):
+    """P1 Fig. 2a: M_N₁ = M_Z′. Gray Ωh² > 0.12, blue Ωh² = 0.12 (freeze-in line near g ~ 10⁻⁶,
+    (A51); thermal-relic line at large g), dashed: N₁ thermalisation boundary, BBN and limits."""
+    return _fig2("fig2a", 1.0, ax, resolution, mode, m_zp_range, g_range, settings,
+                 r"P1 Fig. 2a: $M_{N_1} = M_{Z'}$")
+
+
+def fig2b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2b"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
+          g_range=(1e-13, 1.0), settings=None):
+    """P1 Fig. 2b: M_N₁ = 100 M_Z′ (same content as :func:`fig2a`)."""
+    return _fig2("fig2b", 100.0, ax, resolution, mode, m_zp_range, g_range, settings,
+                 r"P1 Fig. 2b: $M_{N_1} = 100\,M_{Z'}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# P1 Fig. 3a / 3b
+# ---------------------------------------------------------------------------------------------
+
+
+def _band_on(masses, curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Envelope (min, max) of several g(M) curves on a common mass axis (NaN where none exists)."""
+    values = np.stack([_interp_loglog(m, c, masses) for m, c in curves])
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(values).any(axis=0)
+        lo = np.where(ok, np.nanmin(np.where(np.isfinite(values), values, np.inf), axis=0), np.nan)
+        hi = np.where(ok, np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=0), np.nan)
+    return lo, hi
+
+
+def fig3a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3a"], mode: str = "paper", *,
+          m_n1_values=(1e-5, 1e-4, 1e-3, 1e-2), m_zp_range=(1e-5, 10.0), g_range=(1e-13, 1e-2),
+          g_scan=(1e-13, 1e-7), settings=None, ship_n_thr: float = 3.0):
+    """P1 Fig. 3a: resonant freeze-in (M_Z′ > 2M_N₁) in the (M_Z′, g_B−L) plane.
+
+    For each M_N₁ in ``m_n1_values`` (10 keV, 100 keV, 1 MeV, 10 MeV) the freeze-in branch of
+    Ωh² = 0.12 is found on a relic grid over M_Z′ ∈ (2.1 M_N₁, max] × g ∈ ``g_scan`` (resolution ×
+    resolution/2 points); the blue band is their envelope. P1 drew it from (A45) with C_f = 43/6;
+    here it is the full solution. With the SHiP reach (black) and the laboratory limits.
+    """
+    resolution, modes = _check_common(resolution, mode)
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    handles = _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
+    g = np.geomspace(*g_scan, max(6, resolution // 2))
+    common = np.geomspace(*m_zp_range, 4 * resolution)
+    data = {"m_n1_values": tuple(m_n1_values), "g_bl": g, "curves": {}, "band": {}}
+    colours = ["#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1"]
+    for mi, m in enumerate(modes):
+        s = figure_settings(m, settings)
+        curves = []
+        for i, m_n1 in enumerate(m_n1_values):
+            lo = max(m_zp_range[0], 2.1 * m_n1)
+            if lo >= m_zp_range[1]:
+                continue
+            m_zp = np.geomspace(lo, m_zp_range[1], resolution)
+            om = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m_zp[:, None], "g_bl": g[None, :]}, s)["omega_h2"]
+            gc = freeze_in_crossing(g, om)
+            curves.append((m_zp, gc))
+            data["curves"][(m, m_n1)] = (m_zp, gc)
+            ls = MODE_STYLE[m]
+            ax.plot(m_zp, gc, color=colours[i % len(colours)], lw=1.4, ls=ls, zorder=6)
+            if mi == 0:
+                label = f"{m_n1 * 1e6:.3g} keV" if m_n1 < 1e-3 else f"{m_n1 * 1e3:.3g} MeV"
+                handles.append(_proxy_line(colours[i % len(colours)], rf"$M_{{N_1}}$ = {label}", lw=1.4))
+        lo_band, hi_band = _band_on(common, curves)
+        data["band"][m] = (common, lo_band, hi_band)
+        if mi == 0:
+            ok = np.isfinite(lo_band)
+            ax.fill_between(common, lo_band, hi_band, where=ok, facecolor=C_OMEGA, alpha=0.35, zorder=5, lw=0)
+            handles.append(_proxy_patch(C_OMEGA, "resonant freeze-in, $\\Omega h^2=0.12$", alpha=0.35))
+    if len(modes) == 2:
+        handles.append(_proxy_line("0.3", "dashed: physical mode", ls="--"))
+    ship_m = np.geomspace(1e-3, 5.0, 48)
+    lower, upper = _ship("uvmsm", ship_m, n_thr=ship_n_thr, geometry="p1")
+    h = _draw_reach(ax, ship_m, lower, upper, C_SHIP, f"SHiP Pbrem, ≥{ship_n_thr:g} events")
+    if h is not None:
+        handles.append(h)
+    _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note("P1 Fig. 3a", resolution, modes, f"{elapsed:.0f} s"),
+            r"P1 Fig. 3a: freeze-in on resonance ($M_{Z'} > 2M_{N_1}$)")
+    data.update({"name": "fig3a", "ship_mass": ship_m, "ship_lower": lower, "ship_upper": upper,
+                 "seconds": elapsed})
+    fig.figure_data = data
+    return fig
+
+
+def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "paper", *, ratios=(0.6, 100.0),
+          m_zp_range=(1e-4, 10.0), g_range=(1e-9, 1e-2), g_scan=(1e-8, 1e-3), settings=None,
+          ship_n_thr: float = 3.0):
+    """P1 Fig. 3b: off-resonance freeze-in (M_Z′ < 2M_N₁) band and the SHiP reach.
+
+    Band edges: the freeze-in branch of Ωh² = 0.12 at M_N₁ = ``ratios[0]``·M_Z′ (near the
+    M_Z′/2 edge of P1; exactly at M_Z′/2 the threshold enhancement of the off-shell propagator,
+    absent from (A51), dominates) and at M_N₁ = ``ratios[1]``·M_Z′ (M_N₁ ≫ M_Z′). SHiP: proton
+    bremsstrahlung, 2×10²⁰ POT, ≥ ``ship_n_thr`` events, P1 geometry. ``figure_data["ship_overlap"]``
+    gives the M_Z′ range in which the reach covers part of the band (E1.18: ≈ 1–200 MeV).
+    """
+    resolution, modes = _check_common(resolution, mode)
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    handles = _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
+    m_zp = np.geomspace(*m_zp_range, resolution)
+    g = np.geomspace(*g_scan, max(6, resolution // 2))
+    data = {"name": "fig3b", "ratios": tuple(ratios), "m_zp": m_zp, "g_bl": g, "edges": {}}
+    for mi, m in enumerate(modes):
+        s = figure_settings(m, settings)
+        edges = []
+        for r in ratios:
+            om = relic_grid("uvmsm", {"m_n1": r * m_zp[:, None], "m_zp": m_zp[:, None], "g_bl": g[None, :]},
+                            s)["omega_h2"]
+            edges.append(freeze_in_crossing(g, om))
+        lo_edge, hi_edge = np.fmin(edges[0], edges[1]), np.fmax(edges[0], edges[1])
+        data["edges"][m] = (edges[0], edges[1])
+        ls = MODE_STYLE[m]
+        if mi == 0:
+            ok = np.isfinite(lo_edge) & np.isfinite(hi_edge)
+            ax.fill_between(m_zp, lo_edge, hi_edge, where=ok, facecolor=C_OMEGA, alpha=0.4, zorder=5, lw=0)
+            handles.append(_proxy_patch(C_OMEGA, r"off-resonance freeze-in, $\Omega h^2 = 0.12$", alpha=0.4))
+        for r, e, lw in zip(ratios, edges, (1.2, 1.8)):
+            ax.plot(m_zp, e, color="#08519c", lw=lw, ls=ls, zorder=6)
+            handles.append(_proxy_line("#08519c", rf"$M_{{N_1}} = {r:g}\,M_{{Z'}}$ ({m})", lw=lw, ls=ls))
+    ship_m = np.geomspace(1e-3, 5.0, 64)
+    lower, upper = _ship("uvmsm", ship_m, n_thr=ship_n_thr, geometry="p1")
+    h = _draw_reach(ax, ship_m, lower, upper, C_SHIP, f"SHiP Pbrem, 2×10²⁰ POT, ≥{ship_n_thr:g} events")
+    if h is not None:
+        handles.append(h)
+    e0, e1 = data["edges"][modes[0]]
+    band_lo = _interp_loglog(m_zp, np.fmin(e0, e1), ship_m)
+    band_hi = _interp_loglog(m_zp, np.fmax(e0, e1), ship_m)
+    with np.errstate(invalid="ignore"):
+        covered = np.isfinite(lower) & (upper > band_lo) & (lower < band_hi)
+    overlap = (float(ship_m[covered].min()), float(ship_m[covered].max())) if covered.any() else None
+    _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note("P1 Fig. 3b", resolution, modes, f"{elapsed:.0f} s"),
+            r"P1 Fig. 3b: freeze-in off resonance ($M_{Z'} < 2M_{N_1}$) and SHiP")
+    data.update({"ship_mass": ship_m, "ship_lower": lower, "ship_upper": upper, "ship_overlap": overlap,
+                 "seconds": elapsed})
+    fig.figure_data = data
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# P2 Fig. 1 / 3 (Model 2)
+# ---------------------------------------------------------------------------------------------
+
+
+def _dp_settings(settings):
+    from .models import Settings
+
+    return Settings(n_grid=FIGURE_N_GRID) if settings is None else settings
+
+
+def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str = "paper", *,
+            coupling_ratios=(0.1, 0.01, 0.001), mass_ratios=(0.1, 0.4), m_ap_range=(1e-2, 10.0),
+            eps_range=(1e-13, 1e-6), settings=None):
+    """P2 Fig. 1: Ωh² = 0.12 contours of the sequential freeze-in system (B13)–(B14) in the
+    (m_A′, ε) plane for e′ = ratio·ε (``coupling_ratios``) and m_χ = r·m_A′ (``mass_ratios``);
+    black: ε_th (B21), above which the A′ thermalises (not sequential). The ratio values are the
+    stand-ins of PHYSICS.md K20 (P2's were lost). ``mode`` is ignored (Model 2)."""
+    resolution, _ = _check_common(resolution, mode)
+    from .dark_photon import epsilon_threshold
+
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    s = _dp_settings(settings)
+    m_ap = np.geomspace(*m_ap_range, resolution)
+    eps = np.geomspace(*eps_range, resolution)
+    colours = ["#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b"]
+    styles = ["-", "--", ":", "-."]
+    handles, curves = [], {}
+    for j, r in enumerate(mass_ratios):
+        for i, k in enumerate(coupling_ratios):
+            res = relic_grid("dark-photon", {"m_chi": r * m_ap[:, None], "m_ap": m_ap[:, None],
+                                             "epsilon": eps[None, :], "e_dark": k * eps[None, :]}, s)
+            lines = omega_lines(m_ap, eps, res["omega_h2"])
+            curves[(r, k)] = lines
+            _draw_lines(ax, lines, color=colours[i % len(colours)], ls=styles[j % len(styles)], lw=1.6, zorder=5)
+            if j == 0:
+                handles.append(_proxy_line(colours[i % len(colours)], rf"$e'/\epsilon$ = {k:g}", lw=1.6))
+    for j, r in enumerate(mass_ratios):
+        handles.append(_proxy_line("0.3", rf"$m_\chi/m_{{A'}}$ = {r:g}", ls=styles[j % len(styles)]))
+    fine_m = np.geomspace(*m_ap_range, 4 * resolution)
+    eps_th = np.asarray(epsilon_threshold(fine_m, s))
+    ax.plot(fine_m, eps_th, color="black", lw=2.0, zorder=6)
+    ax.fill_between(fine_m, eps_th, eps_range[1], facecolor="0.85", zorder=1, lw=0)
+    handles.append(_proxy_line("black", r"$\epsilon_{\rm th}$: $\Gamma_{\rm vis} = H(T=m_{A'})$ (B21)", lw=2.0))
+    handles.append(_proxy_patch("0.85", "A′ thermalised (not sequential)"))
+    _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note("P2 Fig. 1", resolution, (), f"{elapsed:.0f} s"),
+            r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$")
+    fig.figure_data = {"name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves,
+                       "eps_th_mass": fine_m, "eps_th": eps_th, "seconds": elapsed}
+    return fig
+
+
+def e_dark_relic_grid(m_ap, ratio: float, settings, e_scan=(1e-15, 1e-9), n_e: int = 8) -> np.ndarray:
+    """e′ giving Ωh² = 0.12 at m_χ = ratio·m_A′ (ε = ε_th/10, inside the sequential window), read off
+    a relic grid over (m_A′, e′) (log–log interpolation; Ω ∝ e′² in the P2 setting, (B20))."""
+    from .dark_photon import epsilon_threshold
+
+    m_ap = np.asarray(m_ap, dtype=float)
+    e_dark = np.geomspace(*e_scan, n_e)
+    eps = 0.1 * np.asarray(epsilon_threshold(m_ap, settings))
+    res = relic_grid("dark-photon", {"m_chi": ratio * m_ap[:, None], "m_ap": m_ap[:, None],
+                                     "epsilon": eps[:, None], "e_dark": e_dark[None, :]}, settings)
+    return freeze_in_crossing(e_dark, res["omega_h2"])
+
+
+def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str = "paper", *,
+            mass_ratios=(0.1, 0.4), m_ap_range=(1e-2, 10.0), eps_range=(1e-12, 1e-2), pot: float = 6e20,
+            settings=None, eps_dm_factor: float = 10.0):
+    """P2 Fig. 3: (m_A′, ε) plane — sequential-freeze-in band ε_DM ≤ ε < ε_th (blue; ε_DM of (B23)
+    for m_χ/m_A′ = ``mass_ratios[0]``, dashed for the others, with e′_relic from the relic
+    solver), ε_th (black, (B21)), the SHiP reach for ``pot`` protons on target (Pbrem with VMD and
+    dipole form factors, meson decays; Drell–Yan is not computed), existing bounds (gray).
+    ``mode`` is ignored (Model 2)."""
+    resolution, _ = _check_common(resolution, mode)
+    from . import limits
+    from .dark_photon import epsilon_dm, epsilon_threshold
+
+    t0 = time.perf_counter()
+    fig, ax, owns = _new_axes(ax)
+    s = _dp_settings(settings)
+    handles = []
+    drawn = False
+    for name in DARK_PHOTON_LIMITS:
+        try:
+            curve = limits.load("dark-photon", name)
+        except (FileNotFoundError, ValueError, KeyError):
+            continue
+        drawn |= _draw_limit(ax, curve, "0.55", eps_range[1], alpha=0.45, zorder=2)
+    if drawn:
+        handles.append(_proxy_patch("0.55", "existing bounds (DarkCast, SN1987A)", alpha=0.6))
+    m_ap = np.geomspace(*m_ap_range, resolution)
+    eps_th = np.asarray(epsilon_threshold(m_ap, s))
+    eps_dm = {}
+    for j, r in enumerate(mass_ratios):
+        e_rel = e_dark_relic_grid(m_ap, r, s)
+        eps_dm[r] = np.asarray(epsilon_dm(m_ap, r, eps_dm_factor, s, e_dark_relic=e_rel))
+        if j == 0:
+            ax.fill_between(m_ap, eps_dm[r], eps_th, facecolor=C_OMEGA, alpha=0.35, zorder=3, lw=0)
+            ax.plot(m_ap, eps_dm[r], color=C_OMEGA, lw=1.6, zorder=4)
+            handles.append(_proxy_patch(C_OMEGA, rf"sequential freeze-in, $m_\chi/m_{{A'}}$ = {r:g}", alpha=0.35))
+        else:
+            ax.plot(m_ap, eps_dm[r], color=C_OMEGA, lw=1.4, ls="--", zorder=4)
+            handles.append(_proxy_line(C_OMEGA, rf"$\epsilon_{{\rm DM}}$, $m_\chi/m_{{A'}}$ = {r:g}", ls="--"))
+    ax.plot(m_ap, eps_th, color="black", lw=2.0, zorder=6)
+    handles.append(_proxy_line("black", r"$\epsilon_{\rm th}$ (B21)", lw=2.0))
+    ship_m = np.geomspace(1e-2, 5.0, 64)
+    reaches = {}
+    for label, colour, opts in (
+        ("Pbrem, VMD", "#d62728", {"form_factor": "vmd"}),
+        ("Pbrem, dipole", "#1f4fd6", {"form_factor": "dipole"}),
+        ("mesons", "#2ca02c", {"production": "mesons"}),
+    ):
+        lower, upper = _ship("dark-photon", ship_m, pot=pot, **opts)
+        reaches[label] = (lower, upper)
+        h = _draw_reach(ax, ship_m, lower, upper, colour, f"SHiP {label}, {pot:.0e} POT".replace("e+", "e"))
+        if h is not None:
+            handles.append(h)
+    _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
+    elapsed = time.perf_counter() - t0
+    _finish(fig, ax, handles, owns, _note("P2 Fig. 3", resolution, (), f"{elapsed:.0f} s"),
+            r"P2 Fig. 3: sequential freeze-in and SHiP")
+    fig.figure_data = {"name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm,
+                       "ship_mass": ship_m, "ship": reaches, "seconds": elapsed}
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry and command line
+# ---------------------------------------------------------------------------------------------
+
+FIGURES: dict[str, Callable] = {
+    "fig1a": fig1a, "fig1b": fig1b, "fig2a": fig2a, "fig2b": fig2b, "fig3a": fig3a, "fig3b": fig3b,
+    "p2_fig1": p2_fig1, "p2_fig3": p2_fig3,
+}
+"""Figure name → function (the CLI also accepts ``p2-fig1``, ``p2-fig3``)."""
+
+
+def canonical_name(name: str) -> str:
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(n.replace('_', '-') for n in FIGURES)}")
+    return key
+
+
+def make_figure(name: str, out: str | os.PathLike | None = None, *, resolution: int | None = None,
+                mode: str = "paper", dpi: int = 150, **kwargs):
+    """Draw figure ``name`` (``fig1a`` … ``p2-fig3``) and save it to ``out`` (PNG or PDF by
+    extension) when given; returns the Figure."""
+    key = canonical_name(name)
+    if out is not None:
+        ext = os.path.splitext(os.fspath(out))[1].lower()
+        if ext not in (".png", ".pdf"):
+            raise ValueError(f"--out must end in .png or .pdf, got {os.fspath(out)!r}")
+    fig = FIGURES[key](resolution=DEFAULT_RESOLUTION[key] if resolution is None else resolution, mode=mode, **kwargs)
+    if out is not None:
+        directory = os.path.dirname(os.fspath(out))
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fig.savefig(out, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def _figure_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import positive_float  # noqa: F401  (keeps the CLI helpers importable)
+
+    parser.add_argument("name", metavar="NAME",
+                        help="figure: " + ", ".join(n.replace("_", "-") for n in FIGURES))
+    parser.add_argument("--out", required=True, metavar="FILE", help="output file, .png or .pdf")
+    parser.add_argument("--resolution", type=_resolution_type, default=None, metavar="N",
+                        help="relic-grid points per axis (default per figure: "
+                        + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in DEFAULT_RESOLUTION.items()) + ")")
+    parser.add_argument("--mode", default="paper", choices=MODES,
+                        help="Model-1 convention (PHYSICS.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
+                        "(default paper; ignored by p2-fig1, p2-fig3)")
+    parser.add_argument("--dpi", type=_resolution_type, default=150, metavar="DPI", help="PNG resolution (default 150)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def _resolution_type(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 4:
+        raise argparse.ArgumentTypeError(f"must be an integer ≥ 4, got {value}")
+    return value
+
+
+def _figure_run(args: argparse.Namespace) -> dict:
+    from .cli import UsageError
+
+    try:
+        key = canonical_name(args.name)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    ext = os.path.splitext(args.out)[1].lower()
+    if ext not in (".png", ".pdf"):
+        raise UsageError(f"--out must end in .png or .pdf, got {args.out!r}")
+    t0 = time.perf_counter()
+    resolution = DEFAULT_RESOLUTION[key] if args.resolution is None else args.resolution
+    make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi)
+    return {"figure": key.replace("_", "-"), "out": os.path.abspath(args.out), "resolution": resolution,
+            "mode": args.mode, "bytes": os.path.getsize(args.out), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _figure_text(result: Mapping) -> str:
+    return (f"wrote {result['out']} ({result['figure']}, resolution {result['resolution']}, mode {result['mode']}, "
+            f"{result['bytes']} bytes) in {result['seconds']} s")
+
+
+def _make_command():
+    from .cli import Command
+
+    return Command(
+        "figure",
+        "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3) from the solvers",
+        _figure_arguments,
+        _figure_run,
+        _figure_text,
+        description="Recompute and draw a figure of P1 (arXiv:1606.09317) or P2 (arXiv:2512.05380): "
+        "NAME is one of " + ", ".join(n.replace("_", "-") for n in FIGURES) + ". The output format "
+        "follows the extension of --out (.png or .pdf).",
+    )
+
+
+CLI_COMMAND = _make_command()
