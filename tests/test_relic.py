@@ -153,3 +153,76 @@ def test_dark_photon_relic_is_epsilon_independent():
     assert np.all(np.asarray(result.status) == 0)
     np.testing.assert_allclose(values, values[0], rtol=1e-4)
     assert list(result.mechanism_name) == ["sequential-freeze-in", "sequential-freeze-in", "thermal-mediator-decay"]
+
+
+def _coupling_for_relic(make_model, settings, lo, hi):
+    """g with Ωh² = 0.12 from the ODE (brentq in ln g; each call reuses the compiled solver)."""
+    import scipy.optimize as so
+
+    def f(log_g):
+        return math.log(omega(make_model(math.exp(log_g)), settings) / 0.12)
+
+    return math.exp(so.brentq(f, math.log(lo), math.log(hi), xtol=1e-8))
+
+
+def test_e1_6_physical_resonant_coupling_from_the_ode():
+    """E1.6: physical mode, g* = 100, f(τ) = 0.19 → g = 3.98e-12 (BR_SM = 13/14 in the spec)."""
+    import scipy.optimize as so
+
+    tau = so.brentq(lambda t: ap.resonance_shape(t) - 0.19, 1e-6, 0.5)
+    m_zp = 1e4
+    g = _coupling_for_relic(lambda g: uj.UVMSM(tau * m_zp / 2, m_zp, g), PHYSICAL_100, 1e-12, 1e-11)
+    w = uj.widths(uj.UVMSM(tau * m_zp / 2, m_zp, g), PHYSICAL_100)
+    # the exact Γ_SM/Γ_Z′ here differs from 13/14 only through (1 − τ²)^{3/2} in Γ_NN and the top mass
+    expected = 3.98e-12 * math.sqrt((13 / 14) / (float(w.sm) / float(w.total)))
+    assert g == pytest.approx(expected, rel=5e-3)
+    assert g == pytest.approx(3.98e-12, rel=0.01)
+
+
+def test_e1_7_off_resonance_from_the_ode():
+    """E1.7 from the ODE (paper, g* = 100, process (a) only, M_Z′ ≪ M_N₁ so all channels are open).
+
+    Against (A51), whose (σv)_P1 = g⁴/(3πs) has one unit channel and β_N → 1, the exact ODE has
+    Σ Q′²N_c = 6.5 (ν at ½, K4) and σ ∝ β_N, i.e. ∫(s−4m²)^{3/2}s⁻³ / ∫(s−4m²)^{1/2}s⁻² = 3/4:
+    Ω_ODE = 6.5 · 3/4 · Ω_(A51). T_R = 1e5 M_N₁ so the T⁻² tail of the production is converged.
+    """
+    m_n1, g = 1e4, 3e-6
+    settings = uj.Settings(mode="paper", gstar=100.0, include_conversion=False, t_reheat=1e5 * m_n1)
+    result = uj.relic(uj.UVMSM(m_n1, 1.0, g), settings)
+    assert result.mechanism_name == "freeze-in"
+    expected = 6.5 * 0.75 * ap.off_resonance_freeze_in_omega_paper(g, 100.0)
+    assert float(result.omega_h2) == pytest.approx(expected, rel=1e-3)
+    # the coupling for Ωh² = 0.12: P1's 4.528e-6 scaled by (6.5·3/4)^{-1/4}
+    g_relic = _coupling_for_relic(lambda g: uj.UVMSM(m_n1, 1.0, g), settings, 1e-6, 1e-5)
+    assert g_relic == pytest.approx(4.528e-6 / (6.5 * 0.75) ** 0.25, rel=1e-3)
+    # E1.8: v_S = M_Z′/(2√2 g) = 7.81e4 M_Z′ with P1's g; the ODE coupling gives ×(4.528/3.047)
+    assert ap.b_minus_l_breaking_scale(1.0, g_relic) == pytest.approx(7.81e4 * 4.528e-6 / g_relic, rel=2e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point,mode",
+    [
+        ((1e-5, 0.1, 3e-4), "paper"),  # relativistic freeze-out
+        ((10.0, 25.0, 0.01), "physical"),  # non-relativistic freeze-out
+        ((1.0, 0.5, 4e-6), "physical"),  # off-resonance freeze-in
+        ((3.0, 10.0, 1e-11), "physical"),  # resonant freeze-in
+    ],
+)
+def test_gradients_match_finite_differences_each_regime(point, mode):
+    settings = uj.Settings(mode=mode, rtol=1e-12, max_steps=65536)
+    x0 = np.array(point)
+
+    def f(x):
+        return uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2
+
+    grad = np.asarray(jax.jacfwd(f)(jnp.asarray(x0)))
+    value = float(f(jnp.asarray(x0)))
+    for i in range(3):
+        h = 1e-4 * x0[i]
+        up, down = x0.copy(), x0.copy()
+        up[i] += h
+        down[i] -= h
+        fd = (float(f(jnp.asarray(up))) - float(f(jnp.asarray(down)))) / (2 * h)
+        # compare logarithmic derivatives (a vanishing component is compared on the Ω scale)
+        assert grad[i] * x0[i] / value == pytest.approx(fd * x0[i] / value, rel=1e-5, abs=1e-7), i
