@@ -255,26 +255,41 @@ def test_real_both_branches_and_relic_reevaluation():
 
 @pytest.mark.slow
 def test_real_sensitivities_match_finite_differences():
-    settings = uj.Settings(rtol=1e-10)
-    m, ratio, h = 0.1, 1.0, 1e-3
-    kw = dict(settings=settings, solver_chunk=2, tol=1e-10, coupling_range=(1e-7, 1e-1), n_coarse=13)
-    base = C.contour("uvmsm", [m, m * math.exp(h), m * math.exp(-h)], ratio=ratio, **kw)
-    ratios = [C.contour("uvmsm", [m], ratio=ratio * math.exp(sign * h), **kw) for sign in (1, -1)]
-    g = base.array("g_bl").reshape(3, 2)
-    for branch in (0, 1):
-        s = base.points[branch]["sensitivities"]
-        fd_mass = (math.log(g[1, branch]) - math.log(g[2, branch])) / (2 * h)
-        fd_ratio = (math.log(ratios[0].points[branch]["g_bl"]) - math.log(ratios[1].points[branch]["g_bl"])) / (2 * h)
-        assert abs(s["d_ln_g_bl/d_ln_m_zp"] - fd_mass) <= 1e-4 * max(1.0, abs(fd_mass)), (branch, s, fd_mass)
-        assert abs(s["d_ln_g_bl/d_ln_ratio"] - fd_ratio) <= 1e-4 * max(1.0, abs(fd_ratio)), (branch, s, fd_ratio)
-    # T_R: explicit T_R equal to the default 100·max(M), then scaled
-    t0 = 100 * m
-    kw_t = dict(kw, settings=uj.Settings(rtol=1e-10, t_reheat=t0))
-    at = C.contour("uvmsm", [m], ratio=ratio, **kw_t)
-    up = C.contour("uvmsm", [m], ratio=ratio, **dict(kw_t, settings=uj.Settings(rtol=1e-10, t_reheat=t0 * math.exp(h))))
-    dn = C.contour("uvmsm", [m], ratio=ratio, **dict(kw_t, settings=uj.Settings(rtol=1e-10, t_reheat=t0 * math.exp(-h))))
-    for branch in (0, 1):
-        s = at.points[branch]["sensitivities"]
-        fd_t = (math.log(up.points[branch]["g_bl"]) - math.log(dn.points[branch]["g_bl"])) / (2 * h)
-        assert abs(s["d_ln_g_bl/d_ln_t_reheat"] - fd_t) <= 1e-4 * max(1.0, abs(fd_t)), (branch, s, fd_t)
-        assert at.points[branch]["g_bl"] == pytest.approx(base.points[branch]["g_bl"], rel=1e-6)
+    """IFT sensitivities against central differences of the contour itself (M_N1 = M_Z' = 0.1 GeV).
+
+    On the freeze-in branch Ωh²(θ) is smooth down to ~1e-10 in ln Ωh² at rtol=1e-10, and the
+    difference step is 1e-5. The freeze-out solution carries ~1e-6 non-smooth wiggles in ln Ωh²
+    (stiff solver), so there the check uses a 1e-4 step and a 1e-2 tolerance (see the issue-6 notes).
+    """
+    rtol = 1e-10
+    m, ratio = 0.1, 1.0
+    branches = (  # coupling range (one root), step, Newton tolerance, accepted difference
+        ("freeze-in", (1e-7, 1e-4), 1e-5, 1e-9, 1e-4),
+        ("freeze-out", (1e-4, 1e-1), 1e-4, 1e-6, 1e-2),
+    )
+    for mechanism, coupling_range, h, tol, accept in branches:
+        kw = dict(solver_chunk=4, tol=tol, coupling_range=coupling_range, n_coarse=7)
+        settings = uj.Settings(rtol=rtol)
+
+        def solve(masses, ratio=ratio, settings=settings):
+            r = C.contour("uvmsm", masses, ratio=ratio, settings=settings, **kw)
+            assert [p["mechanism"] for p in r.points] == [mechanism] * len(masses)
+            assert all(p["status"] == 0 for p in r.points), r.points
+            return r.points
+
+        base = solve([m, m * math.exp(h), m * math.exp(-h)])
+        s = base[0]["sensitivities"]
+        fd_mass = (math.log(base[1]["g_bl"]) - math.log(base[2]["g_bl"])) / (2 * h)
+        up, dn = (solve([m], ratio=ratio * math.exp(k * h))[0]["g_bl"] for k in (1, -1))
+        fd_ratio = (math.log(up) - math.log(dn)) / (2 * h)
+        assert abs(s["d_ln_g_bl/d_ln_m_zp"] - fd_mass) <= accept * max(1.0, abs(fd_mass)), (mechanism, s, fd_mass)
+        assert abs(s["d_ln_g_bl/d_ln_ratio"] - fd_ratio) <= accept * max(1.0, abs(fd_ratio)), (mechanism, s, fd_ratio)
+        # T_R: an explicit T_R equal to the default 100·max(M), scaled by e^{±h}
+        t0 = 100 * m
+        gt = [solve([m], settings=uj.Settings(rtol=rtol, t_reheat=t0 * math.exp(k * h)))[0] for k in (0, 1, -1)]
+        fd_t = (math.log(gt[1]["g_bl"]) - math.log(gt[2]["g_bl"])) / (2 * h)
+        s_t = gt[0]["sensitivities"]
+        assert gt[0]["g_bl"] == pytest.approx(base[0]["g_bl"], rel=10 * tol)
+        assert abs(s_t["d_ln_g_bl/d_ln_t_reheat"] - fd_t) <= accept * max(1.0, abs(fd_t)), (mechanism, s_t, fd_t)
+        # the IFT relation itself
+        assert s["d_ln_g_bl/d_ln_ratio"] == pytest.approx(-s["d_ln_omega/d_ln_m_n1"] / s["d_ln_omega/d_ln_g_bl"])

@@ -50,10 +50,11 @@ def assert_bit_identical(a, b):
 
 @pytest.fixture(scope="module")
 def cache_env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("jax-cache")
+    """Environment for subprocesses and Dask workers: the session's compilation cache (conftest.py)
+    or a temporary one."""
     env = dict(os.environ)
-    env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
-    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax-cache")))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     return env
 
 

@@ -76,8 +76,9 @@ def test_vmap_and_shapes():
     for f in (*SCALED.values(), *UNSCALED.values()):
         direct = f(x)
         assert direct.shape == (3, 4) and direct.dtype == jnp.float64
-        np.testing.assert_array_equal(jax.vmap(f)(x), direct)
-        np.testing.assert_array_equal(jax.vmap(jax.vmap(f))(x), direct)
+        # vmapped (traced inline) and direct (jitted) calls may differ in the last ulp only
+        np.testing.assert_allclose(jax.vmap(f)(x), direct, rtol=1e-14)
+        np.testing.assert_allclose(jax.vmap(jax.vmap(f))(x), direct, rtol=1e-14)
     assert bessel_k1e(3.0).shape == ()
 
 

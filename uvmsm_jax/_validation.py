@@ -1,8 +1,10 @@
 """Input validation shared by the Python API and the CLI.
 
 Outside JAX transformations bad values raise ``ValueError`` naming the parameter; traced values
-are left to the per-point ``status`` codes of the solvers (see :mod:`uvmsm_jax.status`).
+are left to the per-point ``status`` codes of the solvers (:data:`uvmsm_jax.STATUS_MESSAGES`).
 """
+
+import functools
 
 import jax
 import numpy as np
@@ -25,3 +27,22 @@ def check_positive_finite(name: str, value) -> None:
     if np.any(bad):
         first = arr[bad].flat[0] if arr.ndim else arr
         raise ValueError(f"{name} must be a positive finite number, got {float(first)!r}")
+
+
+def jit_when_eager(fn=None, **jit_kwargs):
+    """``jax.jit`` the function for eager (concrete) callers, run it inline when being traced.
+
+    Small physics helpers called op by op from Python are slow without ``jit``; called inside the
+    solvers' traces, a nested ``jit`` only adds tracing work (every vmapped call re-batches it).
+    """
+    if fn is None:
+        return functools.partial(jit_when_eager, **jit_kwargs)
+    jitted = jax.jit(fn, **jit_kwargs)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if is_concrete((args, kwargs)):
+            return jitted(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper

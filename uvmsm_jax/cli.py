@@ -381,7 +381,8 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 """Registered subcommands, in the order they appear in ``--help``."""
 
-EXTERNAL_COMMANDS: dict[str, str] = {"scan": "uvmsm_jax.scan:CLI_COMMAND", "contour": "uvmsm_jax.contour:CLI_COMMAND"}
+EXTERNAL_COMMANDS: dict[str, str] = {"scan": "uvmsm_jax.scan:CLI_COMMAND", "contour": "uvmsm_jax.contour:CLI_COMMAND",
+                                     "figure": "uvmsm_jax.figures:CLI_COMMAND"}
 """Subcommands defined elsewhere: name → ``"module:attribute"`` of a :class:`Command`.
 
 e.g. ``{"scan": "uvmsm_jax.scan:CLI_COMMAND"}``. Imported when the parser is built; if the import

@@ -359,8 +359,8 @@ def contour(
     n_coarse: int = 40,
     refine: int = 2,
     method: str = "newton",
-    tol: float = 1e-7,
-    max_iter: int = 30,
+    tol: float = 1e-6,
+    max_iter: int = 20,
     chunk: int | None = None,
     solver_chunk: int | None = None,
     progress: bool = False,
@@ -603,7 +603,7 @@ def _contour_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--coupling-range", type=range_type("--coupling-range"), default=None, metavar="LO:HI:N",
                        help="bracketing scan of the coupling (default 1e-13:1:40)")
     group.add_argument("--method", choices=METHODS, default="newton", help="root finder (default newton)")
-    group.add_argument("--tol", type=positive_float("--tol"), default=1e-7, help="|ln(Omega/target)| tolerance (default 1e-7)")
+    group.add_argument("--tol", type=positive_float("--tol"), default=1e-6, help="|ln(Omega/target)| tolerance (default 1e-6)")
     group.add_argument("--chunk", type=_positive_int("--chunk"), metavar="N", help="points per compiled chunk of the bracketing scan")
     parser.add_argument("--out", metavar="FILE", help="write the JSON result to FILE (text summary on stdout)")
     add_settings_arguments(parser)

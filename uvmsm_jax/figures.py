@@ -30,12 +30,12 @@ function per model and settings, shared by all figures); the Ωh² = 0.12 curves
 level of ln(Ωh²/0.12) contoured in (log mass, log coupling) with contourpy, which is accurate
 even on coarse grids because freeze-in Ωh² is a power of the coupling. Coloured regimes and the
 BBN region come from the rate/H classification without the ODE (the machinery of
-:func:`uvmsm_jax.thermalisation`) on a grid twice as fine. Laboratory limits are the packaged
+:func:`uvmsm_jax.thermalisation`) on a grid 2× (Fig. 1a) or 1.5× (Figs. 1b, 2) as fine. Laboratory limits are the packaged
 curves of :mod:`uvmsm_jax.limits`; SHiP reaches come from :func:`uvmsm_jax.ship.ship_reach`;
 ε_th and ε_DM from :func:`uvmsm_jax.epsilon_threshold` and :func:`uvmsm_jax.epsilon_dm` (with e′
 for Ωh² = 0.12 read off a relic grid). Nothing is drawn from closed-form relic formulas.
 
-``resolution`` = grid points per axis of the relic grid (the regime maps use 2×). ``mode``:
+``resolution`` = grid points per axis of the relic grid (the regime maps use ``regime_factor``×). ``mode``:
 ``"paper"`` (P1 as printed, PHYSICS.md A.0), ``"physical"``, or ``"both"`` (regions in paper
 mode, the Ωh² = 0.12 curves of both modes: solid paper, dashed physical). Model 2 has a single
 convention and ignores ``mode``. By default the rate tables use ``n_grid=64`` nodes
@@ -271,7 +271,7 @@ def regime_grid(m_n1, m_zp, g_bl, settings, chunk: int = 128) -> dict[str, np.nd
 def bbn_mask(regimes: Mapping[str, np.ndarray], m_n1, m_zp, settings) -> np.ndarray:
     """P1's BBN exclusion (PHYSICS.md A.7) on a regime grid: ΔN_eff > 1 or thermalisation of a
     species lighter than ≈ 1 MeV before T_ν^dec (:func:`uvmsm_jax.constraints.bbn.bbn_excluded`)."""
-    from .constraints.bbn import bbn_excluded
+    from .constraints.bbn import T_NU_DECOUPLING, bbn_excluded
 
     res = bbn_excluded(
         np.asarray(m_zp, float), np.asarray(m_n1, float),
@@ -279,7 +279,11 @@ def bbn_mask(regimes: Mapping[str, np.ndarray], m_n1, m_zp, settings) -> np.ndar
         thermal_n1=regimes["dm_thermalised"], t_dec_n1=regimes["t_dec_dm"], t_therm_n1=regimes["t_therm_dm"],
         t_therm_zp=regimes["t_therm_mediator"], gstar=settings.gstar,
     )
-    return np.asarray(res["excluded"])
+    # P1 applies the thermalisation-time test only where the Z′ is light too (A.7 (ii): 2M_N₁ ≲ M_Z′ ≲
+    # 1 MeV; (iv): M_N₁, M_Z′ ≲ T_ν^dec). Elsewhere an early-thermalised light N₁ that decouples
+    # before T_ν^dec is judged by ΔN_eff alone.
+    light_mediator = np.asarray(m_zp, float) <= T_NU_DECOUPLING
+    return np.asarray(res["by_delta_neff"]) | (np.asarray(res["by_thermalisation"]) & light_mediator)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,11 +296,17 @@ def omega_lines(x, y, omega, target: float = OMEGA_TARGET) -> list[np.ndarray]:
     (x, y), contoured in (log x, log y) with contourpy (NaN points are masked)."""
     import contourpy
 
-    z = np.log(np.asarray(omega, dtype=float) / target).T  # contourpy wants z[i_y, i_x]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(np.asarray(omega, dtype=float) / target).T  # contourpy wants z[i_y, i_x]
     mask = ~np.isfinite(z)
     z = np.ma.array(np.where(mask, 0.0, z), mask=mask)
     gen = contourpy.contour_generator(np.log10(x), np.log10(y), z, line_type="Separate")
     return [10.0 ** seg for seg in gen.lines(0.0) if len(seg) > 1]
+
+
+def _log_ratio(omega, target: float = OMEGA_TARGET) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.asarray(omega, dtype=float) / target)
 
 
 def _filled_paths(x, y, z, lower: float, upper: float):
@@ -324,7 +334,8 @@ def freeze_in_crossing(coupling, omega, target: float = OMEGA_TARGET) -> np.ndar
     through ``target`` (log–log interpolation between grid points), NaN where it does not — the
     freeze-in branch of the Ωh² = target curve."""
     lg = np.log(np.asarray(coupling, dtype=float))
-    f = np.log(np.asarray(omega, dtype=float) / target)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.log(np.asarray(omega, dtype=float) / target)
     out = np.full(f.shape[0], np.nan)
     for i, row in enumerate(f):
         for j in range(len(row) - 1):
@@ -492,7 +503,7 @@ def _mass_axis(lo, hi, n, special: Sequence[float] = ()) -> np.ndarray:
 def _note(figure: str, resolution: int, modes, extra: str = "") -> str:
     from . import __version__
 
-    mode_text = "+".join(modes) if modes else "—"
+    mode_text = "+".join(modes) if modes else "n/a (Model 2)"
     return (f"uvmsm_jax {__version__} · {figure} · relic grid {resolution}×{resolution} · mode {mode_text} · "
             f"n_grid {FIGURE_N_GRID}{' · ' + extra if extra else ''}")
 
@@ -515,11 +526,11 @@ def _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings):
 
 
 def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "paper", *, m_n1: float = 1e-5,
-          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None):
+          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, regime_factor: int = 2):
     """P1 Fig. 1a: regimes and Ωh² = 0.12 in the (M_Z′, g_B−L) plane at M_N₁ = ``m_n1`` (10 keV).
 
-    Coloured cells: the classification of (A31)–(A33) on a (2·resolution)² grid — deep blue
-    non-thermal (freeze-in), light yellow relativistic decoupling (x_dec < 1), light green
+    Coloured cells: the classification of (A31)–(A33) on a (``regime_factor``·resolution)² grid —
+    deep blue non-thermal (freeze-in), light yellow relativistic decoupling (x_dec < 1), light green
     non-relativistic decoupling. Blue curves: Ωh² = 0.12 from the relic grid. The dotted line
     marks M_Z′ = 2M_N₁ where the resonance switches on (E1.20).
     """
@@ -528,7 +539,7 @@ def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "p
     fig, ax, owns = _new_axes(ax)
     base = figure_settings(modes[0], settings)
     critical = 2.0 * m_n1
-    fine = 2 * resolution
+    fine = max(4, int(regime_factor * resolution))
     rx = _mass_axis(*m_zp_range, fine, special=(0.99 * critical, 1.01 * critical))
     ry = np.geomspace(*g_range, fine)
     regimes = regime_grid(m_n1, rx[:, None], ry[None, :], base)
@@ -569,7 +580,8 @@ def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "p
 
 
 def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "paper", *, m_n1: float = 1e-5,
-          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, ship_n_thr: float = 3.0):
+          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, ship_n_thr: float = 3.0,
+          regime_factor: float = 1.5):
     """P1 Fig. 1b: the (M_Z′, g_B−L) plane at M_N₁ = 10 keV with the constraints of PHYSICS.md F.1.
 
     Gray: Ωh² > 0.12 (relic grid); dashed blue: Ωh² = 0.12; dark blue: BBN (A35 with P1's
@@ -585,10 +597,10 @@ def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "p
     m_zp, g, omegas = _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings)
     primary = omegas[modes[0]]
     handles = []
-    _fill(ax, m_zp, g, np.log(primary / OMEGA_TARGET), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.55,
+    _fill(ax, m_zp, g, _log_ratio(primary), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.55,
           edgecolor="none", zorder=1)
     handles.append(_proxy_patch(C_OVERCLOSED, r"$\Omega h^2 > 0.12$ (overclosure)", alpha=0.55))
-    fine = 2 * resolution
+    fine = max(4, int(regime_factor * resolution))
     rx = np.geomspace(*m_zp_range, fine)
     ry = np.geomspace(*g_range, fine)
     regimes = regime_grid(m_n1, rx[:, None], ry[None, :], base)
@@ -625,7 +637,7 @@ def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "p
 # ---------------------------------------------------------------------------------------------
 
 
-def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, title):
+def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, title, regime_factor=1.5):
     resolution, modes = _check_common(resolution, mode)
     t0 = time.perf_counter()
     fig, ax, owns = _new_axes(ax)
@@ -639,11 +651,11 @@ def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, titl
         omegas[m] = res["omega_h2"]
         thermal[m] = res["dm_thermalised"]
     primary = omegas[modes[0]]
-    _fill(ax, m_zp, g, np.log(primary / OMEGA_TARGET), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.6,
+    _fill(ax, m_zp, g, _log_ratio(primary), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.6,
           edgecolor="none", zorder=1)
     handles.append(_proxy_patch(C_OVERCLOSED, r"$\Omega h^2 > 0.12$", alpha=0.6))
     base = figure_settings(modes[0], settings)
-    fine = 2 * resolution
+    fine = max(4, int(regime_factor * resolution))
     rx = np.geomspace(*m_zp_range, fine)
     ry = np.geomspace(*g_range, fine)
     regimes = regime_grid(ratio * rx[:, None], rx[:, None], ry[None, :], base)
@@ -672,18 +684,18 @@ def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, titl
 
 
 def fig2a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2a"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
-          g_range=(1e-13, 1.0), settings=None):
+          g_range=(1e-13, 1.0), settings=None, regime_factor: float = 1.5):
     """P1 Fig. 2a: M_N₁ = M_Z′. Gray Ωh² > 0.12, blue Ωh² = 0.12 (freeze-in line near g ~ 10⁻⁶,
     (A51); thermal-relic line at large g), dashed: N₁ thermalisation boundary, BBN and limits."""
     return _fig2("fig2a", 1.0, ax, resolution, mode, m_zp_range, g_range, settings,
-                 r"P1 Fig. 2a: $M_{N_1} = M_{Z'}$")
+                 r"P1 Fig. 2a: $M_{N_1} = M_{Z'}$", regime_factor)
 
 
 def fig2b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2b"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
-          g_range=(1e-13, 1.0), settings=None):
+          g_range=(1e-13, 1.0), settings=None, regime_factor: float = 1.5):
     """P1 Fig. 2b: M_N₁ = 100 M_Z′ (same content as :func:`fig2a`)."""
     return _fig2("fig2b", 100.0, ax, resolution, mode, m_zp_range, g_range, settings,
-                 r"P1 Fig. 2b: $M_{N_1} = 100\,M_{Z'}$")
+                 r"P1 Fig. 2b: $M_{N_1} = 100\,M_{Z'}$", regime_factor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -980,9 +992,25 @@ def make_figure(name: str, out: str | os.PathLike | None = None, *, resolution: 
     return fig
 
 
-def _figure_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import positive_float  # noqa: F401  (keeps the CLI helpers importable)
+def flatten_figure_data(data: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+    """``fig.figure_data`` as a flat ``{"key/sub/...": array}`` dict (for ``np.savez``)."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key if not isinstance(key, tuple) else ','.join(map(str, key))}"
+        if isinstance(value, Mapping):
+            out.update(flatten_figure_data(value, name + "/"))
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, (np.ndarray, list, tuple)) for v in value):
+            for i, v in enumerate(value):
+                if isinstance(v, Mapping):
+                    out.update(flatten_figure_data(v, f"{name}/{i}/"))
+                else:
+                    out[f"{name}/{i}"] = np.asarray(v, dtype=float)
+        elif value is not None:
+            out[name] = np.asarray(value)
+    return out
 
+
+def _figure_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME",
                         help="figure: " + ", ".join(n.replace("_", "-") for n in FIGURES))
     parser.add_argument("--out", required=True, metavar="FILE", help="output file, .png or .pdf")
@@ -993,6 +1021,8 @@ def _figure_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Model-1 convention (PHYSICS.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
                         "(default paper; ignored by p2-fig1, p2-fig3)")
     parser.add_argument("--dpi", type=_resolution_type, default=150, metavar="DPI", help="PNG resolution (default 150)")
+    parser.add_argument("--data", metavar="FILE.npz", default=None,
+                        help="also save the numbers behind the figure (grids, curves, band edges) to FILE.npz")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
@@ -1016,11 +1046,17 @@ def _figure_run(args: argparse.Namespace) -> dict:
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png", ".pdf"):
         raise UsageError(f"--out must end in .png or .pdf, got {args.out!r}")
+    if args.data is not None and not args.data.endswith(".npz"):
+        raise UsageError(f"--data must end in .npz, got {args.data!r}")
     t0 = time.perf_counter()
     resolution = DEFAULT_RESOLUTION[key] if args.resolution is None else args.resolution
-    make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi)
-    return {"figure": key.replace("_", "-"), "out": os.path.abspath(args.out), "resolution": resolution,
-            "mode": args.mode, "bytes": os.path.getsize(args.out), "seconds": round(time.perf_counter() - t0, 1)}
+    fig = make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi)
+    result = {"figure": key.replace("_", "-"), "out": os.path.abspath(args.out), "resolution": resolution,
+              "mode": args.mode, "bytes": os.path.getsize(args.out), "seconds": round(time.perf_counter() - t0, 1)}
+    if args.data is not None:
+        np.savez_compressed(args.data, **flatten_figure_data(fig.figure_data))
+        result["data"] = os.path.abspath(args.data)
+    return result
 
 
 def _figure_text(result: Mapping) -> str:

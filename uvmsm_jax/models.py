@@ -148,7 +148,7 @@ class Settings(eqx.Module):
     system: Literal["coupled", "reduced"] = eqx.field(static=True, default="coupled")
     initial: Literal["auto", "zero", "equilibrium"] = eqx.field(static=True, default="auto")
     rtol: float = eqx.field(static=True, default=1e-7)
-    atol: float = eqx.field(static=True, default=1e-12)
+    atol: float = eqx.field(static=True, default=1e-16)
     n_grid: int = eqx.field(static=True, default=256)
     x_end: float = eqx.field(static=True, default=1e5)
     max_steps: int = eqx.field(static=True, default=8192)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .models import Model, Settings
-from .relic import MECHANISMS, _config, _Config, _parameters, _prepare_point
+from .relic import _config, _Config, _parameters, _prepare_point, mechanism_names
 
 
 class Thermalisation(eqx.Module):
@@ -36,10 +36,8 @@ class Thermalisation(eqx.Module):
 
     @property
     def mechanism_name(self):
-        import numpy as np
-
-        names = np.asarray(MECHANISMS + ("invalid",))[np.asarray(self.mechanism)]
-        return str(names) if names.ndim == 0 else names
+        """Mechanism name (str) for a scalar, a NumPy array of names for a batch."""
+        return mechanism_names(self.mechanism)
 
 
 @functools.partial(jax.jit, static_argnums=1)

@@ -240,7 +240,8 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
         start_in_equilibrium = jnp.stack([p.log_dm_rate_over_h[0] > 0, p.log_mediator_rate_over_h[0] > 0])
     y0 = jnp.where(start_in_equilibrium, y_eq0, 0.0)
     yield_scale = jnp.minimum(y_eq0[0], bz.production_estimate(table, taus))
-    atol = jnp.maximum(settings.atol * yield_scale, 1e-300)
+    # a tolerance, not physics: keep parameter derivatives out of the step-size control
+    atol = jax.lax.stop_gradient(jnp.maximum(settings.atol * yield_scale, 1e-300))
     adjoint = diffrax.ForwardMode()
     conversion_weight = jnp.where(p.mediator_thermal, 1.0, 0.0)
     solution = bz.solve(
@@ -301,6 +302,12 @@ def _relic_batch(thetas: Array, config: _Config) -> Array:
     return jax.vmap(_relic_outputs, in_axes=(0, None))(thetas, config)
 
 
+def mechanism_names(mechanism):
+    """Names of :data:`MECHANISMS` indices ("invalid" for −1): a str for a scalar, else an array."""
+    names = np.asarray(MECHANISMS + ("invalid",))[np.asarray(mechanism)]
+    return str(names) if names.ndim == 0 else names
+
+
 class RelicResult(eqx.Module):
     """Result of :func:`relic` (arrays with the batch shape of the model fields).
 
@@ -326,8 +333,7 @@ class RelicResult(eqx.Module):
     @property
     def mechanism_name(self):
         """Mechanism name (str) for a scalar result, a NumPy array of names for a batch."""
-        names = np.asarray(MECHANISMS + ("invalid",))[np.asarray(self.mechanism)]
-        return str(names) if names.ndim == 0 else names
+        return mechanism_names(self.mechanism)
 
     def as_dict(self) -> dict:
         """JSON-ready dict of a scalar result (floats, ints, bools, strings)."""

@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._validation import jit_when_eager
+
 __all__ = ["bessel_k0e", "bessel_k1e", "bessel_k2e", "bessel_k012e", "bessel_k1", "bessel_k2"]
 
 _EULER_GAMMA = 0.57721566490153286061
@@ -182,6 +184,7 @@ def _scaled_k012_jvp(primals, tangents):
     return (k0e, k1e, k2e), (d0 * dx, d1 * dx, d2 * dx)
 
 
+@jit_when_eager(static_argnames=("index", "scaled"))
 def _guarded(x: ArrayLike, index: int, scaled: bool) -> Float[Array, "..."]:
     x = jnp.asarray(x, dtype=jnp.float64)
     valid = x > 0
@@ -192,6 +195,7 @@ def _guarded(x: ArrayLike, index: int, scaled: bool) -> Float[Array, "..."]:
     return jnp.where(valid, value, jnp.nan)
 
 
+@jit_when_eager
 def bessel_k012e(x: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
     """(eˣK₀(x), eˣK₁(x), eˣK₂(x)) from one evaluation, elementwise, x > 0 (NaN otherwise)."""
     x = jnp.asarray(x, dtype=jnp.float64)

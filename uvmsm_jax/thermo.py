@@ -25,6 +25,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
+from ._validation import jit_when_eager
 from .special import bessel_k012e
 
 __all__ = [
@@ -92,18 +93,22 @@ class DegreesOfFreedom(eqx.Module):
             + (3 * s2 - 2 * s) * slopes[i + 1]
         )
 
+    @jit_when_eager
     def g_rho(self, T: ArrayLike) -> Float[Array, "..."]:
         """g*(T) ≡ g*ρ, energy-density degrees of freedom (G2, G3); T in GeV."""
         return jnp.exp(self._spline(self.ln_g_rho, self.slope_ln_g_rho, T))
 
+    @jit_when_eager
     def g_s(self, T: ArrayLike) -> Float[Array, "..."]:
         """g*s(T), entropy degrees of freedom (G2, G4); T in GeV."""
         return jnp.exp(self._spline(self.ln_g_s, self.slope_ln_g_s, T))
 
+    @jit_when_eager
     def delta(self, T: ArrayLike) -> Float[Array, "..."]:
         """δ(T) = (1/3) d ln g*s / d ln T of (G5); dimensionless, T in GeV (0 outside the grid)."""
         return self._spline_slope(self.ln_g_s, self.slope_ln_g_s, T) / 3.0
 
+    @jit_when_eager
     def g_star_half(self, T: ArrayLike) -> Float[Array, "..."]:
         """g*^{1/2}(T) = g*s/√g*ρ · (1 + δ) of (G15) (Gondolo–Gelmini); T in GeV."""
         return self.g_s(T) / jnp.sqrt(self.g_rho(T)) * (1.0 + self.delta(T))
@@ -274,6 +279,7 @@ def _fit_low(T):
     return g_rho, g_s
 
 
+@jit_when_eager
 def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
     """(g*ρ, g*s) from the Saikawa–Shirai fit, PHYSICS.md (D1)–(D3); T in GeV.
 
@@ -294,16 +300,19 @@ def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, 
 # ============================================================================================
 
 
+@jit_when_eager
 def hubble_rate(T: ArrayLike, g_rho: ArrayLike, m_planck: ArrayLike) -> Float[Array, "..."]:
     """H = √(π² g*/90) T²/M_P [GeV], PHYSICS.md (G3); T, M_P (reduced Planck mass) in GeV."""
     return jnp.sqrt(jnp.pi**2 * jnp.asarray(g_rho, jnp.float64) / 90.0) * jnp.asarray(T, jnp.float64) ** 2 / m_planck
 
 
+@jit_when_eager
 def entropy_density(T: ArrayLike, g_s: ArrayLike) -> Float[Array, "..."]:
     """s = (2π²/45) g*s T³ [GeV³], PHYSICS.md (G2); T in GeV."""
     return 2.0 * jnp.pi**2 / 45.0 * jnp.asarray(g_s, jnp.float64) * jnp.asarray(T, jnp.float64) ** 3
 
 
+@jit_when_eager
 def energy_density(T: ArrayLike, g_rho: ArrayLike) -> Float[Array, "..."]:
     """ρ = (π²/30) g* T⁴ [GeV⁴], PHYSICS.md (G2); T in GeV."""
     return jnp.pi**2 / 30.0 * jnp.asarray(g_rho, jnp.float64) * jnp.asarray(T, jnp.float64) ** 4
@@ -374,6 +383,7 @@ def _reduced_density_scaled(x, statistics: str, spin_statistics: str | None):
     return jnp.where(massless, limit, scaled)
 
 
+@jit_when_eager(static_argnames=("statistics", "spin_statistics"))
 def number_density_eq(
     m: ArrayLike,
     g: ArrayLike,
@@ -395,6 +405,7 @@ def number_density_eq(
     return jnp.asarray(g, jnp.float64) * T**3 * reduced / (2.0 * jnp.pi**2)
 
 
+@jit_when_eager(static_argnames=("statistics", "spin_statistics"))
 def log_yield_eq(
     m: ArrayLike,
     g: ArrayLike,
@@ -414,6 +425,7 @@ def log_yield_eq(
     return jnp.log(prefactor) + jnp.log(reduced) - x
 
 
+@jit_when_eager(static_argnames=("statistics", "spin_statistics"))
 def yield_eq(
     m: ArrayLike,
     g: ArrayLike,
@@ -427,11 +439,10 @@ def yield_eq(
     m, T in GeV; g internal d.o.f.; g_s = g*s(T). Underflows to 0 for x ≳ 700 (use
     :func:`log_yield_eq`). Statistics as in :func:`number_density_eq`.
     """
-    x = jnp.asarray(m, jnp.float64) / jnp.asarray(T, jnp.float64)
-    reduced = _reduced_density_scaled(x, statistics, spin_statistics) * jnp.exp(-x)
-    return 45.0 * jnp.asarray(g, jnp.float64) * reduced / (4.0 * jnp.pi**4 * jnp.asarray(g_s, jnp.float64))
+    return jnp.exp(log_yield_eq(m, g, T, g_s, statistics, spin_statistics))
 
 
+@jit_when_eager
 def mean_inverse_gamma(m: ArrayLike, T: ArrayLike) -> Float[Array, "..."]:
     """⟨M/E⟩ = K₁(m/T)/K₂(m/T) for an MB gas, PHYSICS.md (G6); m ≥ 0, T in GeV (0 for m = 0)."""
     x = jnp.asarray(m, jnp.float64) / jnp.asarray(T, jnp.float64)

@@ -1,0 +1,193 @@
+"""Paper figures (issue 8): figure functions on coarse grids, where the Ωh² = 0.12 curves lie
+(PHYSICS.md A.10, B.7, E1.17, E1.18, E1.20, E2.4, E2.5) and the ``uvmsm-jax figure`` command.
+
+All figures share one compiled relic chunk per model (Settings(mode="paper", n_grid=64), chunk
+64) and one regime classifier, so the module costs about two compilations plus a few hundred
+relic points.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from uvmsm_jax import cli  # noqa: E402
+from uvmsm_jax import figures as F  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def fig1a():
+    return F.fig1a(resolution=10)
+
+
+@pytest.fixture(scope="module")
+def fig2b():
+    return F.fig2b(resolution=8)
+
+
+@pytest.fixture(scope="module")
+def p2_fig3():
+    return F.p2_fig3(resolution=6)
+
+
+def _labels(fig):
+    ax = fig.axes[0]
+    return ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale()
+
+
+def test_fig1a_axes_and_legend(fig1a):
+    xlabel, ylabel, xscale, yscale = _labels(fig1a)
+    assert "M_{Z'}" in xlabel and "GeV" in xlabel
+    assert "g_{B-L}" in ylabel
+    assert (xscale, yscale) == ("log", "log")
+    texts = [t.get_text() for t in fig1a.axes[0].get_legend().get_texts()]
+    assert any("0.12" in t for t in texts)
+    assert any("never thermal" in t for t in texts)
+    assert fig1a.figure_data["curves"]["paper"], "no Ωh² = 0.12 curve was found"
+
+
+def test_fig1a_resonance_feature_at_twice_the_dm_mass(fig1a):
+    """E1.20 / A.10: at M_Z′ > 2M_N₁ the resonance thermalises N₁ (and gives Ωh² = 0.12) at much
+    smaller g than at M_Z′ < 2M_N₁."""
+    d = fig1a.figure_data
+    critical = 2 * d["m_n1"]
+    # thermalisation: smallest thermal g just below / just above the critical mass
+    rx, ry, thermal = d["regime_m_zp"], d["regime_g_bl"], d["dm_thermalised"]
+    below = np.argmin(np.abs(rx - 0.99 * critical))
+    above = np.argmin(np.abs(rx - 1.01 * critical))
+    g_therm_below = ry[thermal[below]].min()
+    g_therm_above = ry[thermal[above]].min()
+    assert g_therm_above < 1e-3 * g_therm_below
+    # Ωh² = 0.12, freeze-in branch: off-resonance g ~ 1e-6 (A51) vs resonant g ~ 1e-12 (A45)
+    m_zp, g_fi = d["m_zp"], d["freeze_in_g"]["paper"]
+    i_below = np.argmin(np.abs(m_zp - 0.97 * critical))
+    i_above = np.argmin(np.abs(m_zp - 1.03 * critical))
+    assert 3e-7 < g_fi[i_below] < 1e-5, g_fi[i_below]
+    assert g_fi[i_above] < 1e-9, g_fi[i_above]
+    assert g_fi[i_below] / g_fi[i_above] > 1e3
+
+
+def test_fig1a_regimes(fig1a):
+    """A.10: non-thermal at tiny g, a relativistic-decoupling region, and non-thermal again in
+    the lower-right corner (heavy Z′)."""
+    d = fig1a.figure_data
+    mech = d["mechanism"]
+    assert np.all(mech[:, 0] >= 2)  # smallest g: freeze-in everywhere
+    assert (mech == 0).sum() > 0.1 * mech.size  # relativistic decoupling covers a large area
+    assert (mech == 1).any()
+    heavy = d["regime_m_zp"] > 100.0
+    assert np.all(mech[heavy][:, d["regime_g_bl"] < 1e-8] >= 2)
+
+
+def test_fig2b_freeze_in_line_near_a51(fig2b):
+    """A.10 / E1.17: off resonance the freeze-in line sits near g ~ 1e-6 (A51: 4.5e-6 (g*/100)^{3/8})
+    and hardly depends on the mass."""
+    g_fi = fig2b.figure_data["freeze_in_g"]["paper"]
+    ok = np.isfinite(g_fi)
+    assert ok.sum() >= 6
+    assert np.all((g_fi[ok] > 8e-7) & (g_fi[ok] < 8e-6)), g_fi
+    assert g_fi[ok].max() / g_fi[ok].min() < 4
+    xlabel, ylabel, *_ = _labels(fig2b)
+    assert "GeV" in xlabel and "g_{B-L}" in ylabel
+    # the thermalisation boundary (dashed) lies above the freeze-in line
+    boundary = np.concatenate(fig2b.figure_data["thermal_boundary"])
+    assert np.median(boundary[:, 1]) > np.median(g_fi[ok])
+
+
+def test_fig3b_ship_reaches_the_off_resonance_band():
+    """E1.18: SHiP (Pbrem, ≥ 3 events) reaches the Fig. 3b band for 1 MeV ≲ M_Z′ ≲ 200 MeV."""
+    fig = F.fig3b(resolution=8)
+    lo, hi = fig.figure_data["ship_overlap"]
+    assert 1e-3 <= lo < 5e-3
+    assert 0.08 < hi < 0.6
+
+
+def test_p2_fig3_band_and_threshold(p2_fig3):
+    """E2.4, E2.5: ε_th ~ 1e-9 … 3e-8 over 0.01–10 GeV; ε_DM ~ (1–7)e-11 for m_χ/m_A′ = 0.1."""
+    d = p2_fig3.figure_data
+    assert np.all((d["eps_th"] > 8e-10) & (d["eps_th"] < 4e-8))
+    eps_dm = d["eps_dm"][0.1]
+    assert np.all((eps_dm > 5e-12) & (eps_dm < 1.5e-10)), eps_dm
+    assert np.all(eps_dm < d["eps_th"])
+    xlabel, ylabel, *_ = _labels(p2_fig3)
+    assert "m_{A'}" in xlabel and "GeV" in xlabel and "epsilon" in ylabel
+    texts = [t.get_text() for t in p2_fig3.axes[0].get_legend().get_texts()]
+    assert any("SHiP" in t for t in texts)
+
+
+def test_p2_fig1_contours_scale_with_coupling_ratio():
+    """B.7: Ωh² = 0.12 at e′ ≈ e′_relic (B20), so the contour for e′/ε = k sits at ε ≈ e′_relic/k."""
+    fig = F.p2_fig1(resolution=6, coupling_ratios=(0.1, 0.001), mass_ratios=(0.1,))
+    curves = fig.figure_data["curves"]
+    eps_01 = np.median(np.concatenate(curves[(0.1, 0.1)])[:, 1])
+    eps_0001 = np.median(np.concatenate(curves[(0.1, 0.001)])[:, 1])
+    assert 2e-12 < eps_01 < 5e-11
+    assert 60 < eps_0001 / eps_01 < 160
+
+
+def test_draws_into_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = F.p2_fig1(ax=ax, resolution=6, coupling_ratios=(0.1,), mass_ratios=(0.1,))
+    assert out is fig
+    assert ax.get_xscale() == "log"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        F.fig1a(mode="sloppy")
+    with pytest.raises(ValueError, match="resolution"):
+        F.fig2a(resolution=2)
+    with pytest.raises(ValueError, match="unknown figure"):
+        F.make_figure("fig9")
+
+
+def test_cli_figure_writes_png(tmp_path, capsys):
+    out = tmp_path / "p2.png"
+    assert cli.main(["figure", "p2-fig1", "--out", str(out), "--resolution", "6"]) == 0
+    data = out.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 10_000
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_figure_pdf(tmp_path):
+    out = tmp_path / "p2.pdf"
+    assert cli.main(["figure", "p2_fig1", "--out", str(out), "--resolution", "6"]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["figure", "fig9", "--out", "x.png"], "unknown figure"),
+        (["figure", "fig1a", "--out", "x.jpg"], ".png or .pdf"),
+        (["figure", "fig1a", "--out", "x.png", "--resolution", "1"], "--resolution"),
+        (["figure", "fig1a", "--out", "x.png", "--mode", "sloppy"], "--mode"),
+    ],
+)
+def test_cli_figure_bad_input_exits_2(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = cli.main(args)
+    except SystemExit as exc:  # argparse errors
+        status = exc.code
+    assert status == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_python_m_figure_help():
+    proc = subprocess.run([sys.executable, "-m", "uvmsm_jax", "figure", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "p2-fig3" in proc.stdout and "--resolution" in proc.stdout
