@@ -45,9 +45,9 @@ def twin_peak(p, cls, settings, tie):
 
 def cube_root(p, cls, settings, tie):
     """F ~ ∛(ln g − ln g₀) away from the root (Newton's iterates grow by −2 each step, so it fails
-    from the regula-falsi start), linear within 1e-6 of it."""
+    from the regula-falsi start), linear within ~1e-3 of it."""
     u = p[2] - math.log(2e-5)
-    lo = LN_T + u / (jnp.abs(u) ** (2.0 / 3.0) + 1e-4)
+    lo = LN_T + u / (jnp.abs(u) ** (2.0 / 3.0) + 1e-2)
     extras = jnp.stack([jnp.exp(lo), 0.0, 1.0, 0.0, 0.0, 0.0])
     return lo, jax.lax.stop_gradient(extras)
 

@@ -164,9 +164,10 @@ def _bisection_function(model: str, settings: Settings, tie: bool, iu: int, tol:
             lo, _ = _log_omega_and_extras(args.at[iu].set(u), cls, settings, tie)
             return sign * (lo - ln_target), None
 
+        # only to get close: Newton polishes the result
         sol = optx.root_find(
-            fn, optx.Bisection(rtol=0.0, atol=tol, flip=False), 0.5 * (lower + upper), args=p_other,
-            has_aux=True, options=dict(lower=lower, upper=upper), max_steps=80, throw=False,
+            fn, optx.Bisection(rtol=0.0, atol=max(tol, 1e-4), flip=False), 0.5 * (lower + upper), args=p_other,
+            has_aux=True, options=dict(lower=lower, upper=upper), max_steps=40, throw=False,
         )
         return sol.value
 
@@ -359,8 +360,8 @@ def contour(
     n_coarse: int = 40,
     refine: int = 2,
     method: str = "newton",
-    tol: float = 1e-6,
-    max_iter: int = 20,
+    tol: float = 1e-5,
+    max_iter: int = 10,
     chunk: int | None = None,
     solver_chunk: int | None = None,
     progress: bool = False,
@@ -379,6 +380,11 @@ def contour(
       of brackets, at most the scan chunk).
     """
     t_start = time.perf_counter()
+
+    def say(message: str) -> None:
+        if progress:
+            print(f"contour: {message} ({time.perf_counter() - t_start:.1f} s)", file=sys.stderr, flush=True)
+
     kind = _model_kind(model)
     cls = MODEL_CLASSES[kind]
     names = cls.parameter_names
@@ -467,6 +473,7 @@ def contour(
             samples[i] = (u[order], f[order])
     brackets = [(i, *br) for i, (u, f) in enumerate(samples) for br in _find_brackets(u, f)]
     t_brackets = time.perf_counter()
+    say(f"{n_evaluations} bracketing evaluations at {n_mass} masses: {len(brackets)} brackets")
 
     # 2. root finding in each bracket -------------------------------------------------------
     n_br = len(brackets)
@@ -495,6 +502,7 @@ def contour(
         f_eval = res["log_omega"] - ln_target
         good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
         bad = np.flatnonzero(~good)
+        say(f"{method}: {int(good.sum())}/{n_br} converged (mean {np.mean(res['steps']):.1f} iterations)")
         if bad.size and method == "newton":  # fallback: bisection in ln g, then Newton from there
             n_fallback = int(bad.size)
             sign = np.where(fb[bad] > fa[bad], 1.0, -1.0)
@@ -509,6 +517,7 @@ def contour(
                     res[key][bad] += res2[key]
             f_eval = res["log_omega"] - ln_target
             good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
+            say(f"bisection fallback for {bad.size} brackets: {int(good.sum())}/{n_br} converged")
         t_solve = time.perf_counter()
         points = _points(kind, names, unknown, base, ratio, mass_index, res, good, tie)
 
@@ -523,9 +532,7 @@ def contour(
         "brackets": float(n_br),
         "fallbacks": float(n_fallback),
     }
-    if progress:
-        print(f"contour: {n_mass} masses, {n_evaluations} bracketing evaluations, {n_br} brackets, "
-              f"{sum(p['status'] == 0 for p in points)} solutions ({timings['total_s']:.1f} s)", file=sys.stderr)
+    say(f"{sum(p['status'] == 0 for p in points)} solutions at {n_mass} masses")
     return ContourResult(kind, unknown, float(target), method, settings, points, no_solution, (lo_g, hi_g), timings)
 
 
@@ -603,7 +610,7 @@ def _contour_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--coupling-range", type=range_type("--coupling-range"), default=None, metavar="LO:HI:N",
                        help="bracketing scan of the coupling (default 1e-13:1:40)")
     group.add_argument("--method", choices=METHODS, default="newton", help="root finder (default newton)")
-    group.add_argument("--tol", type=positive_float("--tol"), default=1e-6, help="|ln(Omega/target)| tolerance (default 1e-6)")
+    group.add_argument("--tol", type=positive_float("--tol"), default=1e-5, help="|ln(Omega/target)| tolerance (default 1e-5)")
     group.add_argument("--chunk", type=_positive_int("--chunk"), metavar="N", help="points per compiled chunk of the bracketing scan")
     parser.add_argument("--out", metavar="FILE", help="write the JSON result to FILE (text summary on stdout)")
     add_settings_arguments(parser)
