@@ -17,8 +17,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike
 
-from . import constants as c
-
 
 def safe_sqrt(x: ArrayLike) -> Array:
     """√max(x, 0) with a zero (not NaN) gradient where x ≤ 0."""
@@ -98,15 +96,3 @@ def sigma_dm_pair_to_mediator_pair(s, m_dm, m_v, g_dm, eta_c=1.0):
     i_c = t_integrated_dm_pair_to_mediator_pair(s, m_dm, m_v)
     denom = 128.0 * jnp.pi * s * jnp.where(s > 4.0 * m_dm**2, s - 4.0 * m_dm**2, 1.0)
     return eta_c * g_dm**4 * i_c / denom
-
-
-def sm_fermions_b_minus_l():
-    """(mass [GeV], B−L charge, N_c, weight) of every SM Dirac fermion; neutrinos weight 1/2.
-
-    Used by process (b); ``weight`` 1/2 marks one left-handed neutrino flavour (PHYSICS.md A.3).
-    Quarks are flagged by N_c = 3.
-    """
-    leptons = [(m, -1.0, 1.0, 1.0) for m in c.LEPTON_MASSES.values()]
-    neutrinos = [(0.0, -1.0, 1.0, 0.5)] * 3
-    quarks = [(m, 1.0 / 3.0, 3.0, 1.0) for m in c.QUARK_MASSES.values()]
-    return leptons + neutrinos + quarks
