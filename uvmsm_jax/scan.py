@@ -182,6 +182,7 @@ def data_provenance() -> dict[str, Any]:
         "gstar": "K. Saikawa and S. Shirai, JCAP 05 (2018) 035, arXiv:1803.01038 (2018 table; 2020 update "
         "for gstar='saikawa2020'); see uvmsm_jax/data/gstar/PROVENANCE.md",
         "rratio": "PDG R ratio compilation (2017) and DarkCast VMD fits; see uvmsm_jax/data/rratio/PROVENANCE.md",
+        "index": "uvmsm_jax/data/PROVENANCE.md (sources, licences, citations)",
         "files_sha256": files,
     }
 
@@ -529,15 +530,31 @@ class _Store:
 
     # -- creation / checks ----------------------------------------------------------------
     def create(self) -> None:
+        """Write the store's metadata and coordinates into a temporary directory, then rename it
+        into place: a store either exists completely or not at all."""
+        final = self.path
+        self.path = f"{final}.creating-{os.getpid()}"
+        try:
+            self._create()
+            os.rename(self.path, final)
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        finally:
+            self.path = final
+            self.done_dir = os.path.join(final, _DONE_DIR)
+
+    def _create(self) -> None:
         import zarr
 
         spec = self.spec
+        self.done_dir = os.path.join(self.path, _DONE_DIR)
         group = zarr.open_group(self.path, mode="w", zarr_format=3)
         group.attrs.update(_attrs(spec))
         non_dims = []
         for name, values, dims in _coordinate_arrays(spec):
             arr = group.create_array(
-                name, shape=values.shape, chunks=values.shape or None, dtype="float64",
+                name, shape=values.shape, chunks=values.shape if values.shape else "auto", dtype="float64",
                 dimension_names=dims, fill_value=float("nan"),
                 attributes={"units": UNITS[name], "long_name": LONG_NAMES[name],
                             **({"spacing": _spacing(values)} if dims == [name] else {})},
@@ -768,9 +785,27 @@ def scan(
     if store is None:
         results = {name: np.full(spec.shape, fill, dtype=dtype) for name, dtype, fill, *_ in OUTPUTS}
     done_points = sum(spec.chunk_points(k) for k in done)
-    bar = _progress_bar(spec.n_points, done_points, progress, "scan (compiling)" if todo else "scan")
+    if backend == "single":
+        compiled = chunk_traces(spec.model, _static_settings(spec.settings), spec.with_t_reheat, spec.size) > 0
+        desc = "scan" if compiled or not todo else "scan (compiling)"
+    else:
+        desc = "scan (starting workers)" if todo else "scan"
+    bar = _progress_bar(spec.n_points, done_points, progress, desc)
     start = time.perf_counter()
     finished = len(done)
+
+    def _store_chunk(k: int, data: Mapping[str, np.ndarray]) -> None:
+        nonlocal finished
+        if store is not None:
+            store.write(k, data)
+        else:
+            for name in OUTPUT_NAMES:
+                results[name][spec.region(k)] = data[name]
+        finished += 1
+        if finished == len(done) + 1:
+            bar.set_description("scan")
+        bar.update(spec.chunk_points(k))
+
     try:
         if backend == "single":
             iterator = _iter_single(spec, todo)
@@ -778,16 +813,9 @@ def scan(
             iterator = _iter_processes(spec, todo, int(workers or os.cpu_count() or 1))
         else:
             iterator = _iter_dask(spec, todo, workers, scheduler, client)
-        for k, data in iterator:
-            if store is not None:
-                store.write(k, data)
-            else:
-                for name in OUTPUT_NAMES:
-                    results[name][spec.region(k)] = data[name]
-            finished += 1
-            if finished == len(done) + 1:
-                bar.set_description("scan")
-            bar.update(spec.chunk_points(k))
+        with contextlib.closing(iterator):  # stops the workers at once on Ctrl-C or an error
+            for k, data in iterator:
+                _store_chunk(k, data)
     except KeyboardInterrupt:
         bar.close()
         if store is not None:
