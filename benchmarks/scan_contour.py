@@ -1,6 +1,6 @@
 """Benchmark: grid scans and Ωh² = 0.12 contours (issue 6), in one process.
 
-    python benchmarks/scan_contour.py            # 200×200 scan, contour at 200 masses (hours on 2 CPU cores)
+    python benchmarks/scan_contour.py            # 200×200 scan, contour at 200 masses (≈ 25 min on 2 CPU cores)
     python benchmarks/scan_contour.py --quick    # 6×12 scan, contour at 6 masses (minutes, mostly compiling)
     python benchmarks/scan_contour.py --json     # one JSON object on stdout
 

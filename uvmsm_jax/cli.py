@@ -244,15 +244,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, models: tuple[str, ...]
             group.add_argument(p.option, dest=p.field, metavar=p.metavar, type=positive_float(p.option), help=p.help)
 
 
-def model_from_args(args: argparse.Namespace):
-    """Build the model chosen by ``--model`` from its options; :class:`UsageError` if one is missing
-    or an option of the other model was given."""
+def reject_other_model_options(args: argparse.Namespace) -> None:
+    """:class:`UsageError` if an option of a model other than ``--model`` was given."""
     name = args.model
     takes = ", ".join(q.option for q in MODEL_PARAMETERS[name])
     for other, params in MODEL_PARAMETERS.items():
         for p in params if other != name else ():
             if getattr(args, p.field, None) is not None:
                 raise UsageError(f"{p.option} does not apply to --model {name} (it takes {takes})")
+
+
+def model_from_args(args: argparse.Namespace):
+    """Build the model chosen by ``--model`` from its options; :class:`UsageError` if one is missing
+    or an option of the other model was given."""
+    name = args.model
+    reject_other_model_options(args)
     values = {}
     for p in MODEL_PARAMETERS[name]:
         value = getattr(args, p.field, None)

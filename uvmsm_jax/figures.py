@@ -377,7 +377,11 @@ def _new_axes(ax, figsize=(8.6, 5.4)):
     return fig, ax, True
 
 
-def _finish(fig, ax, handles, owns: bool, note: str, title: str, legend_fontsize=7.5) -> None:
+def _finish(fig, ax, handles, owns: bool, title: str, *, label: str, resolution: int, modes, t0: float,
+            data: dict, legend_fontsize=7.5):
+    """Title, legend, provenance note (with the run time since ``t0``) and ``fig.figure_data`` = ``data``
+    plus ``"seconds"``; returns ``fig``."""
+    elapsed = time.perf_counter() - t0
     ax.set_title(title, fontsize=10)
     if handles:
         if owns:
@@ -385,8 +389,11 @@ def _finish(fig, ax, handles, owns: bool, note: str, title: str, legend_fontsize
                       frameon=False, borderaxespad=0.0)
         else:
             ax.legend(handles=handles, loc="best", fontsize=legend_fontsize - 1, framealpha=0.85)
-    if owns and note:
-        fig.text(0.01, 0.01, note, fontsize=6, color="0.4", ha="left", va="bottom")
+    if owns:
+        fig.text(0.01, 0.01, _note(label, resolution, modes, f"{elapsed:.0f} s"), fontsize=6, color="0.4",
+                 ha="left", va="bottom")
+    fig.figure_data = {**data, "seconds": elapsed}
+    return fig
 
 
 def _proxy_patch(color, label, **kwargs):
@@ -567,16 +574,15 @@ def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "p
     ax.axvline(critical, color="white", ls=":", lw=1.2, zorder=4)
     handles.append(_proxy_line("0.3", rf"$M_{{Z'}} = 2M_{{N_1}}$ = {critical * 1e6:.3g} keV", ls=":"))
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note("P1 Fig. 1a", resolution, modes, f"{elapsed:.0f} s"),
-            rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — regimes and $\Omega h^2=0.12$")
-    fig.figure_data = {
+    data = {
         "name": "fig1a", "m_n1": m_n1, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
         "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
         "regime_m_zp": rx, "regime_g_bl": ry, "mechanism": mech,
-        "dm_thermalised": regimes["dm_thermalised"], "seconds": elapsed,
+        "dm_thermalised": regimes["dm_thermalised"],
     }
-    return fig
+    title = rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — regimes and $\Omega h^2=0.12$"
+    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 1a", resolution=resolution,
+                   modes=modes, t0=t0, data=data)
 
 
 def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "paper", *, m_n1: float = 1e-5,
@@ -621,15 +627,14 @@ def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "p
         _draw_lines(ax, lines, color=C_OMEGA, lw=1.8, ls=ls, zorder=7)
         handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=1.8, ls=ls))
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note("P1 Fig. 1b", resolution, modes, f"{elapsed:.0f} s"),
-            rf"P1 Fig. 1b: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — constraints")
-    fig.figure_data = {
+    data = {
         "name": "fig1b", "m_n1": m_n1, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
         "bbn_m_zp": rx, "bbn_g_bl": ry, "bbn_excluded": bbn, "ship_mass": ship_m, "ship_lower": lower,
-        "ship_upper": upper, "seconds": elapsed,
+        "ship_upper": upper,
     }
-    return fig
+    title = rf"P1 Fig. 1b: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — constraints"
+    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 1b", resolution=resolution,
+                   modes=modes, t0=t0, data=data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,14 +678,13 @@ def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, titl
         _draw_lines(ax, lines, color=C_OMEGA, lw=2.0, ls=MODE_STYLE[m], path_effects=_outline(2.5), zorder=7)
         handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=2.0, ls=MODE_STYLE[m]))
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note(title.split(":")[0], resolution, modes, f"{elapsed:.0f} s"), title)
-    fig.figure_data = {
+    data = {
         "name": name, "ratio": ratio, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
         "dm_thermalised": thermal, "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
-        "thermal_boundary": boundary, "bbn_excluded": bbn, "seconds": elapsed,
+        "thermal_boundary": boundary, "bbn_excluded": bbn,
     }
-    return fig
+    return _finish(fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution,
+                   modes=modes, t0=t0, data=data)
 
 
 def fig2a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2a"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
@@ -762,13 +766,10 @@ def fig3a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3a"], mode: str = "p
     if h is not None:
         handles.append(h)
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note("P1 Fig. 3a", resolution, modes, f"{elapsed:.0f} s"),
-            r"P1 Fig. 3a: freeze-in on resonance ($M_{Z'} > 2M_{N_1}$)")
-    data.update({"name": "fig3a", "ship_mass": ship_m, "ship_lower": lower, "ship_upper": upper,
-                 "seconds": elapsed})
-    fig.figure_data = data
-    return fig
+    data.update(name="fig3a", ship_mass=ship_m, ship_lower=lower, ship_upper=upper)
+    title = r"P1 Fig. 3a: freeze-in on resonance ($M_{Z'} > 2M_{N_1}$)"
+    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 3a", resolution=resolution,
+                   modes=modes, t0=t0, data=data)
 
 
 def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "paper", *, ratios=(0.6, 100.0),
@@ -818,13 +819,10 @@ def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "p
         covered = np.isfinite(lower) & (upper > band_lo) & (lower < band_hi)
     overlap = (float(ship_m[covered].min()), float(ship_m[covered].max())) if covered.any() else None
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note("P1 Fig. 3b", resolution, modes, f"{elapsed:.0f} s"),
-            r"P1 Fig. 3b: freeze-in off resonance ($M_{Z'} < 2M_{N_1}$) and SHiP")
-    data.update({"ship_mass": ship_m, "ship_lower": lower, "ship_upper": upper, "ship_overlap": overlap,
-                 "seconds": elapsed})
-    fig.figure_data = data
-    return fig
+    data.update(ship_mass=ship_m, ship_lower=lower, ship_upper=upper, ship_overlap=overlap)
+    title = r"P1 Fig. 3b: freeze-in off resonance ($M_{Z'} < 2M_{N_1}$) and SHiP"
+    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 3b", resolution=resolution,
+                   modes=modes, t0=t0, data=data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -874,12 +872,13 @@ def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str 
     handles.append(_proxy_line("black", r"$\epsilon_{\rm th}$: $\Gamma_{\rm vis} = H(T=m_{A'})$ (B21)", lw=2.0))
     handles.append(_proxy_patch("0.85", "A′ thermalised (not sequential)"))
     _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note("P2 Fig. 1", resolution, (), f"{elapsed:.0f} s"),
-            r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$")
-    fig.figure_data = {"name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves,
-                       "eps_th_mass": fine_m, "eps_th": eps_th, "seconds": elapsed}
-    return fig
+    data = {
+        "name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves,
+        "eps_th_mass": fine_m, "eps_th": eps_th,
+    }
+    title = r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$"
+    return _finish(fig, ax, handles, owns, title, label="P2 Fig. 1", resolution=resolution,
+                   modes=(), t0=t0, data=data)
 
 
 def e_dark_relic_grid(m_ap, ratio: float, settings, e_scan=(1e-15, 1e-9), n_e: int = 8) -> np.ndarray:
@@ -948,12 +947,13 @@ def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str 
         if h is not None:
             handles.append(h)
     _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
-    elapsed = time.perf_counter() - t0
-    _finish(fig, ax, handles, owns, _note("P2 Fig. 3", resolution, (), f"{elapsed:.0f} s"),
-            r"P2 Fig. 3: sequential freeze-in and SHiP")
-    fig.figure_data = {"name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm,
-                       "ship_mass": ship_m, "ship": reaches, "seconds": elapsed}
-    return fig
+    data = {
+        "name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm,
+        "ship_mass": ship_m, "ship": reaches,
+    }
+    title = r"P2 Fig. 3: sequential freeze-in and SHiP"
+    return _finish(fig, ax, handles, owns, title, label="P2 Fig. 3", resolution=resolution,
+                   modes=(), t0=t0, data=data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,11 +50,23 @@ _HADRONIC_SQRT_S_EDGES = tuple(sorted({
     0.74, 0.76, 0.77, 0.775, 0.78, 0.785, 0.79, 0.80, 0.82,
     1.00, 1.010, 1.015, 1.018, 1.020, 1.022, 1.025, 1.03, 1.04,
 }))
-# Thresholds [GeV] where Γ_SM(√s) has square-root kinks (grid nodes of its interpolation table).
-_SM_THRESHOLDS = tuple(sorted({
-    2 * c.M_ELECTRON, 2 * c.M_MUON, 2 * c.M_TAU, 2 * c.M_PI_CHARGED, 2 * c.M_PI0,
-    *(2 * mass for mass in c.QUARK_MASSES.values() if mass > 0),
-}))
+
+
+
+@functools.lru_cache(maxsize=None)
+def _annihilation_sqrt_s_edges(sqrt_s_switch: float) -> tuple[float, ...]:
+    """Panel edges [GeV] of the σ_a average: the hadronic edges plus every place where Γ_SM(√s) is
+    not smooth — the √-thresholds of the lepton and quark pairs, the quark/R-ratio switch and the
+    end of the PDG R data. A kink between two nodes makes the quadrature sum a non-smooth function
+    of the masses (a node sweeping across the b threshold moved d ln⟨σv⟩/d ln M_N₁ by 0.6); as panel
+    edges they move with t = (√s − √s_min)/T and the rate stays smooth."""
+    from .hadrons import pdg_r_ratio_points
+
+    kinks = {2 * mass for mass in (c.M_ELECTRON, c.M_MUON, c.M_TAU, c.M_PI0, *c.QUARK_MASSES.values()) if mass > 0}
+    kinks.add(float(pdg_r_ratio_points()[0][-1]))
+    if np.isfinite(sqrt_s_switch):
+        kinks.add(sqrt_s_switch)
+    return tuple(sorted(kinks.union(_HADRONIC_SQRT_S_EDGES)))
 
 
 def _composite_nodes(breakpoints_t: Array) -> tuple[Array, Array]:
@@ -111,32 +123,58 @@ def log_sigma_v_pole(m: Array, m_v: Array, width_v: Array, reduced_sigma_at_pole
     return bz.log_or_zero(linear) - jnp.where(open_pole, m_v - 2.0 * m, 0.0) / temperature
 
 
+_WIDTH_TABLE_SQRT_S = (1e-4, 1e5)
+"""Range [GeV] of the Γ_SM/√s table; outside it the ratio is constant (all open channels massless)."""
+_WIDTH_TABLE_LOG_NODES = 2**17
+"""Nodes uniform in ln √s over the whole range: spacing 1.6e-4 (thresholds, continuum)."""
+_WIDTH_TABLE_HADRONIC = (0.25, 10.5, 2.5e-4)
+"""(start, end, step) [GeV] of the nodes uniform in √s over the hadronic data: multiples of the
+0.5 MeV DarkCast VMD grid, so the piecewise-linear B−L ratio is reproduced exactly, and ~34 nodes
+across the φ width (4.3 MeV)."""
+
+
+def _hadronic_nodes() -> np.ndarray:
+    start, end, step = _WIDTH_TABLE_HADRONIC
+    return start + step * np.arange(round((end - start) / step) + 1)
+
+
 @functools.lru_cache(maxsize=None)
-def _sm_width_unit_nodes(current: str, mode: str, sqrt_s_switch: float) -> tuple[np.ndarray, np.ndarray]:
-    """Γ_SM/(g_sm² w) of a vector of mass w on a fixed fine grid: log-spaced over 1e-4–1e5 GeV,
-    0.5 MeV steps over the hadronic data, geometric refinement above every threshold (√ kinks),
-    and the switch point. Outside the grid the ratio is constant (all open channels massless)."""
-    above = 1.0 + np.geomspace(1e-9, 0.3, 40)
-    grid = np.unique(np.concatenate([
-        np.geomspace(1e-4, 1e5, 4000),
-        np.arange(0.27, 2.3, 5e-4),
-        np.outer(_SM_THRESHOLDS, above).ravel(),
-        np.asarray(_SM_THRESHOLDS) * (1.0 - 1e-12),
-        [sqrt_s_switch * (1.0 - 1e-12), sqrt_s_switch] if np.isfinite(sqrt_s_switch) else [],
-    ]))
+def _sm_width_unit_tables(current: str, mode: str, sqrt_s_switch: float) -> tuple[np.ndarray, np.ndarray]:
+    """Γ_SM/(g_sm² w) of a vector of mass w on the uniform-in-ln w grid and on the hadronic
+    uniform-in-w grid."""
     settings = Settings(mode=mode, sqrt_s_switch=sqrt_s_switch)
+    grids = (np.geomspace(*_WIDTH_TABLE_SQRT_S, _WIDTH_TABLE_LOG_NODES), _hadronic_nodes())
     with jax.ensure_compile_time_eval():  # may be first called while tracing
-        return grid, np.asarray(sm_width_unit(grid, current, settings).total) / grid
+        return tuple(np.asarray(sm_width_unit(grid, current, settings).total) / grid for grid in grids)
+
+
+def _uniform_interpolation(u: Array, values: np.ndarray) -> Array:
+    """Linear interpolation of ``values`` given at u = 0, 1, …, n − 1 (u clipped to that range)."""
+    n = values.shape[0]
+    u = jnp.clip(u, 0.0, n - 1.0)
+    i = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, n - 2)
+    f = u - i
+    values = jnp.asarray(values)
+    return values[i] * (1.0 - f) + values[i + 1] * f
 
 
 def sm_width_unit_interpolated(sqrt_s: Array, current: str, settings: Settings) -> Array:
-    """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, from a fine table of Γ/√s (linear in √s).
+    """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, from fine tables of Γ/√s.
 
     Used inside σ_a(s) = η g_dm² Γ_SM(√s) √(s − 4m²)/D(s) (PHYSICS.md A19–A20); the exact
-    per-channel function is :func:`uvmsm_jax.hadrons.sm_width_unit`.
+    per-channel function is :func:`uvmsm_jax.hadrons.sm_width_unit`. Both tables are uniform (in
+    ln √s; in √s over the hadronic data), so a lookup is two gathers without a search: a binary
+    search over one non-uniform table cost ~10× more and dominated the rate tables at ~10⁷
+    quadrature nodes per batch. Linear interpolation rounds off √-thresholds, the PDG R data points
+    (EM) and jumps within one cell; tests/test_hadrons.py bounds the effect on thermal averages.
     """
-    grid, ratio = _sm_width_unit_nodes(current, settings.mode, float(settings.sqrt_s_switch))
-    return sqrt_s * jnp.interp(sqrt_s, grid, ratio)
+    log_ratio, hadronic_ratio = _sm_width_unit_tables(current, settings.mode, float(settings.sqrt_s_switch))
+    x = jnp.clip(sqrt_s, *_WIDTH_TABLE_SQRT_S)
+    lo, hi = np.log(_WIDTH_TABLE_SQRT_S)
+    ratio = _uniform_interpolation((jnp.log(x) - lo) * ((_WIDTH_TABLE_LOG_NODES - 1) / (hi - lo)), log_ratio)
+    start, end, step = _WIDTH_TABLE_HADRONIC
+    hadronic = _uniform_interpolation((x - start) / step, hadronic_ratio)
+    return sqrt_s * jnp.where((x >= start) & (x <= end), hadronic, ratio)
 
 
 class ProcessSwitches(eqx.Module):
@@ -195,9 +233,10 @@ def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float,
     )
 
 
-def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature, include_pole):
-    """ln⟨σv⟩_a: off-pole (excised, Γ → 0) integral + optional pole term, or the full propagator
-    when the pole is below threshold (PHYSICS.md A26–A27, G19)."""
+def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature):
+    """(ln⟨σv⟩_a without the pole, ln of the pole term): the off-pole integral with the resonance
+    window excised (Γ → 0) and the narrow-width pole (A27), or, when the pole is below threshold,
+    the full propagator and a pole term ln 0 (PHYSICS.md A26–A27, G19)."""
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
     pole_open = big_m > 2.0 * m
@@ -213,11 +252,10 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperatu
         return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
 
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0)]
-    log_sv = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + list(_HADRONIC_SQRT_S_EDGES))
-    if not include_pole:
-        return log_sv
+    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
+    log_off_pole = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
-    return jnp.logaddexp(log_sv, log_sigma_v_pole(m, big_m, width_total, reduced, temperature))
+    return log_off_pole, log_sigma_v_pole(m, big_m, width_total, reduced, temperature)
 
 
 def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -299,13 +337,9 @@ def log_rate_coefficients(
     log_sv_b = _log_sigma_v_mediator_annihilation(portal, temperature) if switches.mediator_annihilation else zero
     log_sv_c = _log_sigma_v_conversion(portal, settings, temperature) if switches.conversion else zero
     if switches.annihilation:
-        log_sv_a = _log_sigma_v_annihilation(
-            portal, settings, width_sm, width_total, temperature, switches.pole_in_annihilation
-        )
-        log_sv_a_full = (
-            log_sv_a if switches.pole_in_annihilation
-            else _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature, True)
-        )
+        log_off_pole, log_pole = _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature)
+        log_sv_a_full = jnp.logaddexp(log_off_pole, log_pole)
+        log_sv_a = log_sv_a_full if switches.pole_in_annihilation else log_off_pole
     else:
         log_sv_a = log_sv_a_full = zero
     log_inverse_gamma = jnp.log(mean_inverse_gamma(portal.m_v, temperature))

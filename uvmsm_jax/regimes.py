@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .models import Model, Settings
-from .relic import _config, _Config, _parameters, _prepare_point, mechanism_names
+from .relic import _config, _Config, _parameters, _prepare_point, default_block, map_blocks, mechanism_names
 
 
 class Thermalisation(eqx.Module):
@@ -40,8 +40,8 @@ class Thermalisation(eqx.Module):
         return mechanism_names(self.mechanism)
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _classify_batch(thetas: Array, config: _Config):
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _classify_batch(thetas: Array, config: _Config, block: int):
     def one(theta):
         p = _prepare_point(theta, config)
         nan = jnp.nan
@@ -53,14 +53,15 @@ def _classify_batch(thetas: Array, config: _Config):
             jnp.where(p.valid, p.mechanism, -1),
         )
 
-    return jax.vmap(one)(thetas)
+    return map_blocks(one, thetas, block)
 
 
 def thermalisation(model: Model, settings: Settings | None = None) -> Thermalisation:
-    """Thermalisation flags, decoupling temperature and mechanism for every point of ``model``."""
+    """Thermalisation flags, decoupling temperature and mechanism for every point of ``model``
+    (solved in blocks of :func:`uvmsm_jax.relic.default_block` points, so any batch fits in memory)."""
     settings = Settings() if settings is None else settings
     theta = _parameters(model, settings)
     shape = theta.shape[:-1]
-    outputs = _classify_batch(theta.reshape(-1, 5), _config(model, settings))
+    outputs = _classify_batch(theta.reshape(-1, 5), _config(model, settings), default_block())
     dm, mediator, t_dec, x_dec, mechanism = (o.reshape(shape) for o in outputs)
     return Thermalisation(dm, mediator, t_dec, x_dec, mechanism.astype(jnp.int32))

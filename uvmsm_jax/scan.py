@@ -111,8 +111,6 @@ OUTPUT_NAMES = tuple(o[0] for o in OUTPUTS)
 FORMAT_VERSION = 1
 _DONE_DIR = ".scan_done"
 _SPEC_ATTR = "uvmsm_jax_scan"
-CPU_CHUNK = 64
-GPU_CHUNK = 4096
 
 
 class ScanMismatchError(ValueError):
@@ -146,12 +144,11 @@ def _static_settings(settings: Settings) -> Settings:
 
 
 def default_chunk() -> int:
-    """Default maximum points per chunk: 64 on CPU, 4096 when JAX's default backend is a GPU."""
-    try:
-        backend = jax.default_backend()
-    except Exception:  # pragma: no cover - no backend at all
-        backend = "cpu"
-    return GPU_CHUNK if backend in ("gpu", "cuda", "rocm") else CPU_CHUNK
+    """Default maximum points per chunk: the relic solver's block, 64 on CPU, 4096 when JAX's
+    default backend is a GPU (:func:`uvmsm_jax.relic.default_block`)."""
+    from .relic import default_block
+
+    return default_block()
 
 
 def _device_description() -> str:
@@ -941,14 +938,10 @@ def _positive(option: str):
 
 def grid_from_args(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     """(grid, fixed, ratios) from the options of :func:`add_grid_arguments`."""
-    from .cli import MODEL_PARAMETERS, Range, UsageError
+    from .cli import MODEL_PARAMETERS, Range, UsageError, reject_other_model_options
 
     model = args.model
-    takes = ", ".join(q.option for q in MODEL_PARAMETERS[model])
-    for other, params in MODEL_PARAMETERS.items():
-        for p in params if other != model else ():
-            if getattr(args, p.field, None) is not None:
-                raise UsageError(f"{p.option} does not apply to --model {model} (it takes {takes})")
+    reject_other_model_options(args)
     linear = {name.lstrip("-").replace("-", "_") for name in args.linear}
     options = {p.field: p.option for p in MODEL_PARAMETERS[model]}
     unknown = linear - set(options)
@@ -986,7 +979,7 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted scan in --out (finished chunks are kept)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--chunk", type=positive_int("--chunk"), metavar="N",
-                        help=f"maximum points per compiled chunk (default {CPU_CHUNK} on CPU, {GPU_CHUNK} on GPU)")
+                        help="maximum points per compiled chunk (default 64 on CPU, 4096 on GPU)")
     parser.add_argument("--workers", type=positive_int("--workers"), metavar="N",
                         help="N worker processes (Dask LocalCluster, or local processes with --backend processes)")
     parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address (e.g. tcp://host:8786)")
