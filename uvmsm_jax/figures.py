@@ -871,14 +871,16 @@ def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str 
     ax.fill_between(fine_m, eps_th, eps_range[1], facecolor="0.85", zorder=1, lw=0)
     handles.append(_proxy_line("black", r"$\epsilon_{\rm th}$: $\Gamma_{\rm vis} = H(T=m_{A'})$ (B21)", lw=2.0))
     handles.append(_proxy_patch("0.85", "A′ thermalised (not sequential)"))
+    data = {"name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves, "eps_th_mass": fine_m, "eps_th": eps_th}
+    return _finish_m_ap_epsilon_plane(fig, ax, handles, owns, r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$",
+                                      m_ap_range, eps_range, resolution, t0, data)
+
+
+def _finish_m_ap_epsilon_plane(fig, ax, handles, owns, title, m_ap_range, eps_range, resolution, t0, data):
+    """Log axes of the (m_A′, ε) plane, then :func:`_finish` (Model 2: no mode)."""
     _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
-    data = {
-        "name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves,
-        "eps_th_mass": fine_m, "eps_th": eps_th,
-    }
-    title = r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$"
-    return _finish(fig, ax, handles, owns, title, label="P2 Fig. 1", resolution=resolution,
-                   modes=(), t0=t0, data=data)
+    return _finish(fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution, modes=(),
+                   t0=t0, data=data)
 
 
 def e_dark_relic_grid(m_ap, ratio: float, settings, e_scan=(1e-15, 1e-9), n_e: int = 8) -> np.ndarray:
@@ -946,14 +948,9 @@ def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str 
         h = _draw_reach(ax, ship_m, lower, upper, colour, f"SHiP {label}, {pot:.0e} POT".replace("e+", "e"))
         if h is not None:
             handles.append(h)
-    _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
-    data = {
-        "name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm,
-        "ship_mass": ship_m, "ship": reaches,
-    }
-    title = r"P2 Fig. 3: sequential freeze-in and SHiP"
-    return _finish(fig, ax, handles, owns, title, label="P2 Fig. 3", resolution=resolution,
-                   modes=(), t0=t0, data=data)
+    data = {"name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm, "ship_mass": ship_m, "ship": reaches}
+    return _finish_m_ap_epsilon_plane(fig, ax, handles, owns, r"P2 Fig. 3: sequential freeze-in and SHiP",
+                                      m_ap_range, eps_range, resolution, t0, data)
 
 
 # ---------------------------------------------------------------------------------------------
