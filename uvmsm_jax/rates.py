@@ -52,7 +52,6 @@ _HADRONIC_SQRT_S_EDGES = tuple(sorted({
 }))
 
 
-
 @functools.lru_cache(maxsize=None)
 def _annihilation_sqrt_s_edges(sqrt_s_switch: float) -> tuple[float, ...]:
     """Panel edges [GeV] of the σ_a average: the hadronic edges plus every place where Γ_SM(√s) is
