@@ -437,19 +437,24 @@ def _draw_limit(ax, curve, color, y_top: float, alpha=0.35, zorder=3) -> bool:
     return True
 
 
-def _draw_b_minus_l_limits(ax, y_top: float, families=B_MINUS_L_LIMITS, alpha=0.35, zorder=3) -> list:
+def _draw_limit_family(ax, model: str, names, color, y_top: float, alpha: float, zorder) -> bool:
+    """Draw every packaged limit curve in ``names`` that loads; True if any was drawn."""
     from . import limits
 
+    drawn = False
+    for name in names:
+        try:
+            curve = limits.load(model, name)
+        except (FileNotFoundError, ValueError, KeyError):
+            continue
+        drawn |= _draw_limit(ax, curve, color, y_top, alpha=alpha, zorder=zorder)
+    return drawn
+
+
+def _draw_b_minus_l_limits(ax, y_top: float, families=B_MINUS_L_LIMITS, alpha=0.35, zorder=3) -> list:
     handles = []
     for label, color, names in families:
-        drawn = False
-        for name in names:
-            try:
-                curve = limits.load("uvmsm", name)
-            except (FileNotFoundError, ValueError, KeyError):
-                continue
-            drawn |= _draw_limit(ax, curve, color, y_top, alpha=alpha, zorder=zorder)
-        if drawn:
+        if _draw_limit_family(ax, "uvmsm", names, color, y_top, alpha, zorder):
             handles.append(_proxy_patch(color, label, alpha=alpha + 0.2))
     return handles
 
@@ -905,21 +910,13 @@ def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str 
     dipole form factors, meson decays; Drell–Yan is not computed), existing bounds (gray).
     ``mode`` is ignored (Model 2)."""
     resolution, _ = _check_common(resolution, mode)
-    from . import limits
     from .dark_photon import epsilon_dm, epsilon_threshold
 
     t0 = time.perf_counter()
     fig, ax, owns = _new_axes(ax)
     s = _dp_settings(settings)
     handles = []
-    drawn = False
-    for name in DARK_PHOTON_LIMITS:
-        try:
-            curve = limits.load("dark-photon", name)
-        except (FileNotFoundError, ValueError, KeyError):
-            continue
-        drawn |= _draw_limit(ax, curve, "0.55", eps_range[1], alpha=0.45, zorder=2)
-    if drawn:
+    if _draw_limit_family(ax, "dark-photon", DARK_PHOTON_LIMITS, "0.55", eps_range[1], alpha=0.45, zorder=2):
         handles.append(_proxy_patch("0.55", "existing bounds (DarkCast, SN1987A)", alpha=0.6))
     m_ap = np.geomspace(*m_ap_range, resolution)
     eps_th = np.asarray(epsilon_threshold(m_ap, s))
