@@ -1,4 +1,4 @@
-"""Independent NumPy/SciPy reference for the UνMSM relic abundance (PHYSICS.md A.2–A.8, G, E.4).
+"""Independent NumPy/SciPy reference for the UνMSM relic abundance (docs/equations.md A.2–A.8, G, E.4).
 
 Written from the physics specification only (not from ``uvmsm_jax.relic`` / ``rates`` / ``xsec`` /
 ``boltzmann``) to cross-check the JAX solver (issue 4 acceptance) and to serve as the SciPy
@@ -54,7 +54,7 @@ import time
 import numpy as np
 from scipy import integrate, interpolate, special
 
-# --- constants (PHYSICS.md G.1) ---------------------------------------------------------------
+# --- constants (docs/equations.md G.1) ---------------------------------------------------------------
 M_P_PHYSICAL = 2.435e18
 M_P_PAPER = 2.4e18
 OMEGA_PER_MY = 2.7420e8
@@ -155,7 +155,7 @@ def _dof(table, ln_t: float):
 
 
 # =============================================================================================
-# Widths and cross sections (PHYSICS.md A.2, A.4)
+# Widths and cross sections (docs/equations.md A.2, A.4)
 # =============================================================================================
 
 
@@ -460,7 +460,7 @@ def relic_scipy(
 
     Args:
       m_n1, m_zp, g_bl: M_N₁ [GeV], M_Z′ [GeV], g_B−L.
-      mode: "physical" or "paper" (PHYSICS.md A.0; see the module docstring).
+      mode: "physical" or "paper" (docs/equations.md A.0; see the module docstring).
       gstar: a ``Settings.gstar`` table name (e.g. "saikawa2018") or a constant number.
       rtol, atol: ``solve_ivp`` (Radau) tolerances on (Y_N, Y_Z′).
       quad_rtol: relative tolerance of every ``quad`` thermal average.

@@ -1,4 +1,4 @@
-"""Closed forms of PHYSICS.md A.8–A.9 against the numbers of Part E.1."""
+"""Closed forms of docs/equations.md A.8–A.9 against the numbers of Part E.1."""
 
 import math
 

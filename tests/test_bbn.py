@@ -1,4 +1,4 @@
-"""BBN / ΔN_eff constraints (PHYSICS.md A.7; validation E1.9–E1.11, E1.16)."""
+"""BBN / ΔN_eff constraints (docs/equations.md A.7; validation E1.9–E1.11, E1.16)."""
 
 import jax
 import jax.numpy as jnp

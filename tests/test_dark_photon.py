@@ -1,4 +1,4 @@
-"""Model 2 (PHYSICS.md Part B, E.2): relic solver checks, regime functions, e′ for Ωh² = 0.12.
+"""Model 2 (docs/equations.md Part B, E.2): relic solver checks, regime functions, e′ for Ωh² = 0.12.
 
 Compile budget: every distinct (Settings, batch shape) costs one JAX compilation (~15–30 s on the
 2-core CPU machines), so the default suite solves each setting in *one* batch (module-scoped
@@ -25,7 +25,7 @@ from uvmsm_jax import dark_photon as dp
 from uvmsm_jax.relic import STATUS_INVALID_INPUT, STATUS_NO_DM_CHANNEL, STATUS_OK
 from uvmsm_jax.thermo import degrees_of_freedom, hubble_rate
 
-# --- PHYSICS.md E.2 reference numbers -----------------------------------------------------------
+# --- docs/equations.md E.2 reference numbers -----------------------------------------------------------
 
 E21_MASSES = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)
 E21_CHECK = {  # "check (this spec)" column of E2.1: e′_relic with Saikawa–Shirai g*(T), χ + χ̄

@@ -1,5 +1,5 @@
 """Paper figures (issue 8): figure functions on coarse grids, where the Ωh² = 0.12 curves lie
-(PHYSICS.md A.10, B.7, E1.17, E1.18, E1.20, E2.4, E2.5) and the ``uvmsm-jax figure`` command.
+(docs/equations.md A.10, B.7, E1.17, E1.18, E1.20, E2.4, E2.5) and the ``uvmsm-jax figure`` command.
 
 All figures share one compiled relic chunk per model (Settings(mode="paper", n_grid=64), chunk
 64) and one regime classifier, so the module costs about two compilations plus a few hundred

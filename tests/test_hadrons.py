@@ -1,4 +1,4 @@
-"""Hadronic R ratios (PHYSICS.md D.2, (D5), (D7)) and the unit-coupling SM width helper."""
+"""Hadronic R ratios (docs/equations.md D.2, (D5), (D7)) and the unit-coupling SM width helper."""
 
 import csv
 import importlib.resources

@@ -1,4 +1,4 @@
-"""Limit curves (PHYSICS.md Part F; data/limits README)."""
+"""Limit curves (docs/equations.md Part F; data/limits README)."""
 
 import json
 from pathlib import Path

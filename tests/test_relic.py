@@ -1,4 +1,4 @@
-"""The relic solver against PHYSICS.md Part E.1 closed forms, mode ratios, batches and gradients.
+"""The relic solver against docs/equations.md Part E.1 closed forms, mode ratios, batches and gradients.
 
 Each distinct ``Settings`` compiles the solver once (~10–30 s on 2 cores), so tests share settings.
 """
@@ -94,7 +94,7 @@ def test_off_resonance_physical_over_paper_is_two():
 
 
 def test_conversion_rate_physical_over_paper_is_eight():
-    """⟨σv⟩_c: physical/paper = 8 (PHYSICS.md K2)."""
+    """⟨σv⟩_c: physical/paper = 8 (docs/equations.md K2)."""
     from uvmsm_jax import rates
 
     portal = uj.UVMSM(1.0, 0.3, 1e-3).portal

@@ -1,4 +1,4 @@
-"""JAX relic solver vs the independent SciPy reference (issue 4 acceptance; PHYSICS.md A.8, G).
+"""JAX relic solver vs the independent SciPy reference (issue 4 acceptance; docs/equations.md A.8, G).
 
 ``tests/scipy_reference.py`` re-implements cross sections, thermal averages and the coupled
 Boltzmann system (A36)–(A37) from the specification with NumPy/SciPy (quad + Radau). Both sides
@@ -72,7 +72,7 @@ def _compare(mode: str, gstar, name: str, names: tuple[str, ...]):
 
 
 def test_closed_forms_match_e4_table():
-    """(A21), (A23), (A18)/(A19) and (A10) against PHYSICS.md E.4 (g = Q′ = N_c = 1)."""
+    """(A21), (A23), (A18)/(A19) and (A10) against docs/equations.md E.4 (g = Q′ = N_c = 1)."""
     cases_b = [((10, 0.5, 1.0), 481.16308177771), ((30, 1.3, 2.0), 1148.4289262148), ((9, 1.2, 0.2), 144.95162574222)]
     cases_c = [((10, 0.5, 1.0), 663.68798699004), ((30, 1.3, 2.0), 1742.5737648388), ((9, 1.2, 0.2), 123.06087766176)]
     for args, value in cases_b:

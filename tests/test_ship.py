@@ -1,4 +1,4 @@
-"""SHiP sensitivity (PHYSICS.md Part C; validation E.3, E2.7)."""
+"""SHiP sensitivity (docs/equations.md Part C; validation E.3, E2.7)."""
 
 import json
 import math

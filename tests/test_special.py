@@ -1,6 +1,6 @@
 """Tests of uvmsm_jax.special: K₀, K₁, K₂ (scaled and unscaled) against SciPy and identities.
 
-PHYSICS.md Part N item 1 and E1.22; DESIGN.md §4 (accuracy 1e-12 against SciPy).
+docs/equations.md Part N item 1 and E1.22; DESIGN.md §4 (accuracy 1e-12 against SciPy).
 """
 
 import math
@@ -100,7 +100,7 @@ def test_invalid_and_extreme_arguments():
 
 
 def test_ratio_at_large_x_from_scaled_functions():
-    """K₁(√s/T)/K₂(m/T)² at m/T = 1e3, √s = 2m + 3T (PHYSICS.md N.1): exponent combined analytically."""
+    """K₁(√s/T)/K₂(m/T)² at m/T = 1e3, √s = 2m + 3T (docs/equations.md N.1): exponent combined analytically."""
     x, a = 1000.0, 2003.0
     assert float(bessel_k1(a)) == 0.0 and float(bessel_k2(x)) == 0.0  # the naive ratio is 0/0
     log_ratio = jnp.log(bessel_k1e(a)) - 2 * jnp.log(bessel_k2e(x)) - (a - 2 * x)
@@ -122,7 +122,7 @@ def _gauss_legendre_on_log_x(f, lo=-25.0, hi=6.0, panels=400, order=12):
 
 
 def test_integral_identities_e1_22():
-    """PHYSICS.md E1.22: ∫₀^∞ x³K₁ dx = 3π/2, ∫₀^∞ x²K₁² dx = 3π²/32 (tolerance 1e-8)."""
+    """docs/equations.md E1.22: ∫₀^∞ x³K₁ dx = 3π/2, ∫₀^∞ x²K₁² dx = 3π²/32 (tolerance 1e-8)."""
     i1 = _gauss_legendre_on_log_x(lambda x: x**3 * bessel_k1(x))
     i2 = _gauss_legendre_on_log_x(lambda x: x**2 * bessel_k1(x) ** 2)
     assert abs(i1 / (3 * math.pi / 2) - 1) < 1e-8

@@ -1,6 +1,6 @@
 """Tests of uvmsm_jax.thermo: g*(T) models, H, s, ρ and equilibrium densities.
 
-PHYSICS.md G.3 (G1)–(G6), D.1 (D1)–(D4), E.5 (reference values).
+docs/equations.md G.3 (G1)–(G6), D.1 (D1)–(D4), E.5 (reference values).
 """
 
 import importlib.resources

@@ -1,4 +1,4 @@
-"""Mediator widths vs the closed forms of PHYSICS.md (A8)–(A13), (B3)–(B6), E1.12, E1.13."""
+"""Mediator widths vs the closed forms of docs/equations.md (A8)–(A13), (B3)–(B6), E1.12, E1.13."""
 
 import json
 import math

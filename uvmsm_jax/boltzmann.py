@@ -1,4 +1,4 @@
-"""The coupled Boltzmann system for the DM yield and the mediator yield (PHYSICS.md A.8.1, B.3).
+"""The coupled Boltzmann system for the DM yield and the mediator yield (docs/equations.md A.8.1, B.3).
 
 One system serves both models (the vector portal):
 

@@ -281,7 +281,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, thermal: bool = T
     group = parser.add_argument_group("settings")
     group.add_argument(
         "--mode", choices=("physical", "paper"), default="physical",
-        help="UνMSM conventions: physical (default) or paper (P1 as printed; PHYSICS.md A.0)",
+        help="UνMSM conventions: physical (default) or paper (P1 as printed; docs/equations.md A.0)",
     )
     if not thermal:
         return

@@ -1,4 +1,4 @@
-"""Model 2 regimes and inverse problems: ε_th, ε_DM, e′ for Ωh² = 0.12 (PHYSICS.md B.4, B.5).
+"""Model 2 regimes and inverse problems: ε_th, ε_DM, e′ for Ωh² = 0.12 (docs/equations.md B.4, B.5).
 
 Everything here is built on the shared vector-portal core (:func:`uvmsm_jax.relic` and its
 pieces in :mod:`uvmsm_jax.relic`, :mod:`uvmsm_jax.rates`, :mod:`uvmsm_jax.hadrons`); nothing of
@@ -16,7 +16,7 @@ Regime functions (all vectorised over broadcastable array inputs, GeV for masses
 * :func:`epsilon_dm` — (B23): ε_DM = factor·e′_relic/e (hypothesis of K19, factor exposed).
 * :func:`epsilon_invisible_crossover` — ε where Γ_vis = Γ(A′→χχ̄) (B20 last paragraph, E2.6).
 
-Closed forms for validation (constant g* = g*s, δ = 0, PHYSICS.md B.4, A46):
+Closed forms for validation (constant g* = g*s, δ = 0, docs/equations.md B.4, A46):
 :func:`yield_decay`, :func:`omega_constant_gstar` ((B19) for either depletion convention),
 :func:`e_dark_constant_gstar` ((B20)) and :data:`B20_COEFFICIENT` (= 1.7464e26).
 """
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 PLANCK_MASS = c.M_PLANCK_REDUCED
-"""Reduced Planck mass of Model 2 (2.435e18 GeV; P2's M_Pl = √(8π) M_P, PHYSICS.md B.3)."""
+"""Reduced Planck mass of Model 2 (2.435e18 GeV; P2's M_Pl = √(8π) M_P, docs/equations.md B.3)."""
 
 YIELD_DECAY_COEFFICIENT = 135.0 * math.sqrt(90.0) / (8.0 * math.pi**4)
 """1.6435 of (A46): Y_dec = 1.6435 g_X Γ M_P/(g*^{3/2} M²)."""
@@ -218,7 +218,7 @@ def epsilon_threshold_ode(
     Why ``x_max``: over *all* x the ratio Y_A′/Y_A′,eq exceeds 1 for every ε, because the A′ that
     were produced decay later than the equilibrium density falls (Y_eq ∝ e^{-x}; e.g. for
     ε = 0.3 ε_th at 1 GeV the ratio is 1.25 at x = 5, and for ε = 1e-11 it is ≫ 1 for x ≳ 20), so
-    the alternative of PHYSICS.md B21 read literally is satisfied by any ε. Restricting to
+    the alternative of docs/equations.md B21 read literally is satisfied by any ε. Restricting to
     T ≥ m_A′/x_max makes it a statement about reaching equilibrium while the A′ are still
     abundant; the default x_max = 1 (T = m_A′) is the temperature at which (B21) compares Γ_vis and
     H. Measured (default settings, m_A′ = 0.01, 0.1, 1, 10 GeV): ε_ODE/ε_th(B21) = 3.9, 5.1, 4.0,
@@ -332,7 +332,7 @@ def epsilon_dm(
 ) -> Float[Array, "..."]:
     """Lower edge of the sequential-freeze-in window, (B23): ε_DM = factor·e′_relic(m_A′, r)/e.
 
-    Working hypothesis of PHYSICS.md K19 (factor 10: Γ_χχ̄ ≲ 1 % of Γ_vis). ``e_dark_relic``:
+    Working hypothesis of docs/equations.md K19 (factor 10: Γ_χχ̄ ≲ 1 % of Γ_vis). ``e_dark_relic``:
     precomputed e′_relic (else :func:`e_dark_for_relic` at m_χ = r·m_A′ and ε = ``epsilon_ref``,
     default ε_th/10 — any ε gives the same e′ in the P2 setting). Vectorised; NaN for r ≥ 1/2.
     """

@@ -1,5 +1,5 @@
 """The figures of P1 (arXiv:1606.09317, Figs. 1a–3b) and P2 (arXiv:2512.05380, Figs. 1 and 3),
-recomputed with this package's solvers (PHYSICS.md A.10, B.7, Part F).
+recomputed with this package's solvers (docs/equations.md A.10, B.7, Part F).
 
 Every function ``NAME(ax=None, resolution=..., mode="paper", ...)`` returns a
 :class:`matplotlib.figure.Figure` (drawn into ``ax`` when given, otherwise a new figure that is
@@ -9,7 +9,7 @@ not registered with pyplot, so the module works with the Agg backend and in note
 ``fig1a``  M_N₁ = 10 keV, plane (M_Z′, g): regimes of (A31)–(A33) — non-thermal (deep blue),
            relativistic (light yellow) and non-relativistic (light green) decoupling — and the
            Ωh² = 0.12 curves.
-``fig1b``  the same plane with the constraints of PHYSICS.md F.1: overclosure (gray), BBN (A35 +
+``fig1b``  the same plane with the constraints of docs/equations.md F.1: overclosure (gray), BBN (A35 +
            P1's thermalisation-time criterion, dark blue), LEP, BaBar, beam dumps, Borexino, NuTeV,
            SHiP reach (proton bremsstrahlung, ≥ 3 events, 60 m + 50 m).
 ``fig2a``  M_N₁ = M_Z′; ``fig2b`` M_N₁ = 100 M_Z′: Ωh² > 0.12 (gray), Ωh² = 0.12 (blue), the
@@ -19,7 +19,7 @@ not registered with pyplot, so the module works with the Agg backend and in note
 ``fig3b``  off-resonance freeze-in band, M_N₁ from ≈ M_Z′/2 (``ratios[0]``) to M_N₁ ≫ M_Z′
            (``ratios[1]``), with the SHiP reach (E1.18: SHiP covers it for 1 MeV ≲ M_Z′ ≲ 200 MeV).
 ``p2_fig1`` Model 2: Ωh² = 0.12 contours in (m_A′, ε) for e′/ε = 0.1, 0.01, 0.001 and
-           m_χ/m_A′ = 0.1, 0.4 (stand-ins for P2's lost values, PHYSICS.md K20) with ε_th (B21).
+           m_χ/m_A′ = 0.1, 0.4 (stand-ins for P2's lost values, docs/equations.md K20) with ε_th (B21).
 ``p2_fig3`` Model 2: (m_A′, ε) plane — sequential-freeze-in band ε_DM ≤ ε < ε_th (B21, B23), SHiP
            reach for 6×10²⁰ POT (Pbrem VMD and dipole, mesons), existing bounds (gray).
 ========== =====================================================================================
@@ -36,7 +36,7 @@ curves of :mod:`uvmsm_jax.limits`; SHiP reaches come from :func:`uvmsm_jax.ship.
 for Ωh² = 0.12 read off a relic grid). Nothing is drawn from closed-form relic formulas.
 
 ``resolution`` = grid points per axis of the relic grid (the regime maps use ``regime_factor``×). ``mode``:
-``"paper"`` (P1 as printed, PHYSICS.md A.0), ``"physical"``, or ``"both"`` (regions in paper
+``"paper"`` (P1 as printed, docs/equations.md A.0), ``"physical"``, or ``"both"`` (regions in paper
 mode, the Ωh² = 0.12 curves of both modes: solid paper, dashed physical). Model 2 has a single
 convention and ignores ``mode``. By default the rate tables use ``n_grid=64`` nodes
 (:data:`FIGURE_N_GRID`; Ωh² within 1 % of the default 256 on the figure grids, 3× faster); pass
@@ -85,7 +85,7 @@ DEFAULT_RESOLUTION = {
 }
 """Default relic-grid points per axis of each figure."""
 
-# colours (P1 Fig. 1 conventions, PHYSICS.md A.10)
+# colours (P1 Fig. 1 conventions, docs/equations.md A.10)
 C_NONTHERMAL = "#1c2f8a"
 C_RELATIVISTIC = "#fff4a8"
 C_NONREL = "#bfe6b5"
@@ -104,7 +104,7 @@ B_MINUS_L_LIMITS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Borexino", "#3b3b3b", ("foresee/bounds_Borexino",)),
     ("NuTeV", "#d9c84a", ("nutev",)),
 )
-"""(label, colour, limit names) of the P1 Fig. 1b laboratory constraints (PHYSICS.md F.1) that
+"""(label, colour, limit names) of the P1 Fig. 1b laboratory constraints (docs/equations.md F.1) that
 are packaged; HB stars and SN1987A for the B−L boson are not (they are omitted)."""
 
 DARK_PHOTON_LIMITS: tuple[str, ...] = (
@@ -115,7 +115,7 @@ DARK_PHOTON_LIMITS: tuple[str, ...] = (
     "darkcast/KLOE_Anastasi2018azp_combined", "darkcast/A1_Merkel2014avp", "darkcast/NA48_Batley2015lha",
     "darkcast/PS191_Bernardi1985ny", "darkcast/CMS_CMS2019kiy", "darkmatterlive/SN1987A",
 )
-"""Existing dark-photon bounds drawn in gray on P2 Fig. 3 (PHYSICS.md F.2)."""
+"""Existing dark-photon bounds drawn in gray on P2 Fig. 3 (docs/equations.md F.2)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ REGIME_FIELDS = ("mechanism", "dm_thermalised", "mediator_thermalised", "t_dec_d
 
 
 def regime_grid(m_n1, m_zp, g_bl, settings, chunk: int = 128) -> dict[str, np.ndarray]:
-    """Rate/H classification of UνMSM points without the ODE (PHYSICS.md A.6), memoised.
+    """Rate/H classification of UνMSM points without the ODE (docs/equations.md A.6), memoised.
 
     Returns arrays of the broadcast shape: ``mechanism`` (index into
     :data:`uvmsm_jax.MECHANISMS`), ``dm_thermalised``, ``mediator_thermalised``, and the N₁ and
@@ -269,7 +269,7 @@ def regime_grid(m_n1, m_zp, g_bl, settings, chunk: int = 128) -> dict[str, np.nd
 
 
 def bbn_mask(regimes: Mapping[str, np.ndarray], m_n1, m_zp, settings) -> np.ndarray:
-    """P1's BBN exclusion (PHYSICS.md A.7) on a regime grid: ΔN_eff > 1 or thermalisation of a
+    """P1's BBN exclusion (docs/equations.md A.7) on a regime grid: ΔN_eff > 1 or thermalisation of a
     species lighter than ≈ 1 MeV before T_ν^dec (:func:`uvmsm_jax.constraints.bbn.bbn_excluded`)."""
     from .constraints.bbn import T_NU_DECOUPLING, bbn_excluded
 
@@ -593,7 +593,7 @@ def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "p
 def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "paper", *, m_n1: float = 1e-5,
           m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, ship_n_thr: float = 3.0,
           regime_factor: float = 1.5):
-    """P1 Fig. 1b: the (M_Z′, g_B−L) plane at M_N₁ = 10 keV with the constraints of PHYSICS.md F.1.
+    """P1 Fig. 1b: the (M_Z′, g_B−L) plane at M_N₁ = 10 keV with the constraints of docs/equations.md F.1.
 
     Gray: Ωh² > 0.12 (relic grid); dashed blue: Ωh² = 0.12; dark blue: BBN (A35 with P1's
     window, plus P1's thermalisation-time criterion; from the regime grid); shaded: packaged
@@ -847,7 +847,7 @@ def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str 
     """P2 Fig. 1: Ωh² = 0.12 contours of the sequential freeze-in system (B13)–(B14) in the
     (m_A′, ε) plane for e′ = ratio·ε (``coupling_ratios``) and m_χ = r·m_A′ (``mass_ratios``);
     black: ε_th (B21), above which the A′ thermalises (not sequential). The ratio values are the
-    stand-ins of PHYSICS.md K20 (P2's were lost). ``mode`` is ignored (Model 2)."""
+    stand-ins of docs/equations.md K20 (P2's were lost). ``mode`` is ignored (Model 2)."""
     resolution, _ = _check_common(resolution, mode)
     from .dark_photon import epsilon_threshold
 
@@ -1012,7 +1012,7 @@ def _figure_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relic-grid points per axis (default per figure: "
                         + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in DEFAULT_RESOLUTION.items()) + ")")
     parser.add_argument("--mode", default="paper", choices=MODES,
-                        help="Model-1 convention (PHYSICS.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
+                        help="Model-1 convention (docs/equations.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
                         "(default paper; ignored by p2-fig1, p2-fig3)")
     parser.add_argument("--dpi", type=_resolution_type, default=150, metavar="DPI", help="PNG resolution (default 150)")
     parser.add_argument("--data", metavar="FILE.npz", default=None,

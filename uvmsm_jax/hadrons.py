@@ -1,19 +1,19 @@
-"""Hadronic R ratios and the unit-coupling Standard-Model width of a vector (PHYSICS.md D.2, A.2, B.2).
+"""Hadronic R ratios and the unit-coupling Standard-Model width of a vector (docs/equations.md D.2, A.2, B.2).
 
 Everything here is a pure JAX function of √s (or of the vector mass M, which plays the role of
 √s in a decay) in GeV: jit-, vmap- and grad-safe, with ``jnp.where`` guards at every kinematic
-threshold (PHYSICS.md N.4). The data tables are read once (``importlib.resources``) and cached.
+threshold (docs/equations.md N.4). The data tables are read once (``importlib.resources``) and cached.
 
-R ratios (dimensionless, R ≡ σ(e⁺e⁻→hadrons)/σ⁽⁰⁾_μμ, PHYSICS.md (D5)):
+R ratios (dimensionless, R ≡ σ(e⁺e⁻→hadrons)/σ⁽⁰⁾_μμ, docs/equations.md (D5)):
 
 * :func:`r_ratio_em` — photon current. PDG 2017 compilation for √s ≤ 10.295 GeV, perturbative
   open-flavour continuum above.
 * :func:`r_ratio_b_minus_l` — B−L current. DarkCast vector-meson-dominance (VMD) decomposition for
-  √s ≤ 2 GeV (PHYSICS.md (D7)), perturbative quarks with B−L charge 1/3 above.
+  √s ≤ 2 GeV (docs/equations.md (D7)), perturbative quarks with B−L charge 1/3 above.
 * :func:`r_ratio_vmd` — the VMD sum for arbitrary ρ/ω/φ couplings; :func:`r_ratio_perturbative`.
 
 Widths: :func:`sm_width_unit` gives Γ(V→SM)/g_sm² per channel (e, μ, τ, ν, hadrons), the building
-block for every width and for σ(DM DM → SM)(s) ∝ Γ_SM(√s) (PHYSICS.md (A8)–(A12), (B3)–(B4)).
+block for every width and for σ(DM DM → SM)(s) ∝ Γ_SM(√s) (docs/equations.md (A8)–(A12), (B3)–(B4)).
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ Current = Literal["b-l", "em"]
 
 N_COLOURS = 3.0
 QCD_CONTINUUM_FACTOR = 1.0 + c.ALPHA_S_CONTINUUM / math.pi
-"""(1 + α_s/π) multiplying the perturbative R continuum (PHYSICS.md D5/D.2), α_s = 0.2."""
+"""(1 + α_s/π) multiplying the perturbative R continuum (docs/equations.md D5/D.2), α_s = 0.2."""
 
 QUARK_CHARGES_B_MINUS_L = {q: 1.0 / 3.0 for q in c.QUARK_MASSES}
-"""B−L charges Q′ of the quarks (PHYSICS.md (A2))."""
+"""B−L charges Q′ of the quarks (docs/equations.md (A2))."""
 LEPTON_CHARGE = -1.0
 """Charge of e, μ, τ for both currents: Q′ = −1 (B−L, (A2)) and Q = −1 (EM, (B2))."""
 
@@ -47,7 +47,7 @@ VMD_MAX_SQRT_S = 2.0
 """Upper end of the DarkCast VMD grids [GeV]; R_B−L is perturbative above."""
 
 PDG_SELECTED_CODES = ("EXCLSUM", "EDWARDS", "BLINOV")
-"""Short-code substrings kept from the PDG compilation (PHYSICS.md D.2; plus "BAI" with "01")."""
+"""Short-code substrings kept from the PDG compilation (docs/equations.md D.2; plus "BAI" with "01")."""
 
 _DATA_DIR = ("data", "rratio")
 _VMD_FILES = {
@@ -76,7 +76,7 @@ def _check_current(current: str) -> None:
 
 
 def is_selected_pdg_code(short_code: str) -> bool:
-    """FairShip's selection of a single-valued R curve from the PDG compilation (PHYSICS.md D.2).
+    """FairShip's selection of a single-valued R curve from the PDG compilation (docs/equations.md D.2).
 
     Keeps "EXCLSUM 17" (sum of exclusive channels, 0.30–1.99 GeV), "BAI 01" (BES, 2.0–4.8 GeV),
     "EDWARDS 90" (Crystal Ball, 5.0–7.4 GeV) and "BLINOV 93" (MD-1, 7.3–10.295 GeV).
@@ -137,7 +137,7 @@ def vmd_components() -> dict[str, np.ndarray]:
 
 
 def fermion_pair_phase_space(m_v: ArrayLike, m_f: ArrayLike) -> Float[Array, "..."]:
-    """(1 + 2m_f²/M²)·sqrt(1 − 4m_f²/M²) for M > 2m_f, else 0 (dimensionless; PHYSICS.md (A8), (B3)).
+    """(1 + 2m_f²/M²)·sqrt(1 − 4m_f²/M²) for M > 2m_f, else 0 (dimensionless; docs/equations.md (A8), (B3)).
 
     ``m_v`` = M and ``m_f`` in GeV. NaN-free value and gradient at and below threshold.
     """
@@ -170,9 +170,9 @@ def quark_pair_sum(sqrt_s: ArrayLike, current: Current) -> Float[Array, "..."]:
 def r_ratio_perturbative(sqrt_s: ArrayLike, current: Current = "em") -> Float[Array, "..."]:
     """Perturbative continuum R = N_c Σ_q Q_q² (1 + α_s/π) (1 + 2m_q²/s) sqrt(1 − 4m_q²/s).
 
-    PHYSICS.md D.2 (continuum above the data) with open flavours, α_s = ``ALPHA_S_CONTINUUM`` = 0.2;
+    docs/equations.md D.2 (continuum above the data) with open flavours, α_s = ``ALPHA_S_CONTINUUM`` = 0.2;
     √s in GeV. For "em" above the b threshold this is 11/3·(1.0637) ≈ 3.9; for "b-l" with u, d, s
-    open it is 1.0637 (= ½ of the EM value, PHYSICS.md (D7)).
+    open it is 1.0637 (= ½ of the EM value, docs/equations.md (D7)).
     """
     return QCD_CONTINUUM_FACTOR * quark_pair_sum(sqrt_s, current)
 
@@ -181,7 +181,7 @@ def r_ratio_perturbative(sqrt_s: ArrayLike, current: Current = "em") -> Float[Ar
 
 
 def r_ratio_em(sqrt_s: ArrayLike) -> Float[Array, "..."]:
-    """Hadronic R ratio of the electromagnetic current, R_EM(√s) (PHYSICS.md (D5), D.2).
+    """Hadronic R ratio of the electromagnetic current, R_EM(√s) (docs/equations.md (D5), D.2).
 
     * √s < 2m_π±: 0; 2m_π± to 0.30 GeV: linear from 0 to the first data point.
     * 2m_π± ≤ √s ≤ 10.295 GeV: linear interpolation in √s of the selected PDG 2017 points
@@ -204,7 +204,7 @@ def vmd_coefficients(x_u: float, x_d: float, x_s: float) -> tuple[float, float, 
     Normalised so that the photon (x = 2/3, −1/3, −1/3) has (1, 1, −1) (DarkCast, arXiv:1801.04847,
     Sec. 2): c_ρ = x_u − x_d (isovector), c_ω = 3(x_u + x_d) (isoscalar ūu + d̄d), c_φ = 3x_s (s̄s).
     B−L (1/3, 1/3, 1/3) gives (0, 2, 1): ρ decouples, ω amplitude ×2, φ amplitude ×(−1) relative
-    to the photon — i.e. rates ω×4, φ×1 and ω–φ interference ×(−2) (PHYSICS.md (D7)).
+    to the photon — i.e. rates ω×4, φ×1 and ω–φ interference ×(−2) (docs/equations.md (D7)).
     """
     return x_u - x_d, 3.0 * (x_u + x_d), 3.0 * x_s
 
@@ -217,7 +217,7 @@ def r_ratio_vmd(sqrt_s: ArrayLike, c_rho: float, c_omega: float, c_phi: float) -
     """VMD hadronic R ratio of a vector with meson couplings (c_ρ, c_ω, c_φ), √s ≤ 2 GeV.
 
     R = Σ_F [c_ρ² R^{F,ρ} + c_ω² R^{F,ω} + c_φ² R^{F,φ}] + 2 c_ω c_φ R^{ωφ}   (DarkCast eq. (2.18);
-    PHYSICS.md (D7)), with the DarkCast grids (:func:`vmd_components`) normalised to the photon.
+    docs/equations.md (D7)), with the DarkCast grids (:func:`vmd_components`) normalised to the photon.
     The interference grid enters with 2c_ωc_φ, i.e. with −2 for the photon (c_φ = −1): this
     sign/factor reproduces the PDG data around and above the φ (χ² 27 vs 598 for 0.98–1.01 GeV
     and 2.8e3 vs 1.1e4 for 1.03–1.10 GeV against EXCLSUM, compared with adding the grid with +1).
@@ -239,7 +239,7 @@ def r_ratio_vmd(sqrt_s: ArrayLike, c_rho: float, c_omega: float, c_phi: float) -
 
 
 def r_ratio_b_minus_l(sqrt_s: ArrayLike) -> Float[Array, "..."]:
-    """Hadronic R ratio of the B−L current, R_B−L(√s) (PHYSICS.md (D7), `physical` mode of Model 1).
+    """Hadronic R ratio of the B−L current, R_B−L(√s) (docs/equations.md (D7), `physical` mode of Model 1).
 
     Normalised like R_EM: Γ(Z′→hadrons) = g_BL² M/(12π) R_B−L(M).
 
@@ -275,19 +275,19 @@ class UnitSMWidths(eqx.Module):
 
     @property
     def total(self) -> Float[Array, "..."]:
-        """Γ_SM/g² (PHYSICS.md (A12) without the DM channel) [GeV]."""
+        """Γ_SM/g² (docs/equations.md (A12) without the DM channel) [GeV]."""
         return self.e + self.mu + self.tau + self.nu + self.hadrons
 
     @property
     def visible(self) -> Float[Array, "..."]:
-        """Charged final states e + μ + τ + hadrons (PHYSICS.md (B6)) [GeV]."""
+        """Charged final states e + μ + τ + hadrons (docs/equations.md (B6)) [GeV]."""
         return self.e + self.mu + self.tau + self.hadrons
 
 
 def fermion_pair_width_unit(
     m_v: ArrayLike, m_f: ArrayLike, charge: float, n_colours: float = 1.0
 ) -> Float[Array, "..."]:
-    """Γ(V→f f̄)/g² = N_c Q² M/(12π)(1+2m_f²/M²)sqrt(1−4m_f²/M²) [GeV] (PHYSICS.md (A8)).
+    """Γ(V→f f̄)/g² = N_c Q² M/(12π)(1+2m_f²/M²)sqrt(1−4m_f²/M²) [GeV] (docs/equations.md (A8)).
 
     ``m_v`` = M and ``m_f`` in GeV; ``charge`` = Q′ or Q of the Dirac fermion f; zero below threshold.
     """
@@ -296,7 +296,7 @@ def fermion_pair_width_unit(
 
 
 def lepton_pair_width_unit(m_v: ArrayLike, m_lepton: ArrayLike) -> Float[Array, "..."]:
-    """Γ(V→ℓ⁺ℓ⁻)/g² = M/(12π)(1+2m²/M²)sqrt(1−4m²/M²) [GeV] (PHYSICS.md (A8) with Q′ = −1, (B3)).
+    """Γ(V→ℓ⁺ℓ⁻)/g² = M/(12π)(1+2m²/M²)sqrt(1−4m²/M²) [GeV] (docs/equations.md (A8) with Q′ = −1, (B3)).
 
     With g² = ε²e² = 4πε²α this is ε²αM/3·(…) of (B3) exactly.
     """
@@ -304,7 +304,7 @@ def lepton_pair_width_unit(m_v: ArrayLike, m_lepton: ArrayLike) -> Float[Array, 
 
 
 def neutrino_width_unit(m_v: ArrayLike, current: Current) -> Float[Array, "..."]:
-    """Σ_α Γ(V→ν_α ν̄_α)/g² [GeV]: 3M/(24π) for B−L (PHYSICS.md (A9), E1.13), 0 for the EM current.
+    """Σ_α Γ(V→ν_α ν̄_α)/g² [GeV]: 3M/(24π) for B−L (docs/equations.md (A9), E1.13), 0 for the EM current.
 
     Left-handed neutrinos carry half the width of a massless Dirac fermion with the same charge.
     """
@@ -316,7 +316,7 @@ def neutrino_width_unit(m_v: ArrayLike, current: Current) -> Float[Array, "..."]
 
 
 def hadronic_width_unit(m_v: ArrayLike, current: Current, settings: Settings | None = None) -> Float[Array, "..."]:
-    """Γ(V→hadrons)/g² [GeV] (PHYSICS.md (A11) for "b-l", (B4) for "em").
+    """Γ(V→hadrons)/g² [GeV] (docs/equations.md (A11) for "b-l", (B4) for "em").
 
     "b-l" (switch √s_sw = ``settings.sqrt_s_switch``, default 2 GeV; K10, K24):
       M < √s_sw: M/(12π)·R_X(M) with R_X = R_EM (`paper`) or R_B−L (`physical`);
@@ -339,7 +339,7 @@ def hadronic_width_unit(m_v: ArrayLike, current: Current, settings: Settings | N
 def sm_width_unit(m_v: ArrayLike, current: Current = "b-l", settings: Settings | None = None) -> UnitSMWidths:
     """Γ(V→SM)/g_sm² per channel for a vector of mass ``m_v`` [GeV] → :class:`UnitSMWidths` [GeV].
 
-    Channels (PHYSICS.md (A8), (A9), (A11) for ``current="b-l"``; (B3), (B4) for ``"em"``): e, μ, τ
+    Channels (docs/equations.md (A8), (A9), (A11) for ``current="b-l"``; (B3), (B4) for ``"em"``): e, μ, τ
     (Q² = 1), ν (3M/24π for B−L, 0 for EM), hadrons (:func:`hadronic_width_unit`). Multiply by
     g_BL² or ε²e². Valid at any M (also M = √s inside cross sections); vectorised, NaN-free
     gradients at thresholds.

@@ -1,4 +1,4 @@
-"""Published limit curves, projections and computed bounds (PHYSICS.md Part F).
+"""Published limit curves, projections and computed bounds (docs/equations.md Part F).
 
 Two planes: ``model="dark-photon"`` (m_A′ [GeV], ε) and ``model="uvmsm"`` (M_Z′ [GeV], g_BL).
 
@@ -16,7 +16,7 @@ Name prefixes:
   NA64 invisible, dark-photon SN1987A, a relic target line.
 * ``darkmatterlive/<stem>``  DarkMatterLive (Apache-2.0): dark-photon SN1987A, SHiP 2025 projection.
 * ``recast/<stem>``          (uvmsm only) a dark-photon DarkCast curve rescaled to B−L by the simple
-  rule of PHYSICS.md F.1, g = e·ε·sqrt(BR_A′(F)/BR_Z′(F)) — :func:`recast_to_b_minus_l`.
+  rule of docs/equations.md F.1, g = e·ε·sqrt(BR_A′(F)/BR_Z′(F)) — :func:`recast_to_b_minus_l`.
 * ``nutev``, ``lep-contact`` (uvmsm only) computed lines M/g > 0.4 TeV (M > 10 GeV) and
   M/g > 6 TeV (contact interaction, valid for M ≫ 209 GeV) — :func:`nutev_bound`,
   :func:`lep_contact_bound`.
@@ -48,11 +48,11 @@ SENTINEL_MIN = 1e3
 """Couplings at or above this value are "no exclusion" markers (DarkCast 1e5, FORESEE 1e4–1e7)."""
 
 NUTEV_MASS_OVER_COUPLING = 400.0
-"""NuTeV: M_Z′/g_BL > 0.4 TeV for M_Z′ > 10 GeV (PHYSICS.md F.1, E1.19), GeV."""
+"""NuTeV: M_Z′/g_BL > 0.4 TeV for M_Z′ > 10 GeV (docs/equations.md F.1, E1.19), GeV."""
 NUTEV_MIN_MASS = 10.0
 """Lower end of the NuTeV line's validity [GeV]."""
 LEP_CONTACT_MASS_OVER_COUPLING = 6000.0
-"""LEP contact interaction: M_Z′/g_BL ≳ 6 TeV (Carena et al., hep-ph/0408098; PHYSICS.md F.1), GeV."""
+"""LEP contact interaction: M_Z′/g_BL ≳ 6 TeV (Carena et al., hep-ph/0408098; docs/equations.md F.1), GeV."""
 LEP_SQRT_S = 209.0
 """Highest LEP energy [GeV]; the contact bound needs M_Z′ ≫ √s."""
 
@@ -317,7 +317,7 @@ def _packaged_names(model: str) -> list[str]:
 
 
 def recastable_darkcast_limits() -> list[str]:
-    """Dark-photon DarkCast limits valid for the simple B−L rescaling of PHYSICS.md F.1.
+    """Dark-photon DarkCast limits valid for the simple B−L rescaling of docs/equations.md F.1.
 
     Valid when production goes through the electron coupling only (e⁺e⁻ → γV or electron
     bremsstrahlung: same coupling magnitude e·ε ↔ g_BL), the decay is to e⁺e⁻ and/or μ⁺μ⁻, and
@@ -422,11 +422,11 @@ def _doi(value: str) -> str:
     return f"doi:{value}" if value else ""
 
 
-# --- computed lines and the simple recast (PHYSICS.md F.1) -----------------------------------------
+# --- computed lines and the simple recast (docs/equations.md F.1) -----------------------------------------
 
 
 def nutev_bound(mass):
-    """Largest allowed g_BL from NuTeV, M_Z′/g > 0.4 TeV (PHYSICS.md F.1, E1.19); ``mass`` [GeV].
+    """Largest allowed g_BL from NuTeV, M_Z′/g > 0.4 TeV (docs/equations.md F.1, E1.19); ``mass`` [GeV].
 
     NaN below 10 GeV (no NuTeV constraint in this form there). Works on NumPy or JAX arrays.
     """
@@ -437,7 +437,7 @@ def nutev_bound(mass):
 def lep_contact_bound(mass, scale_gev: float = LEP_CONTACT_MASS_OVER_COUPLING):
     """Largest allowed g_BL from LEP contact interactions, M_Z′/g > ``scale_gev`` (≈ 6 TeV).
 
-    Valid only for M_Z′ ≫ √s_LEP = 209 GeV (PHYSICS.md F.1 (i)); evaluated at any mass given,
+    Valid only for M_Z′ ≫ √s_LEP = 209 GeV (docs/equations.md F.1 (i)); evaluated at any mass given,
     the caller decides where to draw it.
     """
     return np.asarray(mass, float) / scale_gev
@@ -452,7 +452,7 @@ def nutev_curve(mass=None) -> LimitCurve:
                       citation="NuTeV ν_μ–q scattering, conservative line M_Z′/g_BL > 0.4 TeV for M_Z′ > 10 GeV "
                                "(as used by Kaneta, Kang, Lee, JHEP 02 (2017) 031, arXiv:1606.09317)",
                       licence="computed (MIT code)", source="computed: uvmsm_jax.limits.nutev_bound",
-                      notes="PHYSICS.md F.1, E1.19")
+                      notes="docs/equations.md F.1, E1.19")
 
 
 def lep_contact_curve(mass=None, scale_gev: float = LEP_CONTACT_MASS_OVER_COUPLING) -> LimitCurve:
@@ -464,7 +464,7 @@ def lep_contact_curve(mass=None, scale_gev: float = LEP_CONTACT_MASS_OVER_COUPLI
                       citation="LEP e⁺e⁻ → ff̄ contact interactions, M_Z′/g_BL ≳ 6 TeV: M. Carena, A. Daleo, "
                                "B.A. Dobrescu, T.M.P. Tait, PRD 70 (2004) 093009, hep-ph/0408098",
                       licence="computed (MIT code)", source="computed: uvmsm_jax.limits.lep_contact_bound",
-                      notes=f"valid only for M_Z′ ≫ {LEP_SQRT_S:g} GeV; scale {scale_gev:g} GeV (PHYSICS.md F.1 (i))")
+                      notes=f"valid only for M_Z′ ≫ {LEP_SQRT_S:g} GeV; scale {scale_gev:g} GeV (docs/equations.md F.1 (i))")
 
 
 _DECAY_CHANNELS = {"e_e": ("e",), "mu_mu": ("mu",), "e_e;mu_mu": ("e", "mu")}
@@ -494,7 +494,7 @@ def _branching_ratio_ratio_jit(mass, channels, settings):
 
 
 def recast_to_b_minus_l(curve: LimitCurve, settings=None, channels=None) -> LimitCurve:
-    """Simple rescaling of a dark-photon limit to B−L (PHYSICS.md F.1, BaBar row):
+    """Simple rescaling of a dark-photon limit to B−L (docs/equations.md F.1, BaBar row):
 
         g_BL(m) = e · ε(m) · sqrt(BR_A′(F)/BR_Z′(F)),   F = the search's final states.
 
@@ -520,7 +520,7 @@ def recast_to_b_minus_l(curve: LimitCurve, settings=None, channels=None) -> Limi
         upper = np.where(np.isposinf(curve.upper), np.inf, curve.upper * factor)
     return dataclasses.replace(
         curve, name=f"recast/{stem}", model="uvmsm", coupling="g_BL", lower=lower, upper=upper, kind="recast",
-        notes=(f"simple rescaling g = e·ε·sqrt(BR_A′/BR_Z′) over {'+'.join(channels)} (PHYSICS.md F.1); valid for "
+        notes=(f"simple rescaling g = e·ε·sqrt(BR_A′/BR_Z′) over {'+'.join(channels)} (docs/equations.md F.1); valid for "
                f"prompt visible searches with electron-coupling production; {curve.notes}"))
 
 

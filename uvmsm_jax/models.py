@@ -1,4 +1,4 @@
-"""Model parameters as equinox Modules (DESIGN.md §1, PHYSICS.md A.1, B.1).
+"""Model parameters as equinox Modules (DESIGN.md §1, docs/equations.md A.1, B.1).
 
 Both models are thin parameterisations of one *vector portal*: a massive vector V (Z′ or A′)
 coupled to the SM fermion current (B−L charges × g_BL, or electric charges × εe) and to a DM
@@ -33,7 +33,7 @@ class VectorPortal(eqx.Module):
       m_v:   mediator mass (Z′ or A′).
       g_sm:  coupling multiplying the SM charges of ``current`` (g_BL for "b-l", ε·e for "em").
       g_dm:  DM coupling (g_BL·|Q′_N| = g_BL for the Majorana N₁, e′ for the Dirac χ).
-      current: "b-l" (charges of PHYSICS.md A2) or "em" (electric charges, PHYSICS.md B2).
+      current: "b-l" (charges of docs/equations.md A2) or "em" (electric charges, docs/equations.md B2).
       dm_kind: "majorana" (N₁, g=2, axial vertex, 1/2 for identical final state) or "dirac"
         (χ + χ̄, 2 + 2 d.o.f.).
     """
@@ -47,7 +47,7 @@ class VectorPortal(eqx.Module):
 
 
 class UVMSM(eqx.Module):
-    """Model 1 (PHYSICS.md Part A): Majorana N₁ dark matter with a U(1)_B−L gauge boson Z′.
+    """Model 1 (docs/equations.md Part A): Majorana N₁ dark matter with a U(1)_B−L gauge boson Z′.
 
     Fields: ``m_n1`` = M_N₁ [GeV], ``m_zp`` = M_Z′ [GeV], ``g_bl`` = g_B−L [dimensionless].
     """
@@ -68,7 +68,7 @@ class UVMSM(eqx.Module):
 
 
 class DarkPhotonDM(eqx.Module):
-    """Model 2 (PHYSICS.md Part B): Dirac χ with dark charge e′ and a dark photon A′ of mixing ε.
+    """Model 2 (docs/equations.md Part B): Dirac χ with dark charge e′ and a dark photon A′ of mixing ε.
 
     Fields: ``m_chi`` = m_χ [GeV], ``m_ap`` = m_A′ [GeV], ``epsilon`` = photon kinetic mixing ε of
     (B2), ``e_dark`` = dark gauge coupling e′ (not α′).
@@ -108,18 +108,18 @@ def validate_model(model: Model) -> None:
 class Settings(eqx.Module):
     """Numerical and physics switches shared by every solver (all static except ``t_reheat``).
 
-    mode: "physical" (default; corrections of PHYSICS.md A.0) or "paper" (P1 as printed). Model 2
+    mode: "physical" (default; corrections of docs/equations.md A.0) or "paper" (P1 as printed). Model 2
       has a single convention and ignores ``mode`` (it always uses M_P = 2.435e18 GeV).
     gstar: "saikawa2018" (tabulated g*, g*s; default), "saikawa2020", "saikawa2018-fit" (analytic
       fit D1–D3), or a number (constant g* = g*s, no dg*s/dT term).
     statistics: "maxwell-boltzmann" (default) or "quantum" (FD/BE equilibrium densities).
     entropy_derivative: include the (1+δ) factor of (G5). ``None`` → on for a tabulated g* in
       physical mode for Model 1, off otherwise (P1 and P2 set δ = 0).
-    t_reheat: reheating temperature T_R [GeV]; ``None`` → 100·max(M_DM, M_V) (PHYSICS.md A39, K13).
+    t_reheat: reheating temperature T_R [GeV]; ``None`` → 100·max(M_DM, M_V) (docs/equations.md A39, K13).
       Differentiable.
-    sqrt_s_switch: √s above which hadronic channels are perturbative quarks [GeV] (PHYSICS.md D.2).
-    include_invisible_in_depletion: Model 2 flag of PHYSICS.md B.3 (Γ_vis → Γ_tot in the A′ decay term).
-    resonance: Model-1 bookkeeping of the s-channel pole (PHYSICS.md A.8.1): "pole" keeps the
+    sqrt_s_switch: √s above which hadronic channels are perturbative quarks [GeV] (docs/equations.md D.2).
+    include_invisible_in_depletion: Model 2 flag of docs/equations.md B.3 (Γ_vis → Γ_tot in the A′ decay term).
+    resonance: Model-1 bookkeeping of the s-channel pole (docs/equations.md A.8.1): "pole" keeps the
       narrow-width pole term (A27) in ⟨σv⟩_a and drops Z′ decays (R, P1's choice); "decay" keeps
       only the off-pole part and evolves Z′ (inverse) decays (D). "auto": "pole" in paper mode,
       "decay" in physical mode.
@@ -170,7 +170,7 @@ class Settings(eqx.Module):
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not float(self.sqrt_s_switch) > 0:  # may be inf: R ratio at all masses (PHYSICS.md D.2)
+        if not float(self.sqrt_s_switch) > 0:  # may be inf: R ratio at all masses (docs/equations.md D.2)
             raise ValueError(f"sqrt_s_switch must be positive, got {self.sqrt_s_switch!r}")
         for name in ("rtol", "atol", "x_end"):
             check_positive_finite(name, getattr(self, name))
@@ -181,7 +181,7 @@ class Settings(eqx.Module):
 
     @property
     def planck_mass(self) -> float:
-        """Reduced Planck mass M_P [GeV] for Model 1 in this mode (PHYSICS.md K12)."""
+        """Reduced Planck mass M_P [GeV] for Model 1 in this mode (docs/equations.md K12)."""
         return c.M_PLANCK_REDUCED_PAPER if self.mode == "paper" else c.M_PLANCK_REDUCED
 
 

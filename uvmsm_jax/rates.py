@@ -1,9 +1,9 @@
-"""Thermal averages, reaction rates and the Boltzmann rate coefficients (PHYSICS.md G.4, G.6, A.5).
+"""Thermal averages, reaction rates and the Boltzmann rate coefficients (docs/equations.md G.4, G.6, A.5).
 
-All thermal averages use Maxwell–Boltzmann statistics for the initial state (PHYSICS.md G.2).
+All thermal averages use Maxwell–Boltzmann statistics for the initial state (docs/equations.md G.2).
 Everything is returned as a natural logarithm with the Boltzmann exponent combined analytically
 from scaled Bessel functions, so nothing under- or overflows up to m/T ~ 1e3 and beyond
-(PHYSICS.md N.1–N.2).
+(docs/equations.md N.1–N.2).
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from .xsec import (
 )
 
 # Panel boundaries in t = (√s − √s_min)/T of the composite Gauss–Legendre rule: geometric near
-# threshold, then covering the exponential tail up to e^{-60} (PHYSICS.md N.2).
+# threshold, then covering the exponential tail up to e^{-60} (docs/equations.md N.2).
 _FIXED_T_PANELS = np.array([0.0, 1e-3, 1e-2, 0.05, 0.2, 0.6, 1.5, 3.5, 7.0, 13.0, 22.0, 36.0, 60.0])
 _NODES_PER_PANEL = 8
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_NODES_PER_PANEL)
 
 RESONANCE_EXCISION = 0.05
-"""Δ_exc of PHYSICS.md G19: |s − M²| < Δ_exc M² is excised from the off-pole integral."""
+"""Δ_exc of docs/equations.md G19: |s − M²| < Δ_exc M² is excised from the off-pole integral."""
 T_QCD = 0.15
-"""Temperature [GeV] below which quark channels of process (b) are switched off (PHYSICS.md K14)."""
+"""Temperature [GeV] below which quark channels of process (b) are switched off (docs/equations.md K14)."""
 
 # Panel edges in √s [GeV] over the tabulated hadronic region, where σ_a(s) ∝ R(√s): the 2m_π
 # threshold, 0.1 GeV steps, and dense edges across the narrow ω (0.783, Γ = 8.5 MeV) and
@@ -110,7 +110,7 @@ def log_sigma_v_identical_pair(
 
 
 def log_sigma_v_pole(m: Array, m_v: Array, width_v: Array, reduced_sigma_at_pole: Array, temperature: Array) -> Array:
-    """ln of the narrow-width pole part of ⟨σv⟩ [GeV⁻²] for an s-channel vector (PHYSICS.md A27, G19).
+    """ln of the narrow-width pole part of ⟨σv⟩ [GeV⁻²] for an s-channel vector (docs/equations.md A27, G19).
 
     ``reduced_sigma_at_pole`` = σ̃(M²) = σ(s)·[(s − M²)² + M²Γ²] at s = M² [GeV²]; the
     Breit–Wigner is replaced by π δ(s − M²)/(MΓ). ln 0 (= LOG_ZERO) when M ≤ 2m.
@@ -160,7 +160,7 @@ def _uniform_interpolation(u: Array, values: np.ndarray) -> Array:
 def sm_width_unit_interpolated(sqrt_s: Array, current: str, settings: Settings) -> Array:
     """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, from fine tables of Γ/√s.
 
-    Used inside σ_a(s) = η g_dm² Γ_SM(√s) √(s − 4m²)/D(s) (PHYSICS.md A19–A20); the exact
+    Used inside σ_a(s) = η g_dm² Γ_SM(√s) √(s − 4m²)/D(s) (docs/equations.md A19–A20); the exact
     per-channel function is :func:`uvmsm_jax.hadrons.sm_width_unit`. Both tables are uniform (in
     ln √s; in √s over the hadronic data), so a lookup is two gathers without a search: a binary
     search over one non-uniform table cost ~10× more and dominated the rate tables at ~10⁷
@@ -184,7 +184,7 @@ class ProcessSwitches(eqx.Module):
     conversion: (c) DM DM ↔ V V.
     decays: V ↔ SM and V ↔ DM DM (inverse) decays (θ_D of (A36)–(A37)).
     pole_in_annihilation: keep the narrow-width pole (A27) inside ⟨σv⟩_a (bookkeeping R of
-      PHYSICS.md A.8.1; must be False when ``decays`` is True — no double counting).
+      docs/equations.md A.8.1; must be False when ``decays`` is True — no double counting).
     """
 
     annihilation: bool = eqx.field(static=True, default=True)
@@ -195,7 +195,7 @@ class ProcessSwitches(eqx.Module):
 
     def __check_init__(self):
         if self.decays and self.pole_in_annihilation:
-            raise ValueError("pole_in_annihilation and decays double-count the resonance (PHYSICS.md A.8.1)")
+            raise ValueError("pole_in_annihilation and decays double-count the resonance (docs/equations.md A.8.1)")
 
 
 class Thermodynamics(eqx.Module):
@@ -210,12 +210,12 @@ class Thermodynamics(eqx.Module):
 
 
 def dm_degrees_of_freedom(portal: VectorPortal) -> float:
-    """Internal d.o.f. counted by the DM yield: 2 (Majorana N₁) or 4 (χ + χ̄; PHYSICS.md G.2, K28)."""
+    """Internal d.o.f. counted by the DM yield: 2 (Majorana N₁) or 4 (χ + χ̄; docs/equations.md G.2, K28)."""
     return c.G_N1 if portal.dm_kind == "majorana" else 2.0 * c.G_DIRAC
 
 
 def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float, entropy_derivative: bool, temperature):
-    """g*, g*s, δ, H, s and the equilibrium yields of DM and mediator at T (PHYSICS.md G1–G5)."""
+    """g*, g*s, δ, H, s and the equilibrium yields of DM and mediator at T (docs/equations.md G1–G5)."""
     dof = degrees_of_freedom(settings.gstar)
     g_rho = dof.g_rho(temperature)
     g_s = g_rho if settings.mode == "paper" else dof.g_s(temperature)  # P1: g*s = g* (K11)
@@ -235,7 +235,7 @@ def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float,
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature):
     """(ln⟨σv⟩_a without the pole, ln of the pole term): the off-pole integral with the resonance
     window excised (Γ → 0) and the narrow-width pole (A27), or, when the pole is below threshold,
-    the full propagator and a pole term ln 0 (PHYSICS.md A26–A27, G19)."""
+    the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19)."""
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
     pole_open = big_m > 2.0 * m
@@ -279,7 +279,7 @@ def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def _log_sigma_v_mediator_annihilation(portal, temperature):
-    """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions (PHYSICS.md A22, A29); quark channels fade
+    """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions (docs/equations.md A22, A29); quark channels fade
     out below T_QCD = 0.15 GeV over ±5 % (K14)."""
     masses, weights, is_quark = _sm_fermion_channels(portal.current)
     quark_gate = 1.0 / (1.0 + jnp.exp(-(temperature - T_QCD) / (0.05 * T_QCD)))
@@ -294,7 +294,7 @@ def _log_sigma_v_mediator_annihilation(portal, temperature):
 
 
 def _log_sigma_v_conversion(portal, settings, temperature):
-    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (PHYSICS.md A24, A29)."""
+    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (docs/equations.md A24, A29)."""
     _, eta_c = annihilation_normalisation(settings.mode)
 
     def sigma(s):
@@ -305,7 +305,7 @@ def _log_sigma_v_conversion(portal, settings, temperature):
 
 
 class RateDiagnostics(eqx.Module):
-    """ln(r/H) of PHYSICS.md (A30) at one temperature: r_a (with the pole), r_b, r_c, r_D."""
+    """ln(r/H) of docs/equations.md (A30) at one temperature: r_a (with the pole), r_b, r_c, r_D."""
 
     log_ra_over_h: Array
     log_rb_over_h: Array
@@ -325,7 +325,7 @@ def log_rate_coefficients(
 ) -> tuple[Array, RateDiagnostics]:
     """Columns of :mod:`uvmsm_jax.boltzmann`'s rate table at temperature T, plus rate diagnostics.
 
-    k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (PHYSICS.md G5, A36–A37, B13–B14); the reverse
+    k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (docs/equations.md G5, A36–A37, B13–B14); the reverse
     coefficients follow from detailed balance with the equilibrium yields (MB).
     """
     th = thermodynamics(portal, settings, planck_mass, entropy_derivative, temperature)

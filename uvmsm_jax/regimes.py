@@ -1,4 +1,4 @@
-"""Thermalisation and decoupling map without solving the Boltzmann system (PHYSICS.md A.6, B.5).
+"""Thermalisation and decoupling map without solving the Boltzmann system (docs/equations.md A.6, B.5).
 
 :func:`thermalisation` evaluates the rate/H criteria (A31)–(A33) (and (B21) for the dark photon)
 on the same rate tables the relic solver uses, vectorised over any array of points — the input

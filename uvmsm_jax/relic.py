@@ -1,8 +1,8 @@
-"""Relic abundance of either model from the coupled Boltzmann system (PHYSICS.md A.8, B.3–B.5).
+"""Relic abundance of either model from the coupled Boltzmann system (docs/equations.md A.8, B.3–B.5).
 
 :func:`relic` is the one entry point: it resolves the physics switches for the model, tabulates the
 rate coefficients, solves the stiff system with diffrax, classifies the production mechanism
-(PHYSICS.md A.6, B.5) and returns a :class:`RelicResult`. It accepts scalar or array fields (the
+(docs/equations.md A.6, B.5) and returns a :class:`RelicResult`. It accepts scalar or array fields (the
 batch is vmapped; an invalid point gets a status code and never disturbs its neighbours) and is
 differentiable in every continuous parameter: derivatives are computed in forward mode through the
 solver (exact for the discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
@@ -36,7 +36,7 @@ MECHANISMS = (
     "sequential-freeze-in",
     "thermal-mediator-decay",
 )
-"""Mechanism names indexed by ``RelicResult.mechanism`` (PHYSICS.md A.6 for Model 1, B22 for Model 2)."""
+"""Mechanism names indexed by ``RelicResult.mechanism`` (docs/equations.md A.6 for Model 1, B22 for Model 2)."""
 
 STATUS_OK = 0
 STATUS_INVALID_INPUT = 1
@@ -81,7 +81,7 @@ class _Config(eqx.Module):
 
 
 def _config(model: Model, settings: Settings) -> _Config:
-    """Resolve the physics switches of ``settings`` for the model (PHYSICS.md A.0, A.8.1, B.3)."""
+    """Resolve the physics switches of ``settings`` for the model (docs/equations.md A.0, A.8.1, B.3)."""
     static_settings = eqx.tree_at(lambda s: s.t_reheat, settings, None, is_leaf=lambda x: x is None)
     if isinstance(model, UVMSM):
         resonance = settings.resonance
@@ -111,7 +111,7 @@ def _config(model: Model, settings: Settings) -> _Config:
             system=bz.SystemSwitches(
                 reduced=False, dm_decay_depletes_mediator=settings.include_invisible_in_depletion
             ),
-            planck_mass=c.M_PLANCK_REDUCED,  # P2: M_Pl = 1.2209e19 GeV (PHYSICS.md B.3)
+            planck_mass=c.M_PLANCK_REDUCED,  # P2: M_Pl = 1.2209e19 GeV (docs/equations.md B.3)
             entropy_derivative=bool(settings.entropy_derivative),  # P2: t = 1/(2H), δ = 0 by default
         )
     raise TypeError(f"model must be UVMSM or DarkPhotonDM, got {type(model).__name__}")
@@ -123,20 +123,20 @@ def _parameters(model: Model, settings: Settings) -> Array:
     if settings.t_reheat is not None:
         t_reheat = jnp.asarray(settings.t_reheat, dtype=float)
     elif isinstance(model, UVMSM):
-        t_reheat = 100.0 * jnp.maximum(portal.m_dm, portal.m_v)  # PHYSICS.md A39, K13
+        t_reheat = 100.0 * jnp.maximum(portal.m_dm, portal.m_v)  # docs/equations.md A39, K13
     else:
-        t_reheat = 1000.0 * portal.m_v  # PHYSICS.md B18: x_R = 1e-3
+        t_reheat = 1000.0 * portal.m_v  # docs/equations.md B18: x_R = 1e-3
     fields = jnp.broadcast_arrays(portal.m_dm, portal.m_v, portal.g_sm, portal.g_dm, t_reheat)
     return jnp.stack(fields, axis=-1)
 
 
 def _reference_mass(config: _Config, portal: VectorPortal) -> Array:
-    """Mass defining x = m/T: M_N₁ for Model 1 (PHYSICS.md A36), m_A′ for Model 2 (B13)."""
+    """Mass defining x = m/T: M_N₁ for Model 1 (docs/equations.md A36), m_A′ for Model 2 (B13)."""
     return portal.m_dm if config.model_kind == "uvmsm" else portal.m_v
 
 
 def _crossing_temperature(log_ratio: Array, taus: Array, m_ref: Array) -> Array:
-    """Lowest grid temperature where ln(r/H) crosses 0 from above (PHYSICS.md A32); NaN if never > 0."""
+    """Lowest grid temperature where ln(r/H) crosses 0 from above (docs/equations.md A32); NaN if never > 0."""
     above = log_ratio > 0
     n = log_ratio.shape[0]
     last = jnp.max(jnp.where(above, jnp.arange(n), -1))
@@ -149,7 +149,7 @@ def _crossing_temperature(log_ratio: Array, taus: Array, m_ref: Array) -> Array:
 
 
 class _Prepared(eqx.Module):
-    """A point's rate table, integration range and classification (PHYSICS.md A.6, B.5)."""
+    """A point's rate table, integration range and classification (docs/equations.md A.6, B.5)."""
 
     valid: Array
     theta: Array
@@ -230,7 +230,7 @@ def _solve_point(theta: Array, config: _Config, save_taus: Array | None = None):
     m_dm = p.theta[0]
     columns = table.values
 
-    # --- initial conditions (PHYSICS.md A39, A.6) and solve --------------------------------
+    # --- initial conditions (docs/equations.md A39, A.6) and solve --------------------------------
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
     if settings.initial == "zero":
         start_in_equilibrium = jnp.array([False, False])

@@ -497,7 +497,7 @@ def _attrs(spec: ScanSpec) -> dict[str, Any]:
         "device": _device_description(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "data_provenance": json.dumps(data_provenance()),
-        "references": "PHYSICS.md (package docs); uvmsm_jax.relic",
+        "references": "docs/equations.md (package docs); uvmsm_jax.relic",
         _SPEC_ATTR: json.dumps(spec.fingerprint()),
     }
 

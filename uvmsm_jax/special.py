@@ -1,4 +1,4 @@
-"""Modified Bessel functions of the second kind K₀, K₁, K₂ in JAX (PHYSICS.md Part N, item 1).
+"""Modified Bessel functions of the second kind K₀, K₁, K₂ in JAX (docs/equations.md Part N, item 1).
 
 ``jax.scipy.special`` has no K_ν, so they are implemented here, elementwise, in float64, and safe
 under ``jit``, ``vmap`` and ``grad``:
@@ -202,17 +202,17 @@ def bessel_k012e(x: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."]
 
 
 def bessel_k0e(x: ArrayLike) -> Float[Array, "..."]:
-    """eˣ K₀(x), elementwise, x dimensionless (> 0; NaN otherwise). PHYSICS.md N.1."""
+    """eˣ K₀(x), elementwise, x dimensionless (> 0; NaN otherwise). docs/equations.md N.1."""
     return _guarded(x, 0, scaled=True)
 
 
 def bessel_k1e(x: ArrayLike) -> Float[Array, "..."]:
-    """eˣ K₁(x), elementwise, x dimensionless (> 0; NaN otherwise). PHYSICS.md N.1, (G6), (G11)."""
+    """eˣ K₁(x), elementwise, x dimensionless (> 0; NaN otherwise). docs/equations.md N.1, (G6), (G11)."""
     return _guarded(x, 1, scaled=True)
 
 
 def bessel_k2e(x: ArrayLike) -> Float[Array, "..."]:
-    """eˣ K₂(x) = eˣ [K₀(x) + (2/x) K₁(x)], elementwise, x > 0 (NaN otherwise). PHYSICS.md N.1, (G1)."""
+    """eˣ K₂(x) = eˣ [K₀(x) + (2/x) K₁(x)], elementwise, x > 0 (NaN otherwise). docs/equations.md N.1, (G1)."""
     return _guarded(x, 2, scaled=True)
 
 

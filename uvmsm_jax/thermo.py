@@ -1,4 +1,4 @@
-"""Thermodynamics of the early-universe plasma (PHYSICS.md G.3, D.1, E.5).
+"""Thermodynamics of the early-universe plasma (docs/equations.md G.3, D.1, E.5).
 
 Units: GeV for T, m, ρ^{1/4}, H; GeV³ for n and s; GeV⁴ for ρ; yields are dimensionless.
 Every function is elementwise, JAX-traceable and differentiable in its continuous arguments.
@@ -47,7 +47,7 @@ __all__ = [
 
 
 class DegreesOfFreedom(eqx.Module):
-    """Effective degrees of freedom g*ρ(T) and g*s(T) of the SM plasma (PHYSICS.md D.1).
+    """Effective degrees of freedom g*ρ(T) and g*s(T) of the SM plasma (docs/equations.md D.1).
 
     Holds a C² cubic spline (node values and node slopes, Hermite form) of ln g*ρ and ln g*s
     against ln(T/GeV) on the uniform grid ``ln_t_min + i·ln_t_step``. Outside the grid the values
@@ -179,7 +179,7 @@ def _load_table(name: str) -> DegreesOfFreedom:
 
 
 def degrees_of_freedom(gstar: str | float = "saikawa2018") -> DegreesOfFreedom:
-    """Build (once per setting) the g*(T) model selected by ``Settings.gstar`` (PHYSICS.md D.1).
+    """Build (once per setting) the g*(T) model selected by ``Settings.gstar`` (docs/equations.md D.1).
 
     * ``"saikawa2018"`` (default): packaged Saikawa–Shirai 2018 table (10000 rows, 2 keV–1e17 GeV).
       The table has stitching steps (+2 % in g* at 0.120 GeV, −0.3 % at 135 and 145 GeV, kinks at
@@ -281,7 +281,7 @@ def _fit_low(T):
 
 @jit_when_eager
 def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
-    """(g*ρ, g*s) from the Saikawa–Shirai fit, PHYSICS.md (D1)–(D3); T in GeV.
+    """(g*ρ, g*s) from the Saikawa–Shirai fit, docs/equations.md (D1)–(D3); T in GeV.
 
     (D1) above and (D2) below 0.12 GeV, joined by a C¹ smoothstep blend over 0.12 ± 0.005 GeV
     (the branches differ there by 0.1 %). T is clamped to [1e-5, 1e16] GeV (D4).
@@ -302,19 +302,19 @@ def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, 
 
 @jit_when_eager
 def hubble_rate(T: ArrayLike, g_rho: ArrayLike, m_planck: ArrayLike) -> Float[Array, "..."]:
-    """H = √(π² g*/90) T²/M_P [GeV], PHYSICS.md (G3); T, M_P (reduced Planck mass) in GeV."""
+    """H = √(π² g*/90) T²/M_P [GeV], docs/equations.md (G3); T, M_P (reduced Planck mass) in GeV."""
     return jnp.sqrt(jnp.pi**2 * jnp.asarray(g_rho, jnp.float64) / 90.0) * jnp.asarray(T, jnp.float64) ** 2 / m_planck
 
 
 @jit_when_eager
 def entropy_density(T: ArrayLike, g_s: ArrayLike) -> Float[Array, "..."]:
-    """s = (2π²/45) g*s T³ [GeV³], PHYSICS.md (G2); T in GeV."""
+    """s = (2π²/45) g*s T³ [GeV³], docs/equations.md (G2); T in GeV."""
     return 2.0 * jnp.pi**2 / 45.0 * jnp.asarray(g_s, jnp.float64) * jnp.asarray(T, jnp.float64) ** 3
 
 
 @jit_when_eager
 def energy_density(T: ArrayLike, g_rho: ArrayLike) -> Float[Array, "..."]:
-    """ρ = (π²/30) g* T⁴ [GeV⁴], PHYSICS.md (G2); T in GeV."""
+    """ρ = (π²/30) g* T⁴ [GeV⁴], docs/equations.md (G2); T in GeV."""
     return jnp.pi**2 / 30.0 * jnp.asarray(g_rho, jnp.float64) * jnp.asarray(T, jnp.float64) ** 4
 
 
@@ -391,7 +391,7 @@ def number_density_eq(
     statistics: str = "maxwell-boltzmann",
     spin_statistics: str | None = None,
 ) -> Float[Array, "..."]:
-    """Equilibrium number density n_eq [GeV³] at zero chemical potential, PHYSICS.md (G1).
+    """Equilibrium number density n_eq [GeV³] at zero chemical potential, docs/equations.md (G1).
 
     m (≥ 0) and T in GeV, g internal degrees of freedom. ``statistics="maxwell-boltzmann"``:
     n = g m² T K₂(m/T)/(2π²) (→ gT³/π² for m → 0). ``statistics="quantum"`` needs
@@ -414,7 +414,7 @@ def log_yield_eq(
     statistics: str = "maxwell-boltzmann",
     spin_statistics: str | None = None,
 ) -> Float[Array, "..."]:
-    """ln Y_eq, Y_eq = n_eq/s = 45 g x² K₂(x)/(4π⁴ g*s) (MB), PHYSICS.md (G4), x = m/T.
+    """ln Y_eq, Y_eq = n_eq/s = 45 g x² K₂(x)/(4π⁴ g*s) (MB), docs/equations.md (G4), x = m/T.
 
     Built from eˣK₂(x), so it is finite (≈ −x) for any x (no underflow at m/T = 1e3 or 1e5).
     m, T in GeV; g internal d.o.f.; g_s = g*s(T). Statistics as in :func:`number_density_eq`.
@@ -434,7 +434,7 @@ def yield_eq(
     statistics: str = "maxwell-boltzmann",
     spin_statistics: str | None = None,
 ) -> Float[Array, "..."]:
-    """Y_eq = n_eq/s = 45 g x² K₂(x)/(4π⁴ g*s) (MB), PHYSICS.md (G4), x = m/T; dimensionless.
+    """Y_eq = n_eq/s = 45 g x² K₂(x)/(4π⁴ g*s) (MB), docs/equations.md (G4), x = m/T; dimensionless.
 
     m, T in GeV; g internal d.o.f.; g_s = g*s(T). Underflows to 0 for x ≳ 700 (use
     :func:`log_yield_eq`). Statistics as in :func:`number_density_eq`.
@@ -444,7 +444,7 @@ def yield_eq(
 
 @jit_when_eager
 def mean_inverse_gamma(m: ArrayLike, T: ArrayLike) -> Float[Array, "..."]:
-    """⟨M/E⟩ = K₁(m/T)/K₂(m/T) for an MB gas, PHYSICS.md (G6); m ≥ 0, T in GeV (0 for m = 0)."""
+    """⟨M/E⟩ = K₁(m/T)/K₂(m/T) for an MB gas, docs/equations.md (G6); m ≥ 0, T in GeV (0 for m = 0)."""
     x = jnp.asarray(m, jnp.float64) / jnp.asarray(T, jnp.float64)
     massless = x == 0
     xs = jnp.where(massless, 1.0, x)  # m < 0 gives NaN

@@ -1,4 +1,4 @@
-"""Partial and total widths of the vector mediator V = Z′ or A′ (PHYSICS.md A.2, B.2).
+"""Partial and total widths of the vector mediator V = Z′ or A′ (docs/equations.md A.2, B.2).
 
 :func:`widths` takes a :class:`~uvmsm_jax.models.UVMSM`, :class:`~uvmsm_jax.models.DarkPhotonDM`
 or :class:`~uvmsm_jax.models.VectorPortal` and returns a :class:`Widths` (GeV). The SM channels
@@ -43,17 +43,17 @@ class Widths(eqx.Module):
 
     @property
     def sm(self) -> Float[Array, "..."]:
-        """Γ_SM = Γ_total − Γ(V→DM DM) [GeV] (PHYSICS.md (A12))."""
+        """Γ_SM = Γ_total − Γ(V→DM DM) [GeV] (docs/equations.md (A12))."""
         return self.e + self.mu + self.tau + self.nu + self.hadrons
 
     @property
     def total(self) -> Float[Array, "..."]:
-        """Total width incl. the DM pair [GeV] (PHYSICS.md (A12), (B6))."""
+        """Total width incl. the DM pair [GeV] (docs/equations.md (A12), (B6))."""
         return self.sm + self.dm
 
     @property
     def visible(self) -> Float[Array, "..."]:
-        """Width into charged SM states e + μ + τ + hadrons [GeV] (PHYSICS.md (B6))."""
+        """Width into charged SM states e + μ + τ + hadrons [GeV] (docs/equations.md (B6))."""
         return self.e + self.mu + self.tau + self.hadrons
 
     def as_dict(self) -> dict:
@@ -72,9 +72,9 @@ class Widths(eqx.Module):
 def dm_pair_width(portal: VectorPortal) -> Float[Array, "..."]:
     """Γ(V → DM DM) [GeV]; zero for M_V ≤ 2m_DM (NaN-free gradient at threshold).
 
-    * Majorana N₁ (PHYSICS.md (A10)): g_dm² M/(24π) (1 − 4m²/M²)^{3/2}; axial coupling, includes the
+    * Majorana N₁ (docs/equations.md (A10)): g_dm² M/(24π) (1 − 4m²/M²)^{3/2}; axial coupling, includes the
       identical-particle factor 1/2.
-    * Dirac χ (PHYSICS.md (B5)): e′² M/(12π) (1 + 2r²) sqrt(1 − 4r²), r = m_χ/M.
+    * Dirac χ (docs/equations.md (B5)): e′² M/(12π) (1 + 2r²) sqrt(1 − 4r²), r = m_χ/M.
     """
     m_v, m_dm, g_dm = portal.m_v, portal.m_dm, portal.g_dm
     if portal.dm_kind == "dirac":
@@ -93,7 +93,7 @@ def _broadcast_portal(portal: VectorPortal) -> VectorPortal:
 
 
 def widths(model: UVMSM | DarkPhotonDM | VectorPortal, settings: Settings | None = None) -> Widths:
-    """Partial and total widths of the mediator of ``model`` [GeV] (PHYSICS.md (A8)–(A12), (B3)–(B6)).
+    """Partial and total widths of the mediator of ``model`` [GeV] (docs/equations.md (A8)–(A12), (B3)–(B6)).
 
     SM channels: g_sm² × :func:`~uvmsm_jax.hadrons.sm_width_unit` (g_sm = g_BL for UVMSM, ε·e for
     DarkPhotonDM); the hadronic channel follows ``settings.mode`` and ``settings.sqrt_s_switch`` for
@@ -113,7 +113,7 @@ def widths(model: UVMSM | DarkPhotonDM | VectorPortal, settings: Settings | None
 
 
 def massless_width_coefficient_cf(current: str = "b-l", dm_kind: str = "majorana") -> float:
-    """C_f = Γ_total/(g² M/12π) with every fermion massless (PHYSICS.md (A13), E1.12) [dimensionless].
+    """C_f = Γ_total/(g² M/12π) with every fermion massless (docs/equations.md (A13), E1.12) [dimensionless].
 
     Built from the same channel functions as :func:`widths`, evaluated at zero fermion masses and
     equal SM and DM couplings: for B−L + Majorana N₁ this is 3 (e, μ, τ) + 3/2 (3ν) + 2 (6 quarks,

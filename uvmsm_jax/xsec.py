@@ -1,4 +1,4 @@
-"""2 → 2 cross sections of the vector portal in closed form (PHYSICS.md A.3–A.4).
+"""2 → 2 cross sections of the vector portal in closed form (docs/equations.md A.3–A.4).
 
 Processes of Model 1 (Majorana N₁, B−L Z′):
   (a) N₁N₁ → f f̄ through the s-channel Z′        — :func:`sigma_dm_pair_to_sm`
@@ -6,10 +6,10 @@ Processes of Model 1 (Majorana N₁, B−L Z′):
   (c) N₁N₁ → Z′Z′ through t/u-channel N₁          — :func:`sigma_dm_pair_to_mediator_pair`
 
 Cross sections are in GeV⁻², s in GeV², spin-averaged over the initial state, with the 1/2 for
-identical final particles included (PHYSICS.md G.2, G8). ``normalisation`` η_a, η_c selects
-``paper`` (P1 as printed: η_a = 1/2, η_c = 1/8) or ``physical`` (η = 1) — PHYSICS.md A.0, K1, K2.
+identical final particles included (docs/equations.md G.2, G8). ``normalisation`` η_a, η_c selects
+``paper`` (P1 as printed: η_a = 1/2, η_c = 1/8) or ``physical`` (η = 1) — docs/equations.md A.0, K1, K2.
 All functions are elementwise, jit/vmap/grad-safe, and return 0 below threshold with NaN-free
-gradients (PHYSICS.md N.4).
+gradients (docs/equations.md N.4).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ def safe_sqrt(x: ArrayLike) -> Array:
 
 
 def annihilation_normalisation(mode: str) -> tuple[float, float]:
-    """(η_a, η_c) of PHYSICS.md A.4 for ``mode`` "paper" or "physical"."""
+    """(η_a, η_c) of docs/equations.md A.4 for ``mode`` "paper" or "physical"."""
     return (0.5, 0.125) if mode == "paper" else (1.0, 1.0)
 
 
 # --- (a) N₁N₁ → SM via s-channel vector -------------------------------------------------------
 
 def sigma_dm_pair_to_sm(s, m_dm, g_dm, sm_width_at_sqrt_s, inverse_propagator2, eta_a=1.0):
-    """σ(N₁N₁ → SM) [GeV⁻²] summed over SM final states (PHYSICS.md A19–A20).
+    """σ(N₁N₁ → SM) [GeV⁻²] summed over SM final states (docs/equations.md A19–A20).
 
     Written through the SM width of a vector of mass √s, Γ_SM(√s) (which already contains the
     SM coupling², channel multiplicities, thresholds, neutrino 1/2 and the hadronic R ratio):
@@ -41,7 +41,7 @@ def sigma_dm_pair_to_sm(s, m_dm, g_dm, sm_width_at_sqrt_s, inverse_propagator2, 
         σ_a(s) = η_a g_dm² Γ_SM(√s) √(s − 4 m_dm²) / D(s),
 
     where D(s) = |s − M² + i MΓ|² = (s − M²)² + M²Γ² is passed as ``inverse_propagator2`` (for
-    the off-pole part of a resonance, the Γ → 0 value (s − M²)²; PHYSICS.md G19). Summing (A19)
+    the off-pole part of a resonance, the Γ → 0 value (s − M²)²; docs/equations.md G19). Summing (A19)
     over f reproduces this identity exactly.
     """
     return eta_a * g_dm**2 * sm_width_at_sqrt_s * safe_sqrt(s - 4.0 * m_dm**2) / inverse_propagator2

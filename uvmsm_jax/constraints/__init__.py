@@ -1,4 +1,4 @@
-"""Cosmological constraints (PHYSICS.md Part F): BBN / ΔN_eff (:mod:`~uvmsm_jax.constraints.bbn`).
+"""Cosmological constraints (docs/equations.md Part F): BBN / ΔN_eff (:mod:`~uvmsm_jax.constraints.bbn`).
 
 Published laboratory and astrophysical limit curves are in :mod:`uvmsm_jax.limits`.
 """

@@ -1,8 +1,8 @@
 """BBN constraints on the UνMSM: ΔN_eff of decoupled Z′/N₁ and P1's thermalisation-time criterion.
 
-PHYSICS.md A.7, eqs. (A34)–(A35), K15; validation E1.9–E1.11, E1.16. Temperatures and masses in
+docs/equations.md A.7, eqs. (A34)–(A35), K15; validation E1.9–E1.11, E1.16. Temperatures and masses in
 GeV. Every function is elementwise JAX (broadcasts over grids, jit/vmap-safe); the decoupling and
-thermalisation temperatures are *inputs* (from the thermalisation classifier, PHYSICS.md A.6), so
+thermalisation temperatures are *inputs* (from the thermalisation classifier, docs/equations.md A.6), so
 the same functions serve single points and (M_Z′, g) grids (P1 Fig. 1b, dark-blue region).
 
 (A35)  ΔN_eff ≃ 12/7 [g*(T_ν^dec)/g*(T_Z′^dec)]^{4/3} + [g*(T_ν^dec)/g*(T_N₁^dec)]^{4/3},
@@ -110,7 +110,7 @@ def delta_neff_from_temperatures(t_dec_zp, t_dec_n1, thermal_zp, thermal_n1, m_z
 def thermalises_before_bbn(thermalised, t_therm, t_nu_dec=T_NU_DECOUPLING):
     """P1's thermalisation-time test: the species reached equilibrium at T_therm ≥ T_ν^dec.
 
-    ``t_therm`` [GeV] is the (highest) temperature at which r/H first exceeds 1 (PHYSICS.md A.6);
+    ``t_therm`` [GeV] is the (highest) temperature at which r/H first exceeds 1 (docs/equations.md A.6);
     NaN/0 for species that never thermalise (``thermalised`` False).
     """
     thermalised = jnp.asarray(thermalised, dtype=bool)
@@ -120,7 +120,7 @@ def thermalises_before_bbn(thermalised, t_therm, t_nu_dec=T_NU_DECOUPLING):
 def bbn_excluded(m_zp, m_n1, *, thermal_zp, t_dec_zp, thermal_n1, t_dec_n1, t_therm_n1, t_therm_zp=None,
                  gstar="saikawa2018", dof: Literal["rho", "s"] = "rho", t_nu_dec=T_NU_DECOUPLING,
                  light_mass=T_NU_DECOUPLING, mass_window: Literal["p1", "relativistic"] = "p1"):
-    """BBN exclusion of UνMSM points (PHYSICS.md A.7) → dict of arrays.
+    """BBN exclusion of UνMSM points (docs/equations.md A.7) → dict of arrays.
 
     * ``delta_neff``: (A35) via :func:`delta_neff_from_temperatures`;
       ``by_delta_neff`` = ΔN_eff > 1 (P1 (i), (iii)).

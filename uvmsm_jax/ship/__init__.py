@@ -1,4 +1,4 @@
-"""SHiP sensitivity to the dark photon and to the B−L Z′ (PHYSICS.md Part C).
+"""SHiP sensitivity to the dark photon and to the B−L Z′ (docs/equations.md Part C).
 
 Modules: :mod:`~uvmsm_jax.ship.brems` (proton bremsstrahlung (C3)–(C11)),
 :mod:`~uvmsm_jax.ship.mesons` (meson decays (C12)–(C14) and the rescaled published meson reach),

@@ -1,4 +1,4 @@
-"""Proton bremsstrahlung of a light vector off the SPS beam (PHYSICS.md C.2, eqs. (C3)–(C11)).
+"""Proton bremsstrahlung of a light vector off the SPS beam (docs/equations.md C.2, eqs. (C3)–(C11)).
 
 Quasi-real (Fermi–Weizsäcker–Williams) approximation of Blümlein & Brunner (arXiv:1311.3870):
 the number of vectors V (A′ or the B−L Z′) radiated per proton on target, per unit of the
@@ -25,7 +25,7 @@ import numpy as np
 from .. import constants as c
 
 BEAM_ENERGY_SPS = 400.0
-"""SPS proton beam energy E_p [GeV] (PHYSICS.md C6)."""
+"""SPS proton beam energy E_p [GeV] (docs/equations.md C6)."""
 
 ThirdTerm = Literal["fairship", "bdnmc"]
 FormFactorKind = Literal["vmd", "dipole", "none"]
@@ -73,7 +73,7 @@ def splitting_function(z, pt2, mass, alpha_coupling, third_term: ThirdTerm = "fa
 
     ``z``: longitudinal momentum fraction of the vector; ``pt2``: pT² [GeV²]; ``mass``: m_V [GeV];
     ``alpha_coupling``: ε²α (dark photon) or g²/(4π) (B−L, C11). ``third_term`` selects the bracket
-    of the third term (PHYSICS.md K21): ``"fairship"`` → [1 + (1 − z)²] (SHiP default),
+    of the third term (docs/equations.md K21): ``"fairship"`` → [1 + (1 − z)²] (SHiP default),
     ``"bdnmc"`` → [z + (1 − z)²].
     """
     mp2 = c.M_PROTON**2
@@ -160,7 +160,7 @@ def pbrem_differential_yield(z, pt2, mass, alpha_coupling, *, form_factor: FormF
 # --- Gauss–Legendre quadrature over (z, pT²) ---------------------------------------------------
 
 class PbremRanges:
-    """Integration ranges of (C8) (PHYSICS.md K22).
+    """Integration ranges of (C8) (docs/equations.md K22).
 
     ``"bb"`` (default, Blümlein–Brunner / Gorbunov et al.): z ∈ [0.1, 0.9], pT ≤ 1 GeV.
     ``"wide"``: z ∈ [0.1, 0.9], pT limited only by the detector acceptance (needs ``max_angle``) —

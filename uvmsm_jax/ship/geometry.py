@@ -1,4 +1,4 @@
-"""SHiP decay volume, decay probability and geometric acceptance (PHYSICS.md C.1, C.5).
+"""SHiP decay volume, decay probability and geometric acceptance (docs/equations.md C.1, C.5).
 
 Lengths in metres, momenta/masses/widths in GeV, angles in radians. Distances are measured from
 the upstream face of the target along the beam axis; for the small angles involved the flight
@@ -18,7 +18,7 @@ from .. import constants as c
 
 
 class DecayVolume(eqx.Module):
-    """A decay volume between ``l_start`` and ``l_end`` [m] with an exit window (PHYSICS.md C15–C16).
+    """A decay volume between ``l_start`` and ``l_end`` [m] with an exit window (docs/equations.md C15–C16).
 
     ``shape="rectangle"``: the vector's direction must hit the window |x| < ``half_width_x``,
     |y| < ``half_width_y`` [m] at distance ``l_end``. ``shape="cone"``: θ < ``half_width_x``/``l_end``.
@@ -53,7 +53,7 @@ GEOMETRIES = {
     # SHiP BDF 2019–2020 (arXiv:2011.05115, used by P2): ≈45–50 m + 50 m, 5 m × 10 m window (K23).
     "bdf2020": DecayVolume("bdf2020", 47.5, 97.5, 2.5, 5.0, "rectangle"),
 }
-"""Decay-volume configurations of PHYSICS.md (C15)."""
+"""Decay-volume configurations of docs/equations.md (C15)."""
 
 
 def get_geometry(geometry: str | DecayVolume) -> DecayVolume:

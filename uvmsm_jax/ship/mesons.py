@@ -1,4 +1,4 @@
-"""Vector production in light-meson decays at SHiP (PHYSICS.md C.3, eqs. (C12)–(C14), C.6).
+"""Vector production in light-meson decays at SHiP (docs/equations.md C.3, eqs. (C12)–(C14), C.6).
 
 What is implemented:
 
@@ -41,9 +41,9 @@ from .. import constants as c
 MESON_YIELDS_PER_POT = {"pi0": 6.166, "eta": 0.7012, "omega": 0.8295, "eta_prime": 0.07825}
 """Mean multiplicities per 400 GeV pp interaction = per POT (thick target), Pythia8/FairShip (C14)."""
 MESON_MASSES = {"pi0": c.M_PI0, "eta": c.M_ETA, "omega": c.M_OMEGA, "eta_prime": c.M_ETA_PRIME}
-"""Meson masses [GeV] (PHYSICS.md G.1)."""
+"""Meson masses [GeV] (docs/equations.md G.1)."""
 BR_TWO_PHOTONS = {"pi0": c.BR_PI0_GAMMA_GAMMA, "eta": c.BR_ETA_GAMMA_GAMMA, "eta_prime": c.BR_ETA_PRIME_GAMMA_GAMMA}
-"""BR(P → γγ) (PHYSICS.md G.1)."""
+"""BR(P → γγ) (docs/equations.md G.1)."""
 
 ANOMALY_FACTOR_B_MINUS_L = {"pi0": 1.0, "eta": 0.5, "eta_prime": -1.0 / 7.0}
 """a_P = A(P → γ Z′_B−L)/A(P → γγ) per unit (g/e), from Σ_q c_q Q_q x_q / Σ_q c_q Q_q² with

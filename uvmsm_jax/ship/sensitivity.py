@@ -1,8 +1,8 @@
-"""SHiP signal count and reach (PHYSICS.md C.1, C.6; eqs. (C1), (C18)–(C20)).
+"""SHiP signal count and reach (docs/equations.md C.1, C.6; eqs. (C1), (C18)–(C20)).
 
     N_sig(m, c) = N_POT · ε_det · BR_vis · ∫dz dpT² d²n/(dz dpT²) · P_dec(p) · A(θ)            (C1)
 
-for proton bremsstrahlung of the dark photon (coupling c = ε, PHYSICS.md B.2) or of the B−L Z′
+for proton bremsstrahlung of the dark photon (coupling c = ε, docs/equations.md B.2) or of the B−L Z′
 (c = g_BL, (C11)), plus — optionally — the meson channels through the P2-style rescaling of the
 published SHiP curves (:mod:`uvmsm_jax.ship.mesons`). The (z, pT²) integral is a fixed
 Gauss–Legendre rule (:func:`uvmsm_jax.ship.brems.pbrem_nodes`), so ``N_sig`` is a smooth JAX
@@ -19,7 +19,7 @@ monotone, so a bracket exists and bisection always converges (≈ 40 steps to |�
 optimistix's implicit adjoint makes the edges differentiable with respect to the array fields of
 the setup, e.g. ∂ln c_lower/∂ln N_POT = −1/4 (C20).
 
-Defaults and their calibration (documented deviation from PHYSICS.md C8/K22): the Pbrem pT range
+Defaults and their calibration (documented deviation from docs/equations.md C8/K22): the Pbrem pT range
 is ``"wide"`` — pT limited by the angular acceptance of the decay volume (as in FairShip, which
 integrates the polar angle up to π/2) instead of pT ≤ 1 GeV. With it the lower edge reproduces the
 published SHiP 2020 curves (E.3, DarkCast ``SHiP_Ahdida2020new_brem_*``) within a factor
@@ -51,7 +51,7 @@ MODEL_ALIASES = {"dark-photon": "dark-photon", "dark_photon": "dark-photon",
 PRODUCTIONS = ("brems", "mesons", "all")
 
 N_POT_5_YEARS = 2e20
-"""Protons on target in 5 years (SHiP 2020, P2 "5-year"; PHYSICS.md (C19))."""
+"""Protons on target in 5 years (SHiP 2020, P2 "5-year"; docs/equations.md (C19))."""
 N_POT_15_YEARS = 6e20
 """Protons on target in 15 years at ECN3 (P2 "15-year"; (C19))."""
 N_THRESHOLD_90CL = 2.3
@@ -74,7 +74,7 @@ def canonical_model(model_kind: str) -> ModelKind:
 
 
 class ShipSetup(eqx.Module):
-    """Everything that defines a SHiP sensitivity calculation (PHYSICS.md Part C, N.6).
+    """Everything that defines a SHiP sensitivity calculation (docs/equations.md Part C, N.6).
 
     Static switches:
       model: "dark-photon" (coupling ε) or "uvmsm" (B−L Z′, coupling g_BL).
@@ -85,7 +85,7 @@ class ShipSetup(eqx.Module):
       visible: final states in BR_vis (C17): "charged" (e, μ, τ, f_ch·hadrons) or "dileptons"
         (e, μ). ``None`` → "charged" for the dark photon, "dileptons" for B−L (P1).
       pbrem_ranges: "wide" (default: z ∈ [0.1, 0.9], pT up to the acceptance) or "bb"
-        (pT ≤ 1 GeV, PHYSICS.md C8); K22. third_term: (C4) bracket, "fairship" or "bdnmc" (K21).
+        (pT ≤ 1 GeV, docs/equations.md C8); K22. third_term: (C4) bracket, "fairship" or "bdnmc" (K21).
       e_beam: proton energy [GeV]; n_z, n_pt: Gauss–Legendre nodes in z and in ln(pT² + H₀).
       settings: :class:`~uvmsm_jax.models.Settings` for the hadronic width (mode, √s switch).
     Differentiable (array) fields:
@@ -159,7 +159,7 @@ def _visible_unit_width(unit, channels: str, f_charged):
 def unit_widths(mass, setup: ShipSetup):
     """(Γ_tot, Γ_vis) per unit coupling² [GeV] of the mediator of mass ``mass`` [GeV].
 
-    Γ = c² × value with c = ε (Γ ∝ ε²e², PHYSICS.md (B3)–(B6)) or g_BL ((A8)–(A12)), built from
+    Γ = c² × value with c = ε (Γ ∝ ε²e², docs/equations.md (B3)–(B6)) or g_BL ((A8)–(A12)), built from
     :func:`uvmsm_jax.hadrons.sm_width_unit`. The DM channel is closed: the SHiP curves assume
     visible decays and P1 ignores Z′ → N₁N₁ (K26). Γ_vis follows (C17) for ``setup.visible_channels``.
     """
