@@ -30,8 +30,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-import uvmsm_jax as uj  # noqa: E402
-from scipy_reference import relic_scipy  # noqa: E402
+from scipy_reference import relic_scipy
+
+import uvmsm_jax as uj
 
 
 def regime_points(regime: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,8 +66,14 @@ def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -
     scipy_times, rel_diffs = [], []
     for i in range(n_scipy):
         start = time.perf_counter()
-        reference = relic_scipy(m_n1[i] * (1 + 1e-6), m_zp[i], g[i], mode=settings.mode, gstar=settings.gstar,
-                                initial="zero" if regime == "freeze-in" else "equilibrium")
+        reference = relic_scipy(
+            m_n1[i] * (1 + 1e-6),
+            m_zp[i],
+            g[i],
+            mode=settings.mode,
+            gstar=settings.gstar,
+            initial="zero" if regime == "freeze-in" else "equilibrium",
+        )
         scipy_times.append(time.perf_counter() - start)
         rel_diffs.append(abs(reference["omega_h2"] / omega[i] - 1.0))
     scipy_per_point = float(np.mean(scipy_times))
@@ -101,13 +108,22 @@ def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float) -> dict:
     compile_s, _ = time_call(jacobian, m_n1, m_zp, g)
     run_s, jac = time_call(jacobian, m_n1 * (1 + 1e-6), m_zp, g)
     # the plain solve of the same points in the same chunking, for a like-for-like ratio
-    chunked = jax.jit(lambda a, b, c: jax.lax.map(
-        lambda x: uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2, jnp.stack([a, b, c], axis=-1), batch_size=16))
+    chunked = jax.jit(
+        lambda a, b, c: jax.lax.map(
+            lambda x: uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2,
+            jnp.stack([a, b, c], axis=-1),
+            batch_size=16,
+        )
+    )
     time_call(chunked, m_n1, m_zp, g)
     plain_chunked_s, _ = time_call(chunked, m_n1 * (1 + 1e-6), m_zp, g)
-    return {"grad_compile_s": compile_s, "grad_run_s": run_s, "grad_over_forward": run_s / plain_chunked_s,
-            "grad_over_batched_forward": run_s / plain_s,
-            "grad_finite_fraction": float(np.isfinite(np.asarray(jac)).all(axis=-1).mean())}
+    return {
+        "grad_compile_s": compile_s,
+        "grad_run_s": run_s,
+        "grad_over_forward": run_s / plain_chunked_s,
+        "grad_over_batched_forward": run_s / plain_s,
+        "grad_finite_fraction": float(np.isfinite(np.asarray(jac)).all(axis=-1).mean()),
+    }
 
 
 def main(argv=None) -> int:
@@ -120,9 +136,15 @@ def main(argv=None) -> int:
     n = args.points or (256 if args.quick else 1024)
     n_scipy = args.scipy_points or (3 if args.quick else 12)
     settings = uj.Settings()
-    report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
-                          "backend": jax.default_backend()},
-              "settings": {"mode": settings.mode, "gstar": settings.gstar, "rtol": settings.rtol}}
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
+        "settings": {"mode": settings.mode, "gstar": settings.gstar, "rtol": settings.rtol},
+    }
     for regime in ("freeze-out", "freeze-in"):
         result = benchmark_regime(regime, n, n_scipy, settings)
         inputs, plain_s = result.pop("_inputs"), result.pop("_plain_s")
@@ -133,9 +155,11 @@ def main(argv=None) -> int:
         if regime == "freeze-in":
             report.update(benchmark_gradient(inputs, settings, plain_s))
         if not args.json:
-            print(f"{regime:>11}: {result['points_per_s']:9.1f} points/s (JAX, {n} points, compile "
-                  f"{result['jax_compile_s']:.1f} s) | SciPy {result['scipy_s_per_point']:.3f} s/point "
-                  f"| speedup {result['speedup']:.1f}x | max |ΔΩ/Ω| vs SciPy {result['max_rel_diff_vs_scipy']:.1e}")
+            print(
+                f"{regime:>11}: {result['points_per_s']:9.1f} points/s (JAX, {n} points, compile "
+                f"{result['jax_compile_s']:.1f} s) | SciPy {result['scipy_s_per_point']:.3f} s/point "
+                f"| speedup {result['speedup']:.1f}x | max |ΔΩ/Ω| vs SciPy {result['max_rel_diff_vs_scipy']:.1e}"
+            )
     if args.json:
         print(json.dumps(report))
     else:

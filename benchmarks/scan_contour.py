@@ -8,7 +8,7 @@ What is measured (UνMSM, M_N₁ = r·M_Z′, default Settings, M_Z′ in 0.01�
 
 * the (M_Z′, g_BL) scan: compile time (first chunk), steady throughput, total; with ``--quick``
   ``scan_200x200_s`` is extrapolated from the measured throughput (``"extrapolated": true``);
-* the contour at the scan's masses by gradient root finding (:func:`uvmsm_jax.contour.contour`:
+* the contour at the scan's masses by gradient root finding (:func:`uvmsm_jax.contour`:
   bracketing scan + optimistix Newton, every branch) against grid + linear interpolation of
   ln Ωh² in ln g on the scan itself: times and accuracy of each. The accuracy of a contour point is
   |Δ ln g| = |ln(Ωh²(g)/0.12)| / |∂ ln Ωh²/∂ ln g| with Ωh²(g) re-evaluated through the relic solver;
@@ -56,7 +56,7 @@ def _grid_contour(m_zp, g, omega, target):
 
 def _log_g_errors(kind, points, settings, chunk, target):
     """|Δ ln g| of each contour point from Ωh² re-evaluated with the relic solver."""
-    from uvmsm_jax.scan import evaluate
+    from uvmsm_jax import evaluate
 
     if not points:
         return np.array([]), np.array([])
@@ -73,8 +73,10 @@ def main(argv=None) -> int:
     parser.add_argument("--n-mass", type=int, help="masses (scan rows and contour points); default 200, quick 6")
     parser.add_argument("--n-g", type=int, help="couplings per mass in the scan; default 200, quick 12")
     parser.add_argument("--ratio", type=float, default=1.0, help="M_N1/M_Z' (default 1: both branches exist)")
-    parser.add_argument("--chunk", type=int, default=None, help="scan chunk (default: uvmsm_jax.scan.default_chunk)")
-    parser.add_argument("--optax-masses", type=int, default=None, help="masses for optax vs optimistix (default 4, quick 1)")
+    parser.add_argument("--chunk", type=int, default=None, help="scan chunk (default: uvmsm_jax.default_block())")
+    parser.add_argument(
+        "--optax-masses", type=int, default=None, help="masses for optax vs optimistix (default 4, quick 1)"
+    )
     args = parser.parse_args(argv)
 
     log = sys.stderr if args.json else sys.stdout
@@ -87,8 +89,8 @@ def main(argv=None) -> int:
 
 def run(args, log) -> dict:
     import uvmsm_jax as uj
-    from uvmsm_jax.contour import contour
-    from uvmsm_jax.scan import _make_spec, compute_chunk, default_chunk, scan
+    from uvmsm_jax import contour, default_block, scan
+    from uvmsm_jax._scan import compute_chunk, make_spec
 
     n_mass = args.n_mass or (6 if args.quick else 200)
     n_g = args.n_g or (12 if args.quick else 200)
@@ -99,11 +101,14 @@ def run(args, log) -> dict:
     g = np.geomspace(1e-13, 1.0, n_g)
     grid = {"m_zp": m_zp, "g_bl": g}
     ratios = {"m_n1": ("m_zp", args.ratio)}
-    chunk = args.chunk or default_chunk()
-    spec = _make_spec("uvmsm", grid, None, ratios, settings, chunk)
+    chunk = args.chunk or default_block()
+    spec = make_spec("uvmsm", grid, None, ratios, settings, chunk)
     print(f"machine: {_machine()}", file=log)
-    print(f"scan {n_mass} x {n_g} (M_Z' x g_BL), M_N1 = {args.ratio:g} M_Z', chunks of {spec.size} points "
-          f"(blocks {spec.block}, {spec.n_chunks} chunks)", file=log)
+    print(
+        f"scan {n_mass} x {n_g} (M_Z' x g_BL), M_N1 = {args.ratio:g} M_Z', chunks of {spec.size} points "
+        f"(blocks {spec.block}, {spec.n_chunks} chunks)",
+        file=log,
+    )
 
     # --- scan: compile (first chunk), then the whole grid --------------------------------------
     t0 = time.perf_counter()
@@ -118,11 +123,15 @@ def run(args, log) -> dict:
     extrapolated = (n_mass, n_g) != (200, 200)
     scan_200 = compile_s + 40000 / rate if extrapolated else scan_s
     status = np.asarray(ds["status"].values)
-    print(f"  compile + first chunk {compile_s:.1f} s; {n_points} points in {steady_s:.1f} s "
-          f"({rate:.1f} points/s, {1e3 / rate:.1f} ms/point); status != 0 at {int((status != 0).sum())} points",
-          file=log)
-    print(f"  200x200 scan: {scan_200:.0f} s" + (" (extrapolated from the measured rate)" if extrapolated else ""),
-          file=log)
+    print(
+        f"  compile + first chunk {compile_s:.1f} s; {n_points} points in {steady_s:.1f} s "
+        f"({rate:.1f} points/s, {1e3 / rate:.1f} ms/point); status != 0 at {int((status != 0).sum())} points",
+        file=log,
+    )
+    print(
+        f"  200x200 scan: {scan_200:.0f} s" + (" (extrapolated from the measured rate)" if extrapolated else ""),
+        file=log,
+    )
 
     # --- grid + interpolation ------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -148,13 +157,19 @@ def run(args, log) -> dict:
     branches = {}
     for p in res.points:
         branches[p["mechanism"]] = branches.get(p["mechanism"], 0) + 1
-    print(f"contour at {n_mass} masses (gradient root finding): {contour_s:.1f} s "
-          f"(brackets {res.timings['brackets_s']:.1f} s incl. compile, Newton {res.timings['solve_s']:.1f} s incl. "
-          f"compile; {int(res.timings['coarse_evaluations'])} bracketing evaluations, {len(res.points)} solutions "
-          f"{branches}, {int(res.timings['fallbacks'])} bisection fallbacks, "
-          f"{sum(p['status'] != 0 for p in res.points)} failed)", file=log)
-    print(f"  accuracy: max |d ln g| = {max_err:.2e}, max |Omega/0.12 - 1| = "
-          f"{float(domega.max()) if domega.size else float('nan'):.2e} (re-evaluated)", file=log)
+    print(
+        f"contour at {n_mass} masses (gradient root finding): {contour_s:.1f} s "
+        f"(brackets {res.timings['brackets_s']:.1f} s incl. compile, Newton {res.timings['solve_s']:.1f} s incl. "
+        f"compile; {int(res.timings['coarse_evaluations'])} bracketing evaluations, {len(res.points)} solutions "
+        f"{branches}, {int(res.timings['fallbacks'])} bisection fallbacks, "
+        f"{sum(p['status'] != 0 for p in res.points)} failed)",
+        file=log,
+    )
+    print(
+        f"  accuracy: max |d ln g| = {max_err:.2e}, max |Omega/0.12 - 1| = "
+        f"{float(domega.max()) if domega.size else float('nan'):.2e} (re-evaluated)",
+        file=log,
+    )
 
     # grid accuracy against the gradient contour (same mass, nearest root)
     grid_err = []
@@ -167,15 +182,21 @@ def run(args, log) -> dict:
             j = int(np.argmin(np.abs(np.log(np.asarray(ref) / gg))))
             grid_err.append(abs(gg / ref[j] - 1))
     grid_max_err = float(max(grid_err)) if grid_err else float("nan")
-    print(f"grid + interpolation on the {n_mass}x{n_g} scan: {grid_contour_s:.1f} s (scan {scan_s:.1f} s + "
-          f"interpolation {interp_s * 1e3:.1f} ms), {len(grid_roots)} roots, max |g/g_contour - 1| = "
-          f"{grid_max_err:.2e}", file=log)
+    print(
+        f"grid + interpolation on the {n_mass}x{n_g} scan: {grid_contour_s:.1f} s (scan {scan_s:.1f} s + "
+        f"interpolation {interp_s * 1e3:.1f} ms), {len(grid_roots)} roots, max |g/g_contour - 1| = "
+        f"{grid_max_err:.2e}",
+        file=log,
+    )
     speedup_here = grid_contour_s / contour_s
     speedup = scan_200 / contour_200  # the grid approach needs the 200x200 scan
-    print(f"side by side: contour {contour_s:.1f} s vs grid {grid_contour_s:.1f} s at this size -> {speedup_here:.2f}x; "
-          f"at 200 masses x 200 couplings: contour {contour_200:.0f} s vs grid {scan_200:.0f} s -> {speedup:.2f}x"
-          + (" (extrapolated)" if extrapolated else "")
-          + f"; accuracy {max_err:.1e} vs {grid_max_err:.1e} (grid with {n_g} couplings per mass)", file=log)
+    print(
+        f"side by side: contour {contour_s:.1f} s vs grid {grid_contour_s:.1f} s at this size -> {speedup_here:.2f}x; "
+        f"at 200 masses x 200 couplings: contour {contour_200:.0f} s vs grid {scan_200:.0f} s -> {speedup:.2f}x"
+        + (" (extrapolated)" if extrapolated else "")
+        + f"; accuracy {max_err:.1e} vs {grid_max_err:.1e} (grid with {n_g} couplings per mass)",
+        file=log,
+    )
 
     # --- optax vs optimistix -----------------------------------------------------------------------
     subset = m_zp[np.linspace(0, n_mass - 1, n_optax).astype(int)]
@@ -183,25 +204,41 @@ def run(args, log) -> dict:
     solutions = {}
     for method in ("newton", "optax"):
         t0 = time.perf_counter()
-        r = contour("uvmsm", subset, ratio=args.ratio, settings=settings, chunk=spec.size,
-                                   method=method, solver_chunk=4)
+        r = contour(
+            "uvmsm", subset, ratio=args.ratio, settings=settings, chunk=spec.size, method=method, solver_chunk=4
+        )
         cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        r = contour("uvmsm", subset, ratio=args.ratio, settings=settings, chunk=spec.size,
-                                   method=method, solver_chunk=4)
+        r = contour(
+            "uvmsm", subset, ratio=args.ratio, settings=settings, chunk=spec.size, method=method, solver_chunk=4
+        )
         warm = time.perf_counter() - t0
-        timings[method] = {"cold_s": cold, "warm_s": warm, "solve_warm_s": r.timings["solve_s"],
-                           "iterations_mean": float(np.mean(r.array("iterations"))) if len(r) else float("nan"),
-                           "failed": int(sum(p["status"] != 0 for p in r.points)), "solutions": len(r)}
+        timings[method] = {
+            "cold_s": cold,
+            "warm_s": warm,
+            "solve_warm_s": r.timings["solve_s"],
+            "iterations_mean": float(np.mean(r.array("iterations"))) if len(r) else float("nan"),
+            "failed": int(sum(p["status"] != 0 for p in r.points)),
+            "solutions": len(r),
+        }
         solutions[method] = r.array("g_bl")
-        print(f"{method:>7} on {n_optax} masses: cold {cold:.1f} s (incl. compile), warm {warm:.1f} s "
-              f"(root finding {r.timings['solve_s']:.2f} s, mean iterations {timings[method]['iterations_mean']:.1f}, "
-              f"{timings[method]['failed']} failed of {len(r)})", file=log)
-    agree = (float(np.max(np.abs(solutions["optax"] / solutions["newton"] - 1)))
-             if solutions["optax"].shape == solutions["newton"].shape and solutions["newton"].size else float("nan"))
+        print(
+            f"{method:>7} on {n_optax} masses: cold {cold:.1f} s (incl. compile), warm {warm:.1f} s "
+            f"(root finding {r.timings['solve_s']:.2f} s, mean iterations {timings[method]['iterations_mean']:.1f}, "
+            f"{timings[method]['failed']} failed of {len(r)})",
+            file=log,
+        )
+    agree = (
+        float(np.max(np.abs(solutions["optax"] / solutions["newton"] - 1)))
+        if solutions["optax"].shape == solutions["newton"].shape and solutions["newton"].size
+        else float("nan")
+    )
     ratio_warm = timings["optax"]["solve_warm_s"] / timings["newton"]["solve_warm_s"]
-    print(f"side by side: optax / optimistix root-finding time (warm) = {ratio_warm:.2f}x; max |g_optax/g_newton - 1| "
-          f"= {agree:.1e}", file=log)
+    print(
+        f"side by side: optax / optimistix root-finding time (warm) = {ratio_warm:.2f}x; max |g_optax/g_newton - 1| "
+        f"= {agree:.1e}",
+        file=log,
+    )
 
     return {
         "machine": _machine(),

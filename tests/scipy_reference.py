@@ -81,17 +81,18 @@ _QUARK_THRESHOLDS = tuple(2 * m for m in QUARKS if m > 0)
 HADRON_TABLE_START, HADRON_TABLE_STEP = 0.1, 1e-5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hadron_table(mode: str):
     """R_X(√s) on a uniform √s grid [0.1, 2.0] GeV (step 1e-5): (start, step, list) for scalar lookup."""
     grid, r_ratio = _hadron_arrays(mode)
     return HADRON_TABLE_START, HADRON_TABLE_STEP, r_ratio.tolist()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hadron_arrays(mode: str):
     """(√s grid, R_X) from ``uvmsm_jax.hadrons.hadronic_width_unit`` (B−L current, 2 GeV switch)."""
     import jax.numpy as jnp
+
     from uvmsm_jax import Settings, hadrons
 
     n = int(round((SQRT_S_SWITCH - HADRON_TABLE_START) / HADRON_TABLE_STEP)) + 1
@@ -101,7 +102,7 @@ def _hadron_arrays(mode: str):
     return grid, gamma / (grid / (12.0 * math.pi))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hadron_breaks():
     """√s nodes where the package's piecewise-linear R_EM / R_B−L (below 2 GeV) may have kinks."""
     from uvmsm_jax import hadrons
@@ -118,7 +119,7 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
 DOF_LN_T_MIN, DOF_LN_T_MAX, DOF_STEP = math.log(1e-16), math.log(1e12), 5e-4
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dof_table(gstar, mode: str):
     """g*ρ, g*s, δ sampled from the package g* model on a uniform ln T grid (step 5e-4).
 
@@ -199,7 +200,12 @@ def sigma_a_fermion(s, m_n, m_f, m_zp, width, g=1.0, charge=1.0, n_c=1.0, eta=1.
     """σ(N₁N₁ → f f̄)(s) of one Dirac fermion with a Breit–Wigner of width ``width`` (A19)."""
     bw = (s - m_zp**2) ** 2 + m_zp**2 * width**2
     return (
-        eta * g**4 * charge**2 * n_c * (s + 2 * m_f**2) * math.sqrt((s - 4 * m_n**2) * (s - 4 * m_f**2))
+        eta
+        * g**4
+        * charge**2
+        * n_c
+        * (s + 2 * m_f**2)
+        * math.sqrt((s - 4 * m_n**2) * (s - 4 * m_f**2))
         / (12.0 * math.pi * s * bw)
     )
 
@@ -217,20 +223,22 @@ def _log_term(s: float, m: float, big: float):
 
 def i_b(s: float, m_f: float, m_zp: float) -> float:
     """I_b(s; M_f, M) of (A21) (Z′Z′ ↔ f f̄, per N_c g⁴ Q′⁴)."""
-    r, l, q = _log_term(s, m_f, m_zp)
+    r, log_term, q = _log_term(s, m_f, m_zp)
     mf2, m2 = m_f * m_f, m_zp * m_zp
-    return 16 * (s * s + 4 * mf2 * s + 4 * m2 * m2 - 8 * m2 * mf2 - 8 * mf2 * mf2) / (s - 2 * m2) * l - 16 * r * (
-        2 * m2 * m2 + 4 * mf2 * mf2 + mf2 * s
-    ) / q
+    return (
+        16 * (s * s + 4 * mf2 * s + 4 * m2 * m2 - 8 * m2 * mf2 - 8 * mf2 * mf2) / (s - 2 * m2) * log_term
+        - 16 * r * (2 * m2 * m2 + 4 * mf2 * mf2 + mf2 * s) / q
+    )
 
 
 def i_c(s: float, m_n: float, m_zp: float) -> float:
     """I_c(s; M_N, M) of (A23) (N₁N₁ ↔ Z′Z′, per g⁴, `physical` normalisation)."""
-    r, l, q = _log_term(s, m_n, m_zp)
+    r, log_term, q = _log_term(s, m_n, m_zp)
     n2, m2 = m_n * m_n, m_zp * m_zp
-    return 16 * (s * s + 12 * n2 * s + 4 * m2 * m2 - 40 * m2 * n2 + 24 * n2 * n2) / (s - 2 * m2) * l - 16 * r * (
-        2 * m2 * m2 - 16 * m2 * n2 + 36 * n2 * n2 + n2 * s
-    ) / q
+    return (
+        16 * (s * s + 12 * n2 * s + 4 * m2 * m2 - 40 * m2 * n2 + 24 * n2 * n2) / (s - 2 * m2) * log_term
+        - 16 * r * (2 * m2 * m2 - 16 * m2 * n2 + 36 * n2 * n2 + n2 * s) / q
+    )
 
 
 # =============================================================================================
@@ -319,6 +327,7 @@ class _Point:
 
         √s = u = u_min + Tξ; the ξ range is cut at XI_MAX (integrand ∝ e^{−ξ}·poly(ξ)).
         """
+
         def integrand(xi):
             u = u_min + t * xi
             s = u * u
@@ -329,9 +338,7 @@ class _Point:
 
         upper = u_min + t * XI_MAX
         points = sorted({(f - u_min) / t for f in features if u_min < f < upper})
-        value, _ = integrate.quad(
-            integrand, 0.0, XI_MAX, points=points or None, epsabs=0.0, epsrel=rtol, limit=1000
-        )
+        value, _ = integrate.quad(integrand, 0.0, XI_MAX, points=points or None, epsabs=0.0, epsrel=rtol, limit=1000)
         return 2.0 * t * value  # ds √s = 2u² du, du = T dξ
 
     def _hadron_part(self, m: float, u_min: float, t: float) -> float:
@@ -504,6 +511,7 @@ def relic_scipy(
         dx = ln_t - node_list[i]
         c3, c2, c1, c0 = spline_coeffs[i]
         return [((c3[k] * dx + c2[k]) * dx + c1[k]) * dx + c0[k] for k in range(4)]
+
     t_rates = time.perf_counter() - start
 
     gap_c = 2.0 * max(mn, mz) - 2.0 * mn  # √s_min − 2M_N of process (c)

@@ -35,7 +35,9 @@ def tau_for_f(f_value):
 
 
 def test_e1_5_resonance_shape_maximum():
-    result = so.minimize_scalar(lambda t: -ap.resonance_shape(t), bounds=(0, 1), method="bounded", options={"xatol": 1e-10})
+    result = so.minimize_scalar(
+        lambda t: -ap.resonance_shape(t), bounds=(0, 1), method="bounded", options={"xatol": 1e-10}
+    )
     assert result.x == pytest.approx(0.5, abs=1e-6)
     assert -result.fun == pytest.approx(0.3248, abs=1e-4)
     assert ap.resonance_shape(0.4) == pytest.approx(0.3079, abs=1e-4)
@@ -76,5 +78,7 @@ def test_e1_22_identities():
     assert si.quad(lambda x: x**3 * sp.k1(x), 0, np.inf)[0] == pytest.approx(1.5 * math.pi, rel=1e-8)
     assert si.quad(lambda x: x**2 * sp.k1(x) ** 2, 0, np.inf)[0] == pytest.approx(3 * math.pi**2 / 32, rel=1e-8)
     m, t = 0.7, 0.3
-    lhs = si.quad(lambda s: math.sqrt(s - 4 * m**2) * sp.k1(math.sqrt(s) / t), 4 * m**2, np.inf, epsabs=0, epsrel=1e-13)[0]
+    lhs = si.quad(
+        lambda s: math.sqrt(s - 4 * m**2) * sp.k1(math.sqrt(s) / t), 4 * m**2, np.inf, epsabs=0, epsrel=1e-13
+    )[0]
     assert lhs == pytest.approx(4 * m**2 * t * sp.k1(m / t) ** 2, rel=1e-10)

@@ -76,8 +76,9 @@ def test_bbn_excluded_regions():
     assert bool(out["by_thermalisation"][2]) and bool(out["excluded"][2])
     assert not bool(out["excluded"][3])
     assert float(out["delta_neff"][4]) == 0.0  # 50 MeV Z′ is outside P1's window
-    late = bbn.bbn_excluded(5e-3, 1e-4, thermal_zp=True, t_dec_zp=3e-3, thermal_n1=False, t_dec_n1=jnp.nan,
-                            t_therm_n1=jnp.nan)
+    late = bbn.bbn_excluded(
+        5e-3, 1e-4, thermal_zp=True, t_dec_zp=3e-3, thermal_n1=False, t_dec_n1=jnp.nan, t_therm_n1=jnp.nan
+    )
     assert bool(late["by_delta_neff"]) and float(late["delta_neff"]) == pytest.approx(12 / 7)
 
 

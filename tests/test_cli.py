@@ -1,4 +1,4 @@
-"""The ``uvmsm-jax`` command-line contract (DESIGN.md §3).
+"""The ``uvmsm-jax`` command-line contract (README, "Command line").
 
 Most tests run the real installed entry point in a subprocess (each start costs ~1 s of JAX
 import); the wider bad-input matrix and the output formatting also run in-process through
@@ -7,47 +7,42 @@ import); the wider bad-input matrix and the output formatting also run in-proces
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 
+import uvmsm_jax as uj
 from uvmsm_jax import cli
+from uvmsm_jax.cli import _common
+from uvmsm_jax.cli import relic as relic_command
 
 _SCRIPT = shutil.which("uvmsm-jax", path=os.path.dirname(sys.executable)) or shutil.which("uvmsm-jax")
 ENTRY = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "uvmsm_jax"]
 
 UVMSM_ARGS = ["--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1.0", "--g-bl", "1e-5"]
-DARK_PHOTON_ARGS = ["--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1.0", "--epsilon", "1e-9", "--e-dark", "1e-12"]
+DARK_PHOTON_ARGS = [
+    "--model",
+    "dark-photon",
+    "--m-chi",
+    "0.1",
+    "--m-ap",
+    "1.0",
+    "--epsilon",
+    "1e-9",
+    "--e-dark",
+    "1e-12",
+]
 CHANNELS = {"e", "mu", "tau", "nu", "hadrons", "dm"}
-MECHANISMS = {
-    "freeze-out-relativistic", "freeze-out", "freeze-in-resonant", "freeze-in",
-    "sequential-freeze-in", "thermal-mediator-decay",
-}
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([*ENTRY, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def require(module: str, attribute: str):
-    """Skip (with the reason) while ``module.attribute`` has not landed yet."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            pytest.skip(f"{module} does not exist yet")
-        raise
-    if not hasattr(mod, attribute):
-        pytest.skip(f"{module}.{attribute} does not exist yet")
-    return getattr(mod, attribute)
 
 
 def one_json_object(stdout: str) -> dict:
@@ -83,10 +78,24 @@ def test_help_lists_subcommands():
 
 
 def test_python_dash_m_help():
-    proc = subprocess.run([sys.executable, "-m", "uvmsm_jax", "relic", "--help"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "uvmsm_jax", "relic", "--help"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: uvmsm-jax relic")
-    for option in ("--m-n1", "--m-zp", "--g-bl", "--m-chi", "--m-ap", "--epsilon", "--e-dark", "--mode", "--gstar", "--statistics", "--json"):
+    for option in (
+        "--m-n1",
+        "--m-zp",
+        "--g-bl",
+        "--m-chi",
+        "--m-ap",
+        "--epsilon",
+        "--e-dark",
+        "--mode",
+        "--gstar",
+        "--statistics",
+        "--json",
+    ):
         assert option in proc.stdout
 
 
@@ -100,14 +109,11 @@ def test_python_dash_m_help():
     ids=["uvmsm", "uvmsm-paper", "dark-photon"],
 )
 def test_widths_json_matches_library(args, model_factory, mode):
-    widths = require("uvmsm_jax.widths", "widths")
-    import uvmsm_jax as uj
-
     proc = run_cli("widths", *args, "--json")
     assert proc.returncode == 0, proc.stderr
     data = one_json_object(proc.stdout)
     assert set(data["partial"]) == CHANNELS
-    expected = widths(model_factory(uj), uj.Settings(mode=mode)).as_dict()
+    expected = uj.widths(model_factory(uj), uj.Settings(mode=mode)).as_dict()
     assert math.isclose(data["total"], float(expected["total"]), rel_tol=1e-12, abs_tol=0)
     for channel in CHANNELS:
         want = float(expected["partial"][channel])
@@ -117,7 +123,6 @@ def test_widths_json_matches_library(args, model_factory, mode):
 
 
 def test_widths_text_table():
-    require("uvmsm_jax.widths", "widths")
     proc = run_cli("widths", *UVMSM_ARGS)
     assert proc.returncode == 0, proc.stderr
     for word in ("total", "hadrons", "nu", "dm"):
@@ -128,9 +133,30 @@ BAD_INPUT = [
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "-1", "--g-bl", "4e-12"], "--m-zp"),
     (["relic", "--model", "uvmsm", "--m-n1", "0", "--m-zp", "0.2", "--g-bl", "4e-12"], "--m-n1"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "nan"], "--g-bl"),
-    (["widths", "--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "inf", "--epsilon", "1e-9", "--e-dark", "1e-12"], "--m-ap"),
-    (["widths", "--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1", "--epsilon", "abc", "--e-dark", "1e-12"], "--epsilon"),
-    (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "4e-12", "--frobnicate", "1"], "--frobnicate"),
+    (
+        [
+            "widths",
+            "--model",
+            "dark-photon",
+            "--m-chi",
+            "0.1",
+            "--m-ap",
+            "inf",
+            "--epsilon",
+            "1e-9",
+            "--e-dark",
+            "1e-12",
+        ],
+        "--m-ap",
+    ),
+    (
+        ["widths", "--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1", "--epsilon", "abc", "--e-dark", "1e-12"],
+        "--epsilon",
+    ),
+    (
+        ["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "4e-12", "--frobnicate", "1"],
+        "--frobnicate",
+    ),
     (["relic", "--model", "wimp", "--m-n1", "0.05"], "--model"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2"], "--g-bl"),
     (["ship", "--model", "dark-photon", "--m", "1:0.1:10"], "--m"),
@@ -146,25 +172,25 @@ def test_bad_input_real_entry_point(argv, option):
 @pytest.mark.parametrize(
     "argv",
     [
-        # README's main job: must solve (status 0).
-        ["--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "4e-12"],
+        # README's main job: must solve (status 0) and give Ωh² ≈ 0.12.
+        ["--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "7.36e-13"],
         # Contract only (keys, types, null on failure); Model 2 physics is tested elsewhere.
         DARK_PHOTON_ARGS,
     ],
     ids=["uvmsm-main-job", "dark-photon"],
 )
 def test_relic_json(argv):
-    require("uvmsm_jax.relic", "relic")
     proc = run_cli("relic", *argv, "--json")
     assert proc.returncode == 0, proc.stderr
     data = one_json_object(proc.stdout)
     for key in ("omega_h2", "yield_dm", "mechanism", "status"):
         assert key in data, key
     assert isinstance(data["status"], int)
-    assert data["mechanism"] in MECHANISMS
+    assert data["mechanism"] in uj.MECHANISMS
     assert data["model"] == argv[1]
     if argv[1] == "uvmsm":
         assert data["status"] == 0, data
+        assert abs(data["omega_h2"] / 0.12 - 1) < 1e-3, data
     if data["status"] == 0:
         assert data["omega_h2"] > 0 and data["yield_dm"] > 0
     else:  # failed points: null, never the invalid JSON token NaN, and a warning on stderr
@@ -173,7 +199,6 @@ def test_relic_json(argv):
 
 
 def test_ship_json():
-    require("uvmsm_jax.ship", "ship_reach")
     proc = run_cli("ship", "--model", "dark-photon", "--m", "0.1:1:3", "--json")
     assert proc.returncode == 0, proc.stderr
     data = one_json_object(proc.stdout)
@@ -184,6 +209,7 @@ def test_ship_json():
     for value in data["lower"] + data["upper"]:
         assert value is None or (isinstance(value, float) and value > 0)
     assert data["settings"]["pot"] == 2e20
+    assert data["coupling"] == data["settings"]["coupling"] == "epsilon"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,18 +227,25 @@ def run_main(capsys, argv):
 
 
 def test_parse_range():
-    r = cli.parse_range("0.01:1:3", "--m")
+    r = _common.parse_range("0.01:1:3", "--m")
     assert r == (0.01, 1.0, 3)
     np.testing.assert_allclose(r.values(), [0.01, 0.1, 1.0], rtol=1e-14)
     np.testing.assert_allclose(r.values("linear"), [0.01, 0.505, 1.0], rtol=1e-14)
-    assert list(cli.parse_range("2:3:1").values()) == [2.0]
+    assert list(_common.parse_range("2:3:1").values()) == [2.0]
     for text, fragment in [
-        ("0:1:3", "--x LO"), ("-1:1:3", "--x LO"), ("0.1:nan:3", "--x HI"), ("1:1:3", "HI > LO"),
-        ("1:0.5:3", "HI > LO"), ("0.1:1:0", "N must"), ("0.1:1:2.5", "N must"), ("0.1:1", "LO:HI:N"),
-        ("a:b:c", "--x LO"), ("0.1:1:3:4", "LO:HI:N"),
+        ("0:1:3", "--x LO"),
+        ("-1:1:3", "--x LO"),
+        ("0.1:nan:3", "--x HI"),
+        ("1:1:3", "HI > LO"),
+        ("1:0.5:3", "HI > LO"),
+        ("0.1:1:0", "N must"),
+        ("0.1:1:2.5", "N must"),
+        ("0.1:1", "LO:HI:N"),
+        ("a:b:c", "--x LO"),
+        ("0.1:1:3:4", "LO:HI:N"),
     ]:
         with pytest.raises(cli.UsageError, match="--x") as info:
-            cli.parse_range(text, "--x")
+            _common.parse_range(text, "--x")
         assert fragment in str(info.value), (text, str(info.value))
 
 
@@ -220,12 +253,18 @@ MORE_BAD_INPUT = [
     (["relic", "--model", "uvmsm", "--m-n1", "-1e-3", "--m-zp", "0.2", "--g-bl", "4e-12"], "--m-n1"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "-inf", "--g-bl", "4e-12"], "--m-zp"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1e400"], "--g-bl"),
-    (["relic", "--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1", "--epsilon", "1e-9", "--e-dark", "-0"], "--e-dark"),
+    (
+        ["relic", "--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1", "--epsilon", "1e-9", "--e-dark", "-0"],
+        "--e-dark",
+    ),
     (["relic", "--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1", "--epsilon", "1e-9"], "--e-dark"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--epsilon", "1"], "--epsilon"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--gstar", "lattice"], "--gstar"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--gstar", "-3"], "--gstar"),
-    (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--statistics", "fd"], "--statistics"),
+    (
+        ["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--statistics", "fd"],
+        "--statistics",
+    ),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--mode", "exact"], "--mode"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "1", "--t-reheat", "0"], "--t-reheat"),
     (["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-z", "0.2", "--g-bl", "1"], "--m-z"),
@@ -243,7 +282,9 @@ MORE_BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize("argv, option", MORE_BAD_INPUT, ids=[f"{i}-{case[1]}" for i, case in enumerate(MORE_BAD_INPUT)])
+@pytest.mark.parametrize(
+    "argv, option", MORE_BAD_INPUT, ids=[f"{i}-{case[1]}" for i, case in enumerate(MORE_BAD_INPUT)]
+)
 def test_bad_input_in_process(capsys, argv, option):
     assert_usage_error(run_main(capsys, argv), option)
 
@@ -271,13 +312,19 @@ class _FakeRelicResult:
         return "freeze-in-resonant"
 
     def as_dict(self):
-        return {"omega_h2": 0.12, "yield_dm": 8.75e-10, "mechanism": 2, "status": int(self.status), "x_freeze": float("nan")}
+        return {
+            "omega_h2": 0.12,
+            "yield_dm": 8.75e-10,
+            "mechanism": self.mechanism_name,
+            "status": int(self.status),
+            "status_message": "ok",
+            "x_freeze": float("nan"),
+        }
 
 
 @pytest.fixture
 def fake_relic(monkeypatch):
-    """Stand-in ``uvmsm_jax.relic`` that also writes to stdout, as a chatty solver might."""
-    module = types.ModuleType("uvmsm_jax.relic")
+    """Stand-in for the relic solver of ``uvmsm-jax relic`` that also writes to stdout, as a chatty solver might."""
     calls = []
 
     def relic(model, settings):
@@ -289,13 +336,27 @@ def fake_relic(monkeypatch):
             raise ValueError("g_bl outside the supported range")
         return _FakeRelicResult()
 
-    module.relic = relic
-    monkeypatch.setitem(sys.modules, "uvmsm_jax.relic", module)
+    monkeypatch.setattr(relic_command, "relic", relic)
     return calls
 
 
 def test_relic_json_shape_and_clean_stdout(capsys, fake_relic):
-    rc, out, err = run_main(capsys, ["relic", *UVMSM_ARGS, "--mode", "paper", "--gstar", "10.75", "--statistics", "quantum", "--t-reheat", "50", "--json"])
+    rc, out, err = run_main(
+        capsys,
+        [
+            "relic",
+            *UVMSM_ARGS,
+            "--mode",
+            "paper",
+            "--gstar",
+            "10.75",
+            "--statistics",
+            "quantum",
+            "--t-reheat",
+            "50",
+            "--json",
+        ],
+    )
     assert rc == 0, err
     data = one_json_object(out)
     assert "chatter" in err
@@ -317,31 +378,36 @@ def test_relic_text(capsys, fake_relic):
 
 
 def test_library_value_error_is_exit_2(capsys, fake_relic):
-    rc, out, err = run_main(capsys, ["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "0.7", "--json"])
+    rc, out, err = run_main(
+        capsys, ["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "0.7", "--json"]
+    )
     assert (rc, out) == (2, "")
     assert err.strip().splitlines()[-1] == "uvmsm-jax: error: --g-bl outside the supported range"
 
 
 def test_unexpected_error_is_exit_1_one_line(capsys, fake_relic):
-    rc, out, err = run_main(capsys, ["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "2", "--json"])
+    rc, out, err = run_main(
+        capsys, ["relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "2", "--json"]
+    )
     assert (rc, out) == (1, "")
     last = err.strip().splitlines()[-1]
     assert "RuntimeError: solver exploded" in last and "--debug" in last
     assert "Traceback" not in err
-    rc, out, err = run_main(capsys, ["--debug", "relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "2"])
+    rc, out, err = run_main(
+        capsys, ["--debug", "relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "2"]
+    )
     assert rc == 1 and "Traceback" in err
 
 
 def test_fd_level_stdout_goes_to_stderr_with_json(capfd, fake_relic, monkeypatch):
     """C-level writes to file descriptor 1 must not reach stdout in --json mode."""
-    module = sys.modules["uvmsm_jax.relic"]
-    inner = module.relic
+    inner = relic_command.relic
 
     def relic(model, settings):
         os.write(1, b"C-level chatter\n")
         return inner(model, settings)
 
-    monkeypatch.setattr(module, "relic", relic)
+    monkeypatch.setattr(relic_command, "relic", relic)
     rc = cli.main(["relic", *UVMSM_ARGS, "--json"])
     out, err = capfd.readouterr()
     assert rc == 0
@@ -349,20 +415,18 @@ def test_fd_level_stdout_goes_to_stderr_with_json(capfd, fake_relic, monkeypatch
     assert one_json_object(out)["mechanism"] == "freeze-in-resonant"
 
 
-def test_register_external_command(capsys, monkeypatch):
-    """A subcommand defined elsewhere plugs in with a Command and one registry line."""
-    module = types.ModuleType("_fake_cli_plugin")
+def test_every_command_module_defines_its_command():
+    names = [command.name for command in _common.commands()]
+    assert names == list(cli.COMMAND_MODULES)
+    help_text = cli.build_parser().format_help()
+    for name in names:
+        assert name in help_text
 
-    def add_arguments(parser):
-        parser.add_argument("--m-zp", type=cli.range_type("--m-zp"), required=True)
-        cli.add_json_argument(parser)
 
-    module.CLI_COMMAND = cli.Command("demo", "demo command", add_arguments, lambda a: {"n": a.m_zp.n}, lambda r: f"n={r['n']}")
-    monkeypatch.setitem(sys.modules, "_fake_cli_plugin", module)
-    monkeypatch.setitem(cli.EXTERNAL_COMMANDS, "demo", "_fake_cli_plugin:CLI_COMMAND")
-    monkeypatch.setitem(cli.EXTERNAL_COMMANDS, "broken", "_no_such_module_here:CLI_COMMAND")
-    assert run_main(capsys, ["demo", "--m-zp", "0.1:1:4", "--json"])[:2] == (0, '{"n": 4}\n')
-    assert run_main(capsys, ["demo", "--m-zp", "0.1:1:4"])[:2] == (0, "n=4\n")
-    assert_usage_error(run_main(capsys, ["demo", "--m-zp", "0.1:1:x"]), "--m-zp")
-    rc, out, err = run_main(capsys, ["broken", "--anything"])
-    assert rc == 1 and "_no_such_module_here" in err and len(err.strip().splitlines()) == 1
+def test_model_aliases_are_accepted(capsys):
+    """``--model`` takes any spelling of the registry (e.g. ``b-l`` for uvmsm)."""
+    rc, out, err = run_main(
+        capsys, ["widths", "--model", "B-L", "--m-n1", "0.05", "--m-zp", "1", "--g-bl", "1e-5", "--json"]
+    )
+    assert rc == 0, err
+    assert one_json_object(out)["model"] == "uvmsm"

@@ -8,7 +8,7 @@ Settings compiles the Newton kernel again, minutes on 2 CPU cores).
 
 from __future__ import annotations
 
-import importlib
+import functools
 import json
 import math
 
@@ -16,10 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import log_derivative
 
 import uvmsm_jax as uj
-from uvmsm_jax import cli
-C = importlib.import_module("uvmsm_jax.contour")  # the module (uvmsm_jax.contour may be the function)
+from uvmsm_jax import cli, contour
+from uvmsm_jax.cli import contour as contour_command
 
 LN_T = math.log(0.12)
 
@@ -56,25 +57,45 @@ def cube_root(p, cls, settings, tie):
 def dark_photon_like(p, cls, settings, tie):
     """Model-2 stand-in: Ω ∝ ε^a e′^b m_A′^c (m_χ/m_A′)^d, monotonic in each coupling."""
     lchi, lap, leps, led, s = p
-    lo = LN_T + 2 * (leps - math.log(1e-9)) + 1.5 * (led - math.log(1e-4)) - 0.7 * (lap) + 0.3 * (lchi - lap) ** 2 + 0.02 * s
+    lo = (
+        LN_T
+        + 2 * (leps - math.log(1e-9))
+        + 1.5 * (led - math.log(1e-4))
+        - 0.7 * (lap)
+        + 0.3 * (lchi - lap) ** 2
+        + 0.02 * s
+    )
     extras = jnp.stack([jnp.exp(lo), 0.0, 4.0, 0.0, 0.0, 0.0])
     return lo, jax.lax.stop_gradient(extras)
 
 
+@functools.cache
+def objective_class(fn):
+    """A :class:`uvmsm_jax.LogOmegaObjective` evaluating the analytic stand-in ``fn`` (one class per
+    stand-in, so the compiled root finders are cached as for the real solver)."""
+
+    def __call__(self, p):
+        return fn(p, self.spec, self.settings, self.tie)
+
+    return type(fn.__name__, (uj.LogOmegaObjective,), {"__call__": __call__})
+
+
 @pytest.fixture
 def stand_in(monkeypatch):
-    def use(fn):
-        monkeypatch.setattr(C, "_log_omega_and_extras", fn)
-        C.clear_caches()
+    """``use(fn)`` → :func:`uvmsm_jax.contour` solving the stand-in ``fn`` (also behind ``uvmsm-jax contour``)."""
 
-    yield use
-    C.clear_caches()
+    def use(fn):
+        solver = functools.partial(uj.contour, objective_class=objective_class(fn))
+        monkeypatch.setattr(contour_command, "contour", solver)
+        return solver
+
+    return use
 
 
 def test_every_branch_with_mechanism(stand_in):
-    stand_in(two_branch)
+    contour = stand_in(two_branch)
     masses = np.array([0.05, 0.1, 0.3])
-    r = C.contour("uvmsm", masses, ratio=1.0, chunk=16, solver_chunk=4)
+    r = contour("uvmsm", masses, ratio=1.0, chunk=16, solver_chunk=4)
     assert len(r) == 6 and not r.no_solution
     for i, m in enumerate(masses):
         low, high = r.points[2 * i], r.points[2 * i + 1]
@@ -90,14 +111,14 @@ def test_every_branch_with_mechanism(stand_in):
 
 
 def test_no_solution_is_reported(stand_in):
-    stand_in(two_branch)
-    r = C.contour("uvmsm", [0.1], ratio=1.0, coupling_range=(1e-4, 1e-3), n_coarse=6, chunk=16, solver_chunk=4)
+    contour = stand_in(two_branch)
+    r = contour("uvmsm", [0.1], ratio=1.0, coupling_range=(1e-4, 1e-3), n_coarse=6, chunk=16, solver_chunk=4)
     assert len(r) == 0 and r.no_solution == [{"m_zp": 0.1, "m_n1": 0.1}]
 
 
 def test_close_twin_roots_are_both_found(stand_in):
-    stand_in(twin_peak)
-    r = C.contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4)
+    contour = stand_in(twin_peak)
+    r = contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4)
     g = r.array("g_bl")
     expected = 3e-7 * np.exp(np.array([-1.0, 1.0]) * math.sqrt(0.8 / 20.0))
     assert len(r) == 2 and np.all(r.array("status") == 0)
@@ -105,28 +126,29 @@ def test_close_twin_roots_are_both_found(stand_in):
 
 
 def test_bisection_fallback(stand_in):
-    stand_in(cube_root)
-    r = C.contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4, coupling_range=(1e-7, 1e-1), n_coarse=5)
+    contour = stand_in(cube_root)
+    r = contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4, coupling_range=(1e-7, 1e-1), n_coarse=5)
     assert len(r) == 1 and r.points[0]["status"] == 0
     assert r.timings["fallbacks"] == 1  # Newton alone failed here
     assert abs(r.points[0]["g_bl"] / 2e-5 - 1) < 1e-6
 
 
 def test_sensitivities_match_finite_differences_of_the_contour(stand_in):
-    stand_in(two_branch)
+    contour = stand_in(two_branch)
     m, ratio, h = 0.1, 1.3, 1e-4
-    kw = dict(chunk=16, solver_chunk=4, tol=1e-12)
-    base = C.contour("uvmsm", [m], ratio=ratio, **kw)
-    plus = C.contour("uvmsm", [m * math.exp(h)], ratio=ratio, **kw)
-    minus = C.contour("uvmsm", [m * math.exp(-h)], ratio=ratio, **kw)
-    r_plus = C.contour("uvmsm", [m], ratio=ratio * math.exp(h), **kw)
-    r_minus = C.contour("uvmsm", [m], ratio=ratio * math.exp(-h), **kw)
+    kw = {"chunk": 16, "solver_chunk": 4, "tol": 1e-12}
+    base = contour("uvmsm", [m], ratio=ratio, **kw)
+
+    def g_bl(masses, ratio):  # the two branches' couplings
+        return np.array([p["g_bl"] for p in contour("uvmsm", masses, ratio=ratio, **kw).points])
+
+    # d ln g_B−L / d ln θ by central differences in ln θ (step h, 3-point stencil), both branches at once
+    fd_mass = log_derivative(lambda mass: g_bl([mass], ratio), m, h, order=2)
+    fd_ratio = log_derivative(lambda r: g_bl([m], r), ratio, h, order=2)
     for branch in (0, 1):
         s = base.points[branch]["sensitivities"]
-        fd_mass = (math.log(plus.points[branch]["g_bl"]) - math.log(minus.points[branch]["g_bl"])) / (2 * h)
-        fd_ratio = (math.log(r_plus.points[branch]["g_bl"]) - math.log(r_minus.points[branch]["g_bl"])) / (2 * h)
-        assert abs(s["d_ln_g_bl/d_ln_m_zp"] - fd_mass) <= 1e-4 * max(1.0, abs(fd_mass))
-        assert abs(s["d_ln_g_bl/d_ln_ratio"] - fd_ratio) <= 1e-4 * max(1.0, abs(fd_ratio))
+        assert abs(s["d_ln_g_bl/d_ln_m_zp"] - fd_mass[branch]) <= 1e-4 * max(1.0, abs(fd_mass[branch]))
+        assert abs(s["d_ln_g_bl/d_ln_ratio"] - fd_ratio[branch]) <= 1e-4 * max(1.0, abs(fd_ratio[branch]))
     # analytic values on the freeze-in branch (Ω_out negligible there)
     s = base.points[0]["sensitivities"]
     x = math.log(m / 0.1)
@@ -137,39 +159,46 @@ def test_sensitivities_match_finite_differences_of_the_contour(stand_in):
 
 
 def test_model2_solving_for_either_coupling(stand_in):
-    stand_in(dark_photon_like)
+    contour = stand_in(dark_photon_like)
     masses = np.array([0.5, 2.0])
-    r = C.contour("dark-photon", masses, ratio=0.2, fixed={"epsilon": 1e-9}, chunk=16, solver_chunk=4)
+    r = contour("dark-photon", masses, ratio=0.2, fixed={"epsilon": 1e-9}, chunk=16, solver_chunk=4)
     assert r.unknown == "e_dark" and len(r) == 2
     for p in r.points:
         assert set(p) >= {"m_chi", "m_ap", "epsilon", "e_dark", "mechanism", "omega_h2", "status", "sensitivities"}
         assert p["epsilon"] == 1e-9 and p["status"] == 0 and p["mechanism"] == "sequential-freeze-in"
         assert p["sensitivities"]["d_ln_e_dark/d_ln_epsilon"] == pytest.approx(-2 / 1.5, rel=1e-9)
-    r2 = C.contour("dark-photon", masses, ratio=0.2, fixed={"e_dark": r.points[0]["e_dark"]}, unknown="epsilon",
-                   chunk=16, solver_chunk=4)
+    r2 = contour(
+        "dark-photon",
+        masses,
+        ratio=0.2,
+        fixed={"e_dark": r.points[0]["e_dark"]},
+        unknown="epsilon",
+        chunk=16,
+        solver_chunk=4,
+    )
     assert r2.points[0]["epsilon"] == pytest.approx(1e-9, rel=1e-6)
 
 
 def test_optax_method_agrees(stand_in):
-    stand_in(two_branch)
-    kw = dict(ratio=1.0, chunk=16, solver_chunk=4)
-    newton = C.contour("uvmsm", [0.1, 0.2], **kw)
-    optax = C.contour("uvmsm", [0.1, 0.2], method="optax", **kw)
+    contour = stand_in(two_branch)
+    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4}
+    newton = contour("uvmsm", [0.1, 0.2], **kw)
+    optax = contour("uvmsm", [0.1, 0.2], method="optax", **kw)
     assert np.all(optax.array("status") == 0)
     np.testing.assert_allclose(optax.array("g_bl"), newton.array("g_bl"), rtol=1e-6)
 
 
 def test_input_validation():
     with pytest.raises(ValueError, match="ratio"):
-        C.contour("uvmsm", [0.1])
+        contour("uvmsm", [0.1])
     with pytest.raises(ValueError, match="unknown"):
-        C.contour("uvmsm", [0.1], ratio=1.0, unknown="epsilon")
+        contour("uvmsm", [0.1], ratio=1.0, unknown="epsilon")
     with pytest.raises(ValueError, match="e_dark|epsilon"):
-        C.contour("dark-photon", [0.1], ratio=0.1)
+        contour("dark-photon", [0.1], ratio=0.1)
     with pytest.raises(ValueError, match="masses"):
-        C.contour("uvmsm", [-0.1], ratio=1.0)
+        contour("uvmsm", [-0.1], ratio=1.0)
     with pytest.raises(ValueError, match="method"):
-        C.contour("uvmsm", [0.1], ratio=1.0, method="secant")
+        contour("uvmsm", [0.1], ratio=1.0, method="secant")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,8 +217,9 @@ def run_main(capsys, argv):
 
 def test_cli_json_shape(stand_in, capsys, tmp_path):
     stand_in(two_branch)
-    status, out, err = run_main(capsys, ["contour", "--model", "uvmsm", "--m-zp", "0.05:0.2:3", "--ratio", "1",
-                                         "--chunk", "16", "--json"])
+    status, out, err = run_main(
+        capsys, ["contour", "--model", "uvmsm", "--m-zp", "0.05:0.2:3", "--ratio", "1", "--chunk", "16", "--json"]
+    )
     assert status == 0, err
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1
@@ -200,16 +230,33 @@ def test_cli_json_shape(stand_in, capsys, tmp_path):
         assert {"d_ln_g_bl/d_ln_m_zp", "d_ln_g_bl/d_ln_ratio", "d_ln_omega/d_ln_t_reheat"} <= set(p["sensitivities"])
     # --out writes the same JSON to a file and prints the text table
     path = tmp_path / "c.json"
-    status, out, err = run_main(capsys, ["contour", "--model", "uvmsm", "--m-zp", "0.05:0.2:3", "--ratio", "1",
-                                         "--chunk", "16", "--out", str(path)])
+    status, out, err = run_main(
+        capsys,
+        ["contour", "--model", "uvmsm", "--m-zp", "0.05:0.2:3", "--ratio", "1", "--chunk", "16", "--out", str(path)],
+    )
     assert status == 0 and "freeze-in" in out and "freeze-out" in out
     assert json.loads(path.read_text())["points"] == data["points"]
 
 
 def test_cli_model2_json_keys(stand_in, capsys):
     stand_in(dark_photon_like)
-    status, out, err = run_main(capsys, ["contour", "--model", "dark-photon", "--m-ap", "0.5:2:2", "--ratio", "0.2",
-                                         "--epsilon", "1e-9", "--chunk", "16", "--json"])
+    status, out, err = run_main(
+        capsys,
+        [
+            "contour",
+            "--model",
+            "dark-photon",
+            "--m-ap",
+            "0.5:2:2",
+            "--ratio",
+            "0.2",
+            "--epsilon",
+            "1e-9",
+            "--chunk",
+            "16",
+            "--json",
+        ],
+    )
     assert status == 0, err
     data = json.loads(out)
     assert data["unknown"] == "e_dark" and len(data["points"]) == 2
@@ -245,7 +292,7 @@ def test_cli_bad_input_exit_2(capsys, argv, option):
 @pytest.mark.slow
 def test_real_both_branches_and_relic_reevaluation():
     # M_N1 = M_Z' = 0.1 GeV: freeze-in at g ~ 1e-6 and freeze-out at g ~ 1e-2 (see a coarse scan)
-    r = C.contour("uvmsm", [0.1], ratio=1.0, solver_chunk=2)
+    r = contour("uvmsm", [0.1], ratio=1.0, solver_chunk=2)
     assert [p["mechanism"] for p in r.points] == ["freeze-in", "freeze-out"]
     assert 1e-7 < r.points[0]["g_bl"] < 1e-5 and 1e-3 < r.points[1]["g_bl"] < 1e-1
     for p in r.points:
@@ -269,11 +316,11 @@ def test_real_sensitivities_match_finite_differences():
         ("freeze-out", (1e-4, 1e-1), 1e-4, 1e-6, 1e-2),
     )
     for mechanism, coupling_range, h, tol, accept in branches:
-        kw = dict(solver_chunk=4, tol=tol, coupling_range=coupling_range, n_coarse=7)
+        kw = {"solver_chunk": 4, "tol": tol, "coupling_range": coupling_range, "n_coarse": 7}
         settings = uj.Settings(rtol=rtol)
 
-        def solve(masses, ratio=ratio, settings=settings):
-            r = C.contour("uvmsm", masses, ratio=ratio, settings=settings, **kw)
+        def solve(masses, ratio=ratio, settings=settings, kw=kw, mechanism=mechanism):
+            r = contour("uvmsm", masses, ratio=ratio, settings=settings, **kw)
             assert [p["mechanism"] for p in r.points] == [mechanism] * len(masses)
             assert all(p["status"] == 0 for p in r.points), r.points
             return r.points

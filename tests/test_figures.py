@@ -17,8 +17,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from uvmsm_jax import cli  # noqa: E402
-from uvmsm_jax import figures as F  # noqa: E402
+from uvmsm_jax import cli
+from uvmsm_jax import figures as F
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

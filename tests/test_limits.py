@@ -1,12 +1,11 @@
 """Limit curves (docs/equations.md Part F; data/limits README)."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import uvmsm_jax  # noqa: F401
+import uvmsm_jax as uj
 from uvmsm_jax import limits
 
 
@@ -33,7 +32,7 @@ def test_every_packaged_curve_loads(model):
         finite = np.isfinite(curve.lower)
         assert np.all(curve.lower[finite] > 0) and np.all(curve.upper[finite] >= curve.lower[finite])
         assert np.all(np.isnan(curve.upper[~finite]))
-        assert curve.coupling == ("epsilon" if model == "dark-photon" else "g_BL")
+        assert curve.coupling == uj.model_spec(model).sm_coupling
 
 
 def test_lmt_formats_and_sentinel():
@@ -77,7 +76,8 @@ def test_missing_file_names_the_file(tmp_path, monkeypatch):
     fake_root = tmp_path / "limits"
     (fake_root / "darkcast" / "dark_photon").mkdir(parents=True)
     (fake_root / "darkcast" / "darkcast_limits_index.csv").write_text(
-        (real_root / "darkcast" / "darkcast_limits_index.csv").read_text())
+        (real_root / "darkcast" / "darkcast_limits_index.csv").read_text()
+    )
     (fake_root / "darkcast" / "dark_photon" / "BaBar_Lees2014xha.lmt").write_text("")
     monkeypatch.setattr(limits, "data_root", lambda: fake_root)
     (fake_root / "darkcast" / "dark_photon" / "BaBar_Lees2014xha.lmt").unlink()
@@ -172,8 +172,3 @@ def test_data_licences_are_shipped_separately():
     assert "MIT License" in (root / "foresee" / "LICENSE").read_text()
     assert "Apache License" in (root / "darkmatterlive" / "LICENSE").read_text()
     assert not list(Path(root).rglob("*.py"))  # data only, no code
-
-
-def test_limit_curve_is_json_friendly():
-    curve = limits.load("uvmsm", "nutev")
-    json.dumps({"mass": curve.mass.tolist(), "lower": curve.lower.tolist(), "citation": curve.citation})

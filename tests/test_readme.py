@@ -38,7 +38,19 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_readme_has_the_commands():
     assert len(OTHERS) >= 4 and len(FIGURES) >= 3
-    assert ["uvmsm-jax", "relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "4e-12", "--json"] in CLI
+    assert [
+        "uvmsm-jax",
+        "relic",
+        "--model",
+        "uvmsm",
+        "--m-n1",
+        "0.05",
+        "--m-zp",
+        "0.2",
+        "--g-bl",
+        "7.36e-13",
+        "--json",
+    ] in CLI
 
 
 @pytest.mark.parametrize("argv", OTHERS, ids=[" ".join(a[1:3]) + f"-{i}" for i, a in enumerate(OTHERS)])

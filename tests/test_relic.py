@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import REGIME_GRADIENT_RTOL, REGIME_POINTS, RESONANT_FREEZE_IN_POINT, central_difference
 
 import uvmsm_jax as uj
 from uvmsm_jax import approximations as ap
@@ -18,22 +19,11 @@ PAPER_100 = uj.Settings(mode="paper", gstar=100.0)
 PHYSICAL_100 = uj.Settings(mode="physical", gstar=100.0)
 
 
-def central_differences(f, x0, relative_step=1e-3):
-    """∂f/∂x_i by the five-point central stencil with steps relative_step·x_i (truncation O(h⁴)).
-
-    The step is not smaller because Ω carries ~1e-8 relative noise (adaptive steps of the ODE) even
-    at rtol = 1e-12: with a two-point rule and h = 1e-4 that noise alone is 5e-5 in d ln Ω/d ln g
-    (seen at the freeze-out point below)."""
-    out = []
-    for i in range(len(x0)):
-        h = relative_step * x0[i]
-        values = []
-        for k in (2, 1, -1, -2):
-            x = x0.copy()
-            x[i] += k * h
-            values.append(float(f(jnp.asarray(x))))
-        out.append((-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h))
-    return np.array(out)
+# Finite differences of Ωh² (tests/helpers.central_difference): the five-point stencil (truncation
+# O(h⁴)) with steps FD_STEP·x_i. The step is not smaller because Ω carries ~1e-8 relative noise
+# (adaptive steps of the ODE) even at rtol = 1e-12: with a two-point rule and h = 1e-4 that noise
+# alone is 5e-5 in d ln Ω/d ln g (seen at the freeze-out point below).
+FD_STEP, FD_ORDER = 1e-3, 4
 
 
 def omega(model, settings):
@@ -49,7 +39,7 @@ def test_resonant_freeze_in_solves_to_the_decay_closed_form(settings):
     model = uj.UVMSM(m_n1, m_zp, g)
     w = uj.widths(model, settings)
     y = ap.resonant_freeze_in_yield_physical(
-        float(w.dm), float(w.sm), float(w.total), m_zp, 100.0, settings.planck_mass
+        float(w.dm), float(w.sm), float(w.total), m_zp, 100.0, uj.model_spec("uvmsm").planck_mass(settings)
     )
     if settings.mode == "paper":
         y /= 2.0
@@ -103,7 +93,9 @@ def test_conversion_rate_physical_over_paper_is_eight():
     assert float(jnp.exp(log_phys - log_paper)) == pytest.approx(8.0, rel=1e-12)
 
 
-@pytest.mark.parametrize("statistics,expected", [("quantum", 106.23), ("maxwell-boltzmann", 106.23 * 0.46197 / 0.41649)])
+@pytest.mark.parametrize(
+    "statistics,expected", [("quantum", 106.23), ("maxwell-boltzmann", 106.23 * 0.46197 / 0.41649)]
+)
 def test_relativistic_freeze_out_plateau(statistics, expected):
     """E1.2 from the ODE: M_N₁ = 10 keV decoupling relativistically at g* = 10.75."""
     settings = uj.Settings(mode="paper", gstar=10.75, statistics=statistics)
@@ -139,7 +131,9 @@ def test_batch_with_invalid_points_keeps_neighbours_exact():
     assert np.all(np.isfinite(np.asarray(result.omega_h2)[~bad]))
     assert np.all(np.asarray(result.mechanism)[bad] == -1)
     single = uj.relic(uj.UVMSM(m_n1[:4], m_zp[:4], g[:4]), PAPER_100)  # a different batch shape
-    np.testing.assert_allclose(np.asarray(single.omega_h2)[[0, 1, 2]], np.asarray(result.omega_h2)[[0, 1, 2]], rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(single.omega_h2)[[0, 1, 2]], np.asarray(result.omega_h2)[[0, 1, 2]], rtol=1e-12
+    )
 
 
 def test_thermalisation_of_a_large_batch_runs_in_blocks():
@@ -158,8 +152,9 @@ def test_thermalisation_of_a_large_batch_runs_in_blocks():
 def test_gradient_matches_finite_differences_resonant_freeze_in():
     """d Ωh²/d(m_n1, m_zp, g_bl) by forward mode through diffrax vs central differences (≤1e-5)."""
     # rtol 1e-12: adaptive-step noise in Ωh² must be ≪ 1e-5 × the FD step (1e-4) for FD to be exact.
-    settings = uj.Settings(mode="paper", gstar=100.0, rtol=1e-12)
-    x0 = np.array([0.05, 0.2, 4e-12])
+    *point, mode = RESONANT_FREEZE_IN_POINT  # (0.05, 0.2, 4e-12), "paper"
+    settings = uj.Settings(mode=mode, gstar=100.0, rtol=1e-12)
+    x0 = np.array(point)
 
     def f(x):
         return uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2
@@ -167,7 +162,8 @@ def test_gradient_matches_finite_differences_resonant_freeze_in():
     grad = np.asarray(jax.grad(f)(jnp.asarray(x0)))
     jvp_grad = np.asarray(jax.jacfwd(f)(jnp.asarray(x0)))
     np.testing.assert_allclose(grad, jvp_grad, rtol=1e-12)
-    np.testing.assert_allclose(grad, central_differences(f, x0), rtol=1e-5)
+    fd = central_difference(lambda x: f(jnp.asarray(x)), x0, FD_STEP, FD_ORDER, relative=True)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5)
 
 
 def test_dark_photon_relic_is_epsilon_independent():
@@ -224,21 +220,19 @@ def test_e1_7_off_resonance_from_the_ode():
     assert ap.b_minus_l_breaking_scale(1.0, g_relic) == pytest.approx(7.81e4 * 4.528e-6 / g_relic, rel=2e-3)
 
 
+# REGIME_POINTS (tests/helpers.py): relativistic freeze-out (paper mode), non-relativistic
+# freeze-out, off-resonance freeze-in and resonant freeze-in (physical mode).
+# Off-resonance freeze-in, √s from 2.4 GeV. Every √-threshold of Γ_SM (here the b quark at
+# 9.6 GeV) must be a quadrature panel edge, else Ω(M_N₁) wiggles by 5e-6 and d ln Ω/d ln M_N₁
+# was off by 3e-3. What remains are ~3e-8 kinks in Ω(M_N₁) where a rate-table node crosses
+# a node of the g*(T) spline (δ is the spline's slope, only C¹), so local derivatives agree
+# to ~5e-5, hence REGIME_GRADIENT_RTOL = 1e-4 there (1e-5 elsewhere). (At M_N₁ = 1 GeV, 2M_N₁ is
+# the 2 GeV quark/R-ratio switch, where Γ_SM jumps: a physical kink of the model.)
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "point,mode,rtol",
-    [
-        ((1e-5, 0.1, 3e-4), "paper", 1e-5),  # relativistic freeze-out
-        ((10.0, 25.0, 0.01), "physical", 1e-5),  # non-relativistic freeze-out
-        # Off-resonance freeze-in, √s from 2.4 GeV. Every √-threshold of Γ_SM (here the b quark at
-        # 9.6 GeV) must be a quadrature panel edge, else Ω(M_N₁) wiggles by 5e-6 and d ln Ω/d ln M_N₁
-        # was off by 3e-3. What remains are ~3e-8 kinks in Ω(M_N₁) where a rate-table node crosses
-        # a node of the g*(T) spline (δ is the spline's slope, only C¹), so local derivatives agree
-        # to ~5e-5. (At M_N₁ = 1 GeV, 2M_N₁ is the 2 GeV quark/R-ratio switch, where Γ_SM jumps:
-        # a physical kink of the model.)
-        ((1.2, 0.5, 4e-6), "physical", 1e-4),
-        ((3.0, 10.0, 1e-11), "physical", 1e-5),  # resonant freeze-in
-    ],
+    [(REGIME_POINTS[name][:3], REGIME_POINTS[name][3], REGIME_GRADIENT_RTOL[name]) for name in REGIME_POINTS],
+    ids=list(REGIME_POINTS),
 )
 def test_gradients_match_finite_differences_each_regime(point, mode, rtol):
     settings = uj.Settings(mode=mode, rtol=1e-12, max_steps=65536)
@@ -252,4 +246,5 @@ def test_gradients_match_finite_differences_each_regime(point, mode, rtol):
     # Logarithmic derivatives d ln Ω/d ln x_i, agreeing to 1e-5 relative; a nearly vanishing one
     # (|d ln Ω/d ln x| ≪ 1, e.g. ∂/∂M_Z′ in relativistic freeze-out) to 1e-5 absolute, which is the
     # central-difference noise floor there.
-    np.testing.assert_allclose(grad * x0 / value, central_differences(f, x0) * x0 / value, rtol=rtol, atol=1e-5)
+    fd = central_difference(lambda x: f(jnp.asarray(x)), x0, FD_STEP, FD_ORDER, relative=True)
+    np.testing.assert_allclose(grad * x0 / value, fd * x0 / value, rtol=rtol, atol=1e-5)

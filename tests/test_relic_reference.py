@@ -24,9 +24,10 @@ import pytest
 pytest.importorskip("scipy")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scipy_reference as ref  # noqa: E402
+import scipy_reference as ref
+from helpers import E4_I_B, E4_I_C
 
-import uvmsm_jax as uj  # noqa: E402
+import uvmsm_jax as uj
 
 TOLERANCE = 1e-3
 
@@ -44,13 +45,11 @@ CHEAP = ("resonant-fi", "off-resonance-fi")
 COMBOS = [(mode, gstar) for mode in ("physical", "paper") for gstar in (100.0, "saikawa2018")]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jax_batch(mode: str, gstar, names: tuple[str, ...]):
     """One vmapped JAX solve (one compilation) for the named points → {name: (Ω, status, mechanism)}."""
     params = np.array([POINTS[n][0] for n in names]).T
-    result = uj.relic(
-        uj.UVMSM(params[0], params[1], params[2]), uj.Settings(mode=mode, gstar=gstar, initial="zero")
-    )
+    result = uj.relic(uj.UVMSM(params[0], params[1], params[2]), uj.Settings(mode=mode, gstar=gstar, initial="zero"))
     omega, status, mechanism = np.asarray(result.omega_h2), np.asarray(result.status), result.mechanism_name
     return {n: (float(omega[i]), int(status[i]), str(mechanism[i])) for i, n in enumerate(names)}
 
@@ -73,11 +72,9 @@ def _compare(mode: str, gstar, name: str, names: tuple[str, ...]):
 
 def test_closed_forms_match_e4_table():
     """(A21), (A23), (A18)/(A19) and (A10) against docs/equations.md E.4 (g = Q′ = N_c = 1)."""
-    cases_b = [((10, 0.5, 1.0), 481.16308177771), ((30, 1.3, 2.0), 1148.4289262148), ((9, 1.2, 0.2), 144.95162574222)]
-    cases_c = [((10, 0.5, 1.0), 663.68798699004), ((30, 1.3, 2.0), 1742.5737648388), ((9, 1.2, 0.2), 123.06087766176)]
-    for args, value in cases_b:
+    for args, value in E4_I_B.items():
         assert ref.i_b(*args) == pytest.approx(value, rel=1e-11)
-    for args, value in cases_c:
+    for args, value in E4_I_C.items():
         assert ref.i_c(*args) == pytest.approx(value, rel=1e-11)
     # ∫dt Σ|M_a|²_phys = σ_a (η_a = 1) × g_N² · 16π λ(s, M_N², M_N²), λ = s(s − 4M_N²)
     s, m_n = 10.0, 0.5
@@ -117,7 +114,12 @@ def test_reference_hadron_rule_is_exact_for_the_table():
         u = u_min + v * v
         s = u * u
         sigma = (
-            pt.eta_a * pt.g**4 * np.interp(u, grid, r_ratio) * u / (12 * math.pi) * np.sqrt(s - 4 * pt.m_n**2)
+            pt.eta_a
+            * pt.g**4
+            * np.interp(u, grid, r_ratio)
+            * u
+            / (12 * math.pi)
+            * np.sqrt(s - 4 * pt.m_n**2)
             / ((s - pt.m_zp**2) ** 2 + pt.m_zp**2 * pt.gamma_tot**2)
         )
         f = 2 * s * sigma * (s - 4 * pt.m_n**2) * special.kve(1, u / t) * np.exp(-(u - u_min) / t)

@@ -22,7 +22,7 @@ import pytest
 
 import uvmsm_jax as uj
 from uvmsm_jax import cli
-from uvmsm_jax.scan import (
+from uvmsm_jax._scan import (
     OUTPUT_NAMES,
     ScanMismatchError,
     chunk_traces,
@@ -30,12 +30,13 @@ from uvmsm_jax.scan import (
     scan,
     settings_dict,
 )
+from uvmsm_jax.cli._common import parse_range
 
 _SCRIPT = shutil.which("uvmsm-jax", path=os.path.dirname(sys.executable)) or shutil.which("uvmsm-jax")
 ENTRY = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "uvmsm_jax"]
 
 M_ZP, G_BL, RATIO, CHUNK = "0.05:0.5:2", "1e-9:1e-2:8", 1.0, 3
-GRID = {"m_zp": cli.parse_range(M_ZP).values("log"), "g_bl": cli.parse_range(G_BL).values("log")}
+GRID = {"m_zp": parse_range(M_ZP).values("log"), "g_bl": parse_range(G_BL).values("log")}
 RATIOS = {"m_n1": ("m_zp", RATIO)}
 CLI_ARGS = ["scan", "--model", "uvmsm", "--m-zp", M_ZP, "--g-bl", G_BL, "--ratio", str(RATIO), "--chunk", str(CHUNK)]
 N_CHUNKS = 6  # blocks of (1, 3) on a (2, 8) grid: 3 + 3 + 2 per row
@@ -64,8 +65,13 @@ def killed_scan(tmp_path_factory, cache_env):
 
     Runs in the background while this process computes the reference scan."""
     store = str(tmp_path_factory.mktemp("interrupted") / "scan.zarr")
-    proc = subprocess.Popen([*ENTRY, *CLI_ARGS, "--out", store, "--no-progress"], env=cache_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*ENTRY, *CLI_ARGS, "--out", store, "--no-progress"],
+        env=cache_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     state = {"killed": False}
     done_dir = os.path.join(store, ".scan_done")
 
@@ -154,8 +160,13 @@ def test_killed_scan_resumes_bit_identical(killed_scan, reference, cache_env):
     partial = open_scan(store)
     assert np.any(partial["status"].values == -1)  # not computed yet
 
-    out = subprocess.run([*ENTRY, *CLI_ARGS, "--out", store, "--resume", "--json"], env=cache_env,
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [*ENTRY, *CLI_ARGS, "--out", store, "--resume", "--json"],
+        env=cache_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in out.stdout.splitlines() if line.strip()]
     assert len(lines) == 1
@@ -178,8 +189,16 @@ def test_dask_local_cluster_equals_single_process(reference, cache_env, monkeypa
 def test_local_processes_equal_single_process(reference, cache_env, monkeypatch, tmp_path):
     for key in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
         monkeypatch.setenv(key, cache_env[key])
-    ds = scan("uvmsm", GRID, ratios=RATIOS, chunk=CHUNK, backend="processes", workers=2,
-              out=str(tmp_path / "p.zarr"), progress=False)
+    ds = scan(
+        "uvmsm",
+        GRID,
+        ratios=RATIOS,
+        chunk=CHUNK,
+        backend="processes",
+        workers=2,
+        out=str(tmp_path / "p.zarr"),
+        progress=False,
+    )
     assert_bit_identical(ds, reference)
 
 
@@ -227,8 +246,9 @@ def test_bad_grid_specs_exit_2_one_line(capsys, argv, option):
 
 
 def test_bad_grid_spec_real_entry_point():
-    proc = subprocess.run([*ENTRY, *BASE, "--m-zp", "1:0.1:5", "--g-bl", "1e-9:1e-6:3"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*ENTRY, *BASE, "--m-zp", "1:0.1:5", "--g-bl", "1e-9:1e-6:3"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--m-zp" in lines[0] and "HI > LO" in lines[0]
@@ -237,29 +257,46 @@ def test_bad_grid_spec_real_entry_point():
 def test_existing_output_needs_resume(capsys, tmp_path):
     path = tmp_path / "exists.zarr"
     path.mkdir()
-    status, out, err = run_main(capsys, ["scan", "--model", "uvmsm", "--m-zp", "0.1:1:2", "--g-bl", "1e-9:1e-6:2",
-                                         "--ratio", "1", "--out", str(path)])
+    status, out, err = run_main(
+        capsys,
+        ["scan", "--model", "uvmsm", "--m-zp", "0.1:1:2", "--g-bl", "1e-9:1e-6:2", "--ratio", "1", "--out", str(path)],
+    )
     assert status == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
 
 
 def test_resume_mismatch_is_exit_2(capsys, tmp_path):
     path = str(tmp_path / "m.zarr")
     # only the store's metadata is needed for the check: create it without computing anything
-    from uvmsm_jax.scan import _make_spec, _Store
+    from uvmsm_jax._scan import ScanStore, make_spec
 
-    _Store(path, _make_spec("uvmsm", GRID, None, RATIOS, uj.Settings(), CHUNK)).create()
+    ScanStore(path, make_spec("uvmsm", GRID, None, RATIOS, uj.Settings(), CHUNK)).create()
     status, out, err = run_main(capsys, [*CLI_ARGS, "--out", path, "--resume", "--statistics", "quantum"])
     assert status == 2 and out == ""
     assert "settings.statistics" in err and len(err.strip().splitlines()) == 1
 
 
 def test_grid_from_args():
-    from uvmsm_jax.scan import add_grid_arguments, grid_from_args
+    from uvmsm_jax.cli._common import Parser
+    from uvmsm_jax.cli.scan import add_grid_arguments, grid_from_args
 
-    parser = cli._Parser()
+    parser = Parser()
     add_grid_arguments(parser)
-    args = parser.parse_args(["--model", "dark-photon", "--m-ap", "0.1:1:4", "--ratio", "0.2", "--epsilon",
-                              "1e-10:1e-8:3", "--e-dark", "1e-5", "--linear", "m-ap"])
+    args = parser.parse_args(
+        [
+            "--model",
+            "dark-photon",
+            "--m-ap",
+            "0.1:1:4",
+            "--ratio",
+            "0.2",
+            "--epsilon",
+            "1e-10:1e-8:3",
+            "--e-dark",
+            "1e-5",
+            "--linear",
+            "m-ap",
+        ]
+    )
     grid, fixed, ratios = grid_from_args(args)
     np.testing.assert_allclose(grid["m_ap"], np.linspace(0.1, 1, 4))
     np.testing.assert_allclose(grid["epsilon"], np.geomspace(1e-10, 1e-8, 3))
@@ -267,10 +304,10 @@ def test_grid_from_args():
 
 
 def test_block_shapes():
-    from uvmsm_jax.scan import _block_shape
+    from uvmsm_jax._scan import block_shape
 
-    assert _block_shape((200, 200), 64) == (1, 50)
-    assert _block_shape((200, 200), 4096) == (20, 200)
-    assert _block_shape((2, 8), 3) == (1, 3)
-    assert _block_shape((5,), 64) == (5,)
-    assert _block_shape((3, 4, 5), 40) == (2, 4, 5)
+    assert block_shape((200, 200), 64) == (1, 50)
+    assert block_shape((200, 200), 4096) == (20, 200)
+    assert block_shape((2, 8), 3) == (1, 3)
+    assert block_shape((5,), 64) == (5,)
+    assert block_shape((3, 4, 5), 40) == (2, 4, 5)

@@ -1,6 +1,6 @@
 """Tests of uvmsm_jax.special: K₀, K₁, K₂ (scaled and unscaled) against SciPy and identities.
 
-docs/equations.md Part N item 1 and E1.22; DESIGN.md §4 (accuracy 1e-12 against SciPy).
+docs/equations.md Part N item 1 and E1.22 (accuracy 1e-12 against SciPy).
 """
 
 import math
@@ -87,10 +87,10 @@ def test_invalid_and_extreme_arguments():
     for f in (*SCALED.values(), *UNSCALED.values()):
         assert np.all(np.isnan(f(bad)))
         # masked use keeps gradients finite (zero) at invalid points
-        g = jax.vmap(jax.grad(lambda t: jnp.where(t > 0, f(t), 0.0)))(bad)
+        g = jax.vmap(jax.grad(lambda t, f=f: jnp.where(t > 0, f(t), 0.0)))(bad)
         assert np.all(np.asarray(g) == 0.0)
     huge = np.array([1e6, 1e100, 1e300])
-    for nu, f in SCALED.items():
+    for _nu, f in SCALED.items():
         np.testing.assert_allclose(f(huge), np.sqrt(np.pi / (2 * huge)), rtol=1e-5)
         assert np.asarray(f(jnp.inf)) == 0.0
         assert np.all(np.isfinite(jax.vmap(jax.grad(f))(huge)))

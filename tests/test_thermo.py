@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.integrate as si
 import scipy.special as sp
+from helpers import central_difference, elementwise_derivative
 
 import uvmsm_jax  # noqa: F401  (enables float64)
 from uvmsm_jax import constants as c
@@ -173,8 +174,7 @@ def test_g_s_gradient_vs_finite_differences(name):
     dof = th.degrees_of_freedom(name)
     T = np.array([1e-4, 2e-3, 0.1, 0.16, 0.25, 3.0, 150.0, 1e5])
     grad = jax.vmap(jax.grad(dof.g_s))(T)
-    h = 1e-5 * T
-    fd = (dof.g_s(T + h) - dof.g_s(T - h)) / (2 * h)
+    fd = elementwise_derivative(dof.g_s, T, 1e-5, order=2, relative=True)  # 3-point, steps 1e-5·T
     scale = np.asarray(dof.g_s(T)) / T  # |dg/dT| ≪ g/T where g is flat
     assert np.all(np.abs(np.asarray(grad) - np.asarray(fd)) <= 1e-6 * np.abs(fd) + 1e-9 * scale)
 
@@ -209,7 +209,9 @@ def _quantum_reference(x, sign):
     """∫₀^∞ u² du/(e^{√(u²+x²)} + sign) = 2π² n/(gT³), by SciPy quad."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return si.quad(lambda u: u * u / (np.exp(np.sqrt(u * u + x * x)) + sign), 0, np.inf, epsabs=0, epsrel=1e-13, limit=500)[0]
+        return si.quad(
+            lambda u: u * u / (np.exp(np.sqrt(u * u + x * x)) + sign), 0, np.inf, epsabs=0, epsrel=1e-13, limit=500
+        )[0]
 
 
 @pytest.mark.parametrize("spin, sign, limit", [("boson", -1, 1.0), ("fermion", 1, 0.75)])
@@ -224,7 +226,11 @@ def test_number_density_quantum(spin, sign, limit):
     ref = np.array([_quantum_reference(xi, sign) for xi in x]) * g * T**3 / (2 * np.pi**2)
     np.testing.assert_allclose(n, ref, rtol=1e-11)  # achieved ≤ 2.1e-12 (worst at x → 0)
     # → Maxwell–Boltzmann for m ≫ T
-    np.testing.assert_allclose(th.number_density_eq(60.0, g, 1.0, "quantum", spin), th.number_density_eq(60.0, g, 1.0), rtol=1e-25 + 2 * math.exp(-60))
+    np.testing.assert_allclose(
+        th.number_density_eq(60.0, g, 1.0, "quantum", spin),
+        th.number_density_eq(60.0, g, 1.0),
+        rtol=1e-25 + 2 * math.exp(-60),
+    )
     assert np.isfinite(jax.grad(lambda m: th.number_density_eq(m, g, T, "quantum", spin))(0.3))
 
 
@@ -268,20 +274,22 @@ def test_log_yield_eq_at_large_x():
 
 def test_log_yield_eq_gradients_vs_finite_differences():
     g_s = 50.0
+
+    def log_yield(p):  # p = (m, T)
+        return th.log_yield_eq(float(p[0]), 2.0, float(p[1]), g_s)
+
     for m, T in [(0.3, 1.0), (5.0, 0.1), (1e3, 1.0), (0.01, 2.0)]:
         d_m, d_T = jax.grad(th.log_yield_eq, argnums=(0, 2))(m, 2.0, T, g_s)
-        h_m, h_T = 1e-4 * m, 1e-4 * T
-        fd_m = (th.log_yield_eq(m + h_m, 2.0, T, g_s) - th.log_yield_eq(m - h_m, 2.0, T, g_s)) / (2 * h_m)
-        fd_T = (th.log_yield_eq(m, 2.0, T + h_T, g_s) - th.log_yield_eq(m, 2.0, T - h_T, g_s)) / (2 * h_T)
+        fd_m, fd_T = central_difference(log_yield, [m, T], 1e-4, order=2, relative=True)  # steps 1e-4·m, 1e-4·T
         np.testing.assert_allclose([d_m, d_T], [fd_m, fd_T], rtol=1e-6)
         # analytic: d ln(x²K₂)/dx = −K₁/K₂ (x² K₂)′ = −x² K₁
         x = m / T
         np.testing.assert_allclose(d_m, -sp.kve(1, x) / sp.kve(2, x) / T, rtol=1e-10)
     # the T-dependence through g*s(T) composes (what the Boltzmann solver does)
     dof = th.degrees_of_freedom("saikawa2018")
-    f = lambda T: th.log_yield_eq(0.5, 2.0, T, dof.g_s(T))  # noqa: E731
+    f = lambda T: th.log_yield_eq(0.5, 2.0, T, dof.g_s(T))
     T, h = 0.18, 1e-6
-    np.testing.assert_allclose(jax.grad(f)(T), (f(T + h) - f(T - h)) / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(f)(T), central_difference(f, T, h, order=2), rtol=1e-6)
 
 
 def test_mean_inverse_gamma():
@@ -289,5 +297,9 @@ def test_mean_inverse_gamma():
     np.testing.assert_allclose(th.mean_inverse_gamma(x, 1.0), sp.kve(1, x) / sp.kve(2, x), rtol=1e-13)
     assert float(th.mean_inverse_gamma(0.0, 1.0)) == 0.0
     assert np.isnan(th.mean_inverse_gamma(-1.0, 1.0)) and np.isnan(th.number_density_eq(-1.0, 2.0, 1.0))
-    np.testing.assert_allclose(th.mean_inverse_gamma(1e4, 1.0), 1 - 1.5 / 1e4 + 15 / (8 * 1e8), rtol=1e-11)  # 1 − 3/2x + 15/8x²
-    assert np.all(np.isfinite(jax.vmap(jax.grad(th.mean_inverse_gamma), in_axes=(0, None))(np.array([0.0, 1.0, 1e4]), 1.0)))
+    np.testing.assert_allclose(
+        th.mean_inverse_gamma(1e4, 1.0), 1 - 1.5 / 1e4 + 15 / (8 * 1e8), rtol=1e-11
+    )  # 1 − 3/2x + 15/8x²
+    assert np.all(
+        np.isfinite(jax.vmap(jax.grad(th.mean_inverse_gamma), in_axes=(0, None))(np.array([0.0, 1.0, 1e4]), 1.0))
+    )

@@ -1,7 +1,7 @@
 """Model 2 regimes and inverse problems: ε_th, ε_DM, e′ for Ωh² = 0.12 (docs/equations.md B.4, B.5).
 
 Everything here is built on the shared vector-portal core (:func:`uvmsm_jax.relic` and its
-pieces in :mod:`uvmsm_jax.relic`, :mod:`uvmsm_jax.rates`, :mod:`uvmsm_jax.hadrons`); nothing of
+stages in :mod:`uvmsm_jax.pipeline`, :mod:`uvmsm_jax.rates`, :mod:`uvmsm_jax.hadrons`); nothing of
 the Boltzmann system is re-implemented.
 
 Regime functions (all vectorised over broadcastable array inputs, GeV for masses):
@@ -32,10 +32,12 @@ import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
+from ._relic import relic
 from .hadrons import sm_width_unit
-from .models import DarkPhotonDM, Settings
+from .models import DarkPhotonDM
+from .pipeline import classify, configure, parameters, prepare, solve
 from .rates import thermodynamics
-from .relic import _config, _parameters, _solve_point, relic
+from .settings import Settings
 from .thermo import degrees_of_freedom, hubble_rate
 
 __all__ = [
@@ -64,7 +66,7 @@ B20_COEFFICIENT = (
 )
 """1.7464e26 of (B20): Ωh² = B20_COEFFICIENT · e′² r F(r)/g*^{3/2} (P2 setting, constant g*)."""
 
-_ALL_FINITE_POSITIVE = lambda *xs: jnp.all(jnp.stack([jnp.isfinite(x) & (x > 0) for x in xs]), axis=0)  # noqa: E731
+_ALL_FINITE_POSITIVE = lambda *xs: jnp.all(jnp.stack([jnp.isfinite(x) & (x > 0) for x in xs]), axis=0)
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -78,7 +80,7 @@ def _as_float(x: ArrayLike) -> Array:
 # --- widths and closed forms ----------------------------------------------------------------------
 
 
-def dark_pair_phase_space(ratio: ArrayLike) -> Float[Array, "..."]:
+def dark_pair_phase_space(ratio: ArrayLike) -> Float[Array, ...]:
     """F(r) = (1 + 2r²)√(1 − 4r²) of (B5), r = m_χ/m_A′; 0 for r ≥ 1/2 (NaN-free gradient)."""
     r = _as_float(ratio)
     beta_sq = 1.0 - 4.0 * r**2
@@ -86,20 +88,23 @@ def dark_pair_phase_space(ratio: ArrayLike) -> Float[Array, "..."]:
     return jnp.where(is_open, (1.0 + 2.0 * r**2) * jnp.sqrt(jnp.where(is_open, beta_sq, 1.0)), 0.0)
 
 
-def visible_width(m_ap: ArrayLike, epsilon: ArrayLike, settings: Settings | None = None) -> Float[Array, "..."]:
+def visible_width(m_ap: ArrayLike, epsilon: ArrayLike, settings: Settings | None = None) -> Float[Array, ...]:
     """Γ_vis = Σ_ℓ Γ_ℓℓ + Γ_had [GeV] of (B6) (ε²e² × the shared unit-coupling EM width)."""
     unit = sm_width_unit(_as_float(m_ap), "em", _settings(settings)).visible
     return (_as_float(epsilon) * c.E_EM) ** 2 * unit
 
 
-def yield_decay(width: ArrayLike, g_x: ArrayLike, mass: ArrayLike, gstar: ArrayLike) -> Float[Array, "..."]:
+def yield_decay(width: ArrayLike, g_x: ArrayLike, mass: ArrayLike, gstar: ArrayLike) -> Float[Array, ...]:
     """Y_dec(Γ; g_X, M) = 135√90/(8π⁴) g_X Γ M_P/(g*^{3/2} M²) of (A46) (constant g* = g*s).
 
     The yield produced by inverse decays f f̄ → X integrated over all times, ∫dt n_eq⟨M/E⟩Γ/s.
     ``width`` Γ and ``mass`` M in GeV; M_P = 2.435e18 GeV.
     """
     return (
-        YIELD_DECAY_COEFFICIENT * _as_float(g_x) * _as_float(width) * PLANCK_MASS
+        YIELD_DECAY_COEFFICIENT
+        * _as_float(g_x)
+        * _as_float(width)
+        * PLANCK_MASS
         / (_as_float(gstar) ** 1.5 * _as_float(mass) ** 2)
     )
 
@@ -112,7 +117,7 @@ def omega_constant_gstar(
     gstar: ArrayLike,
     include_invisible_in_depletion: bool = False,
     settings: Settings | None = None,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """Ωh² of the exact solution (B19) of (B13)–(B14) for constant g* = g*s [dimensionless].
 
     Y_χ^∞ = 2 Y_dec(Γ_χχ̄; 3, m_A′)·Γ_vis/Γ_dep with Γ_dep = Γ_vis (P2) or Γ_vis + Γ_χχ̄ (flag),
@@ -132,7 +137,7 @@ def omega_constant_gstar(
 
 def e_dark_constant_gstar(
     m_chi: ArrayLike, m_ap: ArrayLike, gstar: ArrayLike, target: ArrayLike = c.OMEGA_DM_H2
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """e′_relic of (B20): [target·g*^{3/2}/(1.7464e26 r F(r))]^{1/2} (P2 setting, constant g*)."""
     r = _as_float(m_chi) / _as_float(m_ap)
     return jnp.sqrt(_as_float(target) * _as_float(gstar) ** 1.5 / (B20_COEFFICIENT * r * dark_pair_phase_space(r)))
@@ -147,7 +152,7 @@ def _hubble_at_mass(m_ap: Array, settings: Settings) -> Array:
     return hubble_rate(m_ap, g_rho, PLANCK_MASS)
 
 
-def epsilon_threshold(m_ap: ArrayLike, settings: Settings | None = None) -> Float[Array, "..."]:
+def epsilon_threshold(m_ap: ArrayLike, settings: Settings | None = None) -> Float[Array, ...]:
     """ε_th of (B21): Γ_vis(ε_th, m_A′) = H(T = m_A′) [dimensionless].
 
     ε_th² = 3·1.66√g*(m_A′) m_A′/(α 𝒩(m_A′) M_Pl), with g* from ``settings.gstar`` and 𝒩 from the
@@ -164,16 +169,19 @@ def _mediator_equilibrium_fraction(
     log_epsilon: Array, m_ap: Array, ratio: Array, settings: Settings, x_max: float, n_save: int
 ) -> Array:
     """max_{x_R ≤ x ≤ x_max} Y_A′(x)/Y_A′,eq(x) from the shared relic solver (one point)."""
-    model = DarkPhotonDM(ratio * m_ap, m_ap, jnp.exp(log_epsilon), 1e-13)
-    config = _config(model, settings)
-    theta = _parameters(model, settings)
+    model = DarkPhotonDM(ratio * m_ap, m_ap, jnp.exp(log_epsilon), _as_float(1e-13))
+    config = configure(model, settings)
+    theta = parameters(model, settings)
     m_v = theta[1]
     x_start = m_v / theta[4]
     save_x = jnp.geomspace(1.0, x_max / x_start, n_save) * x_start
-    _, solution = _solve_point(theta, config, jnp.log(save_x))
-    portal = model.portal
-    th = thermodynamics(portal, config.settings, config.planck_mass, config.entropy_derivative, m_v / save_x)
-    return jnp.max(solution.ys[:, 1] * jnp.exp(-th.log_y_v_eq))
+    prepared = prepare(theta, config)
+    solution = solve(prepared, classify(prepared, config), config, jnp.log(save_x))
+    physics = config.physics
+    th = thermodynamics(model.portal, physics.settings, physics.planck_mass, physics.entropy_derivative, m_v / save_x)
+    ys = solution.ode.ys
+    assert ys is not None  # saved at save_x
+    return jnp.max(ys[:, 1] * jnp.exp(-th.log_y_v_eq))
 
 
 @eqx.filter_jit
@@ -207,10 +215,10 @@ def epsilon_threshold_ode(
     ratio: ArrayLike = 0.1,
     n_save: int = 64,
     rtol: float = 1e-4,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """ODE cross-check of (B21): smallest ε with max_{x ≤ x_max} Y_A′/Y_A′,eq ≥ ``fraction``.
 
-    (B13) is solved by the shared relic solver (:func:`uvmsm_jax.relic._solve_point`, yields saved
+    (B13) is solved by the shared relic pipeline (:func:`uvmsm_jax.pipeline.solve`, yields saved
     on ``n_save`` log-spaced x in [x_R, x_max]) and the condition is bisected in ln ε (bracket
     ε_th/30 … 1e3 ε_th, tolerance ``rtol`` in ln ε). e′ = 1e-13 and m_χ = ``ratio``·m_A′; they do not
     enter (B13) in the P2 setting.
@@ -240,7 +248,7 @@ def epsilon_threshold_ode(
 
 def epsilon_invisible_crossover(
     m_chi: ArrayLike, m_ap: ArrayLike, e_dark: ArrayLike, settings: Settings | None = None
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """ε at which Γ_vis = Γ(A′→χχ̄) (B20 last paragraph, E2.6): ε = e′√(F(r)/𝒩(m_A′))/e."""
     m_chi, m_ap, e_dark = _as_float(m_chi), _as_float(m_ap), _as_float(e_dark)
     width_dm = e_dark**2 * m_ap / (12.0 * jnp.pi) * dark_pair_phase_space(m_chi / m_ap)
@@ -271,7 +279,7 @@ def _e_dark_one(m_chi, m_ap, epsilon, target, settings: Settings, xtol: float, m
         residual = jnp.where(solved, log_omega - jnp.log(target_), 2.0 * (log_e_dark - guess))
         return residual, solved
 
-    solution = optx.root_find(
+    solution: optx.Solution[Array, Array] = optx.root_find(
         fn,
         optx.Newton(rtol=0.0, atol=xtol),
         guess,
@@ -299,7 +307,7 @@ def e_dark_for_relic(
     *,
     xtol: float | None = None,
     max_steps: int = 16,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """Dark charge e′ with Ωh²(m_χ, m_A′, ε, e′) = ``target`` from the full Boltzmann solution.
 
     Newton's method (optimistix) on ln Ωh²(ln e′) − ln target, started from (B20) with g*(m_A′);
@@ -315,9 +323,11 @@ def e_dark_for_relic(
     """
     settings = _settings(settings)
     xtol = max(1e-5, 100.0 * settings.rtol) if xtol is None else float(xtol)
-    arrays = jnp.broadcast_arrays(*(_as_float(v) for v in (m_chi, m_ap, epsilon, target)))
-    shape = arrays[0].shape
-    out = _e_dark_batch(*(a.reshape(-1) for a in arrays), settings, xtol, int(max_steps))
+    m_chi, m_ap, epsilon, target = jnp.broadcast_arrays(*(_as_float(v) for v in (m_chi, m_ap, epsilon, target)))
+    shape = m_chi.shape
+    out = _e_dark_batch(
+        m_chi.reshape(-1), m_ap.reshape(-1), epsilon.reshape(-1), target.reshape(-1), settings, xtol, int(max_steps)
+    )
     return out.reshape(shape)
 
 
@@ -329,7 +339,7 @@ def epsilon_dm(
     *,
     e_dark_relic: ArrayLike | None = None,
     epsilon_ref: ArrayLike | None = None,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """Lower edge of the sequential-freeze-in window, (B23): ε_DM = factor·e′_relic(m_A′, r)/e.
 
     Working hypothesis of docs/equations.md K19 (factor 10: Γ_χχ̄ ≲ 1 % of Γ_vis). ``e_dark_relic``:

@@ -25,7 +25,7 @@ not registered with pyplot, so the module works with the Agg backend and in note
 ========== =====================================================================================
 
 How the curves are computed. Ωh² is evaluated with :func:`uvmsm_jax.relic` on a log-spaced
-(mass, coupling) grid through :func:`uvmsm_jax.scan.evaluate` (one compiled, padded chunk
+(mass, coupling) grid through :func:`uvmsm_jax.evaluate` (one compiled, padded chunk
 function per model and settings, shared by all figures); the Ωh² = 0.12 curves are the zero
 level of ln(Ωh²/0.12) contoured in (log mass, log coupling) with contourpy, which is accurate
 even on coarse grids because freeze-in Ωh² is a power of the coupling. Coloured regimes and the
@@ -44,22 +44,23 @@ convention and ignores ``mode``. By default the rate tables use ``n_grid=64`` no
 
 The numbers behind each figure are attached as ``fig.figure_data`` (a dict: axes, grids,
 curve vertices, band edges) for tests and re-plotting. ``uvmsm-jax figure NAME --out FILE``
-(PNG or PDF by extension) is the command-line entry point.
+(PNG or PDF by extension) is the command-line entry point (:mod:`uvmsm_jax.cli.figure`).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import functools
 import hashlib
 import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import contourpy._contourpy as cpy
 
 __all__ = [
     "FIGURES",
@@ -81,7 +82,14 @@ FIGURE_N_GRID = 64
 """Rate-table nodes used by the figures unless ``settings`` says otherwise (Settings default 256)."""
 MODES = ("paper", "physical", "both")
 DEFAULT_RESOLUTION = {
-    "fig1a": 32, "fig1b": 32, "fig2a": 32, "fig2b": 32, "fig3a": 24, "fig3b": 24, "p2_fig1": 32, "p2_fig3": 32,
+    "fig1a": 32,
+    "fig1b": 32,
+    "fig2a": 32,
+    "fig2b": 32,
+    "fig3a": 24,
+    "fig3b": 24,
+    "p2_fig1": 32,
+    "p2_fig3": 32,
 }
 """Default relic-grid points per axis of each figure."""
 
@@ -97,10 +105,18 @@ C_SHIP = "black"
 B_MINUS_L_LIMITS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("LEP", "#8c510a", ("darkcast/LEP_Fox2011fx", "lep-contact")),
     ("BaBar", "#7b3294", ("darkcast/BaBar_Lees2014xha",)),
-    ("beam dumps (E137, E141, E774, Orsay, ν-Cal I)", "#f28e2b", (
-        "darkcast/E137_Andreas2012mt", "darkcast/E141_Riordan1987aw", "darkcast/E774_Bross1989mp",
-        "darkcast/Orsay_Davier1989wz", "darkcast/NuCAL_Blumlein1991xh", "darkcast/NuCAL_Blumlein1990ay",
-    )),
+    (
+        "beam dumps (E137, E141, E774, Orsay, ν-Cal I)",
+        "#f28e2b",
+        (
+            "darkcast/E137_Andreas2012mt",
+            "darkcast/E141_Riordan1987aw",
+            "darkcast/E774_Bross1989mp",
+            "darkcast/Orsay_Davier1989wz",
+            "darkcast/NuCAL_Blumlein1991xh",
+            "darkcast/NuCAL_Blumlein1990ay",
+        ),
+    ),
     ("Borexino", "#3b3b3b", ("foresee/bounds_Borexino",)),
     ("NuTeV", "#d9c84a", ("nutev",)),
 )
@@ -108,12 +124,24 @@ B_MINUS_L_LIMITS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 are packaged; HB stars and SN1987A for the B−L boson are not (they are omitted)."""
 
 DARK_PHOTON_LIMITS: tuple[str, ...] = (
-    "darkcast/BaBar_Lees2014xha", "darkcast/NA64_NA642019imj", "darkcast/NA64_Banerjee2019hmi",
-    "darkcast/LHCb_Aaij2019bvg_prompt", "darkcast/LHCb_Aaij2019bvg_displaced", "darkcast/E137_Andreas2012mt",
-    "darkcast/CHARM_Bergsma1985qz", "darkcast/NuCAL_Blumlein1991xh", "darkcast/NuCAL_Blumlein1990ay",
-    "darkcast/E141_Riordan1987aw", "darkcast/E774_Bross1989mp", "darkcast/Orsay_Davier1989wz",
-    "darkcast/KLOE_Anastasi2018azp_combined", "darkcast/A1_Merkel2014avp", "darkcast/NA48_Batley2015lha",
-    "darkcast/PS191_Bernardi1985ny", "darkcast/CMS_CMS2019kiy", "darkmatterlive/SN1987A",
+    "darkcast/BaBar_Lees2014xha",
+    "darkcast/NA64_NA642019imj",
+    "darkcast/NA64_Banerjee2019hmi",
+    "darkcast/LHCb_Aaij2019bvg_prompt",
+    "darkcast/LHCb_Aaij2019bvg_displaced",
+    "darkcast/E137_Andreas2012mt",
+    "darkcast/CHARM_Bergsma1985qz",
+    "darkcast/NuCAL_Blumlein1991xh",
+    "darkcast/NuCAL_Blumlein1990ay",
+    "darkcast/E141_Riordan1987aw",
+    "darkcast/E774_Bross1989mp",
+    "darkcast/Orsay_Davier1989wz",
+    "darkcast/KLOE_Anastasi2018azp_combined",
+    "darkcast/A1_Merkel2014avp",
+    "darkcast/NA48_Batley2015lha",
+    "darkcast/PS191_Bernardi1985ny",
+    "darkcast/CMS_CMS2019kiy",
+    "darkmatterlive/SN1987A",
 )
 """Existing dark-photon bounds drawn in gray on P2 Fig. 3 (docs/equations.md F.2)."""
 
@@ -126,7 +154,7 @@ DARK_PHOTON_LIMITS: tuple[str, ...] = (
 def figure_settings(mode: str = "paper", settings=None):
     """The :class:`~uvmsm_jax.Settings` a figure uses: ``settings`` (default ``Settings(n_grid=64)``)
     with ``mode`` applied."""
-    from .models import Settings
+    from .settings import Settings
 
     if mode not in ("paper", "physical"):
         raise ValueError(f"mode must be 'paper' or 'physical', got {mode!r}")
@@ -180,110 +208,77 @@ def clear_cache() -> None:
 
 
 def _settings_key(settings) -> str:
-    from .scan import settings_dict
+    from ._scan import settings_dict
 
     return repr(sorted(settings_dict(settings).items()))
 
 
 def relic_grid(model: str, params: Mapping[str, Any], settings) -> dict[str, np.ndarray]:
-    """:func:`uvmsm_jax.scan.evaluate` on broadcastable ``params`` (memoised in this process)."""
-    from .scan import evaluate
+    """:func:`uvmsm_jax.evaluate` on broadcastable ``params`` (memoised in this process)."""
+    from ._scan import evaluate
 
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     return _memo(_key("relic", model, _settings_key(settings), params), lambda: evaluate(model, params, settings))
 
 
-@functools.lru_cache(maxsize=None)
-def _regime_function(config, size: int):
-    import jax
-    import jax.numpy as jnp
-
-    from .relic import _crossing_temperature, _prepare_point
-
-    def first_crossing(log_ratio, taus, m_ref):
-        """Highest temperature at which ln(r/H) first exceeds 0 (T_R when it starts above)."""
-        above = log_ratio > 0
-        i = jnp.argmax(above)
-        j = jnp.maximum(i - 1, 0)
-        lo, hi = log_ratio[j], log_ratio[i]
-        fraction = jnp.clip(-lo / jnp.where(hi - lo != 0, hi - lo, 1.0), 0.0, 1.0)
-        tau = jnp.where(i == 0, taus[0], taus[j] + fraction * (taus[i] - taus[j]))
-        return jnp.where(jnp.any(above), m_ref * jnp.exp(-tau), jnp.nan)
-
-    def one(theta):
-        p = _prepare_point(theta, config)
-        m_ref = p.theta[0]
-        nan = jnp.nan
-        out = jnp.stack([
-            jnp.where(p.valid, p.mechanism, -1).astype(float),
-            (p.valid & p.dm_thermal).astype(float),
-            (p.valid & p.mediator_thermal).astype(float),
-            jnp.where(p.valid, p.t_dec, nan),
-            jnp.where(p.valid, first_crossing(p.log_dm_rate_over_h, p.taus, m_ref), nan),
-            jnp.where(p.valid & p.mediator_thermal,
-                      _crossing_temperature(p.log_mediator_rate_over_h, p.taus, m_ref), nan),
-            jnp.where(p.valid, first_crossing(p.log_mediator_rate_over_h, p.taus, m_ref), nan),
-        ])
-        return out
-
-    return jax.jit(jax.vmap(one))
+REGIME_FIELDS = (
+    "mechanism",
+    "dm_thermalised",
+    "mediator_thermalised",
+    "t_dec_dm",
+    "t_therm_dm",
+    "t_dec_mediator",
+    "t_therm_mediator",
+)
 
 
-REGIME_FIELDS = ("mechanism", "dm_thermalised", "mediator_thermalised", "t_dec_dm", "t_therm_dm",
-                 "t_dec_mediator", "t_therm_mediator")
-
-
-def regime_grid(m_n1, m_zp, g_bl, settings, chunk: int = 128) -> dict[str, np.ndarray]:
+def regime_grid(m_n1, m_zp, g_bl, settings) -> dict[str, np.ndarray]:
     """Rate/H classification of UνMSM points without the ODE (docs/equations.md A.6), memoised.
 
-    Returns arrays of the broadcast shape: ``mechanism`` (index into
-    :data:`uvmsm_jax.MECHANISMS`), ``dm_thermalised``, ``mediator_thermalised``, and the N₁ and
-    Z′ decoupling (last r = H crossing, (A32)) and thermalisation (first crossing) temperatures
-    [GeV] — the inputs of :func:`uvmsm_jax.constraints.bbn.bbn_excluded`.
+    :func:`uvmsm_jax.thermalisation` on the broadcast points. Returns arrays of the broadcast
+    shape: ``mechanism`` (index into :data:`uvmsm_jax.MECHANISMS`), ``dm_thermalised``,
+    ``mediator_thermalised``, and the N₁ and Z′ decoupling (last r = H crossing, (A32)) and
+    thermalisation (first crossing) temperatures [GeV] — the inputs of
+    :func:`uvmsm_jax.constraints.bbn.bbn_excluded`.
     """
+    from ._regimes import thermalisation
     from .models import UVMSM
-    from .relic import _config, _parameters
 
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (m_n1, m_zp, g_bl)))
-    shape = arrays[0].shape
 
     def compute():
-        model = UVMSM(*(a.ravel() for a in arrays))
-        theta = np.asarray(_parameters(model, settings)).reshape(-1, 5)
-        fn = _regime_function(_config(UVMSM(1.0, 1.0, 1.0), settings), chunk)
-        n = theta.shape[0]
-        out = np.empty((n, len(REGIME_FIELDS)))
-        for start in range(0, n, chunk):
-            block = theta[start:start + chunk]
-            m = block.shape[0]
-            if m < chunk:
-                block = np.concatenate([block, np.repeat(block[-1:], chunk - m, axis=0)])
-            out[start:start + m] = np.asarray(fn(block))[:m]
-        res = {name: out[:, i].reshape(shape) for i, name in enumerate(REGIME_FIELDS)}
-        res["mechanism"] = res["mechanism"].astype(int)
-        for name in ("dm_thermalised", "mediator_thermalised"):
-            res[name] = res[name] > 0.5
-        return res
+        t = thermalisation(UVMSM(*arrays), settings)
+        fields = {
+            "mechanism": t.mechanism,
+            "dm_thermalised": t.dm_thermalised,
+            "mediator_thermalised": t.mediator_thermalised,
+            "t_dec_dm": t.t_dec,
+            "t_therm_dm": t.t_therm_dm,
+            "t_dec_mediator": t.t_dec_mediator,
+            "t_therm_mediator": t.t_therm_mediator,
+        }
+        return {name: np.asarray(value) for name, value in fields.items()}
 
-    return _memo(_key("regime", _settings_key(settings), chunk, *arrays), compute)
+    return _memo(_key("regime", _settings_key(settings), *arrays), compute)
 
 
 def bbn_mask(regimes: Mapping[str, np.ndarray], m_n1, m_zp, settings) -> np.ndarray:
     """P1's BBN exclusion (docs/equations.md A.7) on a regime grid: ΔN_eff > 1 or thermalisation of a
     species lighter than ≈ 1 MeV before T_ν^dec (:func:`uvmsm_jax.constraints.bbn.bbn_excluded`)."""
-    from .constraints.bbn import T_NU_DECOUPLING, bbn_excluded
+    from .constraints.bbn import bbn_excluded
 
     res = bbn_excluded(
-        np.asarray(m_zp, float), np.asarray(m_n1, float),
-        thermal_zp=regimes["mediator_thermalised"], t_dec_zp=regimes["t_dec_mediator"],
-        thermal_n1=regimes["dm_thermalised"], t_dec_n1=regimes["t_dec_dm"], t_therm_n1=regimes["t_therm_dm"],
-        t_therm_zp=regimes["t_therm_mediator"], gstar=settings.gstar,
+        np.asarray(m_zp, float),
+        np.asarray(m_n1, float),
+        thermal_zp=regimes["mediator_thermalised"],
+        t_dec_zp=regimes["t_dec_mediator"],
+        thermal_n1=regimes["dm_thermalised"],
+        t_dec_n1=regimes["t_dec_dm"],
+        t_therm_n1=regimes["t_therm_dm"],
+        t_therm_zp=regimes["t_therm_mediator"],
+        gstar=settings.gstar,
     )
-    # P1 applies the thermalisation-time test only where the Z′ is light too (A.7 (ii): 2M_N₁ ≲ M_Z′ ≲
-    # 1 MeV; (iv): M_N₁, M_Z′ ≲ T_ν^dec). Elsewhere an early-thermalised light N₁ that decouples
-    # before T_ν^dec is judged by ΔN_eff alone.
-    light_mediator = np.asarray(m_zp, float) <= T_NU_DECOUPLING
-    return np.asarray(res["by_delta_neff"]) | (np.asarray(res["by_thermalisation"]) & light_mediator)
+    return np.asarray(res["excluded"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +296,8 @@ def omega_lines(x, y, omega, target: float = OMEGA_TARGET) -> list[np.ndarray]:
     mask = ~np.isfinite(z)
     z = np.ma.array(np.where(mask, 0.0, z), mask=mask)
     gen = contourpy.contour_generator(np.log10(x), np.log10(y), z, line_type="Separate")
-    return [10.0 ** seg for seg in gen.lines(0.0) if len(seg) > 1]
+    lines = cast("cpy.LineReturn_Separate", gen.lines(0.0))  # the layout line_type="Separate" selects
+    return [10.0**seg for seg in lines if len(seg) > 1]
 
 
 def _log_ratio(omega, target: float = OMEGA_TARGET) -> np.ndarray:
@@ -318,8 +314,8 @@ def _filled_paths(x, y, z, lower: float, upper: float):
     mask = ~np.isfinite(zz)
     zz = np.ma.array(np.where(mask, 0.0, zz), mask=mask)
     gen = contourpy.contour_generator(np.log10(x), np.log10(y), zz, fill_type="OuterCode")
-    points, codes = gen.filled(lower, upper)
-    return [Path(10.0 ** p, c) for p, c in zip(points, codes) if len(p) > 2]
+    points, codes = cast("cpy.FillReturn_OuterCode", gen.filled(lower, upper))  # the layout fill_type selects
+    return [Path(10.0**p, c) for p, c in zip(points, codes) if len(p) > 2]
 
 
 def _fill(ax, x, y, z, lower, upper, **kwargs) -> None:
@@ -377,21 +373,46 @@ def _new_axes(ax, figsize=(8.6, 5.4)):
     return fig, ax, True
 
 
-def _finish(fig, ax, handles, owns: bool, title: str, *, label: str, resolution: int, modes, t0: float,
-            data: dict, legend_fontsize=7.5):
+def _finish(
+    fig,
+    ax,
+    handles,
+    owns: bool,
+    title: str,
+    *,
+    label: str,
+    resolution: int,
+    modes,
+    t0: float,
+    data: dict,
+    legend_fontsize=7.5,
+):
     """Title, legend, provenance note (with the run time since ``t0``) and ``fig.figure_data`` = ``data``
     plus ``"seconds"``; returns ``fig``."""
     elapsed = time.perf_counter() - t0
     ax.set_title(title, fontsize=10)
     if handles:
         if owns:
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=legend_fontsize,
-                      frameon=False, borderaxespad=0.0)
+            ax.legend(
+                handles=handles,
+                loc="upper left",
+                bbox_to_anchor=(1.02, 1.0),
+                fontsize=legend_fontsize,
+                frameon=False,
+                borderaxespad=0.0,
+            )
         else:
             ax.legend(handles=handles, loc="best", fontsize=legend_fontsize - 1, framealpha=0.85)
     if owns:
-        fig.text(0.01, 0.01, _note(label, resolution, modes, f"{elapsed:.0f} s"), fontsize=6, color="0.4",
-                 ha="left", va="bottom")
+        fig.text(
+            0.01,
+            0.01,
+            _note(label, resolution, modes, f"{elapsed:.0f} s"),
+            fontsize=6,
+            color="0.4",
+            ha="left",
+            va="bottom",
+        )
     fig.figure_data = {**data, "seconds": elapsed}
     return fig
 
@@ -431,8 +452,16 @@ def _draw_limit(ax, curve, color, y_top: float, alpha=0.35, zorder=3) -> bool:
     ok = np.isfinite(lower) & np.isfinite(upper) & (upper > lower)
     if not ok.any():
         return False
-    ax.fill_between(curve.mass, np.where(ok, lower, np.nan), np.where(ok, upper, np.nan), where=ok,
-                    facecolor=color, alpha=alpha, edgecolor="none", zorder=zorder)
+    ax.fill_between(
+        curve.mass,
+        np.where(ok, lower, np.nan),
+        np.where(ok, upper, np.nan),
+        where=ok,
+        facecolor=color,
+        alpha=alpha,
+        edgecolor="none",
+        zorder=zorder,
+    )
     ax.plot(curve.mass, np.where(ok, lower, np.nan), color=color, lw=0.6, zorder=zorder)
     return True
 
@@ -466,7 +495,7 @@ def _ship(model_kind: str, masses, **options) -> tuple[np.ndarray, np.ndarray]:
 
     def compute():
         r = ship_reach(model_kind, masses, **options)
-        to = lambda v: np.array([np.nan if x is None else x for x in v], dtype=float)  # noqa: E731
+        to = lambda v: np.array([np.nan if x is None else x for x in v], dtype=float)
         return to(r["lower"]), to(r["upper"])
 
     return _memo(_key("ship", model_kind, masses, sorted(options.items())), compute)
@@ -516,8 +545,10 @@ def _note(figure: str, resolution: int, modes, extra: str = "") -> str:
     from . import __version__
 
     mode_text = "+".join(modes) if modes else "n/a (Model 2)"
-    return (f"uvmsm_jax {__version__} · {figure} · relic grid {resolution}×{resolution} · mode {mode_text} · "
-            f"n_grid {FIGURE_N_GRID}{' · ' + extra if extra else ''}")
+    return (
+        f"uvmsm_jax {__version__} · {figure} · relic grid {resolution}×{resolution} · mode {mode_text} · "
+        f"n_grid {FIGURE_N_GRID}{' · ' + extra if extra else ''}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,8 +568,17 @@ def _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings):
     return m_zp, g, omegas
 
 
-def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "paper", *, m_n1: float = 1e-5,
-          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, regime_factor: int = 2):
+def fig1a(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig1a"],
+    mode: str = "paper",
+    *,
+    m_n1: float = 1e-5,
+    m_zp_range: tuple[float, float] = (1e-6, 1e3),
+    g_range: tuple[float, float] = (1e-13, 1.0),
+    settings=None,
+    regime_factor: int = 2,
+):
     """P1 Fig. 1a: regimes and Ωh² = 0.12 in the (M_Z′, g_B−L) plane at M_N₁ = ``m_n1`` (10 keV).
 
     Coloured cells: the classification of (A31)–(A33) on a (``regime_factor``·resolution)² grid —
@@ -562,8 +602,17 @@ def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "p
     from matplotlib.colors import ListedColormap
 
     cmap = ListedColormap([C_NONTHERMAL, C_RELATIVISTIC, C_NONREL])
-    ax.pcolormesh(_edges(rx), _edges(ry), colour_index.T, cmap=cmap, vmin=-0.5, vmax=2.5, shading="flat",
-                  rasterized=True, zorder=1)
+    ax.pcolormesh(
+        _edges(rx),
+        _edges(ry),
+        colour_index.T,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=2.5,
+        shading="flat",
+        rasterized=True,
+        zorder=1,
+    )
     m_zp, g, omegas = _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings)
     curves = {}
     handles = [
@@ -580,19 +629,36 @@ def fig1a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1a"], mode: str = "p
     handles.append(_proxy_line("0.3", rf"$M_{{Z'}} = 2M_{{N_1}}$ = {critical * 1e6:.3g} keV", ls=":"))
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
     data = {
-        "name": "fig1a", "m_n1": m_n1, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
+        "name": "fig1a",
+        "m_n1": m_n1,
+        "m_zp": m_zp,
+        "g_bl": g,
+        "omega_h2": omegas,
+        "curves": curves,
         "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
-        "regime_m_zp": rx, "regime_g_bl": ry, "mechanism": mech,
+        "regime_m_zp": rx,
+        "regime_g_bl": ry,
+        "mechanism": mech,
         "dm_thermalised": regimes["dm_thermalised"],
     }
     title = rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — regimes and $\Omega h^2=0.12$"
-    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 1a", resolution=resolution,
-                   modes=modes, t0=t0, data=data)
+    return _finish(
+        fig, ax, handles, owns, title, label="P1 Fig. 1a", resolution=resolution, modes=modes, t0=t0, data=data
+    )
 
 
-def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "paper", *, m_n1: float = 1e-5,
-          m_zp_range=(1e-6, 1e3), g_range=(1e-13, 1.0), settings=None, ship_n_thr: float = 3.0,
-          regime_factor: float = 1.5):
+def fig1b(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig1b"],
+    mode: str = "paper",
+    *,
+    m_n1: float = 1e-5,
+    m_zp_range: tuple[float, float] = (1e-6, 1e3),
+    g_range: tuple[float, float] = (1e-13, 1.0),
+    settings=None,
+    ship_n_thr: float = 3.0,
+    regime_factor: float = 1.5,
+):
     """P1 Fig. 1b: the (M_Z′, g_B−L) plane at M_N₁ = 10 keV with the constraints of docs/equations.md F.1.
 
     Gray: Ωh² > 0.12 (relic grid); dashed blue: Ωh² = 0.12; dark blue: BBN (A35 with P1's
@@ -608,8 +674,7 @@ def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "p
     m_zp, g, omegas = _plane_fig1(resolution, modes, m_n1, m_zp_range, g_range, settings)
     primary = omegas[modes[0]]
     handles = []
-    _fill(ax, m_zp, g, _log_ratio(primary), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.55,
-          edgecolor="none", zorder=1)
+    _fill(ax, m_zp, g, _log_ratio(primary), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.55, edgecolor="none", zorder=1)
     handles.append(_proxy_patch(C_OVERCLOSED, r"$\Omega h^2 > 0.12$ (overclosure)", alpha=0.55))
     fine = max(4, int(regime_factor * resolution))
     rx = np.geomspace(*m_zp_range, fine)
@@ -633,13 +698,23 @@ def fig1b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig1b"], mode: str = "p
         handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=1.8, ls=ls))
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
     data = {
-        "name": "fig1b", "m_n1": m_n1, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
-        "bbn_m_zp": rx, "bbn_g_bl": ry, "bbn_excluded": bbn, "ship_mass": ship_m, "ship_lower": lower,
+        "name": "fig1b",
+        "m_n1": m_n1,
+        "m_zp": m_zp,
+        "g_bl": g,
+        "omega_h2": omegas,
+        "curves": curves,
+        "bbn_m_zp": rx,
+        "bbn_g_bl": ry,
+        "bbn_excluded": bbn,
+        "ship_mass": ship_m,
+        "ship_lower": lower,
         "ship_upper": upper,
     }
     title = rf"P1 Fig. 1b: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — constraints"
-    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 1b", resolution=resolution,
-                   modes=modes, t0=t0, data=data)
+    return _finish(
+        fig, ax, handles, owns, title, label="P1 Fig. 1b", resolution=resolution, modes=modes, t0=t0, data=data
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,8 +736,7 @@ def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, titl
         omegas[m] = res["omega_h2"]
         thermal[m] = res["dm_thermalised"]
     primary = omegas[modes[0]]
-    _fill(ax, m_zp, g, _log_ratio(primary), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.6,
-          edgecolor="none", zorder=1)
+    _fill(ax, m_zp, g, _log_ratio(primary), 0.0, np.inf, facecolor=C_OVERCLOSED, alpha=0.6, edgecolor="none", zorder=1)
     handles.append(_proxy_patch(C_OVERCLOSED, r"$\Omega h^2 > 0.12$", alpha=0.6))
     base = figure_settings(modes[0], settings)
     fine = max(4, int(regime_factor * resolution))
@@ -684,27 +758,71 @@ def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, titl
         handles.append(_proxy_line(C_OMEGA, rf"$\Omega h^2 = 0.12$ ({m} mode)", lw=2.0, ls=MODE_STYLE[m]))
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
     data = {
-        "name": name, "ratio": ratio, "m_zp": m_zp, "g_bl": g, "omega_h2": omegas, "curves": curves,
-        "dm_thermalised": thermal, "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
-        "thermal_boundary": boundary, "bbn_excluded": bbn,
+        "name": name,
+        "ratio": ratio,
+        "m_zp": m_zp,
+        "g_bl": g,
+        "omega_h2": omegas,
+        "curves": curves,
+        "dm_thermalised": thermal,
+        "freeze_in_g": {m: freeze_in_crossing(g, om) for m, om in omegas.items()},
+        "thermal_boundary": boundary,
+        "bbn_excluded": bbn,
     }
-    return _finish(fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution,
-                   modes=modes, t0=t0, data=data)
+    return _finish(
+        fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution, modes=modes, t0=t0, data=data
+    )
 
 
-def fig2a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2a"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
-          g_range=(1e-13, 1.0), settings=None, regime_factor: float = 1.5):
+def fig2a(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig2a"],
+    mode: str = "paper",
+    *,
+    m_zp_range: tuple[float, float] = (1e-5, 1e3),
+    g_range: tuple[float, float] = (1e-13, 1.0),
+    settings=None,
+    regime_factor: float = 1.5,
+):
     """P1 Fig. 2a: M_N₁ = M_Z′. Gray Ωh² > 0.12, blue Ωh² = 0.12 (freeze-in line near g ~ 10⁻⁶,
     (A51); thermal-relic line at large g), dashed: N₁ thermalisation boundary, BBN and limits."""
-    return _fig2("fig2a", 1.0, ax, resolution, mode, m_zp_range, g_range, settings,
-                 r"P1 Fig. 2a: $M_{N_1} = M_{Z'}$", regime_factor)
+    return _fig2(
+        "fig2a",
+        1.0,
+        ax,
+        resolution,
+        mode,
+        m_zp_range,
+        g_range,
+        settings,
+        r"P1 Fig. 2a: $M_{N_1} = M_{Z'}$",
+        regime_factor,
+    )
 
 
-def fig2b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig2b"], mode: str = "paper", *, m_zp_range=(1e-5, 1e3),
-          g_range=(1e-13, 1.0), settings=None, regime_factor: float = 1.5):
+def fig2b(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig2b"],
+    mode: str = "paper",
+    *,
+    m_zp_range: tuple[float, float] = (1e-5, 1e3),
+    g_range: tuple[float, float] = (1e-13, 1.0),
+    settings=None,
+    regime_factor: float = 1.5,
+):
     """P1 Fig. 2b: M_N₁ = 100 M_Z′ (same content as :func:`fig2a`)."""
-    return _fig2("fig2b", 100.0, ax, resolution, mode, m_zp_range, g_range, settings,
-                 r"P1 Fig. 2b: $M_{N_1} = 100\,M_{Z'}$", regime_factor)
+    return _fig2(
+        "fig2b",
+        100.0,
+        ax,
+        resolution,
+        mode,
+        m_zp_range,
+        g_range,
+        settings,
+        r"P1 Fig. 2b: $M_{N_1} = 100\,M_{Z'}$",
+        regime_factor,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -722,9 +840,18 @@ def _band_on(masses, curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[n
     return lo, hi
 
 
-def fig3a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3a"], mode: str = "paper", *,
-          m_n1_values=(1e-5, 1e-4, 1e-3, 1e-2), m_zp_range=(1e-5, 10.0), g_range=(1e-13, 1e-2),
-          g_scan=(1e-13, 1e-7), settings=None, ship_n_thr: float = 3.0):
+def fig3a(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig3a"],
+    mode: str = "paper",
+    *,
+    m_n1_values=(1e-5, 1e-4, 1e-3, 1e-2),
+    m_zp_range: tuple[float, float] = (1e-5, 10.0),
+    g_range: tuple[float, float] = (1e-13, 1e-2),
+    g_scan: tuple[float, float] = (1e-13, 1e-7),
+    settings=None,
+    ship_n_thr: float = 3.0,
+):
     """P1 Fig. 3a: resonant freeze-in (M_Z′ > 2M_N₁) in the (M_Z′, g_B−L) plane.
 
     For each M_N₁ in ``m_n1_values`` (10 keV, 100 keV, 1 MeV, 10 MeV) the freeze-in branch of
@@ -738,7 +865,7 @@ def fig3a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3a"], mode: str = "p
     handles = _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
     g = np.geomspace(*g_scan, max(6, resolution // 2))
     common = np.geomspace(*m_zp_range, 4 * resolution)
-    data = {"m_n1_values": tuple(m_n1_values), "g_bl": g, "curves": {}, "band": {}}
+    data: dict[str, Any] = {"m_n1_values": tuple(m_n1_values), "g_bl": g, "curves": {}, "band": {}}
     colours = ["#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1"]
     for mi, m in enumerate(modes):
         s = figure_settings(m, settings)
@@ -773,13 +900,23 @@ def fig3a(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3a"], mode: str = "p
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
     data.update(name="fig3a", ship_mass=ship_m, ship_lower=lower, ship_upper=upper)
     title = r"P1 Fig. 3a: freeze-in on resonance ($M_{Z'} > 2M_{N_1}$)"
-    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 3a", resolution=resolution,
-                   modes=modes, t0=t0, data=data)
+    return _finish(
+        fig, ax, handles, owns, title, label="P1 Fig. 3a", resolution=resolution, modes=modes, t0=t0, data=data
+    )
 
 
-def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "paper", *, ratios=(0.6, 100.0),
-          m_zp_range=(1e-4, 10.0), g_range=(1e-9, 1e-2), g_scan=(1e-8, 1e-3), settings=None,
-          ship_n_thr: float = 3.0):
+def fig3b(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig3b"],
+    mode: str = "paper",
+    *,
+    ratios=(0.6, 100.0),
+    m_zp_range: tuple[float, float] = (1e-4, 10.0),
+    g_range: tuple[float, float] = (1e-9, 1e-2),
+    g_scan: tuple[float, float] = (1e-8, 1e-3),
+    settings=None,
+    ship_n_thr: float = 3.0,
+):
     """P1 Fig. 3b: off-resonance freeze-in (M_Z′ < 2M_N₁) band and the SHiP reach.
 
     Band edges: the freeze-in branch of Ωh² = 0.12 at M_N₁ = ``ratios[0]``·M_Z′ (near the
@@ -794,13 +931,14 @@ def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "p
     handles = _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
     m_zp = np.geomspace(*m_zp_range, resolution)
     g = np.geomspace(*g_scan, max(6, resolution // 2))
-    data = {"name": "fig3b", "ratios": tuple(ratios), "m_zp": m_zp, "g_bl": g, "edges": {}}
+    data: dict[str, Any] = {"name": "fig3b", "ratios": tuple(ratios), "m_zp": m_zp, "g_bl": g, "edges": {}}
     for mi, m in enumerate(modes):
         s = figure_settings(m, settings)
         edges = []
         for r in ratios:
-            om = relic_grid("uvmsm", {"m_n1": r * m_zp[:, None], "m_zp": m_zp[:, None], "g_bl": g[None, :]},
-                            s)["omega_h2"]
+            om = relic_grid("uvmsm", {"m_n1": r * m_zp[:, None], "m_zp": m_zp[:, None], "g_bl": g[None, :]}, s)[
+                "omega_h2"
+            ]
             edges.append(freeze_in_crossing(g, om))
         lo_edge, hi_edge = np.fmin(edges[0], edges[1]), np.fmax(edges[0], edges[1])
         data["edges"][m] = (edges[0], edges[1])
@@ -826,8 +964,9 @@ def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "p
     _log_axes(ax, m_zp_range, g_range, M_ZP_LABEL, G_BL_LABEL)
     data.update(ship_mass=ship_m, ship_lower=lower, ship_upper=upper, ship_overlap=overlap)
     title = r"P1 Fig. 3b: freeze-in off resonance ($M_{Z'} < 2M_{N_1}$) and SHiP"
-    return _finish(fig, ax, handles, owns, title, label="P1 Fig. 3b", resolution=resolution,
-                   modes=modes, t0=t0, data=data)
+    return _finish(
+        fig, ax, handles, owns, title, label="P1 Fig. 3b", resolution=resolution, modes=modes, t0=t0, data=data
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -836,14 +975,22 @@ def fig3b(ax=None, resolution: int = DEFAULT_RESOLUTION["fig3b"], mode: str = "p
 
 
 def _dp_settings(settings):
-    from .models import Settings
+    from .settings import Settings
 
     return Settings(n_grid=FIGURE_N_GRID) if settings is None else settings
 
 
-def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str = "paper", *,
-            coupling_ratios=(0.1, 0.01, 0.001), mass_ratios=(0.1, 0.4), m_ap_range=(1e-2, 10.0),
-            eps_range=(1e-13, 1e-6), settings=None):
+def p2_fig1(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["p2_fig1"],
+    mode: str = "paper",
+    *,
+    coupling_ratios=(0.1, 0.01, 0.001),
+    mass_ratios=(0.1, 0.4),
+    m_ap_range: tuple[float, float] = (1e-2, 10.0),
+    eps_range: tuple[float, float] = (1e-13, 1e-6),
+    settings=None,
+):
     """P2 Fig. 1: Ωh² = 0.12 contours of the sequential freeze-in system (B13)–(B14) in the
     (m_A′, ε) plane for e′ = ratio·ε (``coupling_ratios``) and m_χ = r·m_A′ (``mass_ratios``);
     black: ε_th (B21), above which the A′ thermalises (not sequential). The ratio values are the
@@ -861,8 +1008,16 @@ def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str 
     handles, curves = [], {}
     for j, r in enumerate(mass_ratios):
         for i, k in enumerate(coupling_ratios):
-            res = relic_grid("dark-photon", {"m_chi": r * m_ap[:, None], "m_ap": m_ap[:, None],
-                                             "epsilon": eps[None, :], "e_dark": k * eps[None, :]}, s)
+            res = relic_grid(
+                "dark-photon",
+                {
+                    "m_chi": r * m_ap[:, None],
+                    "m_ap": m_ap[:, None],
+                    "epsilon": eps[None, :],
+                    "e_dark": k * eps[None, :],
+                },
+                s,
+            )
             lines = omega_lines(m_ap, eps, res["omega_h2"])
             curves[(r, k)] = lines
             _draw_lines(ax, lines, color=colours[i % len(colours)], ls=styles[j % len(styles)], lw=1.6, zorder=5)
@@ -877,18 +1032,31 @@ def p2_fig1(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig1"], mode: str 
     handles.append(_proxy_line("black", r"$\epsilon_{\rm th}$: $\Gamma_{\rm vis} = H(T=m_{A'})$ (B21)", lw=2.0))
     handles.append(_proxy_patch("0.85", "A′ thermalised (not sequential)"))
     data = {"name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves, "eps_th_mass": fine_m, "eps_th": eps_th}
-    return _finish_m_ap_epsilon_plane(fig, ax, handles, owns, r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$",
-                                      m_ap_range, eps_range, resolution, t0, data)
+    return _finish_m_ap_epsilon_plane(
+        fig,
+        ax,
+        handles,
+        owns,
+        r"P2 Fig. 1: sequential freeze-in, $\Omega_\chi h^2 = 0.12$",
+        m_ap_range,
+        eps_range,
+        resolution,
+        t0,
+        data,
+    )
 
 
 def _finish_m_ap_epsilon_plane(fig, ax, handles, owns, title, m_ap_range, eps_range, resolution, t0, data):
     """Log axes of the (m_A′, ε) plane, then :func:`_finish` (Model 2: no mode)."""
     _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
-    return _finish(fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution, modes=(),
-                   t0=t0, data=data)
+    return _finish(
+        fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution, modes=(), t0=t0, data=data
+    )
 
 
-def e_dark_relic_grid(m_ap, ratio: float, settings, e_scan=(1e-15, 1e-9), n_e: int = 8) -> np.ndarray:
+def e_dark_relic_grid(
+    m_ap, ratio: float, settings, e_scan: tuple[float, float] = (1e-15, 1e-9), n_e: int = 8
+) -> np.ndarray:
     """e′ giving Ωh² = 0.12 at m_χ = ratio·m_A′ (ε = ε_th/10, inside the sequential window), read off
     a relic grid over (m_A′, e′) (log–log interpolation; Ω ∝ e′² in the P2 setting, (B20))."""
     from .dark_photon import epsilon_threshold
@@ -896,14 +1064,26 @@ def e_dark_relic_grid(m_ap, ratio: float, settings, e_scan=(1e-15, 1e-9), n_e: i
     m_ap = np.asarray(m_ap, dtype=float)
     e_dark = np.geomspace(*e_scan, n_e)
     eps = 0.1 * np.asarray(epsilon_threshold(m_ap, settings))
-    res = relic_grid("dark-photon", {"m_chi": ratio * m_ap[:, None], "m_ap": m_ap[:, None],
-                                     "epsilon": eps[:, None], "e_dark": e_dark[None, :]}, settings)
+    res = relic_grid(
+        "dark-photon",
+        {"m_chi": ratio * m_ap[:, None], "m_ap": m_ap[:, None], "epsilon": eps[:, None], "e_dark": e_dark[None, :]},
+        settings,
+    )
     return freeze_in_crossing(e_dark, res["omega_h2"])
 
 
-def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str = "paper", *,
-            mass_ratios=(0.1, 0.4), m_ap_range=(1e-2, 10.0), eps_range=(1e-12, 1e-2), pot: float = 6e20,
-            settings=None, eps_dm_factor: float = 10.0):
+def p2_fig3(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["p2_fig3"],
+    mode: str = "paper",
+    *,
+    mass_ratios=(0.1, 0.4),
+    m_ap_range: tuple[float, float] = (1e-2, 10.0),
+    eps_range: tuple[float, float] = (1e-12, 1e-2),
+    pot: float = 6e20,
+    settings=None,
+    eps_dm_factor: float = 10.0,
+):
     """P2 Fig. 3: (m_A′, ε) plane — sequential-freeze-in band ε_DM ≤ ε < ε_th (blue; ε_DM of (B23)
     for m_χ/m_A′ = ``mass_ratios[0]``, dashed for the others, with e′_relic from the relic
     solver), ε_th (black, (B21)), the SHiP reach for ``pot`` protons on target (Pbrem with VMD and
@@ -946,8 +1126,9 @@ def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str 
         if h is not None:
             handles.append(h)
     data = {"name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm, "ship_mass": ship_m, "ship": reaches}
-    return _finish_m_ap_epsilon_plane(fig, ax, handles, owns, r"P2 Fig. 3: sequential freeze-in and SHiP",
-                                      m_ap_range, eps_range, resolution, t0, data)
+    return _finish_m_ap_epsilon_plane(
+        fig, ax, handles, owns, r"P2 Fig. 3: sequential freeze-in and SHiP", m_ap_range, eps_range, resolution, t0, data
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -955,8 +1136,14 @@ def p2_fig3(ax=None, resolution: int = DEFAULT_RESOLUTION["p2_fig3"], mode: str 
 # ---------------------------------------------------------------------------------------------
 
 FIGURES: dict[str, Callable] = {
-    "fig1a": fig1a, "fig1b": fig1b, "fig2a": fig2a, "fig2b": fig2b, "fig3a": fig3a, "fig3b": fig3b,
-    "p2_fig1": p2_fig1, "p2_fig3": p2_fig3,
+    "fig1a": fig1a,
+    "fig1b": fig1b,
+    "fig2a": fig2a,
+    "fig2b": fig2b,
+    "fig3a": fig3a,
+    "fig3b": fig3b,
+    "p2_fig1": p2_fig1,
+    "p2_fig3": p2_fig3,
 }
 """Figure name → function (the CLI also accepts ``p2-fig1``, ``p2-fig3``)."""
 
@@ -968,8 +1155,15 @@ def canonical_name(name: str) -> str:
     return key
 
 
-def make_figure(name: str, out: str | os.PathLike | None = None, *, resolution: int | None = None,
-                mode: str = "paper", dpi: int = 150, **kwargs):
+def make_figure(
+    name: str,
+    out: str | os.PathLike | None = None,
+    *,
+    resolution: int | None = None,
+    mode: str = "paper",
+    dpi: int = 150,
+    **kwargs,
+):
     """Draw figure ``name`` (``fig1a`` … ``p2-fig3``) and save it to ``out`` (PNG or PDF by
     extension) when given; returns the Figure."""
     key = canonical_name(name)
@@ -1002,75 +1196,3 @@ def flatten_figure_data(data: Mapping[str, Any], prefix: str = "") -> dict[str, 
         elif value is not None:
             out[name] = np.asarray(value)
     return out
-
-
-def _figure_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME",
-                        help="figure: " + ", ".join(n.replace("_", "-") for n in FIGURES))
-    parser.add_argument("--out", required=True, metavar="FILE", help="output file, .png or .pdf")
-    parser.add_argument("--resolution", type=_resolution_type, default=None, metavar="N",
-                        help="relic-grid points per axis (default per figure: "
-                        + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in DEFAULT_RESOLUTION.items()) + ")")
-    parser.add_argument("--mode", default="paper", choices=MODES,
-                        help="Model-1 convention (docs/equations.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
-                        "(default paper; ignored by p2-fig1, p2-fig3)")
-    parser.add_argument("--dpi", type=_resolution_type, default=150, metavar="DPI", help="PNG resolution (default 150)")
-    parser.add_argument("--data", metavar="FILE.npz", default=None,
-                        help="also save the numbers behind the figure (grids, curves, band edges) to FILE.npz")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-
-
-def _resolution_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 4:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 4, got {value}")
-    return value
-
-
-def _figure_run(args: argparse.Namespace) -> dict:
-    from .cli import UsageError
-
-    try:
-        key = canonical_name(args.name)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    ext = os.path.splitext(args.out)[1].lower()
-    if ext not in (".png", ".pdf"):
-        raise UsageError(f"--out must end in .png or .pdf, got {args.out!r}")
-    if args.data is not None and not args.data.endswith(".npz"):
-        raise UsageError(f"--data must end in .npz, got {args.data!r}")
-    t0 = time.perf_counter()
-    resolution = DEFAULT_RESOLUTION[key] if args.resolution is None else args.resolution
-    fig = make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi)
-    result = {"figure": key.replace("_", "-"), "out": os.path.abspath(args.out), "resolution": resolution,
-              "mode": args.mode, "bytes": os.path.getsize(args.out), "seconds": round(time.perf_counter() - t0, 1)}
-    if args.data is not None:
-        np.savez_compressed(args.data, **flatten_figure_data(fig.figure_data))
-        result["data"] = os.path.abspath(args.data)
-    return result
-
-
-def _figure_text(result: Mapping) -> str:
-    return (f"wrote {result['out']} ({result['figure']}, resolution {result['resolution']}, mode {result['mode']}, "
-            f"{result['bytes']} bytes) in {result['seconds']} s")
-
-
-def _make_command():
-    from .cli import Command
-
-    return Command(
-        "figure",
-        "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3) from the solvers",
-        _figure_arguments,
-        _figure_run,
-        _figure_text,
-        description="Recompute and draw a figure of P1 (arXiv:1606.09317) or P2 (arXiv:2512.05380): "
-        "NAME is one of " + ", ".join(n.replace("_", "-") for n in FIGURES) + ". The output format "
-        "follows the extension of --out (.png or .pdf).",
-    )
-
-
-CLI_COMMAND = _make_command()

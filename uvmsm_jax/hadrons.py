@@ -30,7 +30,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
-from .models import Settings
+from .settings import Settings
 
 Current = Literal["b-l", "em"]
 
@@ -38,7 +38,7 @@ N_COLOURS = 3.0
 QCD_CONTINUUM_FACTOR = 1.0 + c.ALPHA_S_CONTINUUM / math.pi
 """(1 + α_s/π) multiplying the perturbative R continuum (docs/equations.md D5/D.2), α_s = 0.2."""
 
-QUARK_CHARGES_B_MINUS_L = {q: 1.0 / 3.0 for q in c.QUARK_MASSES}
+QUARK_CHARGES_B_MINUS_L = dict.fromkeys(c.QUARK_MASSES, 1.0 / 3.0)
 """B−L charges Q′ of the quarks (docs/equations.md (A2))."""
 LEPTON_CHARGE = -1.0
 """Charge of e, μ, τ for both currents: Q′ = −1 (B−L, (A2)) and Q = −1 (EM, (B2))."""
@@ -59,7 +59,7 @@ _VMD_FILES = {
 }
 
 
-def _as_float(x: ArrayLike) -> Float[Array, "..."]:
+def _as_float(x: ArrayLike) -> Float[Array, ...]:
     return jnp.asarray(x, dtype=jnp.float64)
 
 
@@ -84,7 +84,7 @@ def is_selected_pdg_code(short_code: str) -> bool:
     return any(key in short_code for key in PDG_SELECTED_CODES) or ("BAI" in short_code and "01" in short_code)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pdg_r_ratio_points() -> tuple[np.ndarray, np.ndarray]:
     """Selected PDG 2017 R points (√s [GeV], R), strictly increasing in √s, read-only NumPy arrays.
 
@@ -108,7 +108,7 @@ def pdg_r_ratio_points() -> tuple[np.ndarray, np.ndarray]:
     return sqrt_s, r_value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vmd_components() -> dict[str, np.ndarray]:
     """DarkCast VMD grids summed over final states, on one common √s grid (read-only NumPy arrays).
 
@@ -117,6 +117,7 @@ def vmd_components() -> dict[str, np.ndarray]:
     π⁺π⁻π⁰). Every file starts at zero and lies on multiples of 0.5 MeV, so re-gridding is exact;
     beyond a file's range its contribution is zero.
     """
+
     def read(meson: str, final: str) -> np.ndarray:
         with _data_file("darkcast_vmd", f"rf.{final}.{meson}.dat").open("r", encoding="utf-8") as handle:
             return np.loadtxt(handle, comments="#")
@@ -136,7 +137,7 @@ def vmd_components() -> dict[str, np.ndarray]:
 # --- kinematics and perturbative pieces -----------------------------------------------------------
 
 
-def fermion_pair_phase_space(m_v: ArrayLike, m_f: ArrayLike) -> Float[Array, "..."]:
+def fermion_pair_phase_space(m_v: ArrayLike, m_f: ArrayLike) -> Float[Array, ...]:
     """(1 + 2m_f²/M²)·sqrt(1 − 4m_f²/M²) for M > 2m_f, else 0 (dimensionless; docs/equations.md (A8), (B3)).
 
     ``m_v`` = M and ``m_f`` in GeV. NaN-free value and gradient at and below threshold.
@@ -154,7 +155,7 @@ def quark_charges(current: Current) -> dict[str, float]:
     return c.QUARK_CHARGES_EM if current == "em" else QUARK_CHARGES_B_MINUS_L
 
 
-def quark_pair_sum(sqrt_s: ArrayLike, current: Current) -> Float[Array, "..."]:
+def quark_pair_sum(sqrt_s: ArrayLike, current: Current) -> Float[Array, ...]:
     """Σ_q N_c Q_q² (1 + 2m_q²/s) sqrt(1 − 4m_q²/s) over open flavours (dimensionless).
 
     Tree-level quark-pair sum of (A8) in units of g²√s/(12π): Q_q = electric charge for "em",
@@ -162,12 +163,15 @@ def quark_pair_sum(sqrt_s: ArrayLike, current: Current) -> Float[Array, "..."]:
     """
     sqrt_s = _as_float(sqrt_s)
     return sum(
-        N_COLOURS * charge**2 * fermion_pair_phase_space(sqrt_s, c.QUARK_MASSES[q])
-        for q, charge in quark_charges(current).items()
+        (
+            N_COLOURS * charge**2 * fermion_pair_phase_space(sqrt_s, c.QUARK_MASSES[q])
+            for q, charge in quark_charges(current).items()
+        ),
+        start=jnp.zeros(()),
     )
 
 
-def r_ratio_perturbative(sqrt_s: ArrayLike, current: Current = "em") -> Float[Array, "..."]:
+def r_ratio_perturbative(sqrt_s: ArrayLike, current: Current = "em") -> Float[Array, ...]:
     """Perturbative continuum R = N_c Σ_q Q_q² (1 + α_s/π) (1 + 2m_q²/s) sqrt(1 − 4m_q²/s).
 
     docs/equations.md D.2 (continuum above the data) with open flavours, α_s = ``ALPHA_S_CONTINUUM`` = 0.2;
@@ -180,7 +184,7 @@ def r_ratio_perturbative(sqrt_s: ArrayLike, current: Current = "em") -> Float[Ar
 # --- R ratios ------------------------------------------------------------------------------------
 
 
-def r_ratio_em(sqrt_s: ArrayLike) -> Float[Array, "..."]:
+def r_ratio_em(sqrt_s: ArrayLike) -> Float[Array, ...]:
     """Hadronic R ratio of the electromagnetic current, R_EM(√s) (docs/equations.md (D5), D.2).
 
     * √s < 2m_π±: 0; 2m_π± to 0.30 GeV: linear from 0 to the first data point.
@@ -213,7 +217,7 @@ VMD_COEFFICIENTS_EM = vmd_coefficients(*(c.QUARK_CHARGES_EM[q] for q in "uds"))
 VMD_COEFFICIENTS_B_MINUS_L = vmd_coefficients(*(QUARK_CHARGES_B_MINUS_L[q] for q in "uds"))
 
 
-def r_ratio_vmd(sqrt_s: ArrayLike, c_rho: float, c_omega: float, c_phi: float) -> Float[Array, "..."]:
+def r_ratio_vmd(sqrt_s: ArrayLike, c_rho: float, c_omega: float, c_phi: float) -> Float[Array, ...]:
     """VMD hadronic R ratio of a vector with meson couplings (c_ρ, c_ω, c_φ), √s ≤ 2 GeV.
 
     R = Σ_F [c_ρ² R^{F,ρ} + c_ω² R^{F,ω} + c_φ² R^{F,φ}] + 2 c_ω c_φ R^{ωφ}   (DarkCast eq. (2.18);
@@ -227,7 +231,7 @@ def r_ratio_vmd(sqrt_s: ArrayLike, c_rho: float, c_omega: float, c_phi: float) -
     table = vmd_components()
     grid = jnp.asarray(table["sqrt_s"])
 
-    def component(name: str) -> Float[Array, "..."]:
+    def component(name: str) -> Float[Array, ...]:
         return jnp.interp(sqrt_s, grid, jnp.asarray(table[name]), left=0.0, right=0.0)
 
     return (
@@ -238,7 +242,7 @@ def r_ratio_vmd(sqrt_s: ArrayLike, c_rho: float, c_omega: float, c_phi: float) -
     )
 
 
-def r_ratio_b_minus_l(sqrt_s: ArrayLike) -> Float[Array, "..."]:
+def r_ratio_b_minus_l(sqrt_s: ArrayLike) -> Float[Array, ...]:
     """Hadronic R ratio of the B−L current, R_B−L(√s) (docs/equations.md (D7), `physical` mode of Model 1).
 
     Normalised like R_EM: Γ(Z′→hadrons) = g_BL² M/(12π) R_B−L(M).
@@ -260,33 +264,37 @@ def r_ratio_b_minus_l(sqrt_s: ArrayLike) -> Float[Array, "..."]:
 # --- unit-coupling widths ------------------------------------------------------------------------
 
 
-class UnitSMWidths(eqx.Module):
-    """Γ(V→SM)/g_sm² per channel [GeV] for a vector of mass M (arrays broadcast like M).
+class SMChannelWidths(eqx.Module):
+    """Widths of the mediator into the SM channels [GeV]: ``e``, ``mu``, ``tau`` (charged-lepton
+    pairs), ``nu`` (ν ν̄ summed over the three flavours), ``hadrons`` (arrays broadcast like M)."""
 
-    Fields: ``e``, ``mu``, ``tau`` (charged-lepton pairs), ``nu`` (ν ν̄ summed over the three
-    flavours), ``hadrons``.
-    """
-
-    e: Float[Array, "..."]
-    mu: Float[Array, "..."]
-    tau: Float[Array, "..."]
-    nu: Float[Array, "..."]
-    hadrons: Float[Array, "..."]
+    e: Float[Array, ...]
+    mu: Float[Array, ...]
+    tau: Float[Array, ...]
+    nu: Float[Array, ...]
+    hadrons: Float[Array, ...]
 
     @property
-    def total(self) -> Float[Array, "..."]:
-        """Γ_SM/g² (docs/equations.md (A12) without the DM channel) [GeV]."""
+    def sm(self) -> Float[Array, ...]:
+        """All SM channels, Γ_SM of docs/equations.md (A12) [GeV]."""
         return self.e + self.mu + self.tau + self.nu + self.hadrons
 
     @property
-    def visible(self) -> Float[Array, "..."]:
-        """Charged final states e + μ + τ + hadrons (docs/equations.md (B6)) [GeV]."""
+    def visible(self) -> Float[Array, ...]:
+        """Charged final states e + μ + τ + hadrons, Γ_vis of docs/equations.md (B6) [GeV]."""
         return self.e + self.mu + self.tau + self.hadrons
 
 
-def fermion_pair_width_unit(
-    m_v: ArrayLike, m_f: ArrayLike, charge: float, n_colours: float = 1.0
-) -> Float[Array, "..."]:
+class UnitSMWidths(SMChannelWidths):
+    """Γ(V→SM)/g_sm² per channel [GeV] for a vector of mass M; ``total`` = Γ_SM/g²."""
+
+    @property
+    def total(self) -> Float[Array, ...]:
+        """Γ_SM/g² (docs/equations.md (A12) without the DM channel) [GeV]."""
+        return self.sm
+
+
+def fermion_pair_width_unit(m_v: ArrayLike, m_f: ArrayLike, charge: float, n_colours: float = 1.0) -> Float[Array, ...]:
     """Γ(V→f f̄)/g² = N_c Q² M/(12π)(1+2m_f²/M²)sqrt(1−4m_f²/M²) [GeV] (docs/equations.md (A8)).
 
     ``m_v`` = M and ``m_f`` in GeV; ``charge`` = Q′ or Q of the Dirac fermion f; zero below threshold.
@@ -295,7 +303,7 @@ def fermion_pair_width_unit(
     return n_colours * charge**2 * m_v / (12.0 * jnp.pi) * fermion_pair_phase_space(m_v, m_f)
 
 
-def lepton_pair_width_unit(m_v: ArrayLike, m_lepton: ArrayLike) -> Float[Array, "..."]:
+def lepton_pair_width_unit(m_v: ArrayLike, m_lepton: ArrayLike) -> Float[Array, ...]:
     """Γ(V→ℓ⁺ℓ⁻)/g² = M/(12π)(1+2m²/M²)sqrt(1−4m²/M²) [GeV] (docs/equations.md (A8) with Q′ = −1, (B3)).
 
     With g² = ε²e² = 4πε²α this is ε²αM/3·(…) of (B3) exactly.
@@ -303,7 +311,7 @@ def lepton_pair_width_unit(m_v: ArrayLike, m_lepton: ArrayLike) -> Float[Array, 
     return fermion_pair_width_unit(m_v, m_lepton, LEPTON_CHARGE)
 
 
-def neutrino_width_unit(m_v: ArrayLike, current: Current) -> Float[Array, "..."]:
+def neutrino_width_unit(m_v: ArrayLike, current: Current) -> Float[Array, ...]:
     """Σ_α Γ(V→ν_α ν̄_α)/g² [GeV]: 3M/(24π) for B−L (docs/equations.md (A9), E1.13), 0 for the EM current.
 
     Left-handed neutrinos carry half the width of a massless Dirac fermion with the same charge.
@@ -315,7 +323,7 @@ def neutrino_width_unit(m_v: ArrayLike, current: Current) -> Float[Array, "..."]
     return 3.0 * m_v / (24.0 * jnp.pi)
 
 
-def hadronic_width_unit(m_v: ArrayLike, current: Current, settings: Settings | None = None) -> Float[Array, "..."]:
+def hadronic_width_unit(m_v: ArrayLike, current: Current, settings: Settings | None = None) -> Float[Array, ...]:
     """Γ(V→hadrons)/g² [GeV] (docs/equations.md (A11) for "b-l", (B4) for "em").
 
     "b-l" (switch √s_sw = ``settings.sqrt_s_switch``, default 2 GeV; K10, K24):

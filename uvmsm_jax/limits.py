@@ -1,6 +1,7 @@
 """Published limit curves, projections and computed bounds (docs/equations.md Part F).
 
-Two planes: ``model="dark-photon"`` (m_A′ [GeV], ε) and ``model="uvmsm"`` (M_Z′ [GeV], g_BL).
+Two planes, by the mediator's SM current (``ModelSpec.current``): ``model="dark-photon"`` (m_A′ [GeV], ε) and
+``model="uvmsm"`` (M_Z′ [GeV], g_BL); any alias of the registry (:mod:`uvmsm_jax.models`) is accepted.
 
 >>> from uvmsm_jax import limits
 >>> limits.available("uvmsm")[:3]                      # names, e.g. "darkcast/BaBar_Lees2014xha"
@@ -43,6 +44,7 @@ import numpy as np
 
 from . import constants as c
 from .hadrons import sm_width_unit
+from .models import MODELS, model_spec
 
 SENTINEL_MIN = 1e3
 """Couplings at or above this value are "no exclusion" markers (DarkCast 1e5, FORESEE 1e4–1e7)."""
@@ -56,15 +58,22 @@ LEP_CONTACT_MASS_OVER_COUPLING = 6000.0
 LEP_SQRT_S = 209.0
 """Highest LEP energy [GeV]; the contact bound needs M_Z′ ≫ √s."""
 
-_MODEL_DIRS = {
-    "dark-photon": {"darkcast": "dark_photon", "darkcast-reach": "reach_dark_photon", "foresee": "dark_photon",
-                    "darkmatterlive": "dark_photon"},
-    "uvmsm": {"darkcast": "B-L_boson", "darkcast-reach": "reach_B-L_boson", "foresee": "B-L_boson"},
+_CURRENT_DIRS = {
+    "em": {
+        "darkcast": "dark_photon",
+        "darkcast-reach": "reach_dark_photon",
+        "foresee": "dark_photon",
+        "darkmatterlive": "dark_photon",
+    },
+    "b-l": {"darkcast": "B-L_boson", "darkcast-reach": "reach_B-L_boson", "foresee": "B-L_boson"},
 }
-_MODEL_ALIASES = {"dark-photon": "dark-photon", "dark_photon": "dark-photon", "uvmsm": "uvmsm",
-                  "b-l": "uvmsm", "B-L": "uvmsm", "b_l": "uvmsm"}
-_SOURCE_FOLDER = {"darkcast": "darkcast", "darkcast-reach": "darkcast", "foresee": "foresee",
-                  "darkmatterlive": "darkmatterlive"}
+"""Data folders of each source by the mediator's SM current (``ModelSpec.current``)."""
+_SOURCE_FOLDER = {
+    "darkcast": "darkcast",
+    "darkcast-reach": "darkcast",
+    "foresee": "foresee",
+    "darkmatterlive": "darkmatterlive",
+}
 _EXTENSIONS = {"darkcast": ".lmt", "darkcast-reach": ".lmt", "foresee": ".txt", "darkmatterlive": ".csv"}
 _LICENCES = {
     "darkcast": "GPL-2.0-or-later (DarkCast data, © 2021 P. Ilten, Y. Soreq, M. Williams, W. Xue)",
@@ -73,18 +82,25 @@ _LICENCES = {
 }
 _DARKCAST_CITE = "recast by DarkCast: P. Ilten, Y. Soreq, M. Williams, W. Xue, JHEP 06 (2018) 004, arXiv:1801.04847"
 _FORESEE_CITES = {
-    "bounds_Borexino": ("Borexino ν–e scattering; Harnik, Kopp, Machado, JCAP 07 (2012) 026, arXiv:1202.6073 "
-                        "(compiled by Bauer, Foldenauer, Jaeckel, JHEP 07 (2018) 094, arXiv:1803.05466) "
-                        "[origin not stated by FORESEE]"),
-    "bounds_Texono": ("TEXONO ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 "
-                      "[origin not stated by FORESEE]"),
-    "bounds_CHARM-II": ("CHARM-II ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 "
-                        "[origin not stated by FORESEE]"),
+    "bounds_Borexino": (
+        "Borexino ν–e scattering; Harnik, Kopp, Machado, JCAP 07 (2012) 026, arXiv:1202.6073 "
+        "(compiled by Bauer, Foldenauer, Jaeckel, JHEP 07 (2018) 094, arXiv:1803.05466) "
+        "[origin not stated by FORESEE]"
+    ),
+    "bounds_Texono": (
+        "TEXONO ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 [origin not stated by FORESEE]"
+    ),
+    "bounds_CHARM-II": (
+        "CHARM-II ν–e scattering; Bilmis et al., PRD 92 (2015) 033009, arXiv:1502.07763 [origin not stated by FORESEE]"
+    ),
     "bounds_NA64_inv_new": "NA64 invisible search recast to B−L [origin not stated by FORESEE]",
-    "bounds_SN": ("SN1987A cooling; J.H. Chang, R. Essig, S.D. McDermott, JHEP 01 (2017) 107, arXiv:1611.03864 "
-                  "[origin not stated by FORESEE]"),
-    "scalar_DM_Oh2_intermediate_eps_vs_mAprime": ("thermal-relic target of complex scalar DM (m_χ = 0.6 m_A′, "
-                                                  "α_D = 0.1), FORESEE — not a limit"),
+    "bounds_SN": (
+        "SN1987A cooling; J.H. Chang, R. Essig, S.D. McDermott, JHEP 01 (2017) 107, arXiv:1611.03864 "
+        "[origin not stated by FORESEE]"
+    ),
+    "scalar_DM_Oh2_intermediate_eps_vs_mAprime": (
+        "thermal-relic target of complex scalar DM (m_χ = 0.6 m_A′, α_D = 0.1), FORESEE — not a limit"
+    ),
 }
 _FORESEE_CONTOURS = {"bounds_SN"}
 _DML_CITES = {
@@ -101,7 +117,7 @@ class LimitCurve:
 
     mass [GeV], lower, upper: NumPy arrays (same length); couplings strictly between ``lower`` and
     ``upper`` are excluded (``upper = inf`` for one-sided limits, NaN = no exclusion at that mass).
-    coupling: "epsilon" or "g_BL". kind: "limit", "projection", "computed", "recast", "target".
+    coupling: the model's SM coupling field (``ModelSpec.sm_coupling``): "epsilon" or "g_bl". kind: "limit", "projection", "computed", "recast", "target".
     citation: the original publication(s) to cite. licence: licence of the data. source: packaged
     file (relative to ``uvmsm_jax/data/limits``) or a description. contour: the raw closed contour
     (n×2: mass, coupling) for curves given as contours, else ``None``.
@@ -171,7 +187,7 @@ def _read_numeric_rows(path: Path, *, delimiter: str | None, skip_header: str | 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"limit curve file not found: {path}")
-    rows = []
+    rows: list[list[float]] = []
     with path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             text = line.strip()
@@ -185,15 +201,18 @@ def _read_numeric_rows(path: Path, *, delimiter: str | None, skip_header: str | 
             except ValueError:
                 raise ValueError(f"malformed limit curve file {path}: line {number} is not numeric: {text!r}") from None
             if rows and len(values) != len(rows[0]):
-                raise ValueError(f"malformed limit curve file {path}: line {number} has {len(values)} columns, "
-                                 f"expected {len(rows[0])}")
+                raise ValueError(
+                    f"malformed limit curve file {path}: line {number} has {len(values)} columns, "
+                    f"expected {len(rows[0])}"
+                )
             rows.append(values)
     if not rows:
         return np.zeros((0, 2))
     table = np.asarray(rows, dtype=float)
     if table.shape[1] not in (2, 3):
-        raise ValueError(f"malformed limit curve file {path}: expected 2 or 3 columns (mass, lower[, upper]), "
-                         f"got {table.shape[1]}")
+        raise ValueError(
+            f"malformed limit curve file {path}: expected 2 or 3 columns (mass, lower[, upper]), got {table.shape[1]}"
+        )
     if not np.all(np.isfinite(table)):
         raise ValueError(f"malformed limit curve file {path}: non-finite value")
     if np.any(table[:, 0] <= 0) or np.any(table[:, 1:] <= 0):
@@ -284,11 +303,14 @@ def read_contour_csv(path):
 # --- catalogue --------------------------------------------------------------------------------------
 
 
-def _canonical_model(model: str) -> str:
-    try:
-        return _MODEL_ALIASES[model]
-    except KeyError:
-        raise ValueError(f"model must be 'dark-photon' or 'uvmsm', got {model!r}") from None
+def _canonical_model(model) -> str:
+    """The registry name of ``model`` (any alias, class or instance; ``ValueError`` otherwise)."""
+    return model_spec(model).name
+
+
+def _model_of_current(current: str) -> str:
+    """The first registered model whose mediator couples to ``current`` (the plane of its limit files)."""
+    return next(name for name, spec in MODELS.items() if spec.current == current)
 
 
 def data_root() -> Path:
@@ -296,7 +318,7 @@ def data_root() -> Path:
     return Path(str(importlib.resources.files("uvmsm_jax").joinpath("data", "limits")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def darkcast_index() -> dict[tuple[str, str], dict[str, str]]:
     """Rows of ``darkcast/darkcast_limits_index.csv`` keyed by (directory, file stem)."""
     path = data_root() / "darkcast" / "darkcast_limits_index.csv"
@@ -309,7 +331,7 @@ def darkcast_index() -> dict[tuple[str, str], dict[str, str]]:
 def _packaged_names(model: str) -> list[str]:
     names = []
     root = data_root()
-    for prefix, sub in _MODEL_DIRS[model].items():
+    for prefix, sub in _CURRENT_DIRS[model_spec(model).current].items():
         folder = root / _SOURCE_FOLDER[prefix] / sub
         if folder.is_dir():
             names += [f"{prefix}/{p.stem}" for p in sorted(folder.glob("*" + _EXTENSIONS[prefix]))]
@@ -327,8 +349,12 @@ def recastable_darkcast_limits() -> list[str]:
     """
     out = []
     for (directory, stem), row in darkcast_index().items():
-        if (directory == "dark_photon" and row["production"] in ("e_e", "e_brem")
-                and row["decay"] in ("e_e", "mu_mu", "e_e;mu_mu") and row["efficiency"].startswith("prompt")):
+        if (
+            directory == _CURRENT_DIRS["em"]["darkcast"]
+            and row["production"] in ("e_e", "e_brem")
+            and row["decay"] in ("e_e", "mu_mu", "e_e;mu_mu")
+            and row["efficiency"].startswith("prompt")
+        ):
             out.append(stem)
     return sorted(out)
 
@@ -337,7 +363,7 @@ def available(model: str) -> list[str]:
     """Names of the limit curves for ``model`` ("dark-photon" or "uvmsm"), sorted by source."""
     model = _canonical_model(model)
     names = _packaged_names(model)
-    if model == "uvmsm":
+    if model_spec(model).current == "b-l":
         names += [f"recast/{stem}" for stem in recastable_darkcast_limits()]
         names += ["nutev", "lep-contact"]
     return names
@@ -359,7 +385,7 @@ def load(model: str, name: str, **options) -> LimitCurve:
     """Load the limit curve ``name`` for ``model`` ("dark-photon" | "uvmsm") → :class:`LimitCurve`.
 
     ``options``: for ``nutev`` / ``lep-contact`` a ``mass`` grid [GeV] (defaults: 10 GeV–10 TeV and
-    209 GeV–10 TeV); for ``recast/*`` a ``settings`` (:class:`~uvmsm_jax.models.Settings`, selects
+    209 GeV–10 TeV); for ``recast/*`` a ``settings`` (:class:`~uvmsm_jax.settings.Settings`, selects
     R_B−L or R_EM for the Z′ hadronic width). Raises ``FileNotFoundError`` / ``ValueError`` naming
     the file when a packaged file is missing or malformed.
     """
@@ -371,30 +397,41 @@ def load(model: str, name: str, **options) -> LimitCurve:
         return lep_contact_curve(**options)
     prefix, stem = full.split("/", 1)
     if prefix == "recast":
-        return recast_to_b_minus_l(load("dark-photon", f"darkcast/{stem}"), **options)
+        return recast_to_b_minus_l(load(_model_of_current("em"), f"darkcast/{stem}"), **options)
     if options:
         raise TypeError(f"load() got unexpected options {sorted(options)} for {full!r}")
-    sub = _MODEL_DIRS[model][prefix]
+    spec = model_spec(model)
+    sub = _CURRENT_DIRS[spec.current][prefix]
     rel = Path(_SOURCE_FOLDER[prefix]) / sub / (stem + _EXTENSIONS[prefix])
     path = data_root() / rel
-    coupling = "epsilon" if model == "dark-photon" else "g_BL"
+    coupling = spec.sm_coupling
     licence = _LICENCES[_SOURCE_FOLDER[prefix]]
     notes, contour = "", None
     if prefix in ("darkcast", "darkcast-reach"):
         mass, lower, upper, two_sided = read_lmt(path)
         row = darkcast_index().get((sub, stem), {})
-        cite = "; ".join(x for x in (row.get("publication", ""), _arxiv(row.get("arxiv", "")),
-                                     _doi(row.get("doi", ""))) if x)
+        cite = "; ".join(
+            x for x in (row.get("publication", ""), _arxiv(row.get("arxiv", "")), _doi(row.get("doi", ""))) if x
+        )
         citation = f"{cite} [{row.get('bibkey', stem)}]; {_DARKCAST_CITE}"
         kind = "projection" if prefix == "darkcast-reach" else "limit"
-        notes = "; ".join(x for x in (f"production {row.get('production', '?')}", f"decay {row.get('decay', '?')}",
-                                      row.get("efficiency", "")) if x)
+        notes = "; ".join(
+            x
+            for x in (
+                f"production {row.get('production', '?')}",
+                f"decay {row.get('decay', '?')}",
+                row.get("efficiency", ""),
+            )
+            if x
+        )
         if stem in _DARKCAST_SQRT_EPSILON_FILES:
-            if model == "dark-photon":
+            if spec.current == "em":
                 lower, upper = lower**2, upper**2
                 notes += "; file values are √ε and were squared on load (see data/limits/darkcast/README.md)"
             else:
-                notes += "; UNRELIABLE: recast of a DarkCast file whose values are √ε (see data/limits/darkcast/README.md)"
+                notes += (
+                    "; UNRELIABLE: recast of a DarkCast file whose values are √ε (see data/limits/darkcast/README.md)"
+                )
         if mass.size == 0 or not np.any(np.isfinite(lower)):
             notes += "; no exclusion in this file"
     elif prefix == "foresee":
@@ -409,9 +446,21 @@ def load(model: str, name: str, **options) -> LimitCurve:
         two_sided = True
         citation = _DML_CITES.get(stem, stem) + "; via NewPhysicsLive/DarkMatterLive"
         kind = "projection" if "SHiP" in stem else "limit"
-    return LimitCurve(name=full, model=model, coupling=coupling, mass=mass, lower=lower, upper=upper, kind=kind,
-                      two_sided=two_sided, citation=citation, licence=licence, source=str(rel), notes=notes,
-                      contour=contour)
+    return LimitCurve(
+        name=full,
+        model=model,
+        coupling=coupling,
+        mass=mass,
+        lower=lower,
+        upper=upper,
+        kind=kind,
+        two_sided=two_sided,
+        citation=citation,
+        licence=licence,
+        source=str(rel),
+        notes=notes,
+        contour=contour,
+    )
 
 
 def _arxiv(value: str) -> str:
@@ -447,24 +496,41 @@ def nutev_curve(mass=None) -> LimitCurve:
     """NuTeV line as a :class:`LimitCurve` (default grid 10 GeV–10 TeV, 60 log points)."""
     mass = np.geomspace(NUTEV_MIN_MASS, 1e4, 60) if mass is None else np.asarray(mass, float)
     lower = nutev_bound(mass)
-    return LimitCurve(name="nutev", model="uvmsm", coupling="g_BL", mass=mass, lower=lower,
-                      upper=np.where(np.isfinite(lower), np.inf, np.nan), kind="computed", two_sided=False,
-                      citation="NuTeV ν_μ–q scattering, conservative line M_Z′/g_BL > 0.4 TeV for M_Z′ > 10 GeV "
-                               "(as used by Kaneta, Kang, Lee, JHEP 02 (2017) 031, arXiv:1606.09317)",
-                      licence="computed (MIT code)", source="computed: uvmsm_jax.limits.nutev_bound",
-                      notes="docs/equations.md F.1, E1.19")
+    return LimitCurve(
+        name="nutev",
+        model=_model_of_current("b-l"),
+        coupling="g_bl",
+        mass=mass,
+        lower=lower,
+        upper=np.where(np.isfinite(lower), np.inf, np.nan),
+        kind="computed",
+        two_sided=False,
+        citation="NuTeV ν_μ–q scattering, conservative line M_Z′/g_BL > 0.4 TeV for M_Z′ > 10 GeV "
+        "(as used by Kaneta, Kang, Lee, JHEP 02 (2017) 031, arXiv:1606.09317)",
+        licence="computed (MIT code)",
+        source="computed: uvmsm_jax.limits.nutev_bound",
+        notes="docs/equations.md F.1, E1.19",
+    )
 
 
 def lep_contact_curve(mass=None, scale_gev: float = LEP_CONTACT_MASS_OVER_COUPLING) -> LimitCurve:
     """LEP contact-interaction line M_Z′/g > 6 TeV (default grid 209 GeV–10 TeV, 40 log points)."""
     mass = np.geomspace(LEP_SQRT_S, 1e4, 40) if mass is None else np.asarray(mass, float)
-    return LimitCurve(name="lep-contact", model="uvmsm", coupling="g_BL", mass=mass,
-                      lower=lep_contact_bound(mass, scale_gev), upper=np.full(mass.shape, np.inf), kind="computed",
-                      two_sided=False,
-                      citation="LEP e⁺e⁻ → ff̄ contact interactions, M_Z′/g_BL ≳ 6 TeV: M. Carena, A. Daleo, "
-                               "B.A. Dobrescu, T.M.P. Tait, PRD 70 (2004) 093009, hep-ph/0408098",
-                      licence="computed (MIT code)", source="computed: uvmsm_jax.limits.lep_contact_bound",
-                      notes=f"valid only for M_Z′ ≫ {LEP_SQRT_S:g} GeV; scale {scale_gev:g} GeV (docs/equations.md F.1 (i))")
+    return LimitCurve(
+        name="lep-contact",
+        model=_model_of_current("b-l"),
+        coupling="g_bl",
+        mass=mass,
+        lower=lep_contact_bound(mass, scale_gev),
+        upper=np.full(mass.shape, np.inf),
+        kind="computed",
+        two_sided=False,
+        citation="LEP e⁺e⁻ → ff̄ contact interactions, M_Z′/g_BL ≳ 6 TeV: M. Carena, A. Daleo, "
+        "B.A. Dobrescu, T.M.P. Tait, PRD 70 (2004) 093009, hep-ph/0408098",
+        licence="computed (MIT code)",
+        source="computed: uvmsm_jax.limits.lep_contact_bound",
+        notes=f"valid only for M_Z′ ≫ {LEP_SQRT_S:g} GeV; scale {scale_gev:g} GeV (docs/equations.md F.1 (i))",
+    )
 
 
 _DECAY_CHANNELS = {"e_e": ("e",), "mu_mu": ("mu",), "e_e;mu_mu": ("e", "mu")}
@@ -509,8 +575,10 @@ def recast_to_b_minus_l(curve: LimitCurve, settings=None, channels=None) -> Limi
     if channels is None:
         decay = darkcast_index().get(("dark_photon", stem), {}).get("decay", "e_e;mu_mu")
         if decay not in _DECAY_CHANNELS:
-            raise ValueError(f"{curve.name}: decay {decay!r} is not a visible lepton final state; "
-                             "the simple B−L rescaling does not apply")
+            raise ValueError(
+                f"{curve.name}: decay {decay!r} is not a visible lepton final state; "
+                "the simple B−L rescaling does not apply"
+            )
         channels = _DECAY_CHANNELS[decay]
     factor = np.full(curve.mass.shape, np.nan)
     if curve.mass.size:
@@ -519,11 +587,35 @@ def recast_to_b_minus_l(curve: LimitCurve, settings=None, channels=None) -> Limi
         lower = curve.lower * factor
         upper = np.where(np.isposinf(curve.upper), np.inf, curve.upper * factor)
     return dataclasses.replace(
-        curve, name=f"recast/{stem}", model="uvmsm", coupling="g_BL", lower=lower, upper=upper, kind="recast",
-        notes=(f"simple rescaling g = e·ε·sqrt(BR_A′/BR_Z′) over {'+'.join(channels)} (docs/equations.md F.1); valid for "
-               f"prompt visible searches with electron-coupling production; {curve.notes}"))
+        curve,
+        name=f"recast/{stem}",
+        model=_model_of_current("b-l"),
+        coupling="g_bl",
+        lower=lower,
+        upper=upper,
+        kind="recast",
+        notes=(
+            f"simple rescaling g = e·ε·sqrt(BR_A′/BR_Z′) over {'+'.join(channels)} (docs/equations.md F.1); valid for "
+            f"prompt visible searches with electron-coupling production; {curve.notes}"
+        ),
+    )
 
 
-__all__ = ["LimitCurve", "available", "load", "read_lmt", "read_foresee", "read_contour_csv", "split_contour",
-           "recast_to_b_minus_l", "branching_ratio_ratio", "nutev_bound", "lep_contact_bound", "nutev_curve",
-           "lep_contact_curve", "recastable_darkcast_limits", "darkcast_index", "data_root"]
+__all__ = [
+    "LimitCurve",
+    "available",
+    "load",
+    "read_lmt",
+    "read_foresee",
+    "read_contour_csv",
+    "split_contour",
+    "recast_to_b_minus_l",
+    "branching_ratio_ratio",
+    "nutev_bound",
+    "lep_contact_bound",
+    "nutev_curve",
+    "lep_contact_curve",
+    "recastable_darkcast_limits",
+    "darkcast_index",
+    "data_root",
+]

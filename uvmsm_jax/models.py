@@ -1,49 +1,50 @@
-"""Model parameters as equinox Modules (DESIGN.md §1, docs/equations.md A.1, B.1).
+"""The models and the model registry (docs/equations.md Part A, Part B).
 
-Both models are thin parameterisations of one *vector portal*: a massive vector V (Z′ or A′)
-coupled to the SM fermion current (B−L charges × g_BL, or electric charges × εe) and to a DM
-fermion (Majorana N₁ with axial coupling g_BL, or Dirac χ with vector coupling e′). Widths, cross
-sections, rates and the Boltzmann system are written once for :class:`VectorPortal`.
+A model is an ``eqx.Module`` of continuous parameters (scalars or arrays: vmap-able and
+differentiable) with a ``portal`` property mapping them onto the shared :class:`VectorPortal`, plus
+one :class:`ModelSpec` in the registry that declares everything else about it: name and aliases,
+parameters (field, CLI option, unit, help), which couplings scale which rates, conventions, default
+T_R, the mass defining x = m/T, the thermalisation criterion of the mediator, the mechanism
+classification and any status rule. Every other module (relic, scan, contour, figures, limits,
+SHiP, CLI) reads the registry; none branches on a model name.
 
-Continuous parameters are array fields (scalars or arrays, vmap-able and differentiable);
-physics switches are static fields.
+Adding a model (see docs/models.md, "Adding a model"): write its ``eqx.Module`` and a
+:class:`ModelSpec` subclass here (or in your own module) and call :func:`register_model`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import abc
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
+from . import boltzmann as bz
 from . import constants as c
 from ._validation import check_positive_finite
+from .codes import Mechanism, Status
+from .portal import VectorPortal, as_float
+from .rates import ProcessSwitches
+from .settings import Mode, Settings
+from .thermo import degrees_of_freedom, hubble_rate
 
-
-def _as_float(x: ArrayLike) -> Float[Array, "..."]:
-    return jnp.asarray(x, dtype=jnp.float64)
-
-
-class VectorPortal(eqx.Module):
-    """A massive vector mediator V coupled to SM fermions and to a DM fermion.
-
-    Fields (GeV for masses, dimensionless couplings):
-      m_dm:  DM fermion mass (N₁ or χ).
-      m_v:   mediator mass (Z′ or A′).
-      g_sm:  coupling multiplying the SM charges of ``current`` (g_BL for "b-l", ε·e for "em").
-      g_dm:  DM coupling (g_BL·|Q′_N| = g_BL for the Majorana N₁, e′ for the Dirac χ).
-      current: "b-l" (charges of docs/equations.md A2) or "em" (electric charges, docs/equations.md B2).
-      dm_kind: "majorana" (N₁, g=2, axial vertex, 1/2 for identical final state) or "dirac"
-        (χ + χ̄, 2 + 2 d.o.f.).
-    """
-
-    m_dm: Float[Array, "..."] = eqx.field(converter=_as_float)
-    m_v: Float[Array, "..."] = eqx.field(converter=_as_float)
-    g_sm: Float[Array, "..."] = eqx.field(converter=_as_float)
-    g_dm: Float[Array, "..."] = eqx.field(converter=_as_float)
-    current: Literal["b-l", "em"] = eqx.field(static=True, default="b-l")
-    dm_kind: Literal["majorana", "dirac"] = eqx.field(static=True, default="majorana")
+__all__ = [
+    "MODELS",
+    "DarkPhotonDM",
+    "DarkPhotonSpec",
+    "ModelSpec",
+    "Parameter",
+    "Physics",
+    "UVMSM",
+    "UVMSMSpec",
+    "model_spec",
+    "register_model",
+    "validate_model",
+]
 
 
 class UVMSM(eqx.Module):
@@ -52,19 +53,14 @@ class UVMSM(eqx.Module):
     Fields: ``m_n1`` = M_N₁ [GeV], ``m_zp`` = M_Z′ [GeV], ``g_bl`` = g_B−L [dimensionless].
     """
 
-    m_n1: Float[Array, "..."] = eqx.field(converter=_as_float)
-    m_zp: Float[Array, "..."] = eqx.field(converter=_as_float)
-    g_bl: Float[Array, "..."] = eqx.field(converter=_as_float)
-
-    parameter_names = ("m_n1", "m_zp", "g_bl")
+    m_n1: Float[Array, ...] = eqx.field(converter=as_float)
+    m_zp: Float[Array, ...] = eqx.field(converter=as_float)
+    g_bl: Float[Array, ...] = eqx.field(converter=as_float)
 
     @property
     def portal(self) -> VectorPortal:
+        """The Z′ portal: B−L current with coupling g_BL, Majorana N₁ with axial coupling g_BL (A2)."""
         return VectorPortal(self.m_n1, self.m_zp, self.g_bl, self.g_bl, current="b-l", dm_kind="majorana")
-
-    @property
-    def m_dm(self) -> Float[Array, "..."]:
-        return self.m_n1
 
 
 class DarkPhotonDM(eqx.Module):
@@ -74,115 +70,385 @@ class DarkPhotonDM(eqx.Module):
     (B2), ``e_dark`` = dark gauge coupling e′ (not α′).
     """
 
-    m_chi: Float[Array, "..."] = eqx.field(converter=_as_float)
-    m_ap: Float[Array, "..."] = eqx.field(converter=_as_float)
-    epsilon: Float[Array, "..."] = eqx.field(converter=_as_float)
-    e_dark: Float[Array, "..."] = eqx.field(converter=_as_float)
-
-    parameter_names = ("m_chi", "m_ap", "epsilon", "e_dark")
+    m_chi: Float[Array, ...] = eqx.field(converter=as_float)
+    m_ap: Float[Array, ...] = eqx.field(converter=as_float)
+    epsilon: Float[Array, ...] = eqx.field(converter=as_float)
+    e_dark: Float[Array, ...] = eqx.field(converter=as_float)
 
     @property
     def portal(self) -> VectorPortal:
-        return VectorPortal(
-            self.m_chi, self.m_ap, self.epsilon * c.E_EM, self.e_dark, current="em", dm_kind="dirac"
-        )
+        """The A′ portal: electromagnetic current with coupling εe, Dirac χ with vector coupling e′ (B2)."""
+        return VectorPortal(self.m_chi, self.m_ap, self.epsilon * c.E_EM, self.e_dark, current="em", dm_kind="dirac")
+
+
+Model = Any
+"""Any registered model instance (:data:`MODELS`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One continuous parameter of a model.
+
+    field: the ``eqx.Module`` field (and the JSON / Zarr name). option: the CLI option.
+    unit: "GeV" or "1". role: "dm_mass", "mediator_mass" or "coupling". symbol: plain-text symbol.
+    help: one line for ``--help``.
+    """
+
+    field: str
+    option: str
+    unit: str
+    role: Literal["dm_mass", "mediator_mass", "coupling"]
+    symbol: str
+    help: str
 
     @property
-    def m_dm(self) -> Float[Array, "..."]:
-        return self.m_chi
+    def metavar(self) -> str:
+        """``GEV`` for a mass, ``G`` for a coupling."""
+        return "GEV" if self.unit == "GeV" else "G"
 
 
-Model = UVMSM | DarkPhotonDM
+class Physics(eqx.Module):
+    """The model's reading of :class:`Settings`: which processes and terms enter the Boltzmann system."""
+
+    settings: Settings = eqx.field(static=True)
+    processes: ProcessSwitches = eqx.field(static=True)
+    system: bz.SystemSwitches = eqx.field(static=True)
+    planck_mass: float = eqx.field(static=True)
+    entropy_derivative: bool = eqx.field(static=True)
 
 
-def validate_model(model: Model) -> None:
+class ModelSpec(abc.ABC):
+    """What the package needs to know about a model beyond its parameters (one registry entry).
+
+    Class attributes declare data; methods are the model's physics rules, called inside the jitted
+    solver with JAX arrays (one parameter point at a time). Instances are hashable by identity and
+    travel as static data through ``jax.jit``.
+    """
+
+    name: ClassVar[str]
+    """Canonical name (``--model NAME``, JSON ``model``)."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other accepted spellings (case-insensitive, ``_`` = ``-``)."""
+    model_class: ClassVar[type]
+    """The ``eqx.Module`` of the parameters; its ``portal`` property maps them onto VectorPortal."""
+    title: ClassVar[str]
+    """Human-readable description."""
+    parameters: ClassVar[tuple[Parameter, ...]]
+    """The continuous parameters, in the order of the model class's fields."""
+    sm_coupling: ClassVar[str]
+    """Field of the coupling to the SM current (the coupling of SHiP reach and limit curves)."""
+    contour_unknown: ClassVar[str]
+    """Coupling solved for by default on the Ωh² contour."""
+    rate_coupling_powers: ClassVar[Mapping[str, Mapping[str, int]]]
+    """Rate → {coupling field: power}: each rate coefficient is the product of these coupling powers
+    and a coupling-free function of the masses and T. Rates: ``annihilation`` (a) DM DM ↔ SM,
+    ``mediator_annihilation`` (b) V V ↔ SM, ``conversion`` (c) DM DM ↔ V V, ``decay_sm`` V → SM,
+    ``decay_dm`` V → DM DM. Off the narrow-width pole, the mediator width inside the propagator of (a)
+    below the resonance threshold breaks the scaling at O(Γ²/M²)."""
+    mechanisms: ClassVar[tuple[Mechanism, ...]]
+    """The mechanisms this model's classification can return."""
+    conventions: ClassVar[tuple[Mode, ...]] = ("physical",)
+    """``Settings.mode`` values the model distinguishes; any other mode is read as the first."""
+    current: ClassVar[Literal["b-l", "em"]]
+    """SM current of the mediator (VectorPortal.current)."""
+    dm_kind: ClassVar[Literal["majorana", "dirac"]]
+    """DM fermion (VectorPortal.dm_kind)."""
+    default_t_reheat_help: ClassVar[str]
+    """The default T_R in words (CLI help, docs)."""
+
+    def __repr__(self) -> str:
+        return f"<model {self.name!r}>"
+
+    # --- derived data -------------------------------------------------------------------------
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Parameter fields in order."""
+        return tuple(p.field for p in self.parameters)
+
+    def parameter(self, field: str) -> Parameter:
+        """The :class:`Parameter` of ``field`` (``KeyError`` if the model has none)."""
+        for p in self.parameters:
+            if p.field == field:
+                return p
+        raise KeyError(f"model {self.name!r} has no parameter {field!r}")
+
+    def _field_of(self, role: str) -> str:
+        (field,) = (p.field for p in self.parameters if p.role == role)
+        return field
+
+    @property
+    def dm_mass(self) -> str:
+        """Field of the DM mass."""
+        return self._field_of("dm_mass")
+
+    @property
+    def mediator_mass(self) -> str:
+        """Field of the mediator mass."""
+        return self._field_of("mediator_mass")
+
+    @property
+    def couplings(self) -> tuple[str, ...]:
+        """Fields of the couplings."""
+        return tuple(p.field for p in self.parameters if p.role == "coupling")
+
+    def model(self, **fields) -> Any:
+        """An instance of :attr:`model_class` from keyword fields."""
+        return self.model_class(**fields)
+
+    def values(self, model) -> dict[str, Array]:
+        """The model's parameter values keyed by field."""
+        return {f: getattr(model, f) for f in self.fields}
+
+    # --- physics rules --------------------------------------------------------------------------
+    def resolve_settings(self, settings: Settings) -> Settings:
+        """``settings`` as this model reads them: a ``mode`` outside :attr:`conventions` becomes the
+        first convention, so models with one convention give identical results in either mode."""
+        if settings.mode in self.conventions:
+            return settings
+        return dataclasses.replace(settings, mode=self.conventions[0])
+
+    def physics(self, settings: Settings) -> Physics:
+        """Processes, system switches, M_P and the δ term for ``settings`` (already resolved)."""
+        return Physics(
+            settings=settings,
+            processes=self.processes(settings),
+            system=self.system(settings),
+            planck_mass=self.planck_mass(settings),
+            entropy_derivative=self.entropy_derivative(settings),
+        )
+
+    @abc.abstractmethod
+    def processes(self, settings: Settings) -> ProcessSwitches:
+        """Which processes enter the Boltzmann system."""
+
+    @abc.abstractmethod
+    def system(self, settings: Settings) -> bz.SystemSwitches:
+        """Which terms of the coupled system are present."""
+
+    @abc.abstractmethod
+    def planck_mass(self, settings: Settings) -> float:
+        """The reduced Planck mass M_P [GeV] of the model's conventions."""
+
+    def entropy_derivative(self, settings: Settings) -> bool:
+        """Whether the (1 + δ) factor of (G5) is on (default: ``Settings.entropy_derivative``, off if None)."""
+        return bool(settings.entropy_derivative)
+
+    @abc.abstractmethod
+    def default_t_reheat(self, portal: VectorPortal) -> Array:
+        """T_R [GeV] when ``Settings.t_reheat`` is None."""
+
+    @abc.abstractmethod
+    def reference_mass(self, portal: VectorPortal) -> Array:
+        """The mass m_ref [GeV] of x = m_ref/T and τ = ln x."""
+
+    @abc.abstractmethod
+    def mediator_thermalised(
+        self, log_mediator_rate_over_h: Array, width_sm: Array, portal: VectorPortal, physics: Physics
+    ) -> Array:
+        """Whether the mediator reaches equilibrium (bool), from ln(Γ_V/H) on the τ grid and Γ_V→SM [GeV]."""
+
+    @abc.abstractmethod
+    def mechanism(
+        self, dm_thermalised: Array, mediator_thermalised: Array, x_dec: Array, portal: VectorPortal
+    ) -> Array:
+        """The :class:`Mechanism` index of a valid point."""
+
+    def status(self, status: Array, width_dm: Array) -> Array:
+        """Model-specific status rule applied to a solved point (default: none)."""
+        return status
+
+
+class UVMSMSpec(ModelSpec):
+    """Model 1, the UνMSM (docs/equations.md Part A)."""
+
+    name = "uvmsm"
+    aliases = ("b-l", "b_l", "bl", "uνmsm")
+    model_class = UVMSM
+    title = "UνMSM: Majorana N₁ dark matter with a U(1)_B−L Z′"
+    parameters = (
+        Parameter("m_n1", "--m-n1", "GeV", "dm_mass", "M_N1", "dark-matter N₁ mass M_N₁ [GeV]"),
+        Parameter("m_zp", "--m-zp", "GeV", "mediator_mass", "M_Z'", "B−L gauge boson mass M_Z′ [GeV]"),
+        Parameter("g_bl", "--g-bl", "1", "coupling", "g_B-L", "B−L gauge coupling g_B−L"),
+    )
+    sm_coupling = "g_bl"
+    contour_unknown = "g_bl"
+    rate_coupling_powers = {
+        "annihilation": {"g_bl": 4},
+        "mediator_annihilation": {"g_bl": 4},
+        "conversion": {"g_bl": 4},
+        "decay_sm": {"g_bl": 2},
+        "decay_dm": {"g_bl": 2},
+    }
+    mechanisms = (
+        Mechanism.FREEZE_OUT_RELATIVISTIC,
+        Mechanism.FREEZE_OUT,
+        Mechanism.FREEZE_IN_RESONANT,
+        Mechanism.FREEZE_IN,
+    )
+    conventions = ("physical", "paper")
+    current = "b-l"
+    dm_kind = "majorana"
+    default_t_reheat_help = "100·max(M_N₁, M_Z′)"
+
+    def processes(self, settings: Settings) -> ProcessSwitches:
+        """(a), (b), (c) (A.3) and the resonance bookkeeping of A.8.1: "pole" (the narrow-width term in
+        ⟨σv⟩_a, no Z′ decays) in paper mode, "decay" (Z′ (inverse) decays) in physical mode, unless set."""
+        resonance = settings.resonance
+        if resonance == "auto":
+            resonance = "pole" if settings.mode == "paper" else "decay"
+        decays = resonance == "decay"
+        return ProcessSwitches(conversion=settings.include_conversion, decays=decays, pole_in_annihilation=not decays)
+
+    def system(self, settings: Settings) -> bz.SystemSwitches:
+        """(A36)–(A37), or (A38) with ``Settings.system = "reduced"``."""
+        return bz.SystemSwitches(reduced=settings.system == "reduced", dm_decay_depletes_mediator=True)
+
+    def planck_mass(self, settings: Settings) -> float:
+        """P1's 2.4e18 GeV in paper mode, 2.435e18 GeV otherwise (K12)."""
+        return c.M_PLANCK_REDUCED_PAPER if settings.mode == "paper" else c.M_PLANCK_REDUCED
+
+    def entropy_derivative(self, settings: Settings) -> bool:
+        """On for a tabulated g* in physical mode unless set (P1 sets δ = 0)."""
+        if settings.entropy_derivative is None:
+            return settings.mode == "physical" and isinstance(settings.gstar, str)
+        return bool(settings.entropy_derivative)
+
+    def default_t_reheat(self, portal: VectorPortal) -> Array:
+        """100·max(M_N₁, M_Z′) (A39, K13)."""
+        return 100.0 * jnp.maximum(portal.m_dm, portal.m_v)
+
+    def reference_mass(self, portal: VectorPortal) -> Array:
+        """M_N₁ (A36)."""
+        return portal.m_dm
+
+    def mediator_thermalised(self, log_mediator_rate_over_h, width_sm, portal, physics):
+        """(A33): 2→2 and (while T ≥ M_Z′) inverse-decay rates exceed H at some T."""
+        return jnp.max(log_mediator_rate_over_h) > 0
+
+    def mechanism(self, dm_thermalised, mediator_thermalised, x_dec, portal):
+        """A.6: freeze-out (relativistic if x_dec < 1) when N₁ thermalised, else freeze-in, resonant
+        when M_Z′ > 2M_N₁."""
+        freeze_out = jnp.where(x_dec < 1.0, Mechanism.FREEZE_OUT_RELATIVISTIC, Mechanism.FREEZE_OUT)
+        freeze_in = jnp.where(portal.m_v > 2.0 * portal.m_dm, Mechanism.FREEZE_IN_RESONANT, Mechanism.FREEZE_IN)
+        return jnp.where(dm_thermalised, freeze_out, freeze_in)
+
+
+class DarkPhotonSpec(ModelSpec):
+    """Model 2, Dirac χ with a dark photon, sequential freeze-in (docs/equations.md Part B)."""
+
+    name = "dark-photon"
+    aliases = ("dark_photon", "darkphoton", "darkphotondm", "dark-photon-dm", "dp")
+    model_class = DarkPhotonDM
+    title = "Dirac χ dark matter with a dark photon A′ (sequential freeze-in)"
+    parameters = (
+        Parameter("m_chi", "--m-chi", "GeV", "dm_mass", "m_chi", "Dirac DM χ mass m_χ [GeV]"),
+        Parameter("m_ap", "--m-ap", "GeV", "mediator_mass", "m_A'", "dark photon mass m_A′ [GeV]"),
+        Parameter("epsilon", "--epsilon", "1", "coupling", "epsilon", "kinetic mixing ε"),
+        Parameter("e_dark", "--e-dark", "1", "coupling", "e'", "dark gauge coupling e′ (not α′)"),
+    )
+    sm_coupling = "epsilon"
+    contour_unknown = "e_dark"
+    rate_coupling_powers = {
+        "annihilation": {"epsilon": 2, "e_dark": 2},
+        "mediator_annihilation": {"epsilon": 4},
+        "conversion": {"e_dark": 4},
+        "decay_sm": {"epsilon": 2},
+        "decay_dm": {"e_dark": 2},
+    }
+    mechanisms = (Mechanism.SEQUENTIAL_FREEZE_IN, Mechanism.THERMAL_MEDIATOR_DECAY)
+    current = "em"
+    dm_kind = "dirac"
+    default_t_reheat_help = "1000·m_A′"
+
+    def processes(self, settings: Settings) -> ProcessSwitches:
+        """(B13)–(B14): only the A′ decay terms."""
+        return ProcessSwitches(
+            annihilation=False, mediator_annihilation=False, conversion=False, decays=True, pole_in_annihilation=False
+        )
+
+    def system(self, settings: Settings) -> bz.SystemSwitches:
+        """A′ → χχ̄ depletes the A′ only with ``Settings.include_invisible_in_depletion`` (B.3)."""
+        return bz.SystemSwitches(reduced=False, dm_decay_depletes_mediator=settings.include_invisible_in_depletion)
+
+    def planck_mass(self, settings: Settings) -> float:
+        """2.435e18 GeV (P2's M_Pl = √(8π) M_P, B.3)."""
+        return c.M_PLANCK_REDUCED
+
+    def default_t_reheat(self, portal: VectorPortal) -> Array:
+        """1000·m_A′ (x_R = 1e-3, B18)."""
+        return 1000.0 * portal.m_v
+
+    def reference_mass(self, portal: VectorPortal) -> Array:
+        """m_A′ (B13)."""
+        return portal.m_v
+
+    def mediator_thermalised(self, log_mediator_rate_over_h, width_sm, portal, physics):
+        """(B21): Γ_vis > H(T = m_A′)."""
+        g_at_m = degrees_of_freedom(physics.settings.gstar).g_rho(portal.m_v)
+        return width_sm > hubble_rate(portal.m_v, g_at_m, physics.planck_mass)
+
+    def mechanism(self, dm_thermalised, mediator_thermalised, x_dec, portal):
+        """(B22): decays of a thermal A′ when ε > ε_th, else sequential freeze-in."""
+        return jnp.where(mediator_thermalised, Mechanism.THERMAL_MEDIATOR_DECAY, Mechanism.SEQUENTIAL_FREEZE_IN)
+
+    def status(self, status, width_dm):
+        """m_χ ≥ m_A′/2 closes A′ → χχ̄: no production in this model (:attr:`Status.NO_DM_CHANNEL`)."""
+        return jnp.where((status == Status.OK) & (width_dm <= 0), Status.NO_DM_CHANNEL, status)
+
+
+MODELS: dict[str, ModelSpec] = {}
+"""The registry: canonical name → :class:`ModelSpec`."""
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to :data:`MODELS` (its name and aliases must be new). Returns ``spec``."""
+    taken = {_key(n) for s in MODELS.values() for n in (s.name, *s.aliases)}
+    clash = taken.intersection(_key(n) for n in (spec.name, *spec.aliases))
+    if clash:
+        raise ValueError(f"model name(s) {sorted(clash)} are already registered")
+    if any(s.model_class is spec.model_class for s in MODELS.values()):
+        raise ValueError(f"{spec.model_class.__name__} is already registered")
+    fields = [f.name for f in dataclasses.fields(spec.model_class)]
+    if list(spec.fields) != fields:
+        raise ValueError(
+            f"parameters {spec.fields} must list the fields of {spec.model_class.__name__} in order {fields}"
+        )
+    MODELS[spec.name] = spec
+    return spec
+
+
+def model_spec(model: Any) -> ModelSpec:
+    """The :class:`ModelSpec` of a name or alias, a model class, a model instance or a spec.
+
+    ``ValueError`` naming the registered models otherwise.
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, str):
+        key = _key(model)
+        for spec in MODELS.values():
+            if key in {_key(n) for n in (spec.name, *spec.aliases)}:
+                return spec
+    else:
+        for spec in MODELS.values():
+            if model is spec.model_class or isinstance(model, spec.model_class):
+                return spec
+    raise ValueError(f"model must be one of {', '.join(MODELS)} (or its class), got {model!r}")
+
+
+def validate_model(model) -> None:
     """Raise ``ValueError`` naming the first parameter that is not a positive finite number.
 
     Only concrete (non-traced) values are checked; inside ``jit``/``vmap`` invalid points are
     reported through the per-point ``status`` of the result instead.
     """
-    for name in model.parameter_names:
-        check_positive_finite(name, getattr(model, name))
+    for field, value in model_spec(model).values(model).items():
+        check_positive_finite(field, value)
 
 
-class Settings(eqx.Module):
-    """Numerical and physics switches shared by every solver (all static except ``t_reheat``).
-
-    mode: "physical" (default; corrections of docs/equations.md A.0) or "paper" (P1 as printed). Model 2
-      has a single convention and ignores ``mode`` (it always uses M_P = 2.435e18 GeV).
-    gstar: "saikawa2018" (tabulated g*, g*s; default), "saikawa2020", "saikawa2018-fit" (analytic
-      fit D1–D3), or a number (constant g* = g*s, no dg*s/dT term).
-    statistics: "maxwell-boltzmann" (default) or "quantum" (FD/BE equilibrium densities).
-    entropy_derivative: include the (1+δ) factor of (G5). ``None`` → on for a tabulated g* in
-      physical mode for Model 1, off otherwise (P1 and P2 set δ = 0).
-    t_reheat: reheating temperature T_R [GeV]; ``None`` → 100·max(M_DM, M_V) (docs/equations.md A39, K13).
-      Differentiable.
-    sqrt_s_switch: √s above which hadronic channels are perturbative quarks [GeV] (docs/equations.md D.2).
-    include_invisible_in_depletion: Model 2 flag of docs/equations.md B.3 (Γ_vis → Γ_tot in the A′ decay term).
-    resonance: Model-1 bookkeeping of the s-channel pole (docs/equations.md A.8.1): "pole" keeps the
-      narrow-width pole term (A27) in ⟨σv⟩_a and drops Z′ decays (R, P1's choice); "decay" keeps
-      only the off-pole part and evolves Z′ (inverse) decays (D). "auto": "pole" in paper mode,
-      "decay" in physical mode.
-    include_conversion: Model 1 process (c) N₁N₁ ↔ Z′Z′ (A24) on (default) or off.
-    system: "coupled" (A36)–(A37), default, or "reduced" (A38) with Y_Z′ = Y_Z′,eq where the Z′
-      thermalises (A33).
-    initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, else zero; A.6),
-      "zero" (A39) or "equilibrium".
-    rtol: relative accuracy of the ODE solution for each yield Y = n/s.
-    atol: absolute yield tolerance as a fraction of the point's DM yield scale
-      min(Y_DM,eq(T_R), production estimate); yields below it are not resolved relatively.
-    n_grid: nodes of the ln T grid on which rate coefficients are tabulated.
-    x_end: integrate down to T = min(M_DM, M_V)/x_end (and until the mediator has decayed).
-    max_steps: ODE step limit (a point that needs more reports status 3).
-    """
-
-    mode: Literal["physical", "paper"] = eqx.field(static=True, default="physical")
-    gstar: str | float = eqx.field(static=True, default="saikawa2018")
-    statistics: Literal["maxwell-boltzmann", "quantum"] = eqx.field(static=True, default="maxwell-boltzmann")
-    entropy_derivative: bool | None = eqx.field(static=True, default=None)
-    t_reheat: Float[Array, ""] | None = None
-    sqrt_s_switch: float = eqx.field(static=True, default=2.0)
-    include_invisible_in_depletion: bool = eqx.field(static=True, default=False)
-    resonance: Literal["auto", "pole", "decay"] = eqx.field(static=True, default="auto")
-    include_conversion: bool = eqx.field(static=True, default=True)
-    system: Literal["coupled", "reduced"] = eqx.field(static=True, default="coupled")
-    initial: Literal["auto", "zero", "equilibrium"] = eqx.field(static=True, default="auto")
-    rtol: float = eqx.field(static=True, default=1e-7)
-    atol: float = eqx.field(static=True, default=1e-16)
-    n_grid: int = eqx.field(static=True, default=256)
-    x_end: float = eqx.field(static=True, default=1e5)
-    max_steps: int = eqx.field(static=True, default=8192)
-
-    def __check_init__(self):
-        if self.mode not in ("physical", "paper"):
-            raise ValueError(f"mode must be 'physical' or 'paper', got {self.mode!r}")
-        if self.statistics not in ("maxwell-boltzmann", "quantum"):
-            raise ValueError(f"statistics must be 'maxwell-boltzmann' or 'quantum', got {self.statistics!r}")
-        if isinstance(self.gstar, str):
-            if self.gstar not in GSTAR_TABLES:
-                raise ValueError(f"gstar must be one of {sorted(GSTAR_TABLES)} or a number, got {self.gstar!r}")
-        else:
-            check_positive_finite("gstar", self.gstar)
-        for name, allowed in (
-            ("resonance", ("auto", "pole", "decay")),
-            ("system", ("coupled", "reduced")),
-            ("initial", ("auto", "zero", "equilibrium")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not float(self.sqrt_s_switch) > 0:  # may be inf: R ratio at all masses (docs/equations.md D.2)
-            raise ValueError(f"sqrt_s_switch must be positive, got {self.sqrt_s_switch!r}")
-        for name in ("rtol", "atol", "x_end"):
-            check_positive_finite(name, getattr(self, name))
-        if self.n_grid < 16 or self.max_steps < 1:
-            raise ValueError("n_grid must be ≥ 16 and max_steps ≥ 1")
-        if self.t_reheat is not None:
-            check_positive_finite("t_reheat", self.t_reheat)
-
-    @property
-    def planck_mass(self) -> float:
-        """Reduced Planck mass M_P [GeV] for Model 1 in this mode (docs/equations.md K12)."""
-        return c.M_PLANCK_REDUCED_PAPER if self.mode == "paper" else c.M_PLANCK_REDUCED
-
-
-GSTAR_TABLES = ("saikawa2018", "saikawa2020", "saikawa2018-fit")
+register_model(UVMSMSpec())
+register_model(DarkPhotonSpec())

@@ -19,8 +19,9 @@ from jaxtyping import Array
 
 from . import boltzmann as bz
 from . import constants as c
-from .hadrons import sm_width_unit
-from .models import Settings, VectorPortal
+from .hadrons import Current, sm_width_unit
+from .portal import VectorPortal
+from .settings import Mode, Settings
 from .special import bessel_k1e, bessel_k2e
 from .thermo import degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
 from .xsec import (
@@ -45,14 +46,35 @@ T_QCD = 0.15
 # Panel edges in √s [GeV] over the tabulated hadronic region, where σ_a(s) ∝ R(√s): the 2m_π
 # threshold, 0.1 GeV steps, and dense edges across the narrow ω (0.783, Γ = 8.5 MeV) and
 # φ (1.019, Γ = 4.3 MeV) peaks. Converted to t = (√s − √s_min)/T for each temperature.
-_HADRONIC_SQRT_S_EDGES = tuple(sorted({
-    2 * c.M_PI_CHARGED, *np.round(np.arange(0.3, 2.05, 0.1), 6),
-    0.74, 0.76, 0.77, 0.775, 0.78, 0.785, 0.79, 0.80, 0.82,
-    1.00, 1.010, 1.015, 1.018, 1.020, 1.022, 1.025, 1.03, 1.04,
-}))
+_HADRONIC_SQRT_S_EDGES = tuple(
+    sorted(
+        {
+            2 * c.M_PI_CHARGED,
+            *np.round(np.arange(0.3, 2.05, 0.1), 6),
+            0.74,
+            0.76,
+            0.77,
+            0.775,
+            0.78,
+            0.785,
+            0.79,
+            0.80,
+            0.82,
+            1.00,
+            1.010,
+            1.015,
+            1.018,
+            1.020,
+            1.022,
+            1.025,
+            1.03,
+            1.04,
+        }
+    )
+)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _annihilation_sqrt_s_edges(sqrt_s_switch: float) -> tuple[float, ...]:
     """Panel edges [GeV] of the σ_a average: the hadronic edges plus every place where Γ_SM(√s) is
     not smooth — the √-thresholds of the lepton and quark pairs, the quark/R-ratio switch and the
@@ -137,8 +159,8 @@ def _hadronic_nodes() -> np.ndarray:
     return start + step * np.arange(round((end - start) / step) + 1)
 
 
-@functools.lru_cache(maxsize=None)
-def _sm_width_unit_tables(current: str, mode: str, sqrt_s_switch: float) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _sm_width_unit_tables(current: Current, mode: Mode, sqrt_s_switch: float) -> tuple[np.ndarray, np.ndarray]:
     """Γ_SM/(g_sm² w) of a vector of mass w on the uniform-in-ln w grid and on the hadronic
     uniform-in-w grid."""
     settings = Settings(mode=mode, sqrt_s_switch=sqrt_s_switch)
@@ -153,11 +175,11 @@ def _uniform_interpolation(u: Array, values: np.ndarray) -> Array:
     u = jnp.clip(u, 0.0, n - 1.0)
     i = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, n - 2)
     f = u - i
-    values = jnp.asarray(values)
-    return values[i] * (1.0 - f) + values[i + 1] * f
+    table = jnp.asarray(values)
+    return table[i] * (1.0 - f) + table[i + 1] * f
 
 
-def sm_width_unit_interpolated(sqrt_s: Array, current: str, settings: Settings) -> Array:
+def sm_width_unit_interpolated(sqrt_s: Array, current: Current, settings: Settings) -> Array:
     """Γ(V→SM)/g_sm² [GeV] for a vector of mass √s, from fine tables of Γ/√s.
 
     Used inside σ_a(s) = η g_dm² Γ_SM(√s) √(s − 4m²)/D(s) (docs/equations.md A19–A20); the exact
@@ -202,7 +224,7 @@ class Thermodynamics(eqx.Module):
     """Background quantities at one temperature (all GeV units)."""
 
     temperature: Array
-    entropy_factor: Array  # (1 + δ)
+    entropy_factor: Array | float  # (1 + δ); the float 1.0 without the δ term
     entropy_over_hubble: Array  # s/H [GeV²]
     hubble: Array
     log_y_dm_eq: Array
@@ -348,17 +370,19 @@ def log_rate_coefficients(
         log_d_dm = log_decay_conv + bz.log_or_zero(width_dm)
     else:
         log_d_sm = log_d_dm = zero
-    columns = jnp.stack([
-        log_conv + log_sv_a,
-        log_conv + log_sv_b,
-        log_conv + log_sv_c,
-        log_conv + log_sv_c + 2.0 * (th.log_y_dm_eq - th.log_y_v_eq),
-        log_d_sm,
-        log_d_dm,
-        log_d_dm + th.log_y_v_eq - 2.0 * th.log_y_dm_eq,
-        th.log_y_dm_eq,
-        th.log_y_v_eq,
-    ])
+    columns = jnp.stack(
+        [
+            log_conv + log_sv_a,
+            log_conv + log_sv_b,
+            log_conv + log_sv_c,
+            log_conv + log_sv_c + 2.0 * (th.log_y_dm_eq - th.log_y_v_eq),
+            log_d_sm,
+            log_d_dm,
+            log_d_dm + th.log_y_v_eq - 2.0 * th.log_y_dm_eq,
+            th.log_y_dm_eq,
+            th.log_y_v_eq,
+        ]
+    )
     diagnostics = RateDiagnostics(
         log_ra_over_h=log_sv_a_full + log_s_over_h + th.log_y_dm_eq,
         log_rb_over_h=log_sv_b + log_s_over_h + th.log_y_v_eq,
@@ -366,5 +390,3 @@ def log_rate_coefficients(
         log_rd_over_h=bz.log_or_zero(width_total) + log_inverse_gamma - jnp.log(th.hubble),
     )
     return columns, diagnostics
-
-

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._numerics import horner
 from ._validation import jit_when_eager
 
 __all__ = ["bessel_k0e", "bessel_k1e", "bessel_k2e", "bessel_k012e", "bessel_k1", "bessel_k2"]
@@ -126,14 +127,6 @@ _CHEB_K1E = (
 # argument array and dominated the cost of the rate tables.
 
 
-def _horner(coeffs, t):
-    """Σ_j c_j t^j by Horner's rule."""
-    result = jnp.full_like(t, coeffs[-1])
-    for c in coeffs[-2::-1]:
-        result = result * t + c
-    return result
-
-
 def _clenshaw(coeffs, t):
     """Σ_j c_j T_j(t) by Clenshaw's recurrence."""
     b1 = b2 = jnp.zeros_like(t)
@@ -147,8 +140,8 @@ def _scaled_k01_small(x):
     """(eˣK₀, eˣK₁) for 0 < x ≤ 2 from the power series."""
     t = 0.25 * x * x
     log_half_x = jnp.log(0.5 * x)
-    k0 = -log_half_x * _horner(_SERIES_I0, t) + _horner(_SERIES_K0, t)
-    k1 = 1.0 / x + log_half_x * 0.5 * x * _horner(_SERIES_I1, t) - 0.25 * x * _horner(_SERIES_K1, t)
+    k0 = -log_half_x * horner(_SERIES_I0, t) + horner(_SERIES_K0, t)
+    k1 = 1.0 / x + log_half_x * 0.5 * x * horner(_SERIES_I1, t) - 0.25 * x * horner(_SERIES_K1, t)
     scale = jnp.exp(x)
     return k0 * scale, k1 * scale
 
@@ -197,8 +190,8 @@ def bessel_k012e(x: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."]
     """(eˣK₀(x), eˣK₁(x), eˣK₂(x)) from one evaluation, elementwise, x > 0 (NaN otherwise)."""
     x = jnp.asarray(x, dtype=jnp.float64)
     valid = x > 0
-    values = _scaled_k012(jnp.where(valid, x, 1.0))
-    return tuple(jnp.where(valid, v, jnp.nan) for v in values)
+    k0e, k1e, k2e = _scaled_k012(jnp.where(valid, x, 1.0))
+    return jnp.where(valid, k0e, jnp.nan), jnp.where(valid, k1e, jnp.nan), jnp.where(valid, k2e, jnp.nan)
 
 
 def bessel_k0e(x: ArrayLike) -> Float[Array, "..."]:

@@ -25,6 +25,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
+from ._numerics import cubic_hermite, horner
 from ._validation import jit_when_eager
 from .special import bessel_k012e
 
@@ -74,13 +75,7 @@ class DegreesOfFreedom(eqx.Module):
         """Cubic Hermite value of the spline at T."""
         i, s = self._locate(T)
         h = self.ln_t_step
-        s2, s3 = s * s, s * s * s
-        return (
-            (2 * s3 - 3 * s2 + 1) * values[i]
-            + (s3 - 2 * s2 + s) * h * slopes[i]
-            + (-2 * s3 + 3 * s2) * values[i + 1]
-            + (s3 - s2) * h * slopes[i + 1]
-        )
+        return cubic_hermite(values[i], values[i + 1], h * slopes[i], h * slopes[i + 1], s)
 
     def _spline_slope(self, values, slopes, T):
         """d(spline)/d ln T at T; the end slopes are zero, so this is also 0 where T is clamped."""
@@ -94,22 +89,22 @@ class DegreesOfFreedom(eqx.Module):
         )
 
     @jit_when_eager
-    def g_rho(self, T: ArrayLike) -> Float[Array, "..."]:
+    def g_rho(self, T: ArrayLike) -> Float[Array, ...]:
         """g*(T) ≡ g*ρ, energy-density degrees of freedom (G2, G3); T in GeV."""
         return jnp.exp(self._spline(self.ln_g_rho, self.slope_ln_g_rho, T))
 
     @jit_when_eager
-    def g_s(self, T: ArrayLike) -> Float[Array, "..."]:
+    def g_s(self, T: ArrayLike) -> Float[Array, ...]:
         """g*s(T), entropy degrees of freedom (G2, G4); T in GeV."""
         return jnp.exp(self._spline(self.ln_g_s, self.slope_ln_g_s, T))
 
     @jit_when_eager
-    def delta(self, T: ArrayLike) -> Float[Array, "..."]:
+    def delta(self, T: ArrayLike) -> Float[Array, ...]:
         """δ(T) = (1/3) d ln g*s / d ln T of (G5); dimensionless, T in GeV (0 outside the grid)."""
         return self._spline_slope(self.ln_g_s, self.slope_ln_g_s, T) / 3.0
 
     @jit_when_eager
-    def g_star_half(self, T: ArrayLike) -> Float[Array, "..."]:
+    def g_star_half(self, T: ArrayLike) -> Float[Array, ...]:
         """g*^{1/2}(T) = g*s/√g*ρ · (1 + δ) of (G15) (Gondolo–Gelmini); T in GeV."""
         return self.g_s(T) / jnp.sqrt(self.g_rho(T)) * (1.0 + self.delta(T))
 
@@ -204,7 +199,7 @@ def degrees_of_freedom(gstar: str | float = "saikawa2018") -> DegreesOfFreedom:
     return _build_degrees_of_freedom(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _build_degrees_of_freedom(gstar: str | float) -> DegreesOfFreedom:
     with jax.ensure_compile_time_eval():  # concrete arrays even if called while tracing
         return _build_degrees_of_freedom_now(gstar)
@@ -247,24 +242,17 @@ _F_S = (1.04190, (1.0, 1.03400, 0.456426, 0.0595249))
 _B_S = (1.03365, (1.0, 1.03397, 0.342548, 0.0506182))
 
 
-def _poly(coeffs, t):
-    result = jnp.zeros_like(t) + coeffs[-1]
-    for a in coeffs[-2::-1]:
-        result = result * t + a
-    return result
-
-
 def _fit_shape(params, y):
     """f_ρ, b_ρ, f_s or b_s of (D3): e^{−a y}(1 + c₁y + c₂y² + c₃y³)."""
     a, cubic = params
-    return jnp.exp(-a * y) * _poly(cubic, y)
+    return jnp.exp(-a * y) * horner(cubic, y)
 
 
 def _fit_high(T):
     """(D1), T ≥ 0.12 GeV: (g*ρ, g*s)."""
     t = jnp.log(T)
-    g_rho = _poly(_FIT_A, t) / _poly(_FIT_B, t)
-    return g_rho, g_rho / (1.0 + _poly(_FIT_C, t) / _poly(_FIT_D, t))
+    g_rho = horner(_FIT_A, t) / horner(_FIT_B, t)
+    return g_rho, g_rho / (1.0 + horner(_FIT_C, t) / horner(_FIT_D, t))
 
 
 def _fit_low(T):
@@ -280,7 +268,7 @@ def _fit_low(T):
 
 
 @jit_when_eager
-def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
+def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, ...], Float[Array, ...]]:
     """(g*ρ, g*s) from the Saikawa–Shirai fit, docs/equations.md (D1)–(D3); T in GeV.
 
     (D1) above and (D2) below 0.12 GeV, joined by a C¹ smoothstep blend over 0.12 ± 0.005 GeV
@@ -301,19 +289,19 @@ def saikawa_shirai_fit(T: ArrayLike) -> tuple[Float[Array, "..."], Float[Array, 
 
 
 @jit_when_eager
-def hubble_rate(T: ArrayLike, g_rho: ArrayLike, m_planck: ArrayLike) -> Float[Array, "..."]:
+def hubble_rate(T: ArrayLike, g_rho: ArrayLike, m_planck: ArrayLike) -> Float[Array, ...]:
     """H = √(π² g*/90) T²/M_P [GeV], docs/equations.md (G3); T, M_P (reduced Planck mass) in GeV."""
     return jnp.sqrt(jnp.pi**2 * jnp.asarray(g_rho, jnp.float64) / 90.0) * jnp.asarray(T, jnp.float64) ** 2 / m_planck
 
 
 @jit_when_eager
-def entropy_density(T: ArrayLike, g_s: ArrayLike) -> Float[Array, "..."]:
+def entropy_density(T: ArrayLike, g_s: ArrayLike) -> Float[Array, ...]:
     """s = (2π²/45) g*s T³ [GeV³], docs/equations.md (G2); T in GeV."""
     return 2.0 * jnp.pi**2 / 45.0 * jnp.asarray(g_s, jnp.float64) * jnp.asarray(T, jnp.float64) ** 3
 
 
 @jit_when_eager
-def energy_density(T: ArrayLike, g_rho: ArrayLike) -> Float[Array, "..."]:
+def energy_density(T: ArrayLike, g_rho: ArrayLike) -> Float[Array, ...]:
     """ρ = (π²/30) g* T⁴ [GeV⁴], docs/equations.md (G2); T in GeV."""
     return jnp.pi**2 / 30.0 * jnp.asarray(g_rho, jnp.float64) * jnp.asarray(T, jnp.float64) ** 4
 
@@ -390,7 +378,7 @@ def number_density_eq(
     T: ArrayLike,
     statistics: str = "maxwell-boltzmann",
     spin_statistics: str | None = None,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """Equilibrium number density n_eq [GeV³] at zero chemical potential, docs/equations.md (G1).
 
     m (≥ 0) and T in GeV, g internal degrees of freedom. ``statistics="maxwell-boltzmann"``:
@@ -413,7 +401,7 @@ def log_yield_eq(
     g_s: ArrayLike,
     statistics: str = "maxwell-boltzmann",
     spin_statistics: str | None = None,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """ln Y_eq, Y_eq = n_eq/s = 45 g x² K₂(x)/(4π⁴ g*s) (MB), docs/equations.md (G4), x = m/T.
 
     Built from eˣK₂(x), so it is finite (≈ −x) for any x (no underflow at m/T = 1e3 or 1e5).
@@ -425,25 +413,17 @@ def log_yield_eq(
     return jnp.log(prefactor) + jnp.log(reduced) - x
 
 
-@jit_when_eager(static_argnames=("statistics", "spin_statistics"))
-def yield_eq(
-    m: ArrayLike,
-    g: ArrayLike,
-    T: ArrayLike,
-    g_s: ArrayLike,
-    statistics: str = "maxwell-boltzmann",
-    spin_statistics: str | None = None,
-) -> Float[Array, "..."]:
+def yield_eq(m, g, T, g_s, statistics: str = "maxwell-boltzmann", spin_statistics=None) -> Float[Array, ...]:
     """Y_eq = n_eq/s = 45 g x² K₂(x)/(4π⁴ g*s) (MB), docs/equations.md (G4), x = m/T; dimensionless.
 
-    m, T in GeV; g internal d.o.f.; g_s = g*s(T). Underflows to 0 for x ≳ 700 (use
-    :func:`log_yield_eq`). Statistics as in :func:`number_density_eq`.
+    The exponential of :func:`log_yield_eq` (same arguments and units: m, T in GeV; g internal
+    d.o.f.; g_s = g*s(T)); underflows to 0 for x ≳ 700, where only the logarithm is usable.
     """
-    return jnp.exp(log_yield_eq(m, g, T, g_s, statistics, spin_statistics))
+    return jnp.exp(log_yield_eq(m, g, T, g_s, statistics=statistics, spin_statistics=spin_statistics))
 
 
 @jit_when_eager
-def mean_inverse_gamma(m: ArrayLike, T: ArrayLike) -> Float[Array, "..."]:
+def mean_inverse_gamma(m: ArrayLike, T: ArrayLike) -> Float[Array, ...]:
     """⟨M/E⟩ = K₁(m/T)/K₂(m/T) for an MB gas, docs/equations.md (G6); m ≥ 0, T in GeV (0 for m = 0)."""
     x = jnp.asarray(m, jnp.float64) / jnp.asarray(T, jnp.float64)
     massless = x == 0

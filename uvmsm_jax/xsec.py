@@ -32,6 +32,7 @@ def annihilation_normalisation(mode: str) -> tuple[float, float]:
 
 # --- (a) N₁N₁ → SM via s-channel vector -------------------------------------------------------
 
+
 def sigma_dm_pair_to_sm(s, m_dm, g_dm, sm_width_at_sqrt_s, inverse_propagator2, eta_a=1.0):
     """σ(N₁N₁ → SM) [GeV⁻²] summed over SM final states (docs/equations.md A19–A20).
 
@@ -49,13 +50,17 @@ def sigma_dm_pair_to_sm(s, m_dm, g_dm, sm_width_at_sqrt_s, inverse_propagator2, 
 
 # --- (b) Z′Z′ → f f̄ --------------------------------------------------------------------------
 
+
 def _kallen_root_and_log(s, m_light, m_heavy_pair):
     """R(s; m, M) and L(s; m, M) of (A17); M is the mass of the two exchanged-side bosons."""
     r = safe_sqrt((s - 4.0 * m_heavy_pair**2) * (s - 4.0 * m_light**2))
     a = s - 2.0 * m_heavy_pair**2
-    # L = ln[(a + R)/(a − R)]; (a − R)(a + R) = 4(M⁴ − 4M²m² + m²s) > 0 above threshold.
+    # L = ln[(a + R)/(a − R)]; (a − R)(a + R) = 4(M⁴ − 4M²m² + m²s) > 0 above threshold, where the
+    # ratio below is (a + R)/(a − R) ≥ 1. Below threshold it can be 0 (a = R = 0 at s = 2M²): ln 1
+    # stands in there so that the masked branch keeps finite gradients.
     denom = 4.0 * (m_heavy_pair**4 - 4.0 * m_heavy_pair**2 * m_light**2 + m_light**2 * s)
-    log = jnp.log((a + r) ** 2 / jnp.where(denom > 0, denom, 1.0))
+    ratio = (a + r) ** 2 / jnp.where(denom > 0, denom, 1.0)
+    log = jnp.log(jnp.where(ratio > 0, ratio, 1.0))
     return r, log
 
 
@@ -63,9 +68,13 @@ def t_integrated_mediator_pair_to_fermions(s, m_f, m_v):
     """I_b(s; M_f, M) of (A21): ∫dt Σ|M_b|² / (N_c g⁴ Q′⁴) for Z′Z′ → f f̄ [GeV⁴]."""
     r, log = _kallen_root_and_log(s, m_f, m_v)
     m2, f2 = m_v**2, m_f**2
-    first = 16.0 * (s**2 + 4.0 * f2 * s + 4.0 * m2**2 - 8.0 * m2 * f2 - 8.0 * f2**2) / (s - 2.0 * m2) * log
-    second = 16.0 * r * (2.0 * m2**2 + 4.0 * f2**2 + f2 * s) / (m2**2 - 4.0 * m2 * f2 + f2 * s)
     above = (s > 4.0 * m2) & (s > 4.0 * f2)
+    # Both denominators are > 0 above threshold; below it (where they can vanish) a stand-in keeps
+    # the masked branch, and so every gradient, finite.
+    a = jnp.where(above, s - 2.0 * m2, 1.0)
+    q = jnp.where(above, m2**2 - 4.0 * m2 * f2 + f2 * s, 1.0)
+    first = 16.0 * (s**2 + 4.0 * f2 * s + 4.0 * m2**2 - 8.0 * m2 * f2 - 8.0 * f2**2) / a * log
+    second = 16.0 * r * (2.0 * m2**2 + 4.0 * f2**2 + f2 * s) / q
     return jnp.where(above, first - second, 0.0)
 
 
@@ -81,13 +90,17 @@ def sigma_mediator_pair_to_fermion(s, m_f, m_v, coupling_f, n_colour):
 
 # --- (c) N₁N₁ → Z′Z′ -------------------------------------------------------------------------
 
+
 def t_integrated_dm_pair_to_mediator_pair(s, m_dm, m_v):
     """I_c(s; M_N, M) of (A23): ∫dt Σ|M_c|²_phys / g⁴ [GeV⁴] (transverse-type polarisation sums)."""
     r, log = _kallen_root_and_log(s, m_dm, m_v)
     m2, n2 = m_v**2, m_dm**2
-    first = 16.0 * (s**2 + 12.0 * n2 * s + 4.0 * m2**2 - 40.0 * m2 * n2 + 24.0 * n2**2) / (s - 2.0 * m2) * log
-    second = 16.0 * r * (2.0 * m2**2 - 16.0 * m2 * n2 + 36.0 * n2**2 + n2 * s) / (m2**2 - 4.0 * m2 * n2 + n2 * s)
     above = (s > 4.0 * m2) & (s > 4.0 * n2)
+    # Safe denominators below threshold, as in t_integrated_mediator_pair_to_fermions.
+    a = jnp.where(above, s - 2.0 * m2, 1.0)
+    q = jnp.where(above, m2**2 - 4.0 * m2 * n2 + n2 * s, 1.0)
+    first = 16.0 * (s**2 + 12.0 * n2 * s + 4.0 * m2**2 - 40.0 * m2 * n2 + 24.0 * n2**2) / a * log
+    second = 16.0 * r * (2.0 * m2**2 - 16.0 * m2 * n2 + 36.0 * n2**2 + n2 * s) / q
     return jnp.where(above, first - second, 0.0)
 
 

@@ -57,8 +57,15 @@ def delta_neff(gstar_dec_zp, gstar_dec_n1, include_zp=True, include_n1=True, gst
     return zp + n1
 
 
-def species_in_delta_neff(thermalised, t_dec, mass, *, t_nu_dec=T_NU_DECOUPLING,
-                          mass_window: Literal["p1", "relativistic"] = "p1", max_mass=P1_MAX_MASS):
+def species_in_delta_neff(
+    thermalised,
+    t_dec,
+    mass,
+    *,
+    t_nu_dec=T_NU_DECOUPLING,
+    mass_window: Literal["p1", "relativistic"] = "p1",
+    max_mass=P1_MAX_MASS,
+):
     """Does a species contribute to (A35)? (bool array, elementwise).
 
     Conditions (A.7): it was thermalised, it decoupled at T_dec ≥ T_ν^dec, and it is light:
@@ -88,10 +95,20 @@ def _gstar_function(gstar, dof: Literal["rho", "s"]):
     raise ValueError(f"dof must be 'rho' or 's', got {dof!r}")
 
 
-def delta_neff_from_temperatures(t_dec_zp, t_dec_n1, thermal_zp, thermal_n1, m_zp, m_n1, *,
-                                 gstar="saikawa2018", dof: Literal["rho", "s"] = "rho",
-                                 t_nu_dec=T_NU_DECOUPLING, gstar_nu=GSTAR_NU_DECOUPLING,
-                                 mass_window: Literal["p1", "relativistic"] = "p1"):
+def delta_neff_from_temperatures(
+    t_dec_zp,
+    t_dec_n1,
+    thermal_zp,
+    thermal_n1,
+    m_zp,
+    m_n1,
+    *,
+    gstar="saikawa2018",
+    dof: Literal["rho", "s"] = "rho",
+    t_nu_dec=T_NU_DECOUPLING,
+    gstar_nu=GSTAR_NU_DECOUPLING,
+    mass_window: Literal["p1", "relativistic"] = "p1",
+):
     """ΔN_eff (A35) on a grid from decoupling temperatures [GeV] and thermalisation flags.
 
     g* at decoupling from ``gstar`` (a ``Settings.gstar`` value or a
@@ -102,9 +119,10 @@ def delta_neff_from_temperatures(t_dec_zp, t_dec_n1, thermal_zp, thermal_n1, m_z
     include_zp = species_in_delta_neff(thermal_zp, t_dec_zp, m_zp, t_nu_dec=t_nu_dec, mass_window=mass_window)
     include_n1 = species_in_delta_neff(thermal_n1, t_dec_n1, m_n1, t_nu_dec=t_nu_dec, mass_window=mass_window)
     # evaluate g* only at sensible temperatures (NaN/0 T_dec of non-thermal points are masked)
-    safe = lambda t, ok: jnp.where(ok, _as_f64(t), 1.0)  # noqa: E731
-    return delta_neff(g_of_t(safe(t_dec_zp, include_zp)), g_of_t(safe(t_dec_n1, include_n1)),
-                      include_zp, include_n1, gstar_nu)
+    safe = lambda t, ok: jnp.where(ok, _as_f64(t), 1.0)
+    return delta_neff(
+        g_of_t(safe(t_dec_zp, include_zp)), g_of_t(safe(t_dec_n1, include_n1)), include_zp, include_n1, gstar_nu
+    )
 
 
 def thermalises_before_bbn(thermalised, t_therm, t_nu_dec=T_NU_DECOUPLING):
@@ -117,27 +135,52 @@ def thermalises_before_bbn(thermalised, t_therm, t_nu_dec=T_NU_DECOUPLING):
     return thermalised & (jnp.where(thermalised, _as_f64(t_therm), 0.0) >= t_nu_dec)
 
 
-def bbn_excluded(m_zp, m_n1, *, thermal_zp, t_dec_zp, thermal_n1, t_dec_n1, t_therm_n1, t_therm_zp=None,
-                 gstar="saikawa2018", dof: Literal["rho", "s"] = "rho", t_nu_dec=T_NU_DECOUPLING,
-                 light_mass=T_NU_DECOUPLING, mass_window: Literal["p1", "relativistic"] = "p1"):
+def bbn_excluded(
+    m_zp,
+    m_n1,
+    *,
+    thermal_zp,
+    t_dec_zp,
+    thermal_n1,
+    t_dec_n1,
+    t_therm_n1,
+    t_therm_zp=None,
+    gstar="saikawa2018",
+    dof: Literal["rho", "s"] = "rho",
+    t_nu_dec=T_NU_DECOUPLING,
+    light_mass=T_NU_DECOUPLING,
+    mass_window: Literal["p1", "relativistic"] = "p1",
+):
     """BBN exclusion of UνMSM points (docs/equations.md A.7) → dict of arrays.
 
     * ``delta_neff``: (A35) via :func:`delta_neff_from_temperatures`;
       ``by_delta_neff`` = ΔN_eff > 1 (P1 (i), (iii)).
-    * ``by_thermalisation``: a species with mass ≤ ``light_mass`` (≈ T_ν^dec) that thermalises
-      before T_ν^dec (P1 (ii), (iv)): N₁ from ``t_therm_n1``; the Z′ too when ``t_therm_zp`` is given.
-      For 2M_N₁ ≲ M_Z′ ≲ 1 MeV this is P1's "N₁ must not thermalise before T ≃ 1 MeV".
+    * ``by_thermalisation``: where P1 applies it (A.7 (ii): 2M_N₁ ≲ M_Z′ ≲ 1 MeV; (iv): M_N₁,
+      M_Z′ ≲ T_ν^dec), i.e. only for M_Z′ ≤ ``light_mass`` (≈ T_ν^dec): a species with mass ≤
+      ``light_mass`` that thermalises before T_ν^dec — N₁ from ``t_therm_n1``, the Z′ too when
+      ``t_therm_zp`` is given. With a heavier Z′ an early-thermalised light N₁ that decouples before
+      T_ν^dec is judged by ΔN_eff alone.
     * ``excluded`` = either.
 
     Inputs broadcast (grids); temperatures and masses in GeV; ``thermal_*`` booleans from the
     thermalisation classifier (A31)–(A33).
     """
     m_zp, m_n1 = _as_f64(m_zp), _as_f64(m_n1)
-    dn = delta_neff_from_temperatures(t_dec_zp, t_dec_n1, thermal_zp, thermal_n1, m_zp, m_n1, gstar=gstar, dof=dof,
-                                      t_nu_dec=t_nu_dec, mass_window=mass_window)
+    dn = delta_neff_from_temperatures(
+        t_dec_zp,
+        t_dec_n1,
+        thermal_zp,
+        thermal_n1,
+        m_zp,
+        m_n1,
+        gstar=gstar,
+        dof=dof,
+        t_nu_dec=t_nu_dec,
+        mass_window=mass_window,
+    )
     by_neff = dn > DELTA_NEFF_EXCLUSION
     by_therm = (m_n1 <= light_mass) & thermalises_before_bbn(thermal_n1, t_therm_n1, t_nu_dec)
     if t_therm_zp is not None:
-        by_therm = by_therm | ((m_zp <= light_mass) & thermalises_before_bbn(thermal_zp, t_therm_zp, t_nu_dec))
-    return {"delta_neff": dn, "by_delta_neff": by_neff, "by_thermalisation": by_therm,
-            "excluded": by_neff | by_therm}
+        by_therm = by_therm | thermalises_before_bbn(thermal_zp, t_therm_zp, t_nu_dec)
+    by_therm = by_therm & (m_zp <= light_mass)
+    return {"delta_neff": dn, "by_delta_neff": by_neff, "by_thermalisation": by_therm, "excluded": by_neff | by_therm}

@@ -149,15 +149,27 @@ def form_factor_squared(mass, kind: FormFactorKind = "vmd", current: Current = "
     raise ValueError(f"form_factor must be 'vmd', 'dipole' or 'none', got {kind!r}")
 
 
-def pbrem_differential_yield(z, pt2, mass, alpha_coupling, *, form_factor: FormFactorKind = "vmd",
-                             current: Current = "em", e_beam=BEAM_ENERGY_SPS,
-                             third_term: ThirdTerm = "fairship"):
+def pbrem_differential_yield(
+    z,
+    pt2,
+    mass,
+    alpha_coupling,
+    *,
+    form_factor: FormFactorKind = "vmd",
+    current: Current = "em",
+    e_beam=BEAM_ENERGY_SPS,
+    third_term: ThirdTerm = "fairship",
+):
     """d²n/(dz dpT²) [GeV⁻² per POT] of (C3): vectors radiated per proton on target."""
-    return (sigma_pp_ratio(z, pt2, mass, e_beam) * form_factor_squared(mass, form_factor, current)
-            * splitting_function(z, pt2, mass, alpha_coupling, third_term))
+    return (
+        sigma_pp_ratio(z, pt2, mass, e_beam)
+        * form_factor_squared(mass, form_factor, current)
+        * splitting_function(z, pt2, mass, alpha_coupling, third_term)
+    )
 
 
 # --- Gauss–Legendre quadrature over (z, pT²) ---------------------------------------------------
+
 
 class PbremRanges:
     """Integration ranges of (C8) (docs/equations.md K22).
@@ -183,8 +195,7 @@ def gauss_legendre(n: int, lo: float = -1.0, hi: float = 1.0):
     return 0.5 * (hi - lo) * x + 0.5 * (hi + lo), 0.5 * (hi - lo) * w
 
 
-def pbrem_nodes(mass, *, ranges: str = "bb", max_angle=None, n_z: int = 64, n_pt: int = 64,
-                e_beam=BEAM_ENERGY_SPS):
+def pbrem_nodes(mass, *, ranges: str = "bb", max_angle=None, n_z: int = 64, n_pt: int = 64, e_beam=BEAM_ENERGY_SPS):
     """Quadrature nodes of the Pbrem (z, pT²) integral for vector mass ``mass`` [GeV].
 
     z: Gauss–Legendre on [z_min, z_max]. pT²: Gauss–Legendre in v = ln(pT² + H₀(z)), H₀ = H(z, 0),
@@ -218,9 +229,19 @@ def pbrem_nodes(mass, *, ranges: str = "bb", max_angle=None, n_z: int = 64, n_pt
     return z_full.reshape(flat), pt2.reshape(flat), weight.reshape(flat)
 
 
-def pbrem_yield_per_pot(mass, alpha_coupling=c.ALPHA_EM, *, form_factor: FormFactorKind = "none",
-                        current: Current = "em", ranges: str = "bb", max_angle=None, e_beam=BEAM_ENERGY_SPS,
-                        third_term: ThirdTerm = "fairship", n_z: int = 64, n_pt: int = 64):
+def pbrem_yield_per_pot(
+    mass,
+    alpha_coupling=c.ALPHA_EM,
+    *,
+    form_factor: FormFactorKind = "none",
+    current: Current = "em",
+    ranges: str = "bb",
+    max_angle=None,
+    e_beam=BEAM_ENERGY_SPS,
+    third_term: ThirdTerm = "fairship",
+    n_z: int = 64,
+    n_pt: int = 64,
+):
     """Total number of vectors radiated per POT, ∫dz dpT² of (C3) over the ranges (C8).
 
     The default ``alpha_coupling`` = α is ε = 1 for the dark photon (the E.3 unit-test numbers,
@@ -229,6 +250,7 @@ def pbrem_yield_per_pot(mass, alpha_coupling=c.ALPHA_EM, *, form_factor: FormFac
     """
     z, pt2, weight = pbrem_nodes(mass, ranges=ranges, max_angle=max_angle, n_z=n_z, n_pt=n_pt, e_beam=e_beam)
     m = jnp.asarray(mass, dtype=jnp.float64)[..., None]
-    dn = pbrem_differential_yield(z, pt2, m, 1.0, form_factor=form_factor, current=current, e_beam=e_beam,
-                                  third_term=third_term)
+    dn = pbrem_differential_yield(
+        z, pt2, m, 1.0, form_factor=form_factor, current=current, e_beam=e_beam, third_term=third_term
+    )
     return alpha_coupling * jnp.sum(weight * dn, axis=-1)

@@ -7,9 +7,8 @@ path to a plane at distance L is L/cos θ ≃ L (C2).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import math
+from typing import Literal
 
 import equinox as eqx
 import jax.numpy as jnp

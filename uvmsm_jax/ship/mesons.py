@@ -87,8 +87,10 @@ def meson_vector_yields_per_pot(mass, coupling=1.0, current: str = "em") -> dict
     Keys "pi0", "eta", "eta_prime", "omega" and "total". No momentum spectra: these are total
     yields, not yields in the SHiP acceptance.
     """
-    out = {m: MESON_YIELDS_PER_POT[m] * br_pseudoscalar_to_gamma_vector(mass, m, coupling, current)
-           for m in ("pi0", "eta", "eta_prime")}
+    out = {
+        m: MESON_YIELDS_PER_POT[m] * br_pseudoscalar_to_gamma_vector(mass, m, coupling, current)
+        for m in ("pi0", "eta", "eta_prime")
+    }
     out["omega"] = MESON_YIELDS_PER_POT["omega"] * br_omega_to_pi0_vector(mass, coupling, current)
     out["total"] = sum(out.values())
     return out
@@ -115,8 +117,9 @@ def _log_pdec(x, l1, l2):
     return -l1 * x + np.log(-np.expm1(-(l2 - l1) * x))
 
 
-def fit_effective_reach(lower, upper, *, n_threshold=PUBLISHED_N_THRESHOLD, l_start=PUBLISHED_L_START,
-                        l_end=PUBLISHED_L_END):
+def fit_effective_reach(
+    lower, upper, *, n_threshold=PUBLISHED_N_THRESHOLD, l_start=PUBLISHED_L_START, l_end=PUBLISHED_L_END
+):
     """(ln A, ln κ) of N(ε) = A ε² P_dec(κε²) through N(lower) = N(upper) = ``n_threshold``.
 
     NumPy, elementwise over the arrays ``lower`` < ``upper`` (couplings); κ in m⁻¹. NaN where an
@@ -152,9 +155,9 @@ class MesonReachModel(eqx.Module):
     (:data:`NO_EVENTS_LOG` where the channel has no reach); ``channels``: names (static).
     """
 
-    log_mass: jnp.ndarray
-    log_amp: jnp.ndarray
-    log_kappa: jnp.ndarray
+    log_mass: np.ndarray | jnp.ndarray
+    log_amp: np.ndarray | jnp.ndarray
+    log_kappa: np.ndarray | jnp.ndarray
     channels: tuple = eqx.field(static=True)
 
     def log_events_dark_photon(self, mass, log_coupling):
@@ -167,7 +170,7 @@ class MesonReachModel(eqx.Module):
         return amp, kap
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def published_meson_model() -> MesonReachModel:
     """Fit :func:`fit_effective_reach` to the four SHiP 2020 meson curves (cached)."""
     from .. import limits
@@ -188,8 +191,9 @@ def published_meson_model() -> MesonReachModel:
     return MesonReachModel(grid, np.array(amps), np.array(kaps), tuple(fits))
 
 
-def meson_channel_parameters(mass, *, current: str = "em", width_ratio=1.0, br_ratio=1.0, log_scale=0.0,
-                             model: MesonReachModel | None = None):
+def meson_channel_parameters(
+    mass, *, current: str = "em", width_ratio=1.0, br_ratio=1.0, log_scale=0.0, model: MesonReachModel | None = None
+):
     """Per-channel (ln A_c, ln κ_c) at ``mass`` [GeV] (channels on the last axis), recast and scaled.
 
     ``log_scale`` = ln[(N_POT/2e20)·efficiency] relative to the published setup. For the B−L
@@ -202,8 +206,14 @@ def meson_channel_parameters(mass, *, current: str = "em", width_ratio=1.0, br_r
     amp = amp + jnp.asarray(log_scale)[..., None]
     if current == "em":
         return amp, kap
-    factors = jnp.asarray([2.0 * math.log(abs(ANOMALY_FACTOR_B_MINUS_L[ch]) / c.E_EM)
-                           if ch in ANOMALY_FACTOR_B_MINUS_L else NO_EVENTS_LOG for ch in model.channels])
+    factors = jnp.asarray(
+        [
+            2.0 * math.log(abs(ANOMALY_FACTOR_B_MINUS_L[ch]) / c.E_EM)
+            if ch in ANOMALY_FACTOR_B_MINUS_L
+            else NO_EVENTS_LOG
+            for ch in model.channels
+        ]
+    )
     return amp + factors + jnp.log(br_ratio)[..., None], kap + jnp.log(width_ratio)[..., None]
 
 

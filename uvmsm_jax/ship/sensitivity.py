@@ -39,15 +39,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
+from jaxtyping import ArrayLike
 
 from .. import constants as c
 from ..hadrons import sm_width_unit
-from ..models import Settings
-from . import brems, geometry as geo, mesons
+from ..models import model_spec
+from ..settings import Settings
+from . import brems, mesons
+from . import geometry as geo
 
-ModelKind = Literal["dark-photon", "uvmsm"]
-MODEL_ALIASES = {"dark-photon": "dark-photon", "dark_photon": "dark-photon",
-                 "uvmsm": "uvmsm", "b-l": "uvmsm", "b_l": "uvmsm", "B-L": "uvmsm"}
+Production = Literal["brems", "mesons", "all"]
 PRODUCTIONS = ("brems", "mesons", "all")
 
 N_POT_5_YEARS = 2e20
@@ -60,24 +61,23 @@ COUPLING_SCAN = (1e-14, 1.0)
 """Coupling interval (ε or g_BL) in which the reach edges are searched."""
 
 
-def _as_array(x):
+def _as_array(x: ArrayLike) -> jax.Array:
     """Array fields are JAX float64 arrays, so changing them never triggers a recompilation."""
     return jnp.asarray(x, dtype=jnp.float64)
 
 
-def canonical_model(model_kind: str) -> ModelKind:
-    """``"dark-photon"`` or ``"uvmsm"`` from the accepted spellings (``"b-l"`` = the uvmsm Z′)."""
-    try:
-        return MODEL_ALIASES[model_kind]
-    except KeyError:
-        raise ValueError(f"model must be 'dark-photon' or 'uvmsm', got {model_kind!r}") from None
+def canonical_model(model) -> str:
+    """The registry name of ``model`` (any alias of :data:`uvmsm_jax.models.MODELS`, e.g. ``"b-l"`` =
+    the uvmsm Z′); ``ValueError`` naming the registered models otherwise."""
+    return model_spec(model).name
 
 
 class ShipSetup(eqx.Module):
     """Everything that defines a SHiP sensitivity calculation (docs/equations.md Part C, N.6).
 
     Static switches:
-      model: "dark-photon" (coupling ε) or "uvmsm" (B−L Z′, coupling g_BL).
+      model: a registered model name, e.g. "dark-photon" (coupling ε) or "uvmsm" (B−L Z′, coupling
+        g_BL); its mediator current (``ModelSpec.current``) selects the physics.
       production: "brems" (computed Pbrem, (C3)–(C11)), "mesons" (rescaled published SHiP meson
         curves, :mod:`~uvmsm_jax.ship.mesons`) or "all" (event counts of both added).
       form_factor: "vmd" (C9; isoscalar (C11) for B−L), "dipole" (C10) or "none".
@@ -87,15 +87,15 @@ class ShipSetup(eqx.Module):
       pbrem_ranges: "wide" (default: z ∈ [0.1, 0.9], pT up to the acceptance) or "bb"
         (pT ≤ 1 GeV, docs/equations.md C8); K22. third_term: (C4) bracket, "fairship" or "bdnmc" (K21).
       e_beam: proton energy [GeV]; n_z, n_pt: Gauss–Legendre nodes in z and in ln(pT² + H₀).
-      settings: :class:`~uvmsm_jax.models.Settings` for the hadronic width (mode, √s switch).
+      settings: :class:`~uvmsm_jax.settings.Settings` for the hadronic width (mode, √s switch).
     Differentiable (array) fields:
       n_pot: protons on target (C19); n_threshold: N_thr (C18); efficiency: global
         ε_det × daughter-track acceptance (C16, default 1); f_charged: fraction of the hadronic
         width with ≥ 2 charged tracks (C17, default 1).
     """
 
-    model: ModelKind = eqx.field(static=True, default="dark-photon")
-    production: Literal["brems", "mesons", "all"] = eqx.field(static=True, default="brems")
+    model: str = eqx.field(static=True, default="dark-photon")
+    production: Production = eqx.field(static=True, default="brems")
     form_factor: brems.FormFactorKind = eqx.field(static=True, default="vmd")
     geometry: geo.DecayVolume = eqx.field(static=True, default=geo.GEOMETRIES["ecn3"])
     visible: Literal["charged", "dileptons"] | None = eqx.field(static=True, default=None)
@@ -124,8 +124,8 @@ class ShipSetup(eqx.Module):
 
     @property
     def current(self) -> brems.Current:
-        """"em" for the dark photon, "b-l" for the Z′."""
-        return "em" if canonical_model(self.model) == "dark-photon" else "b-l"
+        """The mediator's SM current: "em" for the dark photon, "b-l" for the Z′."""
+        return model_spec(self.model).current
 
     @property
     def visible_channels(self) -> str:
@@ -145,7 +145,7 @@ class ShipSetup(eqx.Module):
 
 def alpha_coupling(coupling, model: str):
     """Coupling in the splitting function (C4)/(C11): ε²α (dark photon) or g²/(4π) (B−L)."""
-    if canonical_model(model) == "dark-photon":
+    if model_spec(model).current == "em":
         return coupling**2 * c.ALPHA_EM
     return coupling**2 / (4.0 * jnp.pi)
 
@@ -194,11 +194,25 @@ def signal_kernel(mass, setup: ShipSetup) -> SignalKernel:
     weight = inv_length_unit = empty
     if setup.uses_brems:
         volume = setup.geometry
-        z, pt2, w = brems.pbrem_nodes(mass, ranges=setup.pbrem_ranges, max_angle=volume.max_angle,
-                                      n_z=setup.n_z, n_pt=setup.n_pt, e_beam=setup.e_beam)
+        z, pt2, w = brems.pbrem_nodes(
+            mass,
+            ranges=setup.pbrem_ranges,
+            max_angle=volume.max_angle,
+            n_z=setup.n_z,
+            n_pt=setup.n_pt,
+            e_beam=setup.e_beam,
+        )
         m = mass[..., None]
-        dn = brems.pbrem_differential_yield(z, pt2, m, 1.0, form_factor=setup.form_factor, current=setup.current,
-                                            e_beam=setup.e_beam, third_term=setup.third_term)
+        dn = brems.pbrem_differential_yield(
+            z,
+            pt2,
+            m,
+            1.0,
+            form_factor=setup.form_factor,
+            current=setup.current,
+            e_beam=setup.e_beam,
+            third_term=setup.third_term,
+        )
         p_long = z * brems.beam_momentum(setup.e_beam)
         momentum = jnp.sqrt(p_long**2 + pt2)
         theta = jnp.arctan2(jnp.sqrt(pt2), p_long)
@@ -207,9 +221,14 @@ def signal_kernel(mass, setup: ShipSetup) -> SignalKernel:
     meson_amp = meson_kappa = empty
     if setup.uses_mesons:
         meson_amp, meson_kappa = _meson_parameters(mass, setup, width_total, width_visible)
-    return SignalKernel(log_norm=log_scale + jnp.log(width_visible) - jnp.log(width_total), weight=weight,
-                        inv_length_unit=inv_length_unit, meson_log_amp=meson_amp, meson_log_kappa=meson_kappa,
-                        log_threshold=jnp.log(jnp.asarray(setup.n_threshold, dtype=jnp.float64)))
+    return SignalKernel(
+        log_norm=log_scale + jnp.log(width_visible) - jnp.log(width_total),
+        weight=weight,
+        inv_length_unit=inv_length_unit,
+        meson_log_amp=meson_amp,
+        meson_log_kappa=meson_kappa,
+        log_threshold=jnp.log(jnp.asarray(setup.n_threshold, dtype=jnp.float64)),
+    )
 
 
 def _meson_parameters(mass, setup: ShipSetup, width_total, width_visible):
@@ -220,9 +239,12 @@ def _meson_parameters(mass, setup: ShipSetup, width_total, width_visible):
     unit_em = sm_width_unit(mass, "em", setup.settings)
     br_dark_photon = _visible_unit_width(unit_em, "charged", 1.0) / unit_em.total
     return mesons.meson_channel_parameters(
-        mass, current="b-l", log_scale=log_scale,
+        mass,
+        current="b-l",
+        log_scale=log_scale,
         width_ratio=width_total / (c.E_EM**2 * unit_em.total),
-        br_ratio=(width_visible / width_total) / br_dark_photon)
+        br_ratio=(width_visible / width_total) / br_dark_photon,
+    )
 
 
 def log_events_from_kernel(kernel: SignalKernel, log_coupling, setup: ShipSetup):
@@ -247,8 +269,9 @@ def log_signal_events(mass, coupling, setup: ShipSetup = ShipSetup()):
 
     Smooth in the coupling (``jax.grad`` works, also inside ``vmap``/``jit``).
     """
-    mass, coupling = jnp.broadcast_arrays(jnp.asarray(mass, dtype=jnp.float64),
-                                          jnp.asarray(coupling, dtype=jnp.float64))
+    mass, coupling = jnp.broadcast_arrays(
+        jnp.asarray(mass, dtype=jnp.float64), jnp.asarray(coupling, dtype=jnp.float64)
+    )
     return log_events_from_kernel(signal_kernel(mass, setup), jnp.log(coupling), setup)
 
 
@@ -296,18 +319,36 @@ def _edges_one_mass(mass, setup: ShipSetup, n_grid: int, coupling_scan):
     u_peak, f_peak = _golden_max(lambda u: objective(u, kernel), lo, hi)
     u_peak = jax.lax.stop_gradient(u_peak)
 
-    tolerances = dict(rtol=0.0, atol=1e-7)
-    lower = optx.root_find(objective, optx.Bisection(flip=False, **tolerances), 0.5 * (u_min + u_peak),
-                           args=kernel, options=dict(lower=u_min, upper=u_peak), throw=False,
-                           max_steps=256).value
-    upper = optx.root_find(objective, optx.Bisection(flip=True, **tolerances), 0.5 * (u_peak + u_max),
-                           args=kernel, options=dict(lower=u_peak, upper=u_max), throw=False,
-                           max_steps=256).value
+    rtol, atol = 0.0, 1e-7
+    # The call-arg ignores below: mypy lists optimistix's abstract field `norm` (a ClassVar on
+    # Bisection) among Bisection's __init__ arguments.
+    lower = optx.root_find(
+        objective,
+        optx.Bisection(rtol=rtol, atol=atol, flip=False),  # type: ignore[call-arg]
+        0.5 * (u_min + u_peak),
+        args=kernel,
+        options={"lower": u_min, "upper": u_peak},
+        throw=False,
+        max_steps=256,
+    ).value
+    upper = optx.root_find(
+        objective,
+        optx.Bisection(rtol=rtol, atol=atol, flip=True),  # type: ignore[call-arg]
+        0.5 * (u_peak + u_max),
+        args=kernel,
+        options={"lower": u_peak, "upper": u_max},
+        throw=False,
+        max_steps=256,
+    ).value
     has_reach = f_peak > 0.0
     lower_ok = has_reach & (values[0] < 0.0)
     upper_ok = has_reach & (values[-1] < 0.0)
-    return (jnp.where(lower_ok, jnp.exp(lower), jnp.nan), jnp.where(upper_ok, jnp.exp(upper), jnp.nan),
-            jnp.exp(u_peak), f_peak + kernel.log_threshold)
+    return (
+        jnp.where(lower_ok, jnp.exp(lower), jnp.nan),
+        jnp.where(upper_ok, jnp.exp(upper), jnp.nan),
+        jnp.exp(u_peak),
+        f_peak + kernel.log_threshold,
+    )
 
 
 @eqx.filter_jit
@@ -328,20 +369,39 @@ def reach_edges(masses, setup: ShipSetup = ShipSetup(), *, n_grid: int = 64, cou
     masses = jnp.asarray(masses, dtype=jnp.float64)
     lower, upper, peak, log_peak = _edges_batch(masses.reshape(-1), setup, int(n_grid), tuple(coupling_scan))
     shape = masses.shape
-    return {"lower": lower.reshape(shape), "upper": upper.reshape(shape),
-            "peak_coupling": peak.reshape(shape), "peak_log_events": log_peak.reshape(shape)}
+    return {
+        "lower": lower.reshape(shape),
+        "upper": upper.reshape(shape),
+        "peak_coupling": peak.reshape(shape),
+        "peak_log_events": log_peak.reshape(shape),
+    }
 
 
 # --- convenience entry point (CLI) ---------------------------------------------------------------
 
 
-def ship_setup(model_kind: str = "dark-photon", *, pot: float = N_POT_5_YEARS, form_factor: str = "vmd",
-               production: str = "brems", n_thr: float = N_THRESHOLD_90CL,
-               geometry: str | geo.DecayVolume = "ecn3", efficiency: float = 1.0, **kwargs) -> ShipSetup:
+def ship_setup(
+    model_kind: str = "dark-photon",
+    *,
+    pot: float = N_POT_5_YEARS,
+    form_factor: brems.FormFactorKind = "vmd",
+    production: Production = "brems",
+    n_thr: float = N_THRESHOLD_90CL,
+    geometry: str | geo.DecayVolume = "ecn3",
+    efficiency: float = 1.0,
+    **kwargs,
+) -> ShipSetup:
     """A :class:`ShipSetup` from CLI-style options (see :func:`ship_reach`); ``kwargs`` → fields."""
-    return ShipSetup(model=canonical_model(model_kind), production=production, form_factor=form_factor,
-                     geometry=geo.get_geometry(geometry), n_pot=float(pot), n_threshold=float(n_thr),
-                     efficiency=float(efficiency), **kwargs)
+    return ShipSetup(
+        model=canonical_model(model_kind),
+        production=production,
+        form_factor=form_factor,
+        geometry=geo.get_geometry(geometry),
+        n_pot=_as_array(float(pot)),
+        n_threshold=_as_array(float(n_thr)),
+        efficiency=_as_array(float(efficiency)),
+        **kwargs,
+    )
 
 
 def _check_masses(masses) -> np.ndarray:
@@ -354,12 +414,21 @@ def _check_masses(masses) -> np.ndarray:
     return values
 
 
-def ship_reach(model_kind: str, masses, pot: float = N_POT_5_YEARS, form_factor: str = "vmd",
-               production: str = "brems", n_thr: float = N_THRESHOLD_90CL, geometry: str = "ecn3",
-               efficiency: float = 1.0, **options) -> dict:
+def ship_reach(
+    model_kind: str,
+    masses,
+    pot: float = N_POT_5_YEARS,
+    form_factor: brems.FormFactorKind = "vmd",
+    production: Production = "brems",
+    n_thr: float = N_THRESHOLD_90CL,
+    geometry: str = "ecn3",
+    efficiency: float = 1.0,
+    **options,
+) -> dict:
     """SHiP reach in the coupling at each mass — the ``uvmsm-jax ship`` entry point.
 
-    Arguments: ``model_kind`` "dark-photon" (coupling ε) or "uvmsm" (B−L Z′, coupling g_BL);
+    Arguments: ``model_kind`` a registered model: "dark-photon" (coupling ε) or "uvmsm" (B−L Z′,
+    coupling g_BL);
     ``masses`` [GeV]; ``pot`` = N_POT (2e20 = 5 years, 6e20 = 15 years); ``form_factor`` "vmd" |
     "dipole" (Pbrem); ``production`` "brems" | "mesons" | "all"; ``n_thr`` (2.3 = 90 % CL; P1 uses
     3); ``geometry`` "ecn3" | "bdf2020" | "p1"; ``efficiency`` = global ε_det; further
@@ -372,21 +441,42 @@ def ship_reach(model_kind: str, masses, pot: float = N_POT_5_YEARS, form_factor:
     for name, value in (("pot", pot), ("n_thr", n_thr), ("efficiency", efficiency)):
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    setup = ship_setup(model_kind, pot=pot, form_factor=form_factor, production=production, n_thr=n_thr,
-                       geometry=geometry, efficiency=efficiency, **options)
+    setup = ship_setup(
+        model_kind,
+        pot=pot,
+        form_factor=form_factor,
+        production=production,
+        n_thr=n_thr,
+        geometry=geometry,
+        efficiency=efficiency,
+        **options,
+    )
     edges = reach_edges(values, setup)
 
     def plain(array):
         return [float(x) if np.isfinite(x) else None for x in np.asarray(array)]
 
     settings = {
-        "model": setup.model, "coupling": "epsilon" if setup.current == "em" else "g_BL",
-        "pot": float(pot), "form_factor": form_factor, "production": production, "n_thr": float(n_thr),
-        "geometry": setup.geometry.name, "efficiency": float(efficiency), "visible": setup.visible_channels,
-        "pbrem_ranges": setup.pbrem_ranges, "third_term": setup.third_term, "e_beam_gev": setup.e_beam,
+        "model": setup.model,
+        "coupling": model_spec(setup.model).sm_coupling,
+        "pot": float(pot),
+        "form_factor": form_factor,
+        "production": production,
+        "n_thr": float(n_thr),
+        "geometry": setup.geometry.name,
+        "efficiency": float(efficiency),
+        "visible": setup.visible_channels,
+        "pbrem_ranges": setup.pbrem_ranges,
+        "third_term": setup.third_term,
+        "e_beam_gev": setup.e_beam,
         "mode": setup.settings.mode,
-        "mesons": ("rescaled SHiP 2020 curves (arXiv:2011.05115 via DarkCast), no spectra"
-                   if setup.uses_mesons else None),
+        "mesons": (
+            "rescaled SHiP 2020 curves (arXiv:2011.05115 via DarkCast), no spectra" if setup.uses_mesons else None
+        ),
     }
-    return {"mass": [float(m) for m in values], "lower": plain(edges["lower"]), "upper": plain(edges["upper"]),
-            "settings": settings}
+    return {
+        "mass": [float(m) for m in values],
+        "lower": plain(edges["lower"]),
+        "upper": plain(edges["upper"]),
+        "settings": settings,
+    }

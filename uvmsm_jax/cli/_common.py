@@ -1,15 +1,7 @@
-"""The ``uvmsm-jax`` command line (DESIGN.md §3); also ``python -m uvmsm_jax``.
+"""Shared machinery of the ``uvmsm-jax`` command line: the parser with one-line errors, argument
+types, model and settings options generated from the registry, JSON output and the entry point.
 
-Subcommands::
-
-    uvmsm-jax relic  --model uvmsm --m-n1 GEV --m-zp GEV --g-bl G [--mode ...] [--gstar ...]
-                     [--statistics mb|quantum] [--t-reheat GEV] [--json]
-    uvmsm-jax relic  --model dark-photon --m-chi GEV --m-ap GEV --epsilon E --e-dark E [...]
-    uvmsm-jax widths --model uvmsm|dark-photon ... [--mode ...] [--json]
-    uvmsm-jax ship   --model dark-photon|uvmsm --m LO:HI:N [--pot 2e20] [--form-factor vmd|dipole]
-                     [--production brems|mesons|all] [--json]
-
-Contract:
+Contract (README, "Command line"):
 
 * ``--json`` prints exactly one JSON object on stdout and nothing else: while the command runs,
   everything written to stdout (Python or C level, e.g. JAX/XLA messages) goes to stderr.
@@ -19,17 +11,8 @@ Contract:
   by the library is treated the same way. Any other exception exits with status 1 and one line
   (``--debug`` shows the traceback).
 
-Adding a subcommand
--------------------
-A subcommand is a :class:`Command`: ``add_arguments(parser)`` declares its options and
-``run(args)`` returns a JSON-ready mapping (printed as JSON with ``--json``, otherwise through
-``format_text``) or ``None`` when it prints its own output. Either call :func:`register` here, or
-put ``CLI_COMMAND = Command(...)`` in your module and add ``"name": "module:CLI_COMMAND"`` to
-:data:`EXTERNAL_COMMANDS`. Such modules are imported when the parser is built, so import heavy
-solvers inside ``run``. Reuse :func:`add_model_arguments`, :func:`model_from_args`,
-:func:`add_settings_arguments`, :func:`settings_from_args`, :func:`positive_float`,
-:func:`parse_range` / :func:`range_type` and :func:`add_json_argument`; raise :class:`UsageError`
-(or ``ValueError``) for bad input.
+A subcommand is a :class:`Command` in its own module of this package (``relic``, ``widths``,
+``ship``, ``scan``, ``contour``, ``figure``), listed in :data:`COMMAND_MODULES`.
 """
 
 from __future__ import annotations
@@ -47,6 +30,12 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import __version__
+from ..models import MODELS, model_spec
+from ..settings import GSTAR_TABLES, Settings
 
 PROG = "uvmsm-jax"
 
@@ -71,17 +60,39 @@ def parse_positive_float(text: str, option: str) -> float:
     return value
 
 
-def positive_float(option: str) -> Callable[[str], float]:
-    """argparse ``type=`` for a positive finite float; errors name ``option``."""
+def parse_positive_int(text: str, option: str) -> int:
+    """``int(text)`` if it is an integer ≥ 1, else :class:`UsageError` naming ``option``."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"{option} must be a positive integer, got {value}")
+    return value
 
-    def convert(text: str) -> float:
+
+def argument_type(parse: Callable[[str, str], Any], option: str, name: str) -> Callable[[str], Any]:
+    """argparse ``type=`` from ``parse(text, option)``, which raises :class:`UsageError` on bad input;
+    the message names ``option`` and ``name`` is what argparse calls the type."""
+
+    def convert(text: str):
         try:
-            return parse_positive_float(text, option)
+            return parse(text, option)
         except UsageError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
-    convert.__name__ = "positive number"
+    convert.__name__ = name
     return convert
+
+
+def positive_float(option: str) -> Callable[[str], float]:
+    """argparse ``type=`` for a positive finite float; errors name ``option``."""
+    return argument_type(parse_positive_float, option, "positive number")
+
+
+def positive_int(option: str) -> Callable[[str], int]:
+    """argparse ``type=`` for a positive integer; errors name ``option``."""
+    return argument_type(parse_positive_int, option, "positive integer")
 
 
 class Range(NamedTuple):
@@ -96,8 +107,6 @@ class Range(NamedTuple):
 
         N = 1 gives ``[LO]``.
         """
-        import numpy as np
-
         if self.n == 1:
             return np.array([self.lo], dtype=np.float64)
         if spacing == "log":
@@ -128,21 +137,11 @@ def parse_range(text: str, option: str = "range") -> Range:
 
 def range_type(option: str) -> Callable[[str], Range]:
     """argparse ``type=`` for ``LO:HI:N`` ranges; errors name ``option``."""
-
-    def convert(text: str) -> Range:
-        try:
-            return parse_range(text, option)
-        except UsageError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    convert.__name__ = "range"
-    return convert
+    return argument_type(parse_range, option, "range")
 
 
 def gstar_type(text: str) -> str | float:
-    """``--gstar``: a table name of :data:`uvmsm_jax.models.GSTAR_TABLES` or a positive number."""
-    from .models import GSTAR_TABLES
-
+    """``--gstar``: a table name of :data:`uvmsm_jax.settings.GSTAR_TABLES` or a positive number."""
     if text in GSTAR_TABLES:
         return text
     try:
@@ -178,7 +177,7 @@ def _rephrase(message: str) -> str:
     return _one_line(message)
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line on stderr (no usage block), exit status 2."""
 
     def __init__(self, *args, **kwargs):
@@ -187,7 +186,7 @@ class _Parser(argparse.ArgumentParser):
         if hasattr(self, "_negative_number_matcher"):
             self._negative_number_matcher = _NEGATIVE_NUMBER
 
-    def error(self, message: str):  # noqa: D102 - argparse API
+    def error(self, message: str):
         self.exit(2, f"{PROG}: error: {_rephrase(message)}\n")
 
 
@@ -196,81 +195,74 @@ class _Parser(argparse.ArgumentParser):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _Param:
-    option: str
-    field: str
-    metavar: str
-    help: str
+def model_name(text: str) -> str:
+    """argparse ``type=`` for ``--model``: the registry name of any accepted spelling."""
+    try:
+        return model_spec(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
-MODEL_PARAMETERS: dict[str, tuple[_Param, ...]] = {
-    "uvmsm": (
-        _Param("--m-n1", "m_n1", "GEV", "UνMSM: dark-matter N₁ mass M_N₁ [GeV]"),
-        _Param("--m-zp", "m_zp", "GEV", "UνMSM: B−L gauge boson mass M_Z′ [GeV]"),
-        _Param("--g-bl", "g_bl", "G", "UνMSM: B−L gauge coupling g_B−L"),
-    ),
-    "dark-photon": (
-        _Param("--m-chi", "m_chi", "GEV", "dark photon model: Dirac DM χ mass m_χ [GeV]"),
-        _Param("--m-ap", "m_ap", "GEV", "dark photon model: dark photon mass m_A′ [GeV]"),
-        _Param("--epsilon", "epsilon", "E", "dark photon model: kinetic mixing ε"),
-        _Param("--e-dark", "e_dark", "E", "dark photon model: dark gauge coupling e′ (not α′)"),
-    ),
-}
-"""Model name on the command line → its parameters (option, field of the model class)."""
-
-MODEL_NAMES = tuple(MODEL_PARAMETERS)
-
-
-def _model_class(name: str):
-    from .models import DarkPhotonDM, UVMSM
-
-    return {"uvmsm": UVMSM, "dark-photon": DarkPhotonDM}[name]
-
-
-def add_model_option(parser: argparse.ArgumentParser, models: tuple[str, ...] = MODEL_NAMES) -> None:
-    """Add the required ``--model`` choice."""
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """Add the required ``--model`` (a registry name or alias)."""
     parser.add_argument(
-        "--model", required=True, choices=models, help="model: " + " | ".join(models)
+        "--model",
+        required=True,
+        type=model_name,
+        metavar="|".join(MODELS),
+        help="model: " + "; ".join(f"{name} ({spec.title})" for name, spec in MODELS.items()),
     )
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, models: tuple[str, ...] = MODEL_NAMES) -> None:
-    """Add ``--model`` and every model parameter option (validated positive finite numbers)."""
-    add_model_option(parser, models)
-    for model in models:
-        group = parser.add_argument_group(f"--model {model}")
-        for p in MODEL_PARAMETERS[model]:
-            group.add_argument(p.option, dest=p.field, metavar=p.metavar, type=positive_float(p.option), help=p.help)
+def add_model_arguments(
+    parser: argparse.ArgumentParser, value_type: Callable[[str], Callable] | None = None, metavar_suffix: str = ""
+) -> None:
+    """Add ``--model`` and every registered model's parameter options (one group per model).
+
+    ``value_type(option)`` makes the argparse ``type=`` of an option (default: a positive finite
+    float, :func:`positive_float`).
+    """
+    add_model_option(parser)
+    value_type = positive_float if value_type is None else value_type
+    seen: set[str] = set()
+    for spec in MODELS.values():
+        group = parser.add_argument_group(f"--model {spec.name}")
+        for p in spec.parameters:
+            if p.option in seen:  # shared by several models: declared once
+                continue
+            seen.add(p.option)
+            group.add_argument(
+                p.option, dest=p.field, metavar=p.metavar + metavar_suffix, type=value_type(p.option), help=f"{p.help}"
+            )
 
 
 def reject_other_model_options(args: argparse.Namespace) -> None:
     """:class:`UsageError` if an option of a model other than ``--model`` was given."""
-    name = args.model
-    takes = ", ".join(q.option for q in MODEL_PARAMETERS[name])
-    for other, params in MODEL_PARAMETERS.items():
-        for p in params if other != name else ():
-            if getattr(args, p.field, None) is not None:
-                raise UsageError(f"{p.option} does not apply to --model {name} (it takes {takes})")
+    spec = model_spec(args.model)
+    takes = ", ".join(p.option for p in spec.parameters)
+    for other in MODELS.values():
+        for p in other.parameters:
+            if p.field not in spec.fields and getattr(args, p.field, None) is not None:
+                raise UsageError(f"{p.option} does not apply to --model {spec.name} (it takes {takes})")
 
 
 def model_from_args(args: argparse.Namespace):
     """Build the model chosen by ``--model`` from its options; :class:`UsageError` if one is missing
-    or an option of the other model was given."""
-    name = args.model
+    or an option of another model was given."""
+    spec = model_spec(args.model)
     reject_other_model_options(args)
     values = {}
-    for p in MODEL_PARAMETERS[name]:
+    for p in spec.parameters:
         value = getattr(args, p.field, None)
         if value is None:
-            raise UsageError(f"{p.option} is required for --model {name}")
+            raise UsageError(f"{p.option} is required for --model {spec.name}")
         values[p.field] = value
-    return _model_class(name)(**values)
+    return spec.model(**values)
 
 
 def model_parameters(args: argparse.Namespace) -> dict[str, float]:
     """The chosen model's parameters as plain floats, keyed by field name."""
-    return {p.field: float(getattr(args, p.field)) for p in MODEL_PARAMETERS[args.model]}
+    return {field: float(getattr(args, field)) for field in model_spec(args.model).fields}
 
 
 STATISTICS = {"mb": "maxwell-boltzmann", "quantum": "quantum"}
@@ -280,29 +272,40 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, thermal: bool = T
     """Add ``--mode`` and, with ``thermal``, ``--gstar``, ``--statistics``, ``--t-reheat``."""
     group = parser.add_argument_group("settings")
     group.add_argument(
-        "--mode", choices=("physical", "paper"), default="physical",
-        help="UνMSM conventions: physical (default) or paper (P1 as printed; docs/equations.md A.0)",
+        "--mode",
+        choices=("physical", "paper"),
+        default="physical",
+        help="UνMSM conventions: physical (default) or paper (P1 as printed; docs/equations.md A.0); models "
+        "with one convention (dark-photon) ignore it",
     )
     if not thermal:
         return
     group.add_argument(
-        "--gstar", type=gstar_type, default="saikawa2018", metavar="saikawa2018|saikawa2020|saikawa2018-fit|NUMBER",
+        "--gstar",
+        type=gstar_type,
+        default="saikawa2018",
+        metavar="saikawa2018|saikawa2020|saikawa2018-fit|NUMBER",
         help="g*(T) treatment: tabulated (default saikawa2018), analytic fit, or a constant g* = g*s",
     )
     group.add_argument(
-        "--statistics", choices=tuple(STATISTICS), default="mb",
+        "--statistics",
+        choices=tuple(STATISTICS),
+        default="mb",
         help="equilibrium statistics: mb = Maxwell–Boltzmann (default) or quantum (FD/BE)",
     )
     group.add_argument(
-        "--t-reheat", type=positive_float("--t-reheat"), default=None, metavar="GEV",
-        help="reheating temperature T_R [GeV] (default 100·max(M_DM, M_V))",
+        "--t-reheat",
+        type=positive_float("--t-reheat"),
+        default=None,
+        metavar="GEV",
+        help="reheating temperature T_R [GeV] (default: "
+        + "; ".join(f"{name} {spec.default_t_reheat_help}" for name, spec in MODELS.items())
+        + ")",
     )
 
 
 def settings_from_args(args: argparse.Namespace):
-    """:class:`uvmsm_jax.models.Settings` from the options of :func:`add_settings_arguments`."""
-    from .models import Settings
-
+    """:class:`uvmsm_jax.settings.Settings` from the options of :func:`add_settings_arguments`."""
     kwargs: dict[str, Any] = {"mode": args.mode}
     if getattr(args, "gstar", None) is not None:
         kwargs["gstar"] = args.gstar
@@ -327,6 +330,24 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (nothing else)")
 
 
+def add_point_arguments(parser: argparse.ArgumentParser, *, thermal: bool = True) -> None:
+    """The options of a command on one parameter point: ``--model`` and the model parameters, the
+    settings (:func:`add_settings_arguments`) and ``--json``."""
+    add_model_arguments(parser)
+    add_settings_arguments(parser, thermal=thermal)
+    add_json_argument(parser)
+
+
+def point_from_args(args: argparse.Namespace) -> tuple[Any, Settings]:
+    """(model, settings) from the options of :func:`add_point_arguments`."""
+    return model_from_args(args), settings_from_args(args)
+
+
+def point_summary(args: argparse.Namespace) -> dict[str, Any]:
+    """``model``, ``parameters`` and ``settings`` of a one-point command, for its JSON output."""
+    return {"model": args.model, "parameters": model_parameters(args), "settings": settings_summary(args)}
+
+
 # ---------------------------------------------------------------------------------------------
 # JSON and text output helpers
 # ---------------------------------------------------------------------------------------------
@@ -345,8 +366,6 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if hasattr(obj, "__array__") or type(obj).__module__ == "numpy":
-        import numpy as np
-
         arr = np.asarray(obj)
         if arr.ndim == 0:
             return to_jsonable(arr.item())
@@ -354,7 +373,7 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _fmt(x: Any, spec: str = ".6g") -> str:
+def format_value(x: Any, spec: str = ".6g") -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
@@ -362,8 +381,8 @@ def _fmt(x: Any, spec: str = ".6g") -> str:
     return str(x)
 
 
-def _model_line(result: Mapping) -> str:
-    params = ", ".join(f"{k}={_fmt(v)}" for k, v in result["parameters"].items())
+def model_line(result: Mapping) -> str:
+    params = ", ".join(f"{k}={format_value(v)}" for k, v in result["parameters"].items())
     return f"{result['model']} ({params})"
 
 
@@ -384,57 +403,18 @@ class Command:
     description: str | None = None
 
 
-COMMANDS: dict[str, Command] = {}
-"""Registered subcommands, in the order they appear in ``--help``."""
-
-EXTERNAL_COMMANDS: dict[str, str] = {"scan": "uvmsm_jax.scan:CLI_COMMAND", "contour": "uvmsm_jax.contour:CLI_COMMAND",
-                                     "figure": "uvmsm_jax.figures:CLI_COMMAND"}
-"""Subcommands defined elsewhere: name → ``"module:attribute"`` of a :class:`Command`.
-
-e.g. ``{"scan": "uvmsm_jax.scan:CLI_COMMAND"}``. Imported when the parser is built; if the import
-fails the subcommand still shows in ``--help`` and reports the import error when run.
-"""
+COMMAND_MODULES = ("relic", "widths", "ship", "scan", "contour", "figure")
+"""The subcommand modules of :mod:`uvmsm_jax.cli`, in ``--help`` order; each defines ``COMMAND``."""
 
 
-def register(command: Command) -> Command:
-    """Add a subcommand (names must be unique)."""
-    if command.name in COMMANDS:
-        raise ValueError(f"subcommand {command.name!r} is already registered")
-    COMMANDS[command.name] = command
-    return command
-
-
-def _unavailable(name: str, target: str, err: BaseException) -> Command:
-    reason = _one_line(f"{type(err).__name__}: {err}")
-
-    def add_arguments(parser):
-        parser.set_defaults(_accepts_unknown=True)  # its real options are unknown: accept anything
-
-    def run(args):
-        raise RuntimeError(f"subcommand {name!r} is unavailable: importing {target} failed ({reason})")
-
-    return Command(name, f"(unavailable: {reason})", add_arguments, run)
-
-
-def _all_commands() -> list[Command]:
-    commands = list(COMMANDS.values())
-    for name, target in EXTERNAL_COMMANDS.items():
-        if name in COMMANDS:
-            continue
-        module_name, _, attribute = target.partition(":")
-        try:
-            command = getattr(importlib.import_module(module_name), attribute or "CLI_COMMAND")
-        except Exception as err:  # keep the rest of the CLI usable
-            command = _unavailable(name, target, err)
-        commands.append(command)
-    return commands
+def commands() -> list[Command]:
+    """Every subcommand (:data:`COMMAND_MODULES`)."""
+    return [importlib.import_module(f"uvmsm_jax.cli.{name}").COMMAND for name in COMMAND_MODULES]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``uvmsm-jax`` parser with every registered subcommand."""
-    from . import __version__
-
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Relic abundances, mediator widths and SHiP reach for light vector-portal dark "
         "sectors (UνMSM B−L Z′ with N₁ dark matter; Dirac DM with a dark photon).",
@@ -442,152 +422,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    common = _Parser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in _all_commands():
+    for command in commands():
         p = sub.add_parser(
             command.name, help=command.help, description=command.description or command.help, parents=[common]
         )
         command.add_arguments(p)
         p.set_defaults(_command=command)
     return parser
-
-
-# ---------------------------------------------------------------------------------------------
-# Built-in subcommands
-# ---------------------------------------------------------------------------------------------
-
-
-def _relic_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_settings_arguments(parser)
-    add_json_argument(parser)
-
-
-def _relic_run(args: argparse.Namespace) -> dict:
-    model = model_from_args(args)
-    settings = settings_from_args(args)
-    from .relic import relic
-
-    result = relic(model, settings)
-    data = dict(result.as_dict()) if hasattr(result, "as_dict") else {}
-    for key in ("omega_h2", "yield_dm", "status"):
-        if key not in data:
-            data[key] = getattr(result, key)
-    mechanism_name = getattr(result, "mechanism_name", None)
-    if callable(mechanism_name):
-        mechanism_name = mechanism_name()
-    if mechanism_name is not None:
-        data["mechanism"] = mechanism_name
-    elif "mechanism" not in data:
-        data["mechanism"] = getattr(result, "mechanism")
-    data["status"] = int(to_jsonable(data["status"]))
-    head = {k: data.pop(k) for k in ("omega_h2", "yield_dm", "mechanism", "status")}
-    out = {**head, **data, "model": args.model, "parameters": model_parameters(args), "settings": settings_summary(args)}
-    if head["status"] != 0:
-        why = data.get("status_message")
-        print(f"{PROG}: warning: the relic solver returned status {head['status']}" + (f" ({why})" if why else ""),
-              file=sys.stderr)
-    return out
-
-
-def _relic_text(result: Mapping) -> str:
-    settings = result["settings"]
-    rows = [
-        ("model", _model_line(result)),
-        ("settings", ", ".join(f"{k}={_fmt(v)}" for k, v in settings.items() if v is not None)),
-        ("omega_h2", _fmt(result["omega_h2"])),
-        ("yield_dm", _fmt(result["yield_dm"])),
-        ("mechanism", _fmt(result["mechanism"])),
-        ("status", f"{result['status']} ({result.get('status_message') or ('ok' if result['status'] == 0 else 'failed')})"),
-    ]
-    return "\n".join(f"{k:<10} {v}" for k, v in rows)
-
-
-def _widths_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_settings_arguments(parser, thermal=False)
-    add_json_argument(parser)
-
-
-def _widths_run(args: argparse.Namespace) -> dict:
-    model = model_from_args(args)
-    settings = settings_from_args(args)
-    from .widths import widths
-
-    data = dict(widths(model, settings).as_dict())
-    return {
-        "total": data.pop("total"),
-        "partial": data.pop("partial"),
-        **data,
-        "units": "GeV",
-        "model": args.model,
-        "parameters": model_parameters(args),
-        "settings": settings_summary(args),
-    }
-
-
-def _widths_text(result: Mapping) -> str:
-    total = to_jsonable(result["total"])
-    lines = [f"mediator widths [GeV], {_model_line(result)}, mode {result['settings']['mode']}",
-             f"{'channel':<9} {'width/GeV':>13} {'BR':>11}"]
-    for channel, width in to_jsonable(result["partial"]).items():
-        br = width / total if (width is not None and total) else None
-        lines.append(f"{channel:<9} {_fmt(width, '13.6e')} {_fmt(br, '11.4e')}")
-    lines.append(f"{'total':<9} {_fmt(total, '13.6e')}")
-    return "\n".join(lines)
-
-
-SHIP_COUPLING = {"dark-photon": "epsilon", "uvmsm": "g_bl"}
-
-
-def _ship_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=("dark-photon", "uvmsm"),
-                        help="dark-photon (reach in ε) or uvmsm (reach in g_B−L)")
-    parser.add_argument("--m", required=True, type=range_type("--m"), metavar="LO:HI:N",
-                        help="mediator masses [GeV]: N log-spaced points from LO to HI")
-    parser.add_argument("--pot", type=positive_float("--pot"), default=2e20, metavar="N",
-                        help="protons on target (default 2e20)")
-    parser.add_argument("--form-factor", choices=("vmd", "dipole"), default="vmd",
-                        help="proton form factor for bremsstrahlung (default vmd)")
-    parser.add_argument("--production", choices=("brems", "mesons", "all"), default="brems",
-                        help="production channels (default brems)")
-    add_json_argument(parser)
-
-
-def _ship_run(args: argparse.Namespace) -> dict:
-    from .ship import ship_reach
-
-    masses = args.m.values("log")
-    reach = dict(ship_reach(args.model, masses, pot=args.pot, form_factor=args.form_factor, production=args.production))
-    settings = {"pot": args.pot, "form_factor": args.form_factor, "production": args.production}
-    settings.update(to_jsonable(reach.pop("settings", None)) or {})
-    return {
-        "model": args.model,
-        "coupling": SHIP_COUPLING[args.model],
-        "mass": reach.pop("mass", masses),
-        "lower": reach.pop("lower"),
-        "upper": reach.pop("upper"),
-        **reach,
-        "settings": settings,
-    }
-
-
-def _ship_text(result: Mapping) -> str:
-    coupling = result["coupling"]
-    lines = [f"SHiP reach, {result['model']} ({coupling}), "
-             + ", ".join(f"{k}={_fmt(v)}" for k, v in result["settings"].items()),
-             f"{'mass/GeV':>12} {coupling + ' lower':>14} {coupling + ' upper':>14}"]
-    for m, lo, hi in zip(*(to_jsonable(result[k]) for k in ("mass", "lower", "upper"))):
-        lines.append(f"{_fmt(m, '12.5g')} {_fmt(lo, '14.4e'):>14} {_fmt(hi, '14.4e'):>14}")
-    lines.append("('-' = no reach at that mass)")
-    return "\n".join(lines)
-
-
-register(Command("relic", "relic abundance Ωh² of one parameter point", _relic_arguments, _relic_run, _relic_text))
-register(Command("widths", "total and partial widths of the mediator (Z′ or A′)", _widths_arguments, _widths_run, _widths_text))
-register(Command("ship", "SHiP sensitivity (reach in ε or g_B−L) over a mass range", _ship_arguments, _ship_run, _ship_text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,8 +484,8 @@ def _fail(status: int, message: str) -> int:
 def _option_names(message: str) -> str:
     """Library messages name Python parameters (``m_zp must be…``); name the option instead."""
     match = re.match(r"([a-z][a-z0-9_]*)\b", message)
-    if match and any(match.group(1) == p.field for ps in MODEL_PARAMETERS.values() for p in ps):
-        return "--" + match.group(1).replace("_", "-") + message[match.end():]
+    if match and any(match.group(1) == field for spec in MODELS.values() for field in spec.fields):
+        return "--" + match.group(1).replace("_", "-") + message[match.end() :]
     return message
 
 
@@ -708,7 +554,3 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             return _fail(1, f"{type(err).__name__}: {err}")
         return _fail(1, f"{type(err).__name__}: {err} (run 'uvmsm-jax --debug ...' for the traceback)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

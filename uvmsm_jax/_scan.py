@@ -1,4 +1,4 @@
-"""Grid scans of the relic abundance at scale (DESIGN.md §3–4, issue 6).
+"""Grid scans of the relic abundance at scale (docs/relic.md, "At scale").
 
 :func:`scan` evaluates :func:`uvmsm_jax.relic` on a grid over any continuous parameters (a model
 field or ``t_reheat``: log, linear or explicit axes; the other fields fixed or tied by a fixed ratio
@@ -35,7 +35,6 @@ device, data provenance (citations and sha256 of the packaged tables).
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -51,7 +50,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import equinox as eqx
@@ -59,12 +58,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .models import DarkPhotonDM, Settings, UVMSM
+from ._batching import default_block, pad_rows
+from ._relic import relic
+from .codes import MECHANISMS, STATUS_MESSAGES
+from .models import model_spec
+from .settings import Settings
 
 __all__ = [
     "OUTPUTS",
     "ScanMismatchError",
     "ScanSpec",
+    "ScanStore",
+    "block_shape",
+    "make_spec",
     "chunk_function",
     "chunk_traces",
     "compute_chunk",
@@ -76,22 +82,16 @@ __all__ = [
     "settings_dict",
 ]
 
-MODEL_CLASSES = {"uvmsm": UVMSM, "dark-photon": DarkPhotonDM}
-"""Model name → class."""
+T_REHEAT_UNITS, T_REHEAT_LONG_NAME = "GeV", "reheating temperature T_R"
 
-DM_MASS = {"uvmsm": "m_n1", "dark-photon": "m_chi"}
-MEDIATOR_MASS = {"uvmsm": "m_zp", "dark-photon": "m_ap"}
 
-UNITS = {
-    "m_n1": "GeV", "m_zp": "GeV", "g_bl": "1",
-    "m_chi": "GeV", "m_ap": "GeV", "epsilon": "1", "e_dark": "1",
-    "t_reheat": "GeV",
-}
-LONG_NAMES = {
-    "m_n1": "dark-matter mass M_N1", "m_zp": "B-L gauge boson mass M_Z'", "g_bl": "B-L gauge coupling g_B-L",
-    "m_chi": "dark-matter mass m_chi", "m_ap": "dark photon mass m_A'", "epsilon": "kinetic mixing epsilon",
-    "e_dark": "dark gauge coupling e'", "t_reheat": "reheating temperature T_R",
-}
+def _units_and_long_name(spec, name: str) -> tuple[str, str]:
+    """(units, long name) of a coordinate: a model parameter of the registry, or ``t_reheat``."""
+    if name == "t_reheat":
+        return T_REHEAT_UNITS, T_REHEAT_LONG_NAME
+    p = spec.parameter(name)
+    return p.unit, p.help
+
 
 OUTPUTS: tuple[tuple[str, str, Any, str, str], ...] = (
     # name, dtype, fill value (= not computed), units, long name
@@ -138,16 +138,14 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
     return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
 
 
-def _static_settings(settings: Settings) -> Settings:
+def static_settings(settings: Settings) -> Settings:
     """``settings`` with ``t_reheat = None`` (hashable; T_R travels as a data column instead)."""
     return dataclasses.replace(settings, t_reheat=None)
 
 
 def default_chunk() -> int:
     """Default maximum points per chunk: the relic solver's block, 64 on CPU, 4096 when JAX's
-    default backend is a GPU (:func:`uvmsm_jax.relic.default_block`)."""
-    from .relic import default_block
-
+    default backend is a GPU (:func:`uvmsm_jax.default_block`)."""
     return default_block()
 
 
@@ -189,32 +187,17 @@ def data_provenance() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _model_kind(model: Any) -> str:
-    if isinstance(model, str):
-        key = model.lower().replace("_", "-")
-        if key in ("dark-photon", "darkphoton", "darkphotondm", "dark-photon-dm"):
-            return "dark-photon"
-        if key == "uvmsm":
-            return "uvmsm"
-    for name, cls in MODEL_CLASSES.items():
-        if model is cls or isinstance(model, cls):
-            return name
-    raise ValueError(f"model must be 'uvmsm' or 'dark-photon' (or the class), got {model!r}")
-
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _chunk_functions(model: str, settings: Settings, with_t_reheat: bool, size: int) -> tuple[Callable, Callable]:
-    cls = MODEL_CLASSES[model]
-    names = cls.parameter_names
+    spec = model_spec(model)
+    names = spec.fields
     if settings.t_reheat is not None:
         raise ValueError("chunk_function needs settings with t_reheat=None (pass T_R as a column)")
 
     def evaluate_chunk(theta):
         fields = {name: theta[:, i] for i, name in enumerate(names)}
         s = dataclasses.replace(settings, t_reheat=theta[:, len(names)]) if with_t_reheat else settings
-        from .relic import relic
-
-        result = relic(cls(**fields), s)
+        result = relic(spec.model(**fields), s)
         return {name: getattr(result, name) for name in OUTPUT_NAMES}
 
     evaluate_chunk.__name__ = f"scan_chunk_{model.replace('-', '_')}_{size}"
@@ -240,7 +223,7 @@ def chunk_traces(model: str, settings: Settings, with_t_reheat: bool, size: int)
 
 def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple[np.ndarray, bool]:
     """Stack the model fields (and T_R) of ``params`` (broadcast, flattened) into (n, P) columns."""
-    names = list(MODEL_CLASSES[model].parameter_names)
+    names = list(model_spec(model).fields)
     missing = [n for n in names if n not in params]
     if missing:
         raise ValueError(f"missing parameter(s) {', '.join(missing)} for model {model!r}")
@@ -251,18 +234,19 @@ def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple
     if t_reheat is not None:
         names.append("t_reheat")
     values = [np.asarray(params[n] if n != "t_reheat" else t_reheat, dtype=np.float64) for n in names]
-    values = np.broadcast_arrays(*values)
-    return np.stack([v.ravel() for v in values], axis=-1), t_reheat is not None
+    broadcast = np.broadcast_arrays(*values)
+    return np.stack([v.ravel() for v in broadcast], axis=-1), t_reheat is not None
 
 
 def _run_chunk(model: str, settings: Settings, with_t_reheat: bool, theta: np.ndarray) -> dict[str, np.ndarray]:
-    fn = chunk_function(model, _static_settings(settings), with_t_reheat, theta.shape[0])
+    fn = chunk_function(model, static_settings(settings), with_t_reheat, theta.shape[0])
     out = fn(jnp.asarray(theta))
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def evaluate(model, params: Mapping[str, Any], settings: Settings | None = None, chunk: int | None = None
-             ) -> dict[str, np.ndarray]:
+def evaluate(
+    model, params: Mapping[str, Any], settings: Settings | None = None, chunk: int | None = None
+) -> dict[str, np.ndarray]:
     """Evaluate the relic solver on arbitrary points through the padded chunk function.
 
     ``params`` maps every model field (and optionally ``t_reheat``) to broadcastable arrays; the
@@ -270,7 +254,7 @@ def evaluate(model, params: Mapping[str, Any], settings: Settings | None = None,
     into chunks of exactly ``chunk`` (default :func:`default_chunk`) and the last one is padded,
     so any number of points reuses one compiled function (the one :func:`scan` uses).
     """
-    kind = _model_kind(model)
+    kind = model_spec(model).name
     settings = Settings() if settings is None else settings
     theta, with_t_reheat = _columns(kind, params, settings)
     shape = np.broadcast_shapes(*(np.shape(v) for v in params.values()))
@@ -278,13 +262,11 @@ def evaluate(model, params: Mapping[str, Any], settings: Settings | None = None,
     n = theta.shape[0]
     out = {name: np.empty(n, dtype=dtype) for name, dtype, *_ in OUTPUTS}
     for start in range(0, n, size):
-        block = theta[start:start + size]
+        block = theta[start : start + size]
         m = block.shape[0]
-        if m < size:
-            block = np.concatenate([block, np.repeat(block[-1:], size - m, axis=0)])
-        res = _run_chunk(kind, settings, with_t_reheat, block)
+        res = _run_chunk(kind, settings, with_t_reheat, pad_rows(block, size))
         for name, *_ in OUTPUTS:
-            out[name][start:start + m] = res[name][:m]
+            out[name][start : start + m] = res[name][:m]
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
@@ -293,7 +275,7 @@ def evaluate(model, params: Mapping[str, Any], settings: Settings | None = None,
 # ---------------------------------------------------------------------------------------------
 
 
-def _block_shape(shape: tuple[int, ...], chunk: int) -> tuple[int, ...]:
+def block_shape(shape: tuple[int, ...], chunk: int) -> tuple[int, ...]:
     """Rectangular blocks of at most ``chunk`` points, filling from the last axis, evenly split."""
     block = [1] * len(shape)
     capacity = max(int(chunk), 1)
@@ -355,8 +337,11 @@ class ScanSpec:
 
     @property
     def with_t_reheat(self) -> bool:
-        return "t_reheat" in self.dims or any(n == "t_reheat" for n, _ in self.fixed) or (
-            self.settings.t_reheat is not None)
+        return (
+            "t_reheat" in self.dims
+            or any(n == "t_reheat" for n, _ in self.fixed)
+            or (self.settings.t_reheat is not None)
+        )
 
     def region(self, k: int) -> tuple[slice, ...]:
         index = np.unravel_index(k, self.block_grid)
@@ -397,9 +382,10 @@ class ScanSpec:
         }
 
 
-def _make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
-    kind = _model_kind(model)
-    names = MODEL_CLASSES[kind].parameter_names
+def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
+    """The :class:`ScanSpec` of a scan (arguments as :func:`scan`); ``ValueError`` naming a bad input."""
+    kind = model_spec(model).name
+    names = model_spec(kind).fields
     allowed = (*names, "t_reheat")
     settings = Settings() if settings is None else settings
     if not isinstance(grid, Mapping) or not grid:
@@ -455,7 +441,7 @@ def _make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
     chunk = default_chunk() if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, _block_shape(shape, chunk))
+    return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk))
 
 
 def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
@@ -465,9 +451,7 @@ def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
     block_shape = next(iter(values.values())).shape
     theta, with_t_reheat = _columns(spec.model, values, spec.settings)
     m = theta.shape[0]
-    if m < spec.size:
-        theta = np.concatenate([theta, np.repeat(theta[-1:], spec.size - m, axis=0)])
-    res = _run_chunk(spec.model, spec.settings, with_t_reheat, theta)
+    res = _run_chunk(spec.model, spec.settings, with_t_reheat, pad_rows(theta, spec.size))
     return k, {name: res[name][:m].reshape(block_shape) for name in OUTPUT_NAMES}
 
 
@@ -478,9 +462,8 @@ def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
 
 def _attrs(spec: ScanSpec) -> dict[str, Any]:
     from . import __version__
-    from .relic import MECHANISMS, STATUS_MESSAGES
 
-    status = {"-1": "not computed yet", **{str(k): v for k, v in STATUS_MESSAGES.items()}}
+    status = {str(int(k)): v for k, v in STATUS_MESSAGES.items()}
     return {
         "title": f"uvmsm_jax relic-abundance scan ({spec.model})",
         "model": spec.model,
@@ -488,16 +471,17 @@ def _attrs(spec: ScanSpec) -> dict[str, Any]:
         "uvmsm_jax_version": __version__,
         "jax_version": jax.__version__,
         "settings": json.dumps(settings_dict(spec.settings)),
-        "fixed": json.dumps({n: v for n, v in spec.fixed}),
+        "fixed": json.dumps(dict(spec.fixed)),
         "ratios": json.dumps({n: {"of": ref, "ratio": r} for n, ref, r in spec.ratios}),
         "mechanism_names": list(MECHANISMS),
         "status_codes": json.dumps(status),
         "chunk_shape": list(spec.block),
         "n_chunks": spec.n_chunks,
         "device": _device_description(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "data_provenance": json.dumps(data_provenance()),
-        "references": "docs/equations.md (package docs); uvmsm_jax.relic",
+        "references": f"uvmsm-jax {__version__}: equations in docs/equations.md of the package repository; "
+        "solver uvmsm_jax.relic",
         _SPEC_ATTR: json.dumps(spec.fingerprint()),
     }
 
@@ -516,7 +500,7 @@ def _coordinate_arrays(spec: ScanSpec) -> list[tuple[str, np.ndarray, list[str]]
     return out
 
 
-class _Store:
+class ScanStore:
     """A scan's Zarr v3 store: one Zarr chunk per compute block, completion markers beside the data."""
 
     def __init__(self, path: str, spec: ScanSpec):
@@ -548,27 +532,27 @@ class _Store:
         self.done_dir = os.path.join(self.path, _DONE_DIR)
         group = zarr.open_group(self.path, mode="w", zarr_format=3)
         group.attrs.update(_attrs(spec))
-        non_dims = []
-        for name, values, dims in _coordinate_arrays(spec):
+        coordinates = _coordinate_arrays(spec)
+        for name, values, dims in coordinates:
             arr = group.create_array(
-                name, shape=values.shape, chunks=values.shape if values.shape else "auto", dtype="float64",
-                dimension_names=dims, fill_value=float("nan"),
-                attributes={"units": UNITS[name], "long_name": LONG_NAMES[name],
-                            **({"spacing": _spacing(values)} if dims == [name] else {})},
+                name,
+                shape=values.shape,
+                chunks=values.shape if values.shape else "auto",
+                dtype="float64",
+                dimension_names=dims,
+                fill_value=float("nan"),
+                attributes=_coordinate_attrs(spec, name, values, dims),
             )
             arr[...] = values
-            if dims != [name]:
-                non_dims.append(name)
-        for name, dtype, fill, units, long_name in OUTPUTS:
-            attributes = {"units": units, "long_name": long_name}
-            if non_dims:
-                attributes["coordinates"] = " ".join(non_dims)
-            if name == "mechanism":
-                attributes["flag_values"] = list(range(len(_attrs_mechanisms())))
-                attributes["flag_meanings"] = " ".join(_attrs_mechanisms())
+        for name, dtype, fill, *_ in OUTPUTS:
             group.create_array(
-                name, shape=spec.shape, chunks=spec.block, dtype=dtype, fill_value=fill,
-                dimension_names=list(spec.dims), attributes=attributes,
+                name,
+                shape=spec.shape,
+                chunks=spec.block,
+                dtype=dtype,
+                fill_value=fill,
+                dimension_names=list(spec.dims),
+                attributes=_output_attrs(name, coordinates),
             )
         with warnings.catch_warnings():  # "consolidated metadata is not part of the v3 spec (yet)"
             warnings.simplefilter("ignore")
@@ -583,7 +567,7 @@ class _Store:
         except Exception as err:
             raise ScanMismatchError(f"cannot resume {self.path}: not a Zarr v3 store ({err})") from None
         raw = group.attrs.get(_SPEC_ATTR)
-        if raw is None:
+        if not isinstance(raw, str):  # written as a JSON string by _create
             raise ScanMismatchError(f"cannot resume {self.path}: it is not a uvmsm_jax scan store")
         return json.loads(raw)
 
@@ -611,12 +595,6 @@ class _Store:
         os.replace(tmp, marker)  # atomic: the marker exists only once the data are on disk
 
 
-def _attrs_mechanisms() -> tuple[str, ...]:
-    from .relic import MECHANISMS
-
-    return tuple(MECHANISMS)
-
-
 def _compare(stored: Mapping[str, Any], wanted: Mapping[str, Any], path: str) -> None:
     differences = []
     for key in ("format", "version", "model", "dims", "axes", "fixed", "ratios", "settings", "block"):
@@ -631,7 +609,7 @@ def _compare(stored: Mapping[str, Any], wanted: Mapping[str, Any], path: str) ->
             for s in sorted(set(a) | set(b)):
                 if a.get(s) != b.get(s):
                     sa, sb = a.get(s), b.get(s)
-                    describe = lambda v: "absent" if v is None else f"{len(v)} points {v[0]:g}..{v[-1]:g}"  # noqa: E731
+                    describe = lambda v: "absent" if v is None else f"{len(v)} points {v[0]:g}..{v[-1]:g}"
                     differences.append(f"grid axis {s} (store {describe(sa)}, requested {describe(sb)})")
         elif key == "block":
             differences.append(f"chunking (store blocks {a}, requested {b}; omit --chunk to reuse the store's)")
@@ -639,7 +617,8 @@ def _compare(stored: Mapping[str, Any], wanted: Mapping[str, Any], path: str) ->
             differences.append(f"{key} (store {a!r}, requested {b!r})")
     if differences:
         raise ScanMismatchError(
-            f"cannot resume {path}: it was made with a different scan: " + "; ".join(differences)
+            f"cannot resume {path}: it was made with a different scan: "
+            + "; ".join(differences)
             + " (use a new --out, or remove the store to start again)"
         )
 
@@ -656,12 +635,14 @@ def open_scan(path: str):
 # ---------------------------------------------------------------------------------------------
 
 
-def _iter_single(spec: ScanSpec, todo: list[int]) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+def _iter_single(spec: ScanSpec, todo: list[int]) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
     for k in todo:
         yield compute_chunk(spec, k)
 
 
-def _iter_processes(spec: ScanSpec, todo: list[int], workers: int) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+def _iter_processes(
+    spec: ScanSpec, todo: list[int], workers: int
+) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
     context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     executor = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
@@ -672,8 +653,9 @@ def _iter_processes(spec: ScanSpec, todo: list[int], workers: int) -> Iterable[t
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _iter_dask(spec: ScanSpec, todo: list[int], workers: int | None, scheduler: str | None, client: Any
-               ) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
+def _iter_dask(
+    spec: ScanSpec, todo: list[int], workers: int | None, scheduler: str | None, client: Any
+) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as err:  # pragma: no cover - optional dependency
@@ -683,14 +665,18 @@ def _iter_dask(spec: ScanSpec, todo: list[int], workers: int | None, scheduler: 
             if scheduler is not None:
                 client = stack.enter_context(Client(scheduler))
             else:
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=int(workers or 1), threads_per_worker=1, processes=True, dashboard_address=None,
-                ))
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=int(workers or 1),
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                    )
+                )
                 client = stack.enter_context(Client(cluster))
         spec_future = client.scatter(spec, broadcast=True)
         token = hashlib.sha1(json.dumps(spec.fingerprint(), sort_keys=True).encode()).hexdigest()[:12]
-        futures = [client.submit(compute_chunk, spec_future, k, key=f"uvmsm-scan-{token}-{k}", retries=1)
-                   for k in todo]
+        futures = [client.submit(compute_chunk, spec_future, k, key=f"uvmsm-scan-{token}-{k}", retries=1) for k in todo]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -706,8 +692,17 @@ def _iter_dask(spec: ScanSpec, todo: list[int], workers: int | None, scheduler: 
 def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="pt", desc=desc, disable=not enabled, file=sys.stderr,
-                dynamic_ncols=True, smoothing=0.1, mininterval=0.5)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="pt",
+        desc=desc,
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+        mininterval=0.5,
+    )
 
 
 def scan(
@@ -753,37 +748,38 @@ def scan(
     store = None
     stored = None
     if path is not None and resume and os.path.exists(path):
-        stored = _Store(path, None).stored_fingerprint()  # type: ignore[arg-type]
+        stored = ScanStore(path, None).stored_fingerprint()  # type: ignore[arg-type]
         if chunk is None and isinstance(stored.get("block"), list):
-            spec = _make_spec(model, grid, fixed, ratios, settings, 1)
+            spec = make_spec(model, grid, fixed, ratios, settings, 1)
             if len(stored["block"]) == len(spec.shape):
                 spec = dataclasses.replace(spec, block=tuple(int(b) for b in stored["block"]))
             else:
-                spec = _make_spec(model, grid, fixed, ratios, settings, chunk)
+                spec = make_spec(model, grid, fixed, ratios, settings, chunk)
         else:
-            spec = _make_spec(model, grid, fixed, ratios, settings, chunk)
+            spec = make_spec(model, grid, fixed, ratios, settings, chunk)
         _compare(stored, json.loads(json.dumps(spec.fingerprint())), path)
-        store = _Store(path, spec)
+        store = ScanStore(path, spec)
     else:
-        spec = _make_spec(model, grid, fixed, ratios, settings, chunk)
+        spec = make_spec(model, grid, fixed, ratios, settings, chunk)
         if path is not None:
             if os.path.exists(path):
                 if not overwrite:
                     raise FileExistsError(
                         f"{path} already exists: resume it (--resume / resume=True), choose another output "
-                        "or overwrite it (--overwrite / overwrite=True)")
+                        "or overwrite it (--overwrite / overwrite=True)"
+                    )
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-            store = _Store(path, spec)
+            store = ScanStore(path, spec)
             store.create()
 
     done = store.done() if store is not None else set()
     todo = [k for k in range(spec.n_chunks) if k not in done]
-    results: dict[str, np.ndarray] | None = None
+    results: dict[str, np.ndarray] = {}  # the outputs of an in-memory scan (no store)
     if store is None:
         results = {name: np.full(spec.shape, fill, dtype=dtype) for name, dtype, fill, *_ in OUTPUTS}
     done_points = sum(spec.chunk_points(k) for k in done)
     if backend == "single":
-        compiled = chunk_traces(spec.model, _static_settings(spec.settings), spec.with_t_reheat, spec.size) > 0
+        compiled = chunk_traces(spec.model, static_settings(spec.settings), spec.with_t_reheat, spec.size) > 0
         desc = "scan" if compiled or not todo else "scan (compiling)"
     else:
         desc = "scan (starting workers)" if todo else "scan"
@@ -816,15 +812,18 @@ def scan(
     except KeyboardInterrupt:
         bar.close()
         if store is not None:
-            print(f"scan interrupted: {finished}/{spec.n_chunks} chunks are stored in {path}; "
-                  "run again with --resume (resume=True) to continue", file=sys.stderr)
+            print(
+                f"scan interrupted: {finished}/{spec.n_chunks} chunks are stored in {path}; "
+                "run again with --resume (resume=True) to continue",
+                file=sys.stderr,
+            )
         raise
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
 
     if store is not None:
-        ds = open_scan(path)
+        ds = open_scan(store.path)
     else:
         ds = _in_memory_dataset(spec, results)
     ds.attrs["elapsed_s"] = elapsed
@@ -851,25 +850,37 @@ def _choose_backend(backend, workers, scheduler, client) -> str:
     return backend
 
 
+def _coordinate_attrs(spec: ScanSpec, name: str, values: np.ndarray, dims: list[str]) -> dict[str, Any]:
+    """CF-style attributes of a coordinate: units, long name and, for a grid axis, its spacing."""
+    units, long_name = _units_and_long_name(model_spec(spec.model), name)
+    return {"units": units, "long_name": long_name, **({"spacing": _spacing(values)} if dims == [name] else {})}
+
+
+def _output_attrs(name: str, coordinates: list[tuple[str, np.ndarray, list[str]]]) -> dict[str, Any]:
+    """Attributes of an output variable: units, long name, mechanism flags and (for a Zarr store,
+    where xarray reads them back as coordinates) the names of the non-dimension ``coordinates``."""
+    units, long_name = next((o[3], o[4]) for o in OUTPUTS if o[0] == name)
+    attrs: dict[str, Any] = {"units": units, "long_name": long_name}
+    non_dims = [c for c, _, dims in coordinates if dims != [c]]
+    if non_dims:
+        attrs["coordinates"] = " ".join(non_dims)
+    if name == "mechanism":
+        attrs["flag_values"] = list(range(len(MECHANISMS)))
+        attrs["flag_meanings"] = " ".join(MECHANISMS)
+    return attrs
+
+
 def _in_memory_dataset(spec: ScanSpec, results: Mapping[str, np.ndarray]):
     import xarray as xr
 
-    coords = {}
-    non_dims = []
-    for name, values, dims in _coordinate_arrays(spec):
-        attrs = {"units": UNITS[name], "long_name": LONG_NAMES[name]}
-        if dims == [name]:
-            attrs["spacing"] = _spacing(values)
-        else:
-            non_dims.append(name)
-        coords[name] = xr.Variable(dims, values, attrs)
-    data_vars = {}
-    for name, dtype, fill, units, long_name in OUTPUTS:
-        attrs = {"units": units, "long_name": long_name}
-        if name == "mechanism":
-            attrs["flag_values"] = list(range(len(_attrs_mechanisms())))
-            attrs["flag_meanings"] = " ".join(_attrs_mechanisms())
-        data_vars[name] = xr.Variable(spec.dims, np.asarray(results[name], dtype=dtype), attrs)
+    coords = {
+        name: xr.Variable(dims, values, _coordinate_attrs(spec, name, values, dims))
+        for name, values, dims in _coordinate_arrays(spec)
+    }
+    data_vars = {
+        name: xr.Variable(spec.dims, np.asarray(results[name], dtype=dtype), _output_attrs(name, []))
+        for name, dtype, *_ in OUTPUTS
+    }
     return xr.Dataset(data_vars, coords=coords, attrs=_attrs(spec))
 
 
@@ -877,185 +888,3 @@ def mechanism_names(ds) -> np.ndarray:
     """The mechanism of every point of a scan Dataset as names ("invalid" for −1)."""
     names = np.asarray(list(ds.attrs["mechanism_names"]) + ["invalid"])
     return names[np.asarray(ds["mechanism"].values, dtype=int)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line: uvmsm-jax scan
-# ---------------------------------------------------------------------------------------------
-
-
-def value_or_range(option: str) -> Callable[[str], Any]:
-    """argparse ``type=``: a positive number (fixed value) or ``LO:HI:N`` (a grid axis)."""
-    from .cli import parse_positive_float, parse_range, UsageError
-
-    def convert(text: str):
-        try:
-            if ":" in str(text):
-                return parse_range(text, option)
-            return parse_positive_float(text, option)
-        except UsageError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    convert.__name__ = "value or range"
-    return convert
-
-
-def positive_int(option: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {value}")
-        return value
-
-    convert.__name__ = "positive integer"
-    return convert
-
-
-def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model`` and every model parameter as a value or a LO:HI:N axis, plus ``--ratio``/``--linear``."""
-    from .cli import MODEL_PARAMETERS, add_model_option
-
-    add_model_option(parser)
-    for model, params in MODEL_PARAMETERS.items():
-        group = parser.add_argument_group(f"--model {model} (each a value or a LO:HI:N grid axis)")
-        for p in params:
-            group.add_argument(p.option, dest=p.field, metavar=f"{p.metavar}|LO:HI:N",
-                               type=value_or_range(p.option), help=p.help)
-    parser.add_argument("--ratio", type=_positive(("--ratio")), metavar="R",
-                        help="tie the DM mass to the mediator mass: M_N1 = R*M_Z' (uvmsm), m_chi = R*m_A' (dark-photon)")
-    parser.add_argument("--linear", action="append", default=[], metavar="PARAM",
-                        help="use linear instead of log spacing for this axis (e.g. --linear m-zp); repeatable")
-
-
-def _positive(option: str):
-    from .cli import positive_float
-
-    return positive_float(option)
-
-
-def grid_from_args(args: argparse.Namespace) -> tuple[dict, dict, dict]:
-    """(grid, fixed, ratios) from the options of :func:`add_grid_arguments`."""
-    from .cli import MODEL_PARAMETERS, Range, UsageError, reject_other_model_options
-
-    model = args.model
-    reject_other_model_options(args)
-    linear = {name.lstrip("-").replace("-", "_") for name in args.linear}
-    options = {p.field: p.option for p in MODEL_PARAMETERS[model]}
-    unknown = linear - set(options)
-    if unknown:
-        raise UsageError(f"--linear: unknown parameter {sorted(unknown)[0]!r} for --model {model}")
-    grid, fixed, ratios = {}, {}, {}
-    dm, mediator = DM_MASS[model], MEDIATOR_MASS[model]
-    for field, option in options.items():
-        value = getattr(args, field, None)
-        if field == dm and args.ratio is not None:
-            if value is not None:
-                raise UsageError(f"give either {option} or --ratio, not both")
-            ratios[dm] = (mediator, args.ratio)
-            continue
-        if value is None:
-            hint = f" (or --ratio)" if field == dm else ""
-            raise UsageError(f"{option} is required for --model {model}{hint}")
-        if isinstance(value, Range):
-            grid[field] = value.values("linear" if field in linear else "log")
-        else:
-            if field in linear:
-                raise UsageError(f"--linear {option.lstrip('-')}: {option} is a single value, not a LO:HI:N axis")
-            fixed[field] = value
-    if not grid:
-        raise UsageError("give at least one parameter as a LO:HI:N grid axis")
-    return grid, fixed, ratios
-
-
-def _scan_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_json_argument, add_settings_arguments
-
-    add_grid_arguments(parser)
-    parser.add_argument("--out", required=True, metavar="FILE.zarr", help="Zarr store to write (chunk by chunk)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted scan in --out (finished chunks are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    parser.add_argument("--chunk", type=positive_int("--chunk"), metavar="N",
-                        help="maximum points per compiled chunk (default 64 on CPU, 4096 on GPU)")
-    parser.add_argument("--workers", type=positive_int("--workers"), metavar="N",
-                        help="N worker processes (Dask LocalCluster, or local processes with --backend processes)")
-    parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address (e.g. tcp://host:8786)")
-    parser.add_argument("--backend", choices=("single", "processes", "dask"), help="default: single, or dask with --workers/--scheduler")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_settings_arguments(parser)
-    add_json_argument(parser)
-
-
-def _summary(ds, path: str, elapsed: float) -> dict[str, Any]:
-    status = np.asarray(ds["status"].values)
-    codes, counts = np.unique(status, return_counts=True)
-    mech = mechanism_names(ds)
-    m_codes, m_counts = np.unique(mech, return_counts=True)
-    omega = np.asarray(ds["omega_h2"].values)
-    finite = omega[np.isfinite(omega)]
-    return {
-        "out": path,
-        "dims": {d: int(ds.sizes[d]) for d in ds["omega_h2"].dims},
-        "points": int(status.size),
-        "chunks": int(ds.attrs.get("n_chunks", 0)),
-        "chunks_computed": int(ds.attrs.get("chunks_computed", 0)),
-        "elapsed_s": elapsed,
-        "status_counts": {str(int(c)): int(n) for c, n in zip(codes, counts)},
-        "mechanism_counts": {str(c): int(n) for c, n in zip(m_codes, m_counts)},
-        "omega_h2_range": [float(finite.min()), float(finite.max())] if finite.size else [None, None],
-        "settings": json.loads(ds.attrs["settings"]),
-    }
-
-
-def _scan_run(args: argparse.Namespace) -> dict:
-    from .cli import UsageError, settings_from_args
-
-    grid, fixed, ratios = grid_from_args(args)
-    settings = settings_from_args(args)
-    if args.scheduler is not None and args.backend not in (None, "dask"):
-        raise UsageError("--scheduler needs the dask backend")
-    if os.path.exists(args.out) and not (args.resume or args.overwrite):
-        raise UsageError(f"--out {args.out} already exists (use --resume to continue it or --overwrite to replace it)")
-    start = time.perf_counter()
-    try:
-        ds = scan(args.model, grid, fixed=fixed, ratios=ratios, settings=settings, out=args.out,
-                  resume=args.resume, overwrite=args.overwrite, chunk=args.chunk, backend=args.backend,
-                  workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
-    except ScanMismatchError as err:
-        raise UsageError(str(err)) from None
-    return _summary(ds, args.out, time.perf_counter() - start)
-
-
-def _scan_text(result: Mapping) -> str:
-    dims = " x ".join(f"{d}[{n}]" for d, n in result["dims"].items())
-    lines = [
-        f"wrote {result['out']}: {dims} = {result['points']} points in {result['chunks']} chunks "
-        f"({result['chunks_computed']} computed now, {result['elapsed_s']:.1f} s)",
-        "status:    " + ", ".join(f"{k}: {v}" for k, v in result["status_counts"].items()),
-        "mechanism: " + ", ".join(f"{k}: {v}" for k, v in result["mechanism_counts"].items()),
-    ]
-    lo, hi = result["omega_h2_range"]
-    if lo is not None:
-        lines.append(f"omega_h2:  {lo:.4g} .. {hi:.4g}")
-    return "\n".join(lines)
-
-
-def _make_command():
-    from .cli import Command
-
-    return Command(
-        "scan",
-        "relic abundance on a parameter grid, written chunk by chunk to Zarr (resumable)",
-        _scan_arguments,
-        _scan_run,
-        _scan_text,
-        description="Scan Omega h^2 over a grid (each model parameter a value or LO:HI:N, log-spaced unless "
-        "--linear) and write an xarray Dataset to a Zarr store chunk by chunk. Ctrl-C (or a killed job) "
-        "loses nothing: run the same command again with --resume.",
-    )
-
-
-CLI_COMMAND = _make_command()

@@ -1,60 +1,51 @@
 """Partial and total widths of the vector mediator V = Z′ or A′ (docs/equations.md A.2, B.2).
 
-:func:`widths` takes a :class:`~uvmsm_jax.models.UVMSM`, :class:`~uvmsm_jax.models.DarkPhotonDM`
-or :class:`~uvmsm_jax.models.VectorPortal` and returns a :class:`Widths` (GeV). The SM channels
+:func:`widths` takes a registered model (:class:`~uvmsm_jax.models.UVMSM`,
+:class:`~uvmsm_jax.models.DarkPhotonDM`, …) or a :class:`~uvmsm_jax.portal.VectorPortal` and returns a :class:`Widths` (GeV). The SM channels
 are g_sm² × :func:`~uvmsm_jax.hadrons.sm_width_unit`; the DM channel is :func:`dm_pair_width`.
 All functions are jit/vmap/grad-safe; parameter fields may be scalars or broadcastable arrays.
 """
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from .hadrons import (
-    UnitSMWidths as UnitSMWidths,
+    Current,
+    SMChannelWidths,
     fermion_pair_phase_space,
     fermion_pair_width_unit,
     neutrino_width_unit,
     quark_charges,
+)
+from .hadrons import (
+    UnitSMWidths as UnitSMWidths,
+)
+from .hadrons import (
     sm_width_unit as sm_width_unit,
 )
-from .models import DarkPhotonDM, Settings, UVMSM, VectorPortal
+from .models import model_spec
+from .portal import DMKind, VectorPortal, as_float
+from .settings import Settings
 
 CHANNELS = ("e", "mu", "tau", "nu", "hadrons", "dm")
-"""Channel names of :class:`Widths` and of ``uvmsm-jax widths --json`` (DESIGN.md §3)."""
+"""Channel names of :class:`Widths` and of ``uvmsm-jax widths --json`` (README, "Command line")."""
 
 
-class Widths(eqx.Module):
-    """Partial widths of the mediator [GeV]; ``nu`` is summed over the three flavours.
-
-    Properties: ``sm`` (all SM channels, Γ_SM of (A12)), ``total`` (incl. ``dm``; Γ_Z′ of (A12),
-    Γ_tot of (B6)), ``visible`` (e + μ + τ + hadrons, Γ_vis of (B6)).
+class Widths(SMChannelWidths):
+    """Partial widths of the mediator [GeV]: the SM channels (``nu`` summed over the three flavours)
+    and ``dm``. Properties: ``sm`` (all SM channels, Γ_SM of (A12)), ``total`` (incl. ``dm``; Γ_Z′ of
+    (A12), Γ_tot of (B6)), ``visible`` (e + μ + τ + hadrons, Γ_vis of (B6)).
     """
 
-    e: Float[Array, "..."]
-    mu: Float[Array, "..."]
-    tau: Float[Array, "..."]
-    nu: Float[Array, "..."]
-    hadrons: Float[Array, "..."]
-    dm: Float[Array, "..."]
+    dm: Float[Array, ...]
 
     @property
-    def sm(self) -> Float[Array, "..."]:
-        """Γ_SM = Γ_total − Γ(V→DM DM) [GeV] (docs/equations.md (A12))."""
-        return self.e + self.mu + self.tau + self.nu + self.hadrons
-
-    @property
-    def total(self) -> Float[Array, "..."]:
+    def total(self) -> Float[Array, ...]:
         """Total width incl. the DM pair [GeV] (docs/equations.md (A12), (B6))."""
         return self.sm + self.dm
-
-    @property
-    def visible(self) -> Float[Array, "..."]:
-        """Width into charged SM states e + μ + τ + hadrons [GeV] (docs/equations.md (B6))."""
-        return self.e + self.mu + self.tau + self.hadrons
 
     def as_dict(self) -> dict:
         """``{"total": Γ, "partial": {channel: Γ_channel}}`` in GeV (the ``widths --json`` shape).
@@ -69,7 +60,7 @@ class Widths(eqx.Module):
         return {"total": plain(self.total), "partial": {name: plain(getattr(self, name)) for name in CHANNELS}}
 
 
-def dm_pair_width(portal: VectorPortal) -> Float[Array, "..."]:
+def dm_pair_width(portal: VectorPortal) -> Float[Array, ...]:
     """Γ(V → DM DM) [GeV]; zero for M_V ≤ 2m_DM (NaN-free gradient at threshold).
 
     * Majorana N₁ (docs/equations.md (A10)): g_dm² M/(24π) (1 − 4m²/M²)^{3/2}; axial coupling, includes the
@@ -92,14 +83,19 @@ def _broadcast_portal(portal: VectorPortal) -> VectorPortal:
     return VectorPortal(m_dm, m_v, g_sm, g_dm, current=portal.current, dm_kind=portal.dm_kind)
 
 
-def widths(model: UVMSM | DarkPhotonDM | VectorPortal, settings: Settings | None = None) -> Widths:
+def widths(model, settings: Settings | None = None) -> Widths:
     """Partial and total widths of the mediator of ``model`` [GeV] (docs/equations.md (A8)–(A12), (B3)–(B6)).
 
+    ``model``: a registered model (UVMSM, DarkPhotonDM, …) or a :class:`~uvmsm_jax.portal.VectorPortal`.
     SM channels: g_sm² × :func:`~uvmsm_jax.hadrons.sm_width_unit` (g_sm = g_BL for UVMSM, ε·e for
-    DarkPhotonDM); the hadronic channel follows ``settings.mode`` and ``settings.sqrt_s_switch`` for
-    the B−L current (A11, D.2). DM channel: :func:`dm_pair_width`. All fields broadcast together.
+    DarkPhotonDM); the hadronic channel follows ``settings.mode`` (as the model reads it) and
+    ``settings.sqrt_s_switch`` for the B−L current (A11, D.2). DM channel: :func:`dm_pair_width`.
+    All fields broadcast together.
     """
-    portal = _broadcast_portal(model if isinstance(model, VectorPortal) else model.portal)
+    if not isinstance(model, VectorPortal):
+        settings = None if settings is None else model_spec(model).resolve_settings(settings)
+        model = model.portal
+    portal = _broadcast_portal(model)
     unit = sm_width_unit(portal.m_v, portal.current, settings)
     g_sm_sq = portal.g_sm**2
     return Widths(
@@ -112,7 +108,7 @@ def widths(model: UVMSM | DarkPhotonDM | VectorPortal, settings: Settings | None
     )
 
 
-def massless_width_coefficient_cf(current: str = "b-l", dm_kind: str = "majorana") -> float:
+def massless_width_coefficient_cf(current: Current = "b-l", dm_kind: DMKind = "majorana") -> float:
     """C_f = Γ_total/(g² M/12π) with every fermion massless (docs/equations.md (A13), E1.12) [dimensionless].
 
     Built from the same channel functions as :func:`widths`, evaluated at zero fermion masses and
@@ -123,7 +119,9 @@ def massless_width_coefficient_cf(current: str = "b-l", dm_kind: str = "majorana
     leptons = 3.0 * fermion_pair_width_unit(m_v, massless, charge=-1.0)
     neutrinos = neutrino_width_unit(m_v, current)
     quarks = sum(fermion_pair_width_unit(m_v, massless, q, n_colours=3.0) for q in quark_charges(current).values())
-    dm = dm_pair_width(VectorPortal(massless, m_v, 1.0, 1.0, current=current, dm_kind=dm_kind))
+    couplings = as_float(1.0)
+    portal = VectorPortal(as_float(massless), as_float(m_v), couplings, couplings, current=current, dm_kind=dm_kind)
+    dm = dm_pair_width(portal)
     return float((leptons + neutrinos + quarks + dm) / (m_v / (12.0 * jnp.pi)))
 
 

@@ -5,7 +5,7 @@ fixed ratio or fixed) :func:`contour` solves ln Ωh²(g) = ln target for the cou
 Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
 
 1. **Brackets.** Ωh²(g) is not monotonic (freeze-in rises with g, freeze-out falls), so a coarse
-   log-spaced scan in ln g (the vmapped chunk function of :mod:`uvmsm_jax.scan`) brackets every sign
+   log-spaced scan in ln g (the vmapped chunk function of :func:`uvmsm_jax.scan`) brackets every sign
    change of F = ln Ωh² − ln target; local extrema of F that come close to zero without crossing
    are re-sampled more finely (twin roots a coarse step apart are not missed).
 2. **Newton in ln g** (``method="newton"``, default): ``optimistix.root_find`` with
@@ -26,19 +26,17 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    derivative is taken with that relation scaled, T_R → λ·T_R.
 
 Each solution carries the mechanism of :func:`uvmsm_jax.relic` at that point and a ``status``:
-0 ok, the relic status where that failed, or :data:`STATUS_NOT_CONVERGED`.
+0 ok, the relic status where that failed, or :attr:`~uvmsm_jax.codes.Status.CONTOUR_NOT_CONVERGED`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
-import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -47,25 +45,19 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from .models import Settings
-from .scan import (
-    DM_MASS,
-    MEDIATOR_MASS,
-    MODEL_CLASSES,
-    _model_kind,
-    _static_settings,
-    default_chunk,
-    settings_dict,
-)
+from ._batching import pad_rows
+from ._relic import relic
+from ._scan import chunk_function, default_chunk, settings_dict, static_settings
+from .codes import MECHANISMS, Status
+from .models import ModelSpec, model_spec
+from .pipeline import parameters
+from .settings import Settings
 
-__all__ = ["ContourResult", "STATUS_NOT_CONVERGED", "contour", "DEFAULT_UNKNOWN"]
+__all__ = ["ContourResult", "LogOmegaObjective", "RelicObjective", "contour"]
 
-DEFAULT_UNKNOWN = {"uvmsm": "g_bl", "dark-photon": "e_dark"}
-COUPLINGS = {"uvmsm": ("g_bl",), "dark-photon": ("epsilon", "e_dark")}
-STATUS_NOT_CONVERGED = 10
-"""Contour status: no root with |ln(Ωh²/target)| ≤ tol was found in a bracket."""
 METHODS = ("newton", "optax")
-_EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "mediator_thermalised")
+EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "mediator_thermalised")
+"""The per-point values an objective reports beside ln Ωh² (in this order)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,53 +65,84 @@ _EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "med
 # ---------------------------------------------------------------------------------------------
 
 
-def _log_omega_and_extras(p, cls, settings: Settings, tie: bool):
-    """p = (ln of each model field, then s): T_R = T_default(masses)·e^s if ``tie`` else e^s."""
-    from .relic import _parameters, relic
+class LogOmegaObjective(eqx.Module):
+    """The function a contour solves: p ↦ (ln Ωh², extras) for one point.
 
-    names = cls.parameter_names
-    n = len(names)
-    model = cls(**{name: jnp.exp(p[i]) for i, name in enumerate(names)})
-    if tie:
-        t_reheat = _parameters(model, settings)[..., 4] * jnp.exp(p[n])
-    else:
-        t_reheat = jnp.exp(p[n])
-    r = relic(model, dataclasses.replace(settings, t_reheat=t_reheat))
-    log_omega = jnp.log(r.omega_h2)
-    extras = jnp.stack([
-        r.omega_h2, r.status.astype(float), r.mechanism.astype(float), r.yield_dm,
-        r.dm_thermalised.astype(float), r.mediator_thermalised.astype(float),
-    ])
-    return log_omega, jax.lax.stop_gradient(extras)
+    p = (ln of each model field in registry order, then s), where T_R = T_default(masses)·e^s when
+    ``tie`` (no ``Settings.t_reheat``) and T_R = e^s otherwise. ``extras`` are the :data:`EXTRAS`.
+    Subclass and override :meth:`__call__` to contour another function of the parameters.
+    """
 
+    spec: ModelSpec = eqx.field(static=True)
+    settings: Settings = eqx.field(static=True)
+    tie: bool = eqx.field(static=True)
 
-_REAL_LOG_OMEGA = _log_omega_and_extras
+    def __call__(self, p):
+        raise NotImplementedError
+
+    def batch(self, size: int):
+        """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1))."""
+        return eqx.filter_jit(jax.vmap(self))
 
 
-def _kernel(p, cls, settings, tie):
+class RelicObjective(LogOmegaObjective):
+    """ln Ωh² of :func:`uvmsm_jax.relic` (the default objective)."""
+
+    def __call__(self, p):
+        spec = self.spec
+        n = len(spec.fields)
+        model = spec.model(**{name: jnp.exp(p[i]) for i, name in enumerate(spec.fields)})
+        t_reheat = parameters(model, self.settings)[..., 4] * jnp.exp(p[n]) if self.tie else jnp.exp(p[n])
+        r = relic(model, dataclasses.replace(self.settings, t_reheat=t_reheat))
+        extras = jnp.stack(
+            [
+                r.omega_h2,
+                r.status.astype(float),
+                r.mechanism.astype(float),
+                r.yield_dm,
+                r.dm_thermalised.astype(float),
+                r.mediator_thermalised.astype(float),
+            ]
+        )
+        return jnp.log(r.omega_h2), jax.lax.stop_gradient(extras)
+
+    def batch(self, size: int):
+        """The compiled scan chunk function (shared with scans of the same chunk size and settings)."""
+        chunk_fn = chunk_function(self.spec.name, self.settings, not self.tie, size)
+        n = len(self.spec.fields)
+
+        def run(p):
+            out = chunk_fn(jnp.exp(p[:, : n + (0 if self.tie else 1)]))
+            extras = jnp.stack([out[name].astype(float) for name in EXTRAS], axis=-1)
+            return jnp.log(out["omega_h2"]), extras
+
+        return run
+
+
+def _kernel(p, objective: LogOmegaObjective):
     """(ln Ω, extras, J = ∂ ln Ω/∂p) with one forward-mode solve."""
 
     def f(q):
-        lo, extras = _log_omega_and_extras(q, cls, settings, tie)
+        lo, extras = objective(q)
         return lo, (lo, extras)
 
     jac, (lo, extras) = jax.jacfwd(f, has_aux=True)(p)
     return lo, extras, jax.lax.stop_gradient(jac)
 
 
-def _differentiable_kernel(cls, settings, tie) -> Callable:
+def _differentiable_kernel(objective: LogOmegaObjective):
     """ln Ω(p) as a custom_jvp function whose JVP rule evaluates :func:`_kernel` once, returning
     (ln Ω, extras, J) as primal outputs so that a Newton step gets F, F′ and the full gradient from
     a single solve."""
 
     @jax.custom_jvp
     def g(p):
-        return _kernel(p, cls, settings, tie)
+        return _kernel(p, objective)
 
     @g.defjvp
     def g_jvp(primals, tangents):
         (p,), (dp,) = primals, tangents
-        lo, extras, jac = _kernel(p, cls, settings, tie)
+        lo, extras, jac = _kernel(p, objective)
         return (lo, extras, jac), (jac @ dp, jnp.zeros_like(extras), jnp.zeros_like(jac))
 
     return g
@@ -130,10 +153,9 @@ def _differentiable_kernel(cls, settings, tie) -> Callable:
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _newton_function(model: str, settings: Settings, tie: bool, iu: int, tol: float, max_iter: int, size: int):
-    cls = MODEL_CLASSES[model]
-    g = _differentiable_kernel(cls, settings, tie)
+@functools.cache
+def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
+    g = _differentiable_kernel(objective)
 
     def one(u0, lower, upper, p_other, ln_target):
         def fn(u, args):
@@ -143,43 +165,57 @@ def _newton_function(model: str, settings: Settings, tie: bool, iu: int, tol: fl
             return lo - ln_target, aux
 
         sol = optx.root_find(
-            fn, optx.Newton(rtol=0.0, atol=tol), u0, args=p_other, has_aux=True,
-            options=dict(lower=lower, upper=upper), max_steps=max_iter, throw=False,
+            fn,
+            optx.Newton(rtol=0.0, atol=tol),
+            u0,
+            args=p_other,
+            has_aux=True,
+            options={"lower": lower, "upper": upper},
+            max_steps=max_iter,
+            throw=False,
         )
         u_eval, lo, extras, jac = sol.aux
         return {
-            "u": u_eval, "u_final": sol.value, "log_omega": lo, "extras": extras, "jacobian": jac,
-            "converged": sol.result == optx.RESULTS.successful, "steps": sol.stats["num_steps"],
+            "u": u_eval,
+            "u_final": sol.value,
+            "log_omega": lo,
+            "extras": extras,
+            "jacobian": jac,
+            "converged": sol.result == optx.RESULTS.successful,
+            "steps": sol.stats["num_steps"],
         }
 
     return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
 
-@functools.lru_cache(maxsize=None)
-def _bisection_function(model: str, settings: Settings, tie: bool, iu: int, tol: float, size: int):
-    cls = MODEL_CLASSES[model]
-
+@functools.cache
+def _bisection_function(objective: LogOmegaObjective, iu: int, tol: float, size: int):
     def one(lower, upper, sign, p_other, ln_target):
         def fn(u, args):
-            lo, _ = _log_omega_and_extras(args.at[iu].set(u), cls, settings, tie)
+            lo, _ = objective(args.at[iu].set(u))
             return sign * (lo - ln_target), None
 
         # only to get close: Newton polishes the result
         sol = optx.root_find(
-            fn, optx.Bisection(rtol=0.0, atol=max(tol, 1e-4), flip=False), 0.5 * (lower + upper), args=p_other,
-            has_aux=True, options=dict(lower=lower, upper=upper), max_steps=40, throw=False,
+            fn,
+            optx.Bisection(rtol=0.0, atol=max(tol, 1e-4), flip=False),
+            0.5 * (lower + upper),
+            args=p_other,
+            has_aux=True,
+            options={"lower": lower, "upper": upper},
+            max_steps=40,
+            throw=False,
         )
         return sol.value
 
     return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
 
-@functools.lru_cache(maxsize=None)
-def _optax_function(model: str, settings: Settings, tie: bool, iu: int, tol: float, max_iter: int, size: int):
+@functools.cache
+def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
     import optax
 
-    cls = MODEL_CLASSES[model]
-    g = _differentiable_kernel(cls, settings, tie)
+    g = _differentiable_kernel(objective)
 
     def one(u0, lower, upper, p_other, ln_target):
         def loss(u):
@@ -204,58 +240,30 @@ def _optax_function(model: str, settings: Settings, tie: bool, iu: int, tol: flo
         u, _, steps, _ = jax.lax.while_loop(cond, body, (u, solver.init(u), 0, jnp.inf))
         lo, extras, jac = g(p_other.at[iu].set(u[0]))
         return {
-            "u": u[0], "u_final": u[0], "log_omega": lo, "extras": extras, "jacobian": jac,
-            "converged": jnp.abs(lo - ln_target) <= tol, "steps": steps,
+            "u": u[0],
+            "u_final": u[0],
+            "log_omega": lo,
+            "extras": extras,
+            "jacobian": jac,
+            "converged": jnp.abs(lo - ln_target) <= tol,
+            "steps": steps,
         }
 
     return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
 
-@functools.lru_cache(maxsize=None)
-def _coarse_function(model: str, settings: Settings, tie: bool, size: int):
-    """Vmapped (ln Ω, extras) of p. With the real model function this is the compiled chunk
-    function of :mod:`uvmsm_jax.scan` (shared with scans of the same chunk size and settings)."""
-    cls = MODEL_CLASSES[model]
-    names = cls.parameter_names
-    if _log_omega_and_extras is _REAL_LOG_OMEGA:
-        from .scan import chunk_function
+def _run_padded(fn, size: int, arrays: Sequence[np.ndarray], *extra) -> Any:
+    """Call a vmapped function on fixed-size chunks (the last one padded with its last row).
 
-        chunk_fn = chunk_function(model, settings, not tie, size)
-
-        def run(p):
-            theta = jnp.exp(p[:, : len(names) + (0 if tie else 1)])
-            out = chunk_fn(theta)
-            extras = jnp.stack([
-                out["omega_h2"], out["status"].astype(float), out["mechanism"].astype(float), out["yield_dm"],
-                out["dm_thermalised"].astype(float), out["mediator_thermalised"].astype(float),
-            ], axis=-1)
-            return jnp.log(out["omega_h2"]), extras
-
-        return run
-
-    def one(p):
-        return _log_omega_and_extras(p, cls, settings, tie)
-
-    return eqx.filter_jit(jax.vmap(one))
-
-
-def clear_caches() -> None:
-    """Forget the compiled contour functions (e.g. after changing the model function in tests)."""
-    for f in (_coarse_function, _newton_function, _bisection_function, _optax_function):
-        f.cache_clear()
-
-
-def _run_padded(fn, size: int, arrays: Sequence[np.ndarray], *extra) -> dict[str, np.ndarray] | np.ndarray:
-    """Call a vmapped function on fixed-size chunks (the last one padded with its last row)."""
+    Returns ``fn``'s output pytree (an array, a tuple or a dict of arrays) with NumPy leaves.
+    """
     n = arrays[0].shape[0]
     pieces = []
     for start in range(0, n, size):
-        block = [a[start:start + size] for a in arrays]
-        m = block[0].shape[0]
-        if m < size:
-            block = [np.concatenate([b, np.repeat(b[-1:], size - m, axis=0)]) for b in block]
+        block = [pad_rows(a[start : start + size], size) for a in arrays]
+        m = min(size, n - start)
         out = fn(*(jnp.asarray(b) for b in block), *(jnp.asarray(e) for e in extra))
-        pieces.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:m], out))
+        pieces.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], out))
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
 
 
@@ -295,7 +303,7 @@ class ContourResult:
         return np.asarray([p["sensitivities"].get(key, np.nan) for p in self.points], dtype=float)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of DESIGN.md §3: ``{"points": [...], ...}``."""
+        """The JSON shape of ``uvmsm-jax contour --json``: ``{"points": [...], ...}``."""
         return {
             "points": self.points,
             "model": self.model,
@@ -340,9 +348,7 @@ def _near_misses(u: np.ndarray, f: np.ndarray, window: float) -> list[tuple[floa
             continue
         if (a < 0) != (b < 0) or (b < 0) != (c < 0):
             continue
-        if b < 0 and b >= a and b >= c and -b < window:
-            out.append((float(u[i - 1]), float(u[i + 1])))
-        elif b > 0 and b <= a and b <= c and b < window:
+        if b < 0 and b >= a and b >= c and -b < window or b > 0 and b <= a and b <= c and b < window:
             out.append((float(u[i - 1]), float(u[i + 1])))
     return out
 
@@ -365,19 +371,23 @@ def contour(
     chunk: int | None = None,
     solver_chunk: int | None = None,
     progress: bool = False,
+    objective_class: type[LogOmegaObjective] = RelicObjective,
 ) -> ContourResult:
     """Solve Ωh²(coupling) = ``target`` at each mediator mass, returning every branch.
 
-    model: ``"uvmsm"`` or ``"dark-photon"``. masses: mediator masses [GeV] (M_Z′ or m_A′), 1-D.
+    model: a registered model (name, class or instance). masses: mediator masses [GeV] (M_Z′ or m_A′), 1-D.
     ratio: M_DM/M_V (M_N₁ = r·M_Z′, m_χ = r·m_A′); or give the DM mass in ``fixed``.
     fixed: the remaining parameters, e.g. ``{"epsilon": 1e-9}`` for Model 2 solving for e′.
-    unknown: the coupling solved for (default ``g_bl`` / ``e_dark``; Model 2 also ``epsilon``).
+    unknown: the coupling solved for (default the registry's ``contour_unknown``: ``g_bl`` / ``e_dark``;
+      Model 2 also ``epsilon``).
     coupling_range, n_coarse, refine: the log-spaced bracketing scan of the unknown.
     method: ``"newton"`` (optimistix Newton in ln g + Bisection fallback) or ``"optax"`` (L-BFGS on
       (ln Ω − ln target)²). tol: required |ln(Ωh²/target)| (and Newton step in ln g).
-    chunk: points per chunk of the bracketing scan (default :func:`uvmsm_jax.scan.default_chunk`);
+    chunk: points per chunk of the bracketing scan (default :func:`uvmsm_jax.default_block`);
     solver_chunk: brackets per compiled root-finding chunk (default: next power of two ≥ the number
       of brackets, at most the scan chunk).
+    objective_class: the function solved for (default :class:`RelicObjective`, ln Ωh² of
+      :func:`uvmsm_jax.relic`); a :class:`LogOmegaObjective` subclass contours another function.
     """
     t_start = time.perf_counter()
 
@@ -385,15 +395,14 @@ def contour(
         if progress:
             print(f"contour: {message} ({time.perf_counter() - t_start:.1f} s)", file=sys.stderr, flush=True)
 
-    kind = _model_kind(model)
-    cls = MODEL_CLASSES[kind]
-    names = cls.parameter_names
+    spec = model_spec(model)
+    kind, names = spec.name, spec.fields
     settings = Settings() if settings is None else settings
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    unknown = DEFAULT_UNKNOWN[kind] if unknown is None else unknown
-    if unknown not in COUPLINGS[kind]:
-        raise ValueError(f"unknown must be one of {COUPLINGS[kind]} for model {kind!r}, got {unknown!r}")
+    unknown = spec.contour_unknown if unknown is None else unknown
+    if unknown not in spec.couplings:
+        raise ValueError(f"unknown must be one of {spec.couplings} for model {kind!r}, got {unknown!r}")
     if settings.t_reheat is not None and np.ndim(settings.t_reheat) != 0:
         raise ValueError("settings.t_reheat must be a scalar")
     if not (target > 0 and math.isfinite(target)):
@@ -403,7 +412,7 @@ def contour(
         raise ValueError(f"coupling_range must be 0 < LO < HI, got {coupling_range!r}")
     if n_coarse < 2:
         raise ValueError("n_coarse must be at least 2")
-    med, dm = MEDIATOR_MASS[kind], DM_MASS[kind]
+    med, dm = spec.mediator_mass, spec.dm_mass
     masses = np.atleast_1d(np.asarray(masses, dtype=np.float64))
     if masses.ndim != 1 or masses.size == 0 or not np.all(np.isfinite(masses) & (masses > 0)):
         raise ValueError(f"masses ({med}) must be a non-empty 1-D array of positive finite numbers")
@@ -428,8 +437,8 @@ def contour(
     for key, value in fixed.items():
         if key != dm:
             base[key] = np.full(n_mass, float(value))
-    static = _static_settings(settings)
     tie = settings.t_reheat is None
+    objective = objective_class(spec, static_settings(settings), tie)
     chunk = int(chunk or default_chunk())
     ln_target = math.log(target)
 
@@ -437,8 +446,8 @@ def contour(
     u_grid = np.linspace(math.log(lo_g), math.log(hi_g), int(n_coarse))
 
     iu = names.index(unknown)
-    coarse = _coarse_function(kind, static, tie, chunk)
-    ln_tr = 0.0 if tie else math.log(float(settings.t_reheat))
+    coarse = objective.batch(chunk)
+    ln_tr = 0.0 if settings.t_reheat is None else math.log(float(settings.t_reheat))
 
     def log_f(mass_index: np.ndarray, u: np.ndarray) -> np.ndarray:
         p = np.empty((u.size, len(names) + 1))
@@ -455,8 +464,8 @@ def contour(
     for _ in range(max(int(refine), 0)):
         requests = []
         for i, (u, f) in enumerate(samples):
-            for a, b in _near_misses(u, f, window=3.0):
-                for x in np.linspace(a, b, 10)[1:-1]:
+            for u_lo, u_hi in _near_misses(u, f, window=3.0):
+                for x in np.linspace(u_lo, u_hi, 10)[1:-1]:
                     if not np.any(np.isclose(u, x, rtol=0, atol=1e-12)):
                         requests.append((i, x))
         if not requests:
@@ -495,9 +504,9 @@ def contour(
         p_other[:, -1] = ln_tr
         size = int(solver_chunk or min(chunk, max(4, _next_power_of_two(n_br))))
         if method == "newton":
-            solve = _newton_function(kind, static, tie, iu, float(tol), int(max_iter), size)
+            solve = _newton_function(objective, iu, float(tol), int(max_iter), size)
         else:
-            solve = _optax_function(kind, static, tie, iu, float(tol), int(max_iter), size)
+            solve = _optax_function(objective, iu, float(tol), int(max_iter), size)
         res = _run_padded(solve, size, [u0, a, b_, p_other], ln_target)
         f_eval = res["log_omega"] - ln_target
         good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
@@ -506,7 +515,7 @@ def contour(
         if bad.size and method == "newton":  # fallback: bisection in ln g, then Newton from there
             n_fallback = int(bad.size)
             sign = np.where(fb[bad] > fa[bad], 1.0, -1.0)
-            bisect = _bisection_function(kind, static, tie, iu, float(tol), size)
+            bisect = _bisection_function(objective, iu, float(tol), size)
             u_b = _run_padded(bisect, size, [a[bad], b_[bad], sign, p_other[bad]], ln_target)
             res2 = _run_padded(solve, size, [u_b, a[bad], b_[bad], p_other[bad]], ln_target)
             f2 = res2["log_omega"] - ln_target
@@ -519,7 +528,7 @@ def contour(
             good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
             say(f"bisection fallback for {bad.size} brackets: {int(good.sum())}/{n_br} converged")
         t_solve = time.perf_counter()
-        points = _points(kind, names, unknown, base, ratio, mass_index, res, good, tie)
+        points = _points(spec, unknown, base, ratio, mass_index, res, good)
 
     no_solution = [
         {med: float(masses[i]), dm: float(base[dm][i])} for i in range(n_mass) if not any(b[0] == i for b in brackets)
@@ -536,10 +545,9 @@ def contour(
     return ContourResult(kind, unknown, float(target), method, settings, points, no_solution, (lo_g, hi_g), timings)
 
 
-def _points(kind, names, unknown, base, ratio, mass_index, res, good, tie) -> list[dict[str, Any]]:
-    from .relic import MECHANISMS
-
-    med, dm = MEDIATOR_MASS[kind], DM_MASS[kind]
+def _points(spec: ModelSpec, unknown, base, ratio, mass_index, res, good) -> list[dict[str, Any]]:
+    names = spec.fields
+    med, dm = spec.mediator_mass, spec.dm_mass
     iu = names.index(unknown)
     i_med, i_dm = names.index(med), names.index(dm)
     points = []
@@ -550,11 +558,11 @@ def _points(kind, names, unknown, base, ratio, mass_index, res, good, tie) -> li
         relic_status = int(extras[1])
         mechanism = int(extras[2])
         point: dict[str, Any] = {}
-        for j, name in enumerate(names):
+        for name in names:
             point[name] = float(math.exp(res["u"][k])) if name == unknown else float(base[name][i])
         point["mechanism"] = MECHANISMS[mechanism] if 0 <= mechanism < len(MECHANISMS) else "invalid"
         point["omega_h2"] = float(extras[0])
-        point["status"] = 0 if good[k] else (relic_status if relic_status != 0 else STATUS_NOT_CONVERGED)
+        point["status"] = 0 if good[k] else (relic_status if relic_status != 0 else int(Status.CONTOUR_NOT_CONVERGED))
         point["iterations"] = int(res["steps"][k])
         ju = jac[iu]
         sens: dict[str, float] = {}
@@ -575,135 +583,9 @@ def _points(kind, names, unknown, base, ratio, mass_index, res, good, tie) -> li
         point["_mass_index"] = i
         points.append(point)
     points.sort(key=lambda p: (p["_mass_index"], p[unknown]))
-    branch = {}
+    branch: dict[int, int] = {}
     for p in points:
         i = p.pop("_mass_index")
         p["branch"] = branch.get(i, 0)
         branch[i] = p["branch"] + 1
     return points
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line: uvmsm-jax contour
-# ---------------------------------------------------------------------------------------------
-
-
-def _contour_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_json_argument, add_model_option, add_settings_arguments, positive_float, range_type
-
-    add_model_option(parser)
-    group = parser.add_argument_group("masses")
-    group.add_argument("--m-zp", type=range_type("--m-zp"), metavar="LO:HI:N", help="uvmsm: M_Z' grid [GeV] (log-spaced)")
-    group.add_argument("--m-ap", type=range_type("--m-ap"), metavar="LO:HI:N", help="dark-photon: m_A' grid [GeV] (log-spaced)")
-    group.add_argument("--ratio", type=positive_float("--ratio"), metavar="R",
-                       help="DM mass / mediator mass (M_N1 = R*M_Z'; m_chi = R*m_A')")
-    group.add_argument("--m-n1", type=positive_float("--m-n1"), metavar="GEV", help="uvmsm: fixed M_N1 instead of --ratio")
-    group.add_argument("--m-chi", type=positive_float("--m-chi"), metavar="GEV", help="dark-photon: fixed m_chi instead of --ratio")
-    group = parser.add_argument_group("dark-photon couplings")
-    group.add_argument("--unknown", choices=("e-dark", "epsilon"), default="e-dark",
-                       help="dark-photon: the coupling to solve for (default e-dark)")
-    group.add_argument("--epsilon", type=positive_float("--epsilon"), metavar="E", help="fixed epsilon (when solving for e')")
-    group.add_argument("--e-dark", type=positive_float("--e-dark"), metavar="E", help="fixed e' (when solving for epsilon)")
-    group = parser.add_argument_group("solver")
-    group.add_argument("--target", type=positive_float("--target"), default=0.12, metavar="OMEGA_H2",
-                       help="target relic abundance (default 0.12)")
-    group.add_argument("--coupling-range", type=range_type("--coupling-range"), default=None, metavar="LO:HI:N",
-                       help="bracketing scan of the coupling (default 1e-13:1:40)")
-    group.add_argument("--method", choices=METHODS, default="newton", help="root finder (default newton)")
-    group.add_argument("--tol", type=positive_float("--tol"), default=1e-5, help="|ln(Omega/target)| tolerance (default 1e-5)")
-    group.add_argument("--chunk", type=_positive_int("--chunk"), metavar="N", help="points per compiled chunk of the bracketing scan")
-    parser.add_argument("--out", metavar="FILE", help="write the JSON result to FILE (text summary on stdout)")
-    add_settings_arguments(parser)
-    add_json_argument(parser)
-
-
-def _positive_int(option):
-    from .scan import positive_int
-
-    return positive_int(option)
-
-
-def _contour_run(args: argparse.Namespace) -> dict | None:
-    from .cli import UsageError, settings_from_args
-
-    model = args.model
-    med_option = {"uvmsm": "--m-zp", "dark-photon": "--m-ap"}[model]
-    med_range = args.m_zp if model == "uvmsm" else args.m_ap
-    other_med = args.m_ap if model == "uvmsm" else args.m_zp
-    if other_med is not None:
-        raise UsageError(f"{'--m-ap' if model == 'uvmsm' else '--m-zp'} does not apply to --model {model} (use {med_option})")
-    if med_range is None:
-        raise UsageError(f"{med_option} LO:HI:N is required for --model {model}")
-    dm_option, dm_value = ("--m-n1", args.m_n1) if model == "uvmsm" else ("--m-chi", args.m_chi)
-    wrong_dm = args.m_chi if model == "uvmsm" else args.m_n1
-    if wrong_dm is not None:
-        raise UsageError(f"{'--m-chi' if model == 'uvmsm' else '--m-n1'} does not apply to --model {model}")
-    if (args.ratio is None) == (dm_value is None):
-        raise UsageError(f"give exactly one of --ratio or {dm_option}")
-    fixed: dict[str, float] = {}
-    if dm_value is not None:
-        fixed[DM_MASS[model]] = dm_value
-    unknown = None
-    if model == "uvmsm":
-        if args.epsilon is not None or args.e_dark is not None:
-            raise UsageError("--epsilon/--e-dark do not apply to --model uvmsm")
-    else:
-        unknown = args.unknown.replace("-", "_")
-        other = "epsilon" if unknown == "e_dark" else "e_dark"
-        other_value = getattr(args, other)
-        if getattr(args, unknown) is not None:
-            raise UsageError(f"--{unknown.replace('_', '-')} is the unknown; give --{other.replace('_', '-')} instead")
-        if other_value is None:
-            raise UsageError(f"--{other.replace('_', '-')} is required for --model dark-photon --unknown {args.unknown}")
-        fixed[other] = other_value
-    settings = settings_from_args(args)
-    kwargs: dict[str, Any] = {}
-    if args.coupling_range is not None:
-        kwargs["coupling_range"] = (args.coupling_range.lo, args.coupling_range.hi)
-        kwargs["n_coarse"] = max(args.coupling_range.n, 2)
-    result = contour(model, med_range.values("log"), ratio=args.ratio, fixed=fixed or None, target=args.target,
-                     unknown=unknown, settings=settings, method=args.method, tol=args.tol, chunk=args.chunk,
-                     progress=not args.json, **kwargs)
-    data = result.as_dict()
-    if args.out:
-        from .cli import to_jsonable
-
-        with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump(to_jsonable(data), fh, allow_nan=False, indent=1)
-            fh.write("\n")
-    return data
-
-
-def _contour_text(result: Mapping) -> str:
-    unknown = result["unknown"]
-    model = result["model"]
-    med, dm = MEDIATOR_MASS[model], DM_MASS[model]
-    head = f"Omega h^2 = {result['target']:g} contour, {model}, solving for {unknown} ({result['method']})"
-    lines = [head, f"{med:>12} {dm:>12} {unknown:>13} {'omega_h2':>11} {'mechanism':<24} {'status':>6} "
-                   f"{'dln' + unknown + '/dln' + med:>18}"]
-    key = f"d_ln_{unknown}/d_ln_{med}"
-    for p in result["points"]:
-        lines.append(f"{p[med]:12.5g} {p[dm]:12.5g} {p[unknown]:13.6e} {p['omega_h2']:11.6g} {p['mechanism']:<24} "
-                     f"{p['status']:>6} {p['sensitivities'][key]:18.6g}")
-    if result["no_solution"]:
-        lines.append(f"no solution in {unknown} range {result['coupling_range']} at {med} = "
-                     + ", ".join(f"{q[med]:.4g}" for q in result["no_solution"]))
-    return "\n".join(lines)
-
-
-def _make_command():
-    from .cli import Command
-
-    return Command(
-        "contour",
-        "Omega h^2 = target contour in the coupling for each mediator mass (every branch, sensitivities)",
-        _contour_arguments,
-        _contour_run,
-        _contour_text,
-        description="Solve Omega h^2(coupling) = target for each mediator mass by Newton in ln g (optimistix) "
-        "with bracketing, returning every branch (freeze-in, freeze-out, ...) with its mechanism and "
-        "implicit-function-theorem sensitivities.",
-    )
-
-
-CLI_COMMAND = _make_command()

@@ -1,0 +1,189 @@
+"""Relic abundance of any registered model from the coupled Boltzmann system (docs/equations.md A.8, B.3–B.5).
+
+:func:`relic` is the one entry point: it configures the model (:func:`uvmsm_jax.pipeline.configure`),
+tabulates the rate coefficients, classifies the regime, solves the stiff system with diffrax and
+returns a :class:`RelicResult`. It accepts scalar or array fields (the batch is vmapped in blocks; an
+invalid point gets a status code and never disturbs its neighbours) and is differentiable in every
+continuous parameter: derivatives are computed in forward mode through the solver (exact for the
+discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from . import boltzmann as bz
+from ._batching import default_block, map_blocks
+from ._validation import is_concrete
+from .codes import STATUS_MESSAGES, mechanism_names
+from .models import validate_model
+from .pipeline import N_PARAMETERS, Config, classify, configure, parameters, prepare, solve
+from .settings import Settings
+
+__all__ = ["RelicResult", "relic", "yield_history"]
+
+OUTPUT_FIELDS = (
+    "omega_h2",
+    "yield_dm",
+    "yield_mediator",
+    "t_dec",
+    "x_dec",
+    "status",
+    "mechanism",
+    "dm_thermalised",
+    "mediator_thermalised",
+)
+"""The float outputs of one solved point, in the order of :func:`_point_outputs`."""
+
+
+def _point_outputs(theta: Array, config: Config) -> Array:
+    """All stages for one point → the :data:`OUTPUT_FIELDS` as one float vector."""
+    prepared = prepare(theta, config)
+    regime = classify(prepared, config)
+    solution = solve(prepared, regime, config)
+    valid, nan = prepared.valid, jnp.nan
+    return jnp.stack(
+        [
+            solution.omega_h2,
+            solution.yield_dm,
+            solution.yield_mediator,
+            jnp.where(valid, regime.t_dec_dm, nan),
+            jnp.where(valid, regime.x_dec, nan),
+            solution.status.astype(float),
+            jnp.where(valid, regime.mechanism, -1).astype(float),
+            jnp.where(valid, regime.dm_thermalised, False).astype(float),
+            jnp.where(valid, regime.mediator_thermalised, False).astype(float),
+        ]
+    )
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _relic_outputs(theta: Array, config: Config) -> Array:
+    return _point_outputs(theta, config)
+
+
+@_relic_outputs.defjvp
+def _relic_outputs_jvp(config, primals, tangents):
+    """Forward-mode Jacobian through the solver; the tangent map J·dθ is linear, so ``jax.grad``
+    works by transposing it (one forward solve per parameter, exact for the discrete solution)."""
+    (theta,), (theta_dot,) = primals, tangents
+
+    def outputs_with_copy(th):
+        out = _point_outputs(th, config)
+        return out, out
+
+    jacobian, outputs = jax.jacfwd(outputs_with_copy, has_aux=True)(theta)
+    # Outputs that are undefined (NaN, e.g. T_dec of a point that never thermalised) get a zero
+    # derivative row, so a zero cotangent on them cannot turn a reverse-mode gradient into NaN.
+    jacobian = jnp.where(jnp.isfinite(outputs)[:, None], jacobian, 0.0)
+    return outputs, jacobian @ theta_dot
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _relic_batch(thetas: Array, config: Config, block: int) -> Array:
+    return map_blocks(lambda theta: _relic_outputs(theta, config), thetas, block)
+
+
+class RelicResult(eqx.Module):
+    """Result of :func:`relic` (arrays with the batch shape of the model fields).
+
+    omega_h2: Ωh² of the DM (NaN where ``status`` flags a failure).
+    yield_dm: Y_DM = n/s today (Model 2: χ + χ̄).
+    yield_mediator: Y_V at the end of the integration (≈ 0 once it has decayed).
+    status: 0 ok, otherwise a :class:`~uvmsm_jax.codes.Status` code (:data:`~uvmsm_jax.codes.STATUS_MESSAGES`).
+    mechanism: :class:`~uvmsm_jax.codes.Mechanism` index into :data:`~uvmsm_jax.codes.MECHANISMS` (−1 invalid).
+    dm_thermalised, mediator_thermalised: (A31), (A33) / (B21).
+    t_dec [GeV], x_dec: DM decoupling temperature (A32) and M_DM/T_dec (NaN when not thermalised).
+    """
+
+    omega_h2: Array
+    yield_dm: Array
+    yield_mediator: Array
+    status: Array
+    mechanism: Array
+    dm_thermalised: Array
+    mediator_thermalised: Array
+    t_dec: Array
+    x_dec: Array
+
+    @property
+    def mechanism_name(self):
+        """Mechanism name (str) for a scalar result, a NumPy array of names for a batch."""
+        return mechanism_names(self.mechanism)
+
+    def as_dict(self) -> dict:
+        """JSON-ready dict of a scalar result (floats, ints, bools, strings)."""
+        if np.ndim(self.omega_h2) != 0:
+            raise ValueError("as_dict() needs a scalar result; index the batch first")
+        return {
+            "omega_h2": float(self.omega_h2),
+            "yield_dm": float(self.yield_dm),
+            "yield_mediator": float(self.yield_mediator),
+            "mechanism": self.mechanism_name,
+            "status": int(self.status),
+            "status_message": STATUS_MESSAGES.get(int(self.status), "unknown"),
+            "dm_thermalised": bool(self.dm_thermalised),
+            "mediator_thermalised": bool(self.mediator_thermalised),
+            "t_dec": None if not np.isfinite(self.t_dec) else float(self.t_dec),
+            "x_dec": None if not np.isfinite(self.x_dec) else float(self.x_dec),
+        }
+
+
+def relic(model, settings: Settings | None = None) -> RelicResult:
+    """Relic abundance Ωh² of ``model`` (any registered model: UVMSM, DarkPhotonDM, …) under ``settings``.
+
+    Scalar concrete input is validated (``ValueError`` naming the parameter); array input is solved
+    point by point with per-point ``status``. Differentiable (``jax.grad``, ``jax.jvp``, ``jax.jacfwd``)
+    with respect to every model field and ``Settings.t_reheat``.
+    """
+    settings = Settings() if settings is None else settings
+    config = configure(model, settings)
+    theta = parameters(model, settings)
+    if theta.ndim == 1 and is_concrete(theta):
+        validate_model(model)
+    batch_shape = theta.shape[:-1]
+    outputs = _relic_batch(theta.reshape(-1, N_PARAMETERS), config, default_block()).reshape(*batch_shape, -1)
+    fields = {name: outputs[..., i] for i, name in enumerate(OUTPUT_FIELDS)}
+    for name in ("status", "mechanism"):  # codes: no derivative
+        fields[name] = jax.lax.stop_gradient(fields[name]).astype(jnp.int32)
+    for name in ("dm_thermalised", "mediator_thermalised"):
+        fields[name] = jax.lax.stop_gradient(fields[name]) > 0.5
+    return RelicResult(**fields)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _history_point(theta: Array, config: Config, n_points: int):
+    prepared = prepare(theta, config)
+    save_taus = jnp.linspace(prepared.tau_start, prepared.tau_end, n_points)
+    solution = solve(prepared, classify(prepared, config), config, save_taus)
+    equilibrium = jnp.exp(jax.vmap(prepared.table)(save_taus)[:, [bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ]])
+    return prepared.m_ref * jnp.exp(-save_taus), solution.ode.ys, equilibrium, solution.status
+
+
+def yield_history(model, settings: Settings | None = None, n_points: int = 200) -> dict:
+    """Yields along the solution for one scalar point (plots, checks).
+
+    Returns NumPy arrays ``temperature`` [GeV] (from T_R down), ``yield_dm``, ``yield_mediator``,
+    ``yield_dm_eq``, ``yield_mediator_eq`` (equilibrium yields as used by the solver, i.e. the
+    cubic interpolant of the tabulated ln Y_eq) and the integer ``status``.
+    """
+    settings = Settings() if settings is None else settings
+    validate_model(model)
+    theta = parameters(model, settings)
+    if theta.ndim != 1:
+        raise ValueError("yield_history needs scalar model fields")
+    temperature, ys, eq, status = _history_point(theta, configure(model, settings), int(n_points))
+    return {
+        "temperature": np.asarray(temperature),
+        "yield_dm": np.asarray(ys[:, 0]),
+        "yield_mediator": np.asarray(ys[:, 1]),
+        "yield_dm_eq": np.asarray(eq[:, 0]),
+        "yield_mediator_eq": np.asarray(eq[:, 1]),
+        "status": int(status),
+    }

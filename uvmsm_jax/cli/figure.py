@@ -1,0 +1,107 @@
+"""``uvmsm-jax figure``: a paper figure recomputed from the solvers (:mod:`uvmsm_jax.figures`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..figures import DEFAULT_RESOLUTION, FIGURES, MODES, canonical_name, flatten_figure_data, make_figure
+from ._common import Command, UsageError, argument_type
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="figure: " + ", ".join(n.replace("_", "-") for n in FIGURES))
+    parser.add_argument("--out", required=True, metavar="FILE", help="output file, .png or .pdf")
+    parser.add_argument(
+        "--resolution",
+        type=argument_type(parse_resolution, "--resolution", "integer"),
+        default=None,
+        metavar="N",
+        help="relic-grid points per axis (default per figure: "
+        + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in DEFAULT_RESOLUTION.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--mode",
+        default="paper",
+        choices=MODES,
+        help="Model-1 convention (docs/equations.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
+        "(default paper; ignored by p2-fig1, p2-fig3)",
+    )
+    parser.add_argument(
+        "--dpi",
+        type=argument_type(parse_resolution, "--dpi", "integer"),
+        default=150,
+        metavar="DPI",
+        help="PNG resolution (default 150)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="FILE.npz",
+        default=None,
+        help="also save the numbers behind the figure (grids, curves, band edges) to FILE.npz",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def parse_resolution(text: str, option: str) -> int:
+    """An integer ≥ 4 (grid points per axis, or DPI); :class:`UsageError` naming ``option``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{option} must be an integer >= 4, got {text!r}") from None
+    if value < 4:
+        raise UsageError(f"{option} must be an integer >= 4, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> dict:
+    try:
+        key = canonical_name(args.name)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    ext = os.path.splitext(args.out)[1].lower()
+    if ext not in (".png", ".pdf"):
+        raise UsageError(f"--out must end in .png or .pdf, got {args.out!r}")
+    if args.data is not None and not args.data.endswith(".npz"):
+        raise UsageError(f"--data must end in .npz, got {args.data!r}")
+    t0 = time.perf_counter()
+    resolution = DEFAULT_RESOLUTION[key] if args.resolution is None else args.resolution
+    fig = make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi)
+    result = {
+        "figure": key.replace("_", "-"),
+        "out": os.path.abspath(args.out),
+        "resolution": resolution,
+        "mode": args.mode,
+        "bytes": os.path.getsize(args.out),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if args.data is not None:
+        arrays = flatten_figure_data(fig.figure_data)
+        # numpy's stub: mypy cannot rule out a key "allow_pickle" (a bool parameter) in **arrays
+        np.savez_compressed(args.data, **arrays)  # type: ignore[arg-type]
+        result["data"] = os.path.abspath(args.data)
+    return result
+
+
+def format_text(result: Mapping) -> str:
+    return (
+        f"wrote {result['out']} ({result['figure']}, resolution {result['resolution']}, mode {result['mode']}, "
+        f"{result['bytes']} bytes) in {result['seconds']} s"
+    )
+
+
+COMMAND = Command(
+    "figure",
+    "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3) from the solvers",
+    add_arguments,
+    run,
+    format_text,
+    description="Recompute and draw a figure of P1 (arXiv:1606.09317) or P2 (arXiv:2512.05380): "
+    "NAME is one of " + ", ".join(n.replace("_", "-") for n in FIGURES) + ". The output format "
+    "follows the extension of --out (.png or .pdf).",
+)

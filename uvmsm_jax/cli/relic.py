@@ -1,0 +1,42 @@
+"""``uvmsm-jax relic``: Ωh², mechanism and status of one parameter point (:func:`uvmsm_jax.relic`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+
+from .._relic import relic
+from ._common import PROG, Command, add_point_arguments, format_value, model_line, point_from_args, point_summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_point_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """``relic(model, settings).as_dict()`` with the model, its parameters and the settings used."""
+    data = relic(*point_from_args(args)).as_dict()
+    head = {k: data.pop(k) for k in ("omega_h2", "yield_dm", "mechanism", "status")}
+    if head["status"] != 0:
+        print(
+            f"{PROG}: warning: the relic solver returned status {head['status']} ({data['status_message']})",
+            file=sys.stderr,
+        )
+    return {**head, **data, **point_summary(args)}
+
+
+def format_text(result: Mapping) -> str:
+    settings = result["settings"]
+    rows = [
+        ("model", model_line(result)),
+        ("settings", ", ".join(f"{k}={format_value(v)}" for k, v in settings.items() if v is not None)),
+        ("omega_h2", format_value(result["omega_h2"])),
+        ("yield_dm", format_value(result["yield_dm"])),
+        ("mechanism", format_value(result["mechanism"])),
+        ("status", f"{result['status']} ({result['status_message']})"),
+    ]
+    return "\n".join(f"{k:<10} {v}" for k, v in rows)
+
+
+COMMAND = Command("relic", "relic abundance Ωh² of one parameter point", add_arguments, run, format_text)

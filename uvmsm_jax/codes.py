@@ -1,0 +1,83 @@
+"""Status and mechanism codes of every result (``RelicResult``, scans, contours).
+
+``status`` is 0 for a number the package vouches for and a :class:`Status` code otherwise; a batch
+never raises because one point failed. ``mechanism`` indexes :data:`MECHANISMS`; each model declares
+in the registry (:mod:`uvmsm_jax.models`) which mechanisms it can produce.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+__all__ = ["MECHANISMS", "STATUS_MESSAGES", "Mechanism", "Status", "mechanism_names"]
+
+
+class Status(enum.IntEnum):
+    """Per-point status codes (integers in results and Zarr stores)."""
+
+    NOT_COMPUTED = -1
+    """A scan store's fill value: the point has not been computed yet."""
+    OK = 0
+    """Solved; the numbers are valid."""
+    INVALID_INPUT = 1
+    """A mass, coupling or T_R is not a positive finite number (the point is not solved)."""
+    SOLVER_FAILED = 2
+    """diffrax reported a failure (non-finite values, failed Newton iterations)."""
+    MAX_STEPS = 3
+    """The ODE needed more than ``Settings.max_steps`` steps."""
+    NO_DM_CHANNEL = 4
+    """The model's production mechanism gives no DM at this point (dark photon with m_χ ≥ m_A′/2:
+    A′ → χχ̄ is closed); Ωh² = 0 is reported."""
+    CONTOUR_NOT_CONVERGED = 10
+    """A contour root that neither Newton nor bisection brought within tolerance."""
+
+    @property
+    def message(self) -> str:
+        """One-line description (the text of :data:`STATUS_MESSAGES`)."""
+        return STATUS_MESSAGES[self]
+
+
+STATUS_MESSAGES: dict[int, str] = {
+    Status.NOT_COMPUTED: "not computed yet",
+    Status.OK: "ok",
+    Status.INVALID_INPUT: "invalid input (a mass, coupling or T_R is not a positive finite number)",
+    Status.SOLVER_FAILED: "ODE solver failed",
+    Status.MAX_STEPS: "ODE solver reached max_steps",
+    Status.NO_DM_CHANNEL: "mediator cannot decay to a DM pair (m_dm >= m_v/2): no production",
+    Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
+}
+"""Status code → message."""
+
+
+class Mechanism(enum.IntEnum):
+    """Production mechanism of the relic (docs/equations.md A.6 for Model 1, (B22) for Model 2)."""
+
+    FREEZE_OUT_RELATIVISTIC = 0
+    """The DM thermalised and decoupled while relativistic (x_dec < 1)."""
+    FREEZE_OUT = 1
+    """The DM thermalised and froze out non-relativistically."""
+    FREEZE_IN_RESONANT = 2
+    """Never thermalised; produced on the s-channel resonance (M_V > 2 M_DM)."""
+    FREEZE_IN = 3
+    """Never thermalised; produced off resonance."""
+    SEQUENTIAL_FREEZE_IN = 4
+    """Dark photon: A′ frozen in from the SM, then A′ → χχ̄ (ε < ε_th)."""
+    THERMAL_MEDIATOR_DECAY = 5
+    """Dark photon: decays of a thermal A′ (ε > ε_th)."""
+
+    @property
+    def label(self) -> str:
+        """The name used in JSON and Zarr output, e.g. ``"freeze-in-resonant"``."""
+        return self.name.lower().replace("_", "-")
+
+
+MECHANISMS: tuple[str, ...] = tuple(m.label for m in Mechanism)
+"""Mechanism labels indexed by the integer ``mechanism`` of a result."""
+
+
+def mechanism_names(mechanism):
+    """Labels of :data:`MECHANISMS` indices ("invalid" for −1): a str for a scalar, else an array."""
+    names = np.asarray(MECHANISMS + ("invalid",))[np.asarray(mechanism)]
+    return str(names) if names.ndim == 0 else names

@@ -1,0 +1,304 @@
+"""The stages of a relic computation, for one parameter point (docs/equations.md A.6, A.8, B.3–B.5).
+
+    configure(model, settings) → Config          static: the model's registry entry and its physics
+    parameters(model, settings) → θ               θ = (m_dm, m_v, g_sm, g_dm, T_R), last axis 5
+    prepare(θ, config) → PreparedPoint            widths, integration range, tabulated rate table
+    classify(prepared, config) → Regime           thermalisation, decoupling, mechanism (one classifier)
+    solve(prepared, regime, config) → Solution    initial conditions and the stiff Boltzmann solve
+
+:func:`uvmsm_jax.relic`, :func:`uvmsm_jax.thermalisation`, :func:`uvmsm_jax.yield_history`, the
+contour solver and the Model-2 helpers are compositions of these stages; every model-specific rule
+comes from the registry (:mod:`uvmsm_jax.models`).
+"""
+
+from __future__ import annotations
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from . import boltzmann as bz
+from . import constants as c
+from ._widths import dm_pair_width
+from .codes import Status
+from .hadrons import sm_width_unit
+from .models import ModelSpec, Physics, model_spec
+from .portal import VectorPortal
+from .rates import RateDiagnostics, log_rate_coefficients
+from .settings import Settings
+
+__all__ = [
+    "Config",
+    "N_PARAMETERS",
+    "PreparedPoint",
+    "Regime",
+    "classify",
+    "configure",
+    "crossing_temperature",
+    "first_crossing_temperature",
+    "parameters",
+    "portal_of",
+    "prepare",
+    "solve",
+]
+
+N_PARAMETERS = 5
+"""Length of θ = (m_dm, m_v, g_sm, g_dm, T_R)."""
+DECAY_COMPLETION = 100.0
+"""Integrate at least until Γ_V/H ≥ this, so a decaying mediator is gone (e^{-50})."""
+SAFE_THETA = (1.0, 1.0, 1e-10, 1e-10, 100.0)
+"""A valid point substituted for invalid input before solving (its result is discarded)."""
+
+
+class Config(eqx.Module):
+    """Everything static about a relic computation (hashable; a ``jax.jit`` cache key).
+
+    spec: the model's registry entry. physics: its reading of the settings (processes, system
+    switches, M_P, δ term) with ``settings.t_reheat`` removed (T_R travels in θ).
+    """
+
+    spec: ModelSpec = eqx.field(static=True)
+    physics: Physics = eqx.field(static=True)
+
+    @property
+    def settings(self) -> Settings:
+        return self.physics.settings
+
+
+def configure(model, settings: Settings | None = None) -> Config:
+    """The :class:`Config` of ``model`` (instance, class, name or spec) under ``settings``."""
+    settings = Settings() if settings is None else settings
+    spec = model_spec(model)
+    static_settings = eqx.tree_at(lambda s: s.t_reheat, settings, None, is_leaf=lambda x: x is None)
+    return Config(spec=spec, physics=spec.physics(spec.resolve_settings(static_settings)))
+
+
+def parameters(model, settings: Settings | None = None) -> Array:
+    """θ = (m_dm, m_v, g_sm, g_dm, T_R) broadcast to the batch shape, last axis of length 5.
+
+    T_R is ``settings.t_reheat`` or the model's default (:meth:`ModelSpec.default_t_reheat`).
+    """
+    settings = Settings() if settings is None else settings
+    portal = model.portal
+    if settings.t_reheat is not None:
+        t_reheat = jnp.asarray(settings.t_reheat, dtype=float)
+    else:
+        t_reheat = model_spec(model).default_t_reheat(portal)
+    fields = jnp.broadcast_arrays(portal.m_dm, portal.m_v, portal.g_sm, portal.g_dm, t_reheat)
+    return jnp.stack(fields, axis=-1)
+
+
+def portal_of(theta: Array, config: Config) -> VectorPortal:
+    """The :class:`VectorPortal` of θ (first four entries) for the configured model."""
+    m_dm, m_v, g_sm, g_dm = theta[0], theta[1], theta[2], theta[3]
+    return VectorPortal(m_dm, m_v, g_sm, g_dm, current=config.spec.current, dm_kind=config.spec.dm_kind)
+
+
+def crossing_temperature(log_ratio: Array, taus: Array, m_ref: Array) -> Array:
+    """Lowest grid temperature where ln(r/H) crosses 0 from above (A32) [GeV]; NaN if never > 0."""
+    above = log_ratio > 0
+    n = log_ratio.shape[0]
+    last = jnp.max(jnp.where(above, jnp.arange(n), -1))
+    i = jnp.clip(last, 0, n - 2)
+    lo, hi = log_ratio[i], log_ratio[i + 1]
+    fraction = jnp.clip(lo / jnp.where(lo - hi != 0, lo - hi, 1.0), 0.0, 1.0)
+    tau = taus[i] + fraction * (taus[i + 1] - taus[i])
+    tau = jnp.where(last == n - 1, taus[-1], tau)
+    return jnp.where(last >= 0, m_ref * jnp.exp(-tau), jnp.nan)
+
+
+def first_crossing_temperature(log_ratio: Array, taus: Array, m_ref: Array) -> Array:
+    """Highest temperature at which ln(r/H) first exceeds 0 [GeV] (T_R when it starts above); NaN if never."""
+    above = log_ratio > 0
+    i = jnp.argmax(above)
+    j = jnp.maximum(i - 1, 0)
+    lo, hi = log_ratio[j], log_ratio[i]
+    fraction = jnp.clip(-lo / jnp.where(hi - lo != 0, hi - lo, 1.0), 0.0, 1.0)
+    tau = jnp.where(i == 0, taus[0], taus[j] + fraction * (taus[i] - taus[j]))
+    return jnp.where(jnp.any(above), m_ref * jnp.exp(-tau), jnp.nan)
+
+
+class PreparedPoint(eqx.Module):
+    """A point's widths [GeV], integration range in τ = ln(m_ref/T), rate table and rate diagnostics.
+
+    valid: every entry of the input θ is positive and finite (otherwise θ is :data:`SAFE_THETA`).
+    diagnostics: ln(r/H) of (A30) for each process on the τ grid ``taus``.
+    """
+
+    valid: Array
+    theta: Array
+    m_ref: Array
+    width_sm: Array
+    width_dm: Array
+    tau_start: Array
+    tau_end: Array
+    table: bz.RateTable
+    taus: Array
+    diagnostics: RateDiagnostics
+
+
+def prepare(theta: Array, config: Config) -> PreparedPoint:
+    """Widths, integration range and the tabulated rate coefficients of one point θ."""
+    physics, spec = config.physics, config.spec
+    settings = physics.settings
+    valid = jnp.all(jnp.isfinite(theta) & (theta > 0))
+    theta = jnp.where(valid, theta, jnp.asarray(SAFE_THETA))
+    portal = portal_of(theta, config)
+    t_reheat = theta[4]
+    width_sm = portal.g_sm**2 * sm_width_unit(portal.m_v, portal.current, settings).total
+    width_dm = dm_pair_width(portal)
+    width_total = width_sm + width_dm
+    m_ref = spec.reference_mass(portal)
+
+    t_end = jnp.minimum(portal.m_dm, portal.m_v) / settings.x_end
+    if physics.processes.decays:  # until the mediator has decayed: Γ/H(g* ≤ 106.75) ≥ 100
+        h_coefficient = jnp.sqrt(jnp.pi**2 * 106.75 / 90.0) / physics.planck_mass
+        t_end = jnp.minimum(t_end, jnp.sqrt(width_total / (DECAY_COMPLETION * h_coefficient)))
+    tau_start, tau_end = jnp.log(m_ref / t_reheat), jnp.log(m_ref / t_end)
+
+    def log_rates(tau):
+        return log_rate_coefficients(
+            portal,
+            settings,
+            physics.processes,
+            physics.planck_mass,
+            physics.entropy_derivative,
+            width_sm,
+            width_dm,
+            m_ref * jnp.exp(-tau),
+        )
+
+    table, taus, diagnostics = bz.tabulate(log_rates, tau_start, tau_end, settings.n_grid)
+    return PreparedPoint(
+        valid=valid,
+        theta=theta,
+        m_ref=m_ref,
+        width_sm=width_sm,
+        width_dm=width_dm,
+        tau_start=tau_start,
+        tau_end=tau_end,
+        table=table,
+        taus=taus,
+        diagnostics=diagnostics,
+    )
+
+
+class Regime(eqx.Module):
+    """Thermal history of a point without the ODE (A30)–(A33), (B21)–(B22).
+
+    log_dm_rate_over_h, log_mediator_rate_over_h: ln(r/H) on the τ grid entering the criteria.
+    dm_thermalised, mediator_thermalised: bool. mechanism: :class:`~uvmsm_jax.codes.Mechanism` index.
+    t_dec_dm [GeV], x_dec: DM decoupling (last r_DM = H crossing, (A32)) and M_DM/T_dec (NaN if the DM
+    never thermalises). t_therm_dm: first r_DM = H crossing. t_dec_mediator, t_therm_mediator: the
+    same for the mediator rate (t_dec_mediator NaN unless the mediator thermalised).
+    """
+
+    log_dm_rate_over_h: Array
+    log_mediator_rate_over_h: Array
+    dm_thermalised: Array
+    mediator_thermalised: Array
+    t_dec_dm: Array
+    x_dec: Array
+    t_therm_dm: Array
+    t_dec_mediator: Array
+    t_therm_mediator: Array
+    mechanism: Array
+
+
+def classify(prepared: PreparedPoint, config: Config) -> Regime:
+    """The one classifier: thermalisation criteria, decoupling temperatures and mechanism."""
+    physics, spec = config.physics, config.spec
+    p = prepared
+    portal = portal_of(p.theta, config)
+    d = p.diagnostics
+    # 2→2 rates over the whole history; (inverse) decays only while T ≥ M_V (afterwards Γ/H grows
+    # for any decaying particle without thermalising anything).
+    temperatures = p.m_ref * jnp.exp(-p.taus)
+    decays_count = physics.processes.decays & (temperatures >= portal.m_v)
+    log_rd = jnp.where(decays_count, d.log_rd_over_h, bz.LOG_ZERO)
+    log_mediator_rate = jnp.logaddexp(d.log_rb_over_h, log_rd)
+    mediator_thermal = spec.mediator_thermalised(log_mediator_rate, p.width_sm, portal, physics)
+    log_rc = jnp.where(mediator_thermal, d.log_rc_over_h, bz.LOG_ZERO)
+    log_dm_rate = jnp.logaddexp(d.log_ra_over_h, log_rc)
+    dm_thermal = jnp.max(log_dm_rate) > 0
+    t_dec = crossing_temperature(log_dm_rate, p.taus, p.m_ref)
+    x_dec = portal.m_dm / t_dec
+    return Regime(
+        log_dm_rate_over_h=log_dm_rate,
+        log_mediator_rate_over_h=log_mediator_rate,
+        dm_thermalised=dm_thermal,
+        mediator_thermalised=mediator_thermal,
+        t_dec_dm=t_dec,
+        x_dec=x_dec,
+        t_therm_dm=first_crossing_temperature(log_dm_rate, p.taus, p.m_ref),
+        t_dec_mediator=jnp.where(mediator_thermal, crossing_temperature(log_mediator_rate, p.taus, p.m_ref), jnp.nan),
+        t_therm_mediator=first_crossing_temperature(log_mediator_rate, p.taus, p.m_ref),
+        mechanism=spec.mechanism(dm_thermal, mediator_thermal, x_dec, portal),
+    )
+
+
+class Solution(eqx.Module):
+    """Result of :func:`solve` for one point.
+
+    omega_h2, yield_dm, yield_mediator: NaN where ``status`` flags a failure. status: a
+    :class:`~uvmsm_jax.codes.Status` code. ode: the diffrax solution (ys = (Y_DM, Y_V) at the saved τ).
+    """
+
+    omega_h2: Array
+    yield_dm: Array
+    yield_mediator: Array
+    status: Array
+    ode: diffrax.Solution
+
+
+def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
+    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) and Ωh² (A40) of one point."""
+    settings = config.settings
+    p = prepared
+    columns = p.table.values
+    y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
+    if settings.initial == "zero":
+        start_in_equilibrium = jnp.array([False, False])
+    elif settings.initial == "equilibrium":
+        start_in_equilibrium = jnp.array([True, True])
+    else:
+        start_in_equilibrium = jnp.stack([regime.log_dm_rate_over_h[0] > 0, regime.log_mediator_rate_over_h[0] > 0])
+    y0 = jnp.where(start_in_equilibrium, y_eq0, 0.0)
+    yield_scale = jnp.minimum(y_eq0[0], bz.production_estimate(p.table, p.taus))
+    # a tolerance, not physics: keep parameter derivatives out of the step-size control
+    atol = jax.lax.stop_gradient(jnp.maximum(settings.atol * yield_scale, 1e-300))
+    conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
+    ode = bz.solve(
+        p.table,
+        config.physics.system,
+        conversion_weight,
+        y0,
+        p.tau_start,
+        p.tau_end,
+        settings.rtol,
+        atol,
+        settings.max_steps,
+        diffrax.ForwardMode(),
+        save_taus,
+    )
+    assert ode.ys is not None  # bz.solve always saves (t1, or the save_taus)
+    y_dm, y_v = ode.ys[-1, 0], ode.ys[-1, 1]
+    omega = c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm
+
+    status = jnp.where(
+        ode.result == diffrax.RESULTS.successful,
+        Status.OK,
+        jnp.where(ode.result == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS, Status.SOLVER_FAILED),
+    )
+    status = config.spec.status(status, p.width_dm)
+    status = jnp.where(p.valid, status, Status.INVALID_INPUT)
+    failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
+    return Solution(
+        omega_h2=jnp.where(failed, jnp.nan, omega),
+        yield_dm=jnp.where(failed, jnp.nan, y_dm),
+        yield_mediator=jnp.where(failed, jnp.nan, y_v),
+        status=status,
+        ode=ode,
+    )

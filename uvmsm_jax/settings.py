@@ -1,0 +1,94 @@
+"""Numerical and physics switches shared by every solver (:class:`Settings`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+from jaxtyping import Array, Float
+
+from ._validation import check_positive_finite
+
+__all__ = ["GSTAR_TABLES", "Settings"]
+
+Mode = Literal["physical", "paper"]
+"""Values of :attr:`Settings.mode`."""
+
+
+class Settings(eqx.Module):
+    """Numerical and physics switches shared by every solver (all static except ``t_reheat``).
+
+    mode: "physical" (default; corrections of docs/equations.md A.0) or "paper" (P1 as printed). A
+      model with a single convention ignores it (the dark photon; ``ModelSpec.conventions``).
+    gstar: "saikawa2018" (tabulated g*, g*s; default), "saikawa2020", "saikawa2018-fit" (analytic
+      fit D1–D3), or a number (constant g* = g*s, no dg*s/dT term).
+    statistics: "maxwell-boltzmann" (default) or "quantum" (FD/BE equilibrium densities).
+    entropy_derivative: include the (1+δ) factor of (G5). ``None`` → on for a tabulated g* in
+      physical mode for the UνMSM, off otherwise (P1 and P2 set δ = 0).
+    t_reheat: reheating temperature T_R [GeV]; ``None`` → the model's default
+      (``ModelSpec.default_t_reheat``: 100·max(M_N₁, M_Z′) for the UνMSM, (A39), K13; 1000·m_A′ for
+      the dark photon, (B18)). Differentiable.
+    sqrt_s_switch: √s above which hadronic channels are perturbative quarks [GeV] (docs/equations.md D.2).
+    include_invisible_in_depletion: Model 2 flag of docs/equations.md B.3 (Γ_vis → Γ_tot in the A′ decay term).
+    resonance: Model-1 bookkeeping of the s-channel pole (docs/equations.md A.8.1): "pole" keeps the
+      narrow-width pole term (A27) in ⟨σv⟩_a and drops Z′ decays (R, P1's choice); "decay" keeps
+      only the off-pole part and evolves Z′ (inverse) decays (D). "auto": "pole" in paper mode,
+      "decay" in physical mode.
+    include_conversion: Model 1 process (c) N₁N₁ ↔ Z′Z′ (A24) on (default) or off.
+    system: "coupled" (A36)–(A37), default, or "reduced" (A38) with Y_Z′ = Y_Z′,eq where the Z′
+      thermalises (A33).
+    initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, else zero; A.6),
+      "zero" (A39) or "equilibrium".
+    rtol: relative accuracy of the ODE solution for each yield Y = n/s.
+    atol: absolute yield tolerance as a fraction of the point's DM yield scale
+      min(Y_DM,eq(T_R), production estimate); yields below it are not resolved relatively.
+    n_grid: nodes of the ln T grid on which rate coefficients are tabulated.
+    x_end: integrate down to T = min(M_DM, M_V)/x_end (and until the mediator has decayed).
+    max_steps: ODE step limit (a point that needs more reports status 3).
+    """
+
+    mode: Mode = eqx.field(static=True, default="physical")
+    gstar: str | float = eqx.field(static=True, default="saikawa2018")
+    statistics: Literal["maxwell-boltzmann", "quantum"] = eqx.field(static=True, default="maxwell-boltzmann")
+    entropy_derivative: bool | None = eqx.field(static=True, default=None)
+    t_reheat: Float[Array, ""] | None = None
+    sqrt_s_switch: float = eqx.field(static=True, default=2.0)
+    include_invisible_in_depletion: bool = eqx.field(static=True, default=False)
+    resonance: Literal["auto", "pole", "decay"] = eqx.field(static=True, default="auto")
+    include_conversion: bool = eqx.field(static=True, default=True)
+    system: Literal["coupled", "reduced"] = eqx.field(static=True, default="coupled")
+    initial: Literal["auto", "zero", "equilibrium"] = eqx.field(static=True, default="auto")
+    rtol: float = eqx.field(static=True, default=1e-7)
+    atol: float = eqx.field(static=True, default=1e-16)
+    n_grid: int = eqx.field(static=True, default=256)
+    x_end: float = eqx.field(static=True, default=1e5)
+    max_steps: int = eqx.field(static=True, default=8192)
+
+    def __check_init__(self):
+        if self.mode not in ("physical", "paper"):
+            raise ValueError(f"mode must be 'physical' or 'paper', got {self.mode!r}")
+        if self.statistics not in ("maxwell-boltzmann", "quantum"):
+            raise ValueError(f"statistics must be 'maxwell-boltzmann' or 'quantum', got {self.statistics!r}")
+        if isinstance(self.gstar, str):
+            if self.gstar not in GSTAR_TABLES:
+                raise ValueError(f"gstar must be one of {sorted(GSTAR_TABLES)} or a number, got {self.gstar!r}")
+        else:
+            check_positive_finite("gstar", self.gstar)
+        for name, allowed in (
+            ("resonance", ("auto", "pole", "decay")),
+            ("system", ("coupled", "reduced")),
+            ("initial", ("auto", "zero", "equilibrium")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not float(self.sqrt_s_switch) > 0:  # may be inf: R ratio at all masses (docs/equations.md D.2)
+            raise ValueError(f"sqrt_s_switch must be positive, got {self.sqrt_s_switch!r}")
+        for name in ("rtol", "atol", "x_end"):
+            check_positive_finite(name, getattr(self, name))
+        if self.n_grid < 16 or self.max_steps < 1:
+            raise ValueError("n_grid must be ≥ 16 and max_steps ≥ 1")
+        if self.t_reheat is not None:
+            check_positive_finite("t_reheat", self.t_reheat)
+
+
+GSTAR_TABLES = ("saikawa2018", "saikawa2020", "saikawa2018-fit")
