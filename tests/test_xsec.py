@@ -1,0 +1,641 @@
+"""Direct unit tests of uvmsm_jax.xsec, the closed-form 2 → 2 cross sections (docs/equations.md A.3–A.4).
+
+Every number the package returns is compared with something computed independently here:
+
+* the docs/equations.md E.4 table (explicit Dirac traces made while writing the specification);
+* squared amplitudes built in this file from explicit 4×4 Dirac matrices (NumPy), integrated over t
+  with Gauss–Legendre and normalised by (G8) — independent of the closed forms (A14)–(A24);
+* closed-form limits: the p-wave threshold of N₁N₁ → f f̄ (∫dt Σ|M|² ∝ β_N³), the s-wave thresholds
+  of (b) and (c) (∫dt Σ|M|² → R·Σ|M|²(t₀)), the high-energy logarithms, f f̄ → γγ;
+* the narrow-width pole term of ⟨σv⟩ (A27) against (A28) and against a direct integration of the
+  Breit–Wigner for Γ/M → 0 (SciPy);
+* exact scalings (σ ∝ g⁴, N_c, η) and (G8) detailed balance.
+
+Units: GeV, cross sections GeV⁻², I_b, I_c GeV⁴.
+"""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate as si
+import scipy.special as sp
+from helpers import (
+    E4_I_B,
+    E4_I_C,
+    central_difference,
+    convergence_order,
+    log_derivative,
+)
+
+import uvmsm_jax  # noqa: F401  (enables float64)
+from uvmsm_jax import rates, xsec
+
+ALPHA = 1 / 137.036  # docs/equations.md G.1
+
+# --- independent squared amplitudes from explicit Dirac matrices ---------------------------------
+
+_I2, _Z2 = np.eye(2), np.zeros((2, 2))
+_PAULI = [np.array([[0, 1], [1, 0]], complex), np.array([[0, -1j], [1j, 0]]), np.array([[1, 0], [0, -1]], complex)]
+GAMMA = np.array([np.block([[_I2, _Z2], [_Z2, -_I2]])] + [np.block([[_Z2, p], [-p, _Z2]]) for p in _PAULI]).astype(
+    complex
+)
+GAMMA5 = 1j * GAMMA[0] @ GAMMA[1] @ GAMMA[2] @ GAMMA[3]
+AXIAL = np.einsum("mab,bc->mac", GAMMA, GAMMA5)  # γ^μγ⁵: the Z′N₁N₁ vertex of (A5), Q′_N⁴ = 1
+LEFT = np.einsum("mab,bc->mac", GAMMA, (np.eye(4) - GAMMA5) / 2)  # γ^μ P_L: a left-handed neutrino
+METRIC = np.diag([1.0, -1.0, -1.0, -1.0])
+ONE = np.eye(4)
+
+
+def _slash(p):
+    return np.einsum("...m,mn,nab->...ab", p, METRIC, GAMMA)
+
+
+def _bar(m):
+    """Dirac adjoint γ⁰ M† γ⁰ (for M* of a spinor sandwich)."""
+    return GAMMA[0] @ np.conj(np.swapaxes(m, -1, -2)) @ GAMMA[0]
+
+
+def _minkowski(a, b):
+    return np.einsum("...m,mn,...n->...", a, METRIC, b)
+
+
+def _momenta(s, m_in, m_out, t):
+    """CM four-momenta of 1 + 2 → 3 + 4 (m₁ = m₂ = m_in, m₃ = m₄ = m_out) with t = (p₁ − p₃)²."""
+    t = np.asarray(t, float)
+    e = math.sqrt(s) / 2
+    p_in, p_out = math.sqrt(s / 4 - m_in**2), math.sqrt(s / 4 - m_out**2)
+    cos = (t - m_in**2 - m_out**2 + s / 2) / (2 * p_in * p_out)
+    sin = np.sqrt(np.clip(1 - cos**2, 0, None))
+    z = np.zeros_like(t)
+    return (
+        np.stack([e + z, z, z, p_in + z], -1),
+        np.stack([e + z, z, z, -p_in + z], -1),
+        np.stack([e + z, p_out * sin, z, p_out * cos], -1),
+        np.stack([e + z, -p_out * sin, z, -p_out * cos], -1),
+    )
+
+
+def _propagator(q, m):
+    return (_slash(q) + m * ONE) / (_minkowski(q, q) - m**2)[..., None, None]
+
+
+def amplitude2_dm_pair_to_fermions(s, t, m_n, m_f, m_v, width):
+    """Σ|M|² of N₁N₁ → f f̄ through the s-channel Z′ (g = Q′ = N_c = 1), vertex γ^μγ⁵ on N₁ (A5)."""
+    p1, p2, p3, p4 = _momenta(s, m_n, m_f, t)
+    dm = np.einsum("mab,...bc,ncd,...da->...mn", AXIAL, _slash(p1) + m_n * ONE, _bar(AXIAL), _slash(p2) - m_n * ONE)
+    sm = np.einsum("mab,...bc,ncd,...da->...mn", GAMMA, _slash(p4) - m_f * ONE, GAMMA, _slash(p3) + m_f * ONE)
+    # the k^μk^ν part of the propagator vanishes on the conserved f current
+    return np.real(np.einsum("...mn,mr,ns,...rs->...", dm, METRIC, METRIC, sm)) / (
+        (s - m_v**2) ** 2 + (m_v * width) ** 2
+    )
+
+
+def amplitude2_mediator_pair_to_fermions(s, t, m_f, m_v, vertex=GAMMA):
+    """Σ|M|² of Z′(k₁)Z′(k₂) → f(p₃) f̄(p₄), t = (k₁ − p₃)², t/u-channel f, polarisation sums
+    −g + kk/M² (g = Q′ = N_c = 1); ``vertex`` γ^μ (Dirac f) or γ^μP_L (one left-handed ν)."""
+    k1, k2, p3, p4 = _momenta(s, m_v, m_f, t)
+    line = np.einsum("mab,...bc,ncd->...mnad", vertex, _propagator(p3 - k1, m_f), vertex) + np.einsum(
+        "nab,...bc,mcd->...mnad", vertex, _propagator(p3 - k2, m_f), vertex
+    )
+    traces = np.einsum(
+        "...mnab,...bc,...rscd,...da->...mnrs", line, _slash(p4) - m_f * ONE, _bar(line), _slash(p3) + m_f * ONE
+    )
+    k1l, k2l = k1 @ METRIC, k2 @ METRIC
+    pol1 = -METRIC + np.einsum("...m,...r->...mr", k1l, k1l) / m_v**2
+    pol2 = -METRIC + np.einsum("...m,...r->...mr", k2l, k2l) / m_v**2
+    return np.real(np.einsum("...mnrs,...mr,...ns->...", traces, pol1, pol2))
+
+
+def amplitude2_dm_pair_to_mediator_pair(s, t, m_n, m_v):
+    """Σ|M|² of N₁(p₁)N₁(p₂) → Z′(k₁)Z′(k₂), t = (p₁ − k₁)², t/u-channel N₁, vertex γ^μγ⁵,
+    transverse-type polarisation sums −g only (docs/equations.md A16, K31)."""
+    p1, p2, k1, k2 = _momenta(s, m_n, m_v, t)
+    line = np.einsum("nab,...bc,mcd->...mnad", AXIAL, _propagator(p1 - k1, m_n), AXIAL) + np.einsum(
+        "mab,...bc,ncd->...mnad", AXIAL, _propagator(p1 - k2, m_n), AXIAL
+    )
+    traces = np.einsum(
+        "...mnab,...bc,...rscd,...da->...mnrs", line, _slash(p1) + m_n * ONE, _bar(line), _slash(p2) - m_n * ONE
+    )
+    return np.real(np.einsum("...mnrs,mr,ns->...", traces, METRIC, METRIC))
+
+
+def t_range(s, m_in, m_out):
+    """(t₋, t₊) of (G10) for equal-mass pairs."""
+    r = math.sqrt((s - 4 * m_in**2) * (s - 4 * m_out**2))
+    centre = m_in**2 + m_out**2 - s / 2
+    return centre - r / 2, centre + r / 2
+
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
+_EDGE = np.geomspace(1e-10, 0.25, 11)
+_PANELS = np.concatenate([[0.0], _EDGE, [0.5], 1.0 - _EDGE[::-1], [1.0]])
+"""Panel edges (fractions of the t-range), geometric towards both ends: at s ≫ masses the t/u-channel
+propagators peak within ~(M⁴ + m²s)/s² of the ends of the range."""
+
+
+def integrate_t(amplitude2, s, m_in, m_out):
+    """∫_{t₋}^{t₊} dt Σ|M|² by composite 24-point Gauss–Legendre on :data:`_PANELS` (no pole in the
+    range: t − m² < 0 there because M⁴ − 4M²m² + m²s > 0, docs/equations.md A.4)."""
+    lo, hi = t_range(s, m_in, m_out)
+    a, b = lo + (hi - lo) * _PANELS[:-1], lo + (hi - lo) * _PANELS[1:]
+    t = (0.5 * (a + b))[:, None] + (0.5 * (b - a))[:, None] * _GL_X[None, :]
+    return float(np.sum((0.5 * (b - a))[:, None] * _GL_W[None, :] * amplitude2(t.ravel()).reshape(t.shape)))
+
+
+def width_to_fermion_pair(m_v, m_f, coupling=1.0, n_colour=1.0):
+    """(A8) in NumPy: Γ(V → f f̄) for a vector of mass m_v [GeV]."""
+    r = 4 * m_f**2 / m_v**2
+    return coupling**2 * n_colour * m_v / (12 * math.pi) * (1 + r / 2) * math.sqrt(max(1 - r, 0.0))
+
+
+# --- the specification's own trace numbers -------------------------------------------------------
+
+
+def test_trace_amplitudes_reproduce_the_e4_ratios():
+    """E.4 rows 1–3: traces/(A14) = 2, traces/(A16 with 19t + u) = 8, (A15)/traces = 1. Checks the
+    trace code above against the printed amplitudes at random kinematics before it is used as the
+    reference for the package."""
+    rng = np.random.default_rng(7)
+
+    def a14(s, t, m_n, m_f, m_v, width):
+        u = 2 * m_n**2 + 2 * m_f**2 - s - t
+        bw = (s - m_v**2) ** 2 + (m_v * width) ** 2
+        return (
+            4
+            * s**2
+            / bw
+            * (
+                (t**2 + u**2) / s**2
+                - 4 * m_f**2 / s * (t + u) / s
+                + 2 * (-(m_n**4) - 2 * m_n**2 * m_f**2 + 3 * m_f**4) / s**2
+            )
+        )
+
+    def a15(s, t, m_f, m):
+        u = 2 * m_f**2 + 2 * m**2 - s - t
+
+        def half(t, u):
+            return (
+                8
+                * t
+                * u
+                / (t - m_f**2) ** 2
+                * (1 - m_f**2 * (3 * t + u) / (t * u) - (m**4 + 4 * m**2 * m_f**2 + m_f**4) / (t * u))
+            )
+
+        return (
+            half(t, u)
+            + half(u, t)
+            + 16
+            * s**2
+            / ((t - m_f**2) * (u - m_f**2))
+            * ((2 * m**2 + m_f**2) / s - 2 * (m**2 + 2 * m_f**2) * m_f**2 / s**2)
+        )
+
+    def a16(s, t, m_n, m):
+        u = 2 * m_n**2 + 2 * m**2 - s - t
+
+        def half(t, u):
+            return (
+                t
+                * u
+                / (t - m_n**2) ** 2
+                * (1 - m_n**2 * (19 * t + u) / (t * u) - (m**4 - 12 * m**2 * m_n**2 + 17 * m_n**4) / (t * u))
+            )
+
+        return (
+            half(t, u)
+            + half(u, t)
+            + 2
+            * s**2
+            / ((t - m_n**2) * (u - m_n**2))
+            * ((2 * m**2 - 3 * m_n**2) / s + 2 * (6 * m_n**2 - m**2) * m_n**2 / s**2)
+        )
+
+    for _ in range(4):
+        m_n, m_f, m_v, width = rng.uniform(0.1, 2.0, 4)
+        s = 4 * max(m_n, m_f, m_v) ** 2 * rng.uniform(1.05, 6.0)
+        t = rng.uniform(*t_range(s, m_n, m_f), 3)
+        np.testing.assert_allclose(
+            amplitude2_dm_pair_to_fermions(s, t, m_n, m_f, m_v, width) / a14(s, t, m_n, m_f, m_v, width),
+            2.0,
+            rtol=1e-10,
+        )
+        t = rng.uniform(*t_range(s, m_v, m_f), 3)
+        np.testing.assert_allclose(
+            amplitude2_mediator_pair_to_fermions(s, t, m_f, m_v) / a15(s, t, m_f, m_v), 1.0, rtol=1e-10
+        )
+        t = rng.uniform(*t_range(s, m_n, m_v), 3)
+        np.testing.assert_allclose(
+            amplitude2_dm_pair_to_mediator_pair(s, t, m_n, m_v) / a16(s, t, m_n, m_v), 8.0, rtol=1e-10
+        )
+
+
+# --- (a) E.4 numbers through the package -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", list(E4_I_B))
+def test_i_b_e4_values(key):
+    assert float(xsec.t_integrated_mediator_pair_to_fermions(*key)) == pytest.approx(E4_I_B[key], rel=1e-11)
+
+
+@pytest.mark.parametrize("key", list(E4_I_C))
+def test_i_c_e4_values(key):
+    assert float(xsec.t_integrated_dm_pair_to_mediator_pair(*key)) == pytest.approx(E4_I_C[key], rel=1e-11)
+
+
+def test_a18_e4_value_through_sigma_dm_pair_to_sm():
+    """E.4: ∫dt Σ|M_a|²_phys = 4177.5606381194 at s = 10, M_N = 0.5, M_f = 0.15, M = 3, Γ = 0.1.
+    From σ_a by (G8): ∫dt = g₁g₂·16π·λ(s)·σ with g_N = 2, λ = s(s − 4M_N²); Γ_SM(√s) is (A8) for the
+    one fermion (here from uvmsm_jax.hadrons as well as from NumPy)."""
+    from uvmsm_jax.hadrons import fermion_pair_width_unit
+
+    s, m_n, m_f, m_v, width = 10.0, 0.5, 0.15, 3.0, 0.1
+    bw = (s - m_v**2) ** 2 + (m_v * width) ** 2
+    flux = 4 * 16 * math.pi * s * (s - 4 * m_n**2)
+    for gamma in (width_to_fermion_pair(math.sqrt(s), m_f), float(fermion_pair_width_unit(math.sqrt(s), m_f, 1.0))):
+        sigma = float(xsec.sigma_dm_pair_to_sm(s, m_n, 1.0, gamma, bw, 1.0))
+        assert sigma * flux == pytest.approx(4177.5606381194, rel=1e-11)
+
+
+def test_dm_width_e4_value_from_the_unitarity_relation():
+    """E.4: Γ(Z′→N₁N₁) = 0.027526777 at M = 3, M_N = 0.7 (= A10). The package's physical σ_a at
+    s = M² must satisfy σ_a·BW = 24π M² Γ_NN Γ_ff/(M² − 4M_N²) (docs/equations.md A.3, K1)."""
+    m_v, m_n = 3.0, 0.7
+    gamma_ff = width_to_fermion_pair(m_v, 0.0)
+    reduced = float(xsec.sigma_dm_pair_to_sm(m_v**2, m_n, 1.0, gamma_ff, 1.0, 1.0))  # σ·BW with BW = 1
+    gamma_nn = reduced * (m_v**2 - 4 * m_n**2) / (24 * math.pi * m_v**2 * gamma_ff)
+    assert gamma_nn == pytest.approx(0.027526777, rel=2e-8)
+    # and (A10) at other masses, i.e. the (1 − 4M_N²/M²)^{3/2} p-wave factor
+    for m_n in (0.01, 0.5, 1.2, 1.49):
+        reduced = float(xsec.sigma_dm_pair_to_sm(m_v**2, m_n, 1.0, gamma_ff, 1.0, 1.0))
+        gamma_nn = reduced * (m_v**2 - 4 * m_n**2) / (24 * math.pi * m_v**2 * gamma_ff)
+        assert gamma_nn == pytest.approx(m_v / (24 * math.pi) * (1 - 4 * m_n**2 / m_v**2) ** 1.5, rel=1e-13)
+
+
+def test_photon_pair_limit_of_i_b():
+    """E.4 / (A22) check: N_c = 1, M → 0, s ≫ M_f²: σ(f f̄ → γγ) = g⁴ I_b/(128π s(s − 4M_f²)) → 2πα²[ln(s/M_f²) − 1]/s
+    with g² = 4πα (corrections O(M_f²/s) = 1e-10 here)."""
+    s, m_f, m_v = 1.0, 1e-5, 1e-9
+    g2 = 4 * math.pi * ALPHA
+    sigma = (
+        g2**2 * float(xsec.t_integrated_mediator_pair_to_fermions(s, m_f, m_v)) / (128 * math.pi * s * (s - 4 * m_f**2))
+    )
+    assert sigma == pytest.approx(2 * math.pi * ALPHA**2 * (math.log(s / m_f**2) - 1) / s, rel=1e-8)
+
+
+# --- (b) against independently integrated traces ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "s,m_n,m_f,m_v,width",
+    [(10.0, 0.5, 0.15, 3.0, 0.1), (2.0, 0.6, 0.1056584, 0.3, 1e-3), (50.0, 1.0, 1.77686, 7.0, 2.0)],
+)
+def test_sigma_dm_pair_to_sm_vs_traces(s, m_n, m_f, m_v, width):
+    """σ_a = ∫dt Σ|M_a|²/(g_N²·16π·s(s − 4M_N²)) for one Dirac fermion, physical (η_a = 1) and paper (½)."""
+    traced = integrate_t(lambda t: amplitude2_dm_pair_to_fermions(s, t, m_n, m_f, m_v, width), s, m_n, m_f)
+    expected = traced / (4 * 16 * math.pi * s * (s - 4 * m_n**2))
+    bw = (s - m_v**2) ** 2 + (m_v * width) ** 2
+    gamma = width_to_fermion_pair(math.sqrt(s), m_f)
+    eta_a_paper, _ = xsec.annihilation_normalisation("paper")
+    eta_a_physical, _ = xsec.annihilation_normalisation("physical")
+    assert float(xsec.sigma_dm_pair_to_sm(s, m_n, 1.0, gamma, bw, eta_a_physical)) == pytest.approx(expected, rel=1e-12)
+    assert float(xsec.sigma_dm_pair_to_sm(s, m_n, 1.0, gamma, bw, eta_a_paper)) == pytest.approx(
+        expected / 2, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "s,m_f,m_v", [(10.0, 0.5, 1.0), (4.41, 1.0, 0.2), (9.0, 1.2, 0.2), (4.0004, 0.3, 1.0), (1e3, 0.1056584, 4.0)]
+)
+def test_mediator_pair_cross_section_vs_traces(s, m_f, m_v):
+    """I_b and σ(Z′Z′ → f f̄) = N_c g⁴Q′⁴ ∫dt Σ|M_b|²/(g_Z′²·16π·s(s − 4M²)) with g_Z′ = 3 (A22)."""
+    traced = integrate_t(lambda t: amplitude2_mediator_pair_to_fermions(s, t, m_f, m_v), s, m_v, m_f)
+    assert float(xsec.t_integrated_mediator_pair_to_fermions(s, m_f, m_v)) == pytest.approx(traced, rel=1e-11)
+    coupling, n_colour = 0.37, 3.0
+    expected = n_colour * coupling**4 * traced / (9 * 16 * math.pi * s * (s - 4 * m_v**2))
+    assert float(xsec.sigma_mediator_pair_to_fermion(s, m_f, m_v, coupling, n_colour)) == pytest.approx(
+        expected, rel=1e-11
+    )
+
+
+def test_left_handed_neutrino_is_half_a_massless_dirac_fermion():
+    """σ_b docstring / (A9): one left-handed ν (vertex γ^μP_L) = ½ × the m_f = 0 Dirac result."""
+    s, m_v = 7.0, 0.8
+    traced = integrate_t(lambda t: amplitude2_mediator_pair_to_fermions(s, t, 0.0, m_v, LEFT), s, m_v, 0.0)
+    sigma_nu = traced / (9 * 16 * math.pi * s * (s - 4 * m_v**2))
+    assert 0.5 * float(xsec.sigma_mediator_pair_to_fermion(s, 0.0, m_v, 1.0, 1.0)) == pytest.approx(sigma_nu, rel=1e-11)
+
+
+@pytest.mark.parametrize(
+    "s,m_n,m_v", [(10.0, 0.5, 1.0), (30.0, 1.3, 2.0), (4.41, 1.0, 0.2), (4.0004, 1.0, 0.3), (200.0, 5.0, 0.5)]
+)
+def test_conversion_cross_section_vs_traces(s, m_n, m_v):
+    """I_c and σ(N₁N₁ → Z′Z′) = ∫dt Σ|M_c|²/(g_N²·S·16π·s(s − 4M_N²)), S = 2 identical Z′ (A24);
+    paper mode η_c = 1/8."""
+    traced = integrate_t(lambda t: amplitude2_dm_pair_to_mediator_pair(s, t, m_n, m_v), s, m_n, m_v)
+    assert float(xsec.t_integrated_dm_pair_to_mediator_pair(s, m_n, m_v)) == pytest.approx(traced, rel=1e-11)
+    g = 0.21
+    expected = g**4 * traced / (4 * 2 * 16 * math.pi * s * (s - 4 * m_n**2))
+    _, eta_c_physical = xsec.annihilation_normalisation("physical")
+    _, eta_c_paper = xsec.annihilation_normalisation("paper")
+    assert float(xsec.sigma_dm_pair_to_mediator_pair(s, m_n, m_v, g, eta_c_physical)) == pytest.approx(
+        expected, rel=1e-11
+    )
+    assert float(xsec.sigma_dm_pair_to_mediator_pair(s, m_n, m_v, g, eta_c_paper)) == pytest.approx(
+        expected / 8, rel=1e-11
+    )
+
+
+def test_detailed_balance_of_the_mediator_pair_channel():
+    """(G8) for both directions: g_Z′²·S_ff̄·λ_Z′·σ(Z′Z′→ff̄) = g_f²·S_Z′Z′·λ_f·σ(ff̄→Z′Z′), with the
+    reverse σ integrated from the traces in f f̄ kinematics (g_f = 2N_c, S_Z′Z′ = 2) — the relation
+    behind γ(Z′Z′→ff̄) = 2γ(ff̄→Z′Z′) of (G12)."""
+    s, m_f, m_v, n_c = 12.0, 1.5, 0.7, 3.0
+    # f(p₁) f̄(p₂) → Z′(k₁) Z′(k₂): Σ|M|² is the same function of (s, t = (p₁ − k₁)²) by crossing
+    traced = n_c * integrate_t(lambda t: amplitude2_mediator_pair_to_fermions(s, t, m_f, m_v), s, m_f, m_v)
+    sigma_reverse = traced / ((2 * n_c) ** 2 * 2 * 16 * math.pi * s * (s - 4 * m_f**2))
+    sigma_forward = float(xsec.sigma_mediator_pair_to_fermion(s, m_f, m_v, 1.0, n_c))
+    assert 9 * 1 * s * (s - 4 * m_v**2) * sigma_forward == pytest.approx(
+        (2 * n_c) ** 2 * 2 * s * (s - 4 * m_f**2) * sigma_reverse, rel=1e-11
+    )
+    # the closed reverse form of (A22) from the package's I_b
+    i_b = float(xsec.t_integrated_mediator_pair_to_fermions(s, m_f, m_v))
+    assert i_b / (128 * math.pi * n_c * s * (s - 4 * m_f**2)) == pytest.approx(sigma_reverse, rel=1e-11)
+
+
+# --- thresholds and high-energy limits -------------------------------------------------------------
+
+
+def test_dm_annihilation_is_p_wave_at_threshold():
+    """Majorana N₁N₁ → f f̄ via a vector: ∫dt Σ|M_a|² ∝ β_N³ (A18), i.e. σ_a ∝ β_N and σv ∝ β_N²;
+    d ln(σ_a·s(s − 4M_N²))/d ln(s − 4M_N²) → 3/2 with the full s-dependence of Γ_SM(√s) and BW,
+    the deviation vanishing linearly in s − 4M_N²."""
+    m_n, m_f, m_v, width = 0.5, 0.1, 3.0, 0.1
+
+    def integrated(eps):
+        s = 4 * m_n**2 + eps
+        bw = (s - m_v**2) ** 2 + (m_v * width) ** 2
+        sigma = float(xsec.sigma_dm_pair_to_sm(s, m_n, 1.0, width_to_fermion_pair(math.sqrt(s), m_f), bw, 1.0))
+        return sigma * s * (s - 4 * m_n**2)
+
+    def deviation(eps):
+        return float(log_derivative(integrated, eps, 1e-3)) - 1.5
+
+    assert abs(deviation(1e-6)) < 1e-5
+    assert convergence_order(deviation, 1e-3, factor=10.0) == pytest.approx(1.0, abs=0.01)
+    # the traced amplitude vanishes at threshold (no s-wave): Σ|M_a|²/max over the t-range → 0 like β²
+    s = 4 * m_n**2 * (1 + 1e-6)
+    t = np.linspace(*t_range(s, m_n, m_f), 5)
+    s_far = 4.0
+    far = amplitude2_dm_pair_to_fermions(s_far, np.linspace(*t_range(s_far, m_n, m_f), 5), m_n, m_f, m_v, width)
+    assert np.max(np.abs(amplitude2_dm_pair_to_fermions(s, t, m_n, m_f, m_v, width))) < 1e-5 * np.max(np.abs(far))
+
+
+@pytest.mark.parametrize("m_heavy,m_light", [(1.0, 0.3), (0.7, 0.69), (2.0, 0.0)])
+def test_i_b_is_s_wave_at_threshold(m_heavy, m_light):
+    """Near s = 4max(M, M_f)² the t-range shrinks to t₀ = M² + M_f² − s/2: I_b → R·Σ|M_b|²(t₀),
+    R = √((s − 4M²)(s − 4M_f²)) (σv → const: s-wave), for either particle the heavier."""
+    for m_v, m_f in ((m_heavy, m_light), (m_light, m_heavy)):
+        if m_v == 0.0:
+            continue  # a massless mediator is not a valid input
+        s0 = 4 * max(m_v, m_f) ** 2
+        s = s0 * (1 + 1e-9)
+        r = math.sqrt((s - 4 * m_v**2) * (s - 4 * m_f**2))
+        t0 = m_v**2 + m_f**2 - s / 2
+        limit = float(amplitude2_mediator_pair_to_fermions(s, np.array([t0]), m_f, m_v)[0])
+        assert float(xsec.t_integrated_mediator_pair_to_fermions(s, m_f, m_v)) / r == pytest.approx(limit, rel=1e-6)
+
+
+@pytest.mark.parametrize("m_heavy,m_light", [(1.0, 0.3), (0.7, 0.69), (2.0, 0.05)])
+def test_i_c_is_s_wave_at_threshold(m_heavy, m_light):
+    """As for I_b: I_c → R·Σ|M_c|²(t₀) at s → 4max(M, M_N)² (σ(N₁N₁→Z′Z′)·v → const)."""
+    for m_n, m_v in ((m_heavy, m_light), (m_light, m_heavy)):
+        s = 4 * max(m_v, m_n) ** 2 * (1 + 1e-9)
+        r = math.sqrt((s - 4 * m_v**2) * (s - 4 * m_n**2))
+        t0 = m_v**2 + m_n**2 - s / 2
+        limit = float(amplitude2_dm_pair_to_mediator_pair(s, np.array([t0]), m_n, m_v)[0])
+        assert float(xsec.t_integrated_dm_pair_to_mediator_pair(s, m_n, m_v)) / r == pytest.approx(limit, rel=1e-6)
+
+
+def test_high_energy_limits():
+    """s ≫ all masses (relative corrections O(m²/s · ln s) ≲ 1e-8 at s = 1e10 GeV²):
+    σ_a → η_a g_dm² g_sm² Q′²N_c/(12π s) (massless f, A25's off-shell limit);
+    I_b → 16 s [ln(s/M_f²) − 1] (M_f² s ≫ M⁴) and 32 s [ln(s/M²) − 1] for M_f = 0;
+    I_c → 16 s [ln(s/M_N²) − 1] (M_N² s ≫ M⁴)."""
+    s, m_n, m_v = 1e10, 1.0, 0.5
+    g_dm, g_sm = 0.3, 0.2
+    sigma_a = float(
+        xsec.sigma_dm_pair_to_sm(
+            s, m_n, g_dm, g_sm**2 * width_to_fermion_pair(math.sqrt(s), 0.0), (s - m_v**2) ** 2, 1.0
+        )
+    )
+    assert s * sigma_a == pytest.approx(g_dm**2 * g_sm**2 / (12 * math.pi), rel=1e-9)
+    leading = 16 * s * (math.log(s) - 1)
+    assert float(xsec.t_integrated_mediator_pair_to_fermions(s, 1.0, 0.1)) == pytest.approx(leading, rel=1e-7)
+    assert float(xsec.t_integrated_mediator_pair_to_fermions(s, 0.0, 1.0)) == pytest.approx(2 * leading, rel=1e-7)
+    assert float(xsec.t_integrated_dm_pair_to_mediator_pair(s, 1.0, 0.1)) == pytest.approx(leading, rel=1e-7)
+    # hence σ(Z′Z′→ff̄) → N_c g⁴ [ln(s/M_f²) − 1]/(9π s) and σ(N₁N₁→Z′Z′) → g⁴ [ln(s/M_N²) − 1]/(8π s)
+    assert float(xsec.sigma_mediator_pair_to_fermion(s, 1.0, 0.1, 1.0, 3.0)) == pytest.approx(
+        3 * (math.log(s) - 1) / (9 * math.pi * s), rel=1e-7
+    )
+    assert float(xsec.sigma_dm_pair_to_mediator_pair(s, 1.0, 0.1, 1.0)) == pytest.approx(
+        (math.log(s) - 1) / (8 * math.pi * s), rel=1e-7
+    )
+    # the next order is visible: at s = 1e8 the deviation of I_b(M_f = 1) is ≈ 100× larger
+    low = float(xsec.t_integrated_mediator_pair_to_fermions(1e8, 1.0, 0.1)) / (16e8 * (math.log(1e8) - 1)) - 1
+    high = float(xsec.t_integrated_mediator_pair_to_fermions(s, 1.0, 0.1)) / leading - 1
+    assert 1e-8 < abs(low) < 1e-6 and abs(high) < 1e-2 * abs(low) * 1.5
+
+
+def test_zero_below_threshold_with_nan_free_gradients():
+    """σ = 0 (and ∂σ = 0, not NaN) below the initial- or final-state threshold and exactly at it (N.4)."""
+    cases = [
+        (
+            lambda s, m, big_m: xsec.sigma_dm_pair_to_sm(s, m, 1.0, 0.1, (s - big_m**2) ** 2 + 0.01, 1.0),
+            0.5,
+            3.0,
+            4 * 0.25,
+        ),
+        (lambda s, m, big_m: xsec.sigma_mediator_pair_to_fermion(s, m, big_m, 1.0, 1.0), 0.3, 1.0, 4.0),
+        (lambda s, m, big_m: xsec.sigma_mediator_pair_to_fermion(s, m, big_m, 1.0, 1.0), 1.0, 0.3, 4.0),
+        (lambda s, m, big_m: xsec.sigma_dm_pair_to_mediator_pair(s, m, big_m, 1.0), 1.0, 0.3, 4.0),
+        (lambda s, m, big_m: xsec.sigma_dm_pair_to_mediator_pair(s, m, big_m, 1.0), 0.3, 1.0, 4.0),
+    ]
+    for sigma, m, big_m, threshold in cases:
+        for s in (0.37 * threshold, 0.999 * threshold, threshold):
+            assert float(sigma(s, m, big_m)) == 0.0
+            grads = jax.grad(sigma, argnums=(0, 1, 2))(s, m, big_m)
+            assert all(float(g) == 0.0 for g in grads), (s, grads)
+        assert float(sigma(1.001 * threshold, m, big_m)) > 0.0
+    for x, root in ((4.0, 2.0), (0.0, 0.0), (-3.0, 0.0)):
+        assert float(xsec.safe_sqrt(x)) == root
+    assert float(jax.grad(xsec.safe_sqrt)(4.0)) == 0.25
+    assert float(jax.grad(xsec.safe_sqrt)(0.0)) == 0.0 and float(jax.grad(xsec.safe_sqrt)(-1.0)) == 0.0
+
+
+@pytest.mark.parametrize("process", ["b", "c"])
+@pytest.mark.parametrize("where", ["s=2M^2", "s=4M^2-M^4/m^2"])
+def test_nan_free_gradients_at_the_zeros_of_the_closed_form_denominators(process, where):
+    """I_b, I_c divide by s − 2M² and by M⁴ − 4M²m² + m²s, which vanish below threshold (at s = 2M² and
+    s = 4M² − M⁴/m²): there the value is 0 and every gradient is 0, not NaN, and Python floats do not
+    raise ZeroDivisionError (docs/equations.md N.4)."""
+    sigma = {
+        "b": lambda s, m, big_m: xsec.sigma_mediator_pair_to_fermion(s, m, big_m, 1.0, 1.0),
+        "c": lambda s, m, big_m: xsec.sigma_dm_pair_to_mediator_pair(s, m, big_m, 1.0),
+    }[process]
+    m, big_m = (0.3, 1.0) if where == "s=2M^2" else (1.0, 0.3)
+    s = 2 * big_m**2 if where == "s=2M^2" else 4 * big_m**2 - big_m**4 / m**2  # both below threshold
+    args = (jnp.asarray(s), jnp.asarray(m), jnp.asarray(big_m))
+    assert float(sigma(*args)) == 0.0
+    grads = jax.grad(sigma, argnums=(0, 1, 2))(*args)
+    assert all(float(g) == 0.0 for g in grads), grads
+    assert float(sigma(s, m, big_m)) == 0.0
+
+
+@pytest.mark.parametrize("name", ["a", "b", "c"])
+def test_gradients_match_central_differences(name):
+    """jax.grad in (s, light mass, heavy mass) vs 5-point differences (relative step 1e-4)."""
+    if name == "a":
+
+        def sigma(p):
+            s, m, big_m = p[0], p[1], p[2]
+            return xsec.sigma_dm_pair_to_sm(
+                s, m, 0.3, 0.02 * jnp.sqrt(s), (s - big_m**2) ** 2 + (0.1 * big_m) ** 2, 1.0
+            )
+
+        point = np.array([7.3, 0.6, 2.4])
+    elif name == "b":
+
+        def sigma(p):
+            return xsec.sigma_mediator_pair_to_fermion(p[0], p[1], p[2], 0.3, 3.0)
+
+        point = np.array([9.1, 0.4, 1.1])
+    else:
+
+        def sigma(p):
+            return xsec.sigma_dm_pair_to_mediator_pair(p[0], p[1], p[2], 0.3)
+
+        point = np.array([9.1, 1.1, 0.4])
+    grad = np.asarray(jax.grad(sigma)(jnp.asarray(point)))
+    fd = central_difference(lambda p: float(sigma(jnp.asarray(p))), point, 1e-4, 4, relative=True)
+    np.testing.assert_allclose(grad, fd, rtol=1e-8)
+
+
+# --- scalings ----------------------------------------------------------------------------------------
+
+
+def test_coupling_colour_and_mode_scalings():
+    """σ_b ∝ (gQ′)⁴ N_c, σ_c ∝ g⁴ η_c, σ_a ∝ g_dm² Γ_SM η_a and Γ_SM ∝ g_sm² (so σ_a ∝ g⁴ at g_dm = g_sm)."""
+    s = np.array([5.0, 17.0, 240.0])
+    lam = 3.7
+    b1 = np.asarray(xsec.sigma_mediator_pair_to_fermion(s, 0.2, 0.9, 1e-3, 1.0))
+    np.testing.assert_allclose(
+        np.asarray(xsec.sigma_mediator_pair_to_fermion(s, 0.2, 0.9, lam * 1e-3, 3.0)), 3 * lam**4 * b1, rtol=1e-13
+    )
+    c1 = np.asarray(xsec.sigma_dm_pair_to_mediator_pair(s, 0.9, 0.2, 1e-3))
+    np.testing.assert_allclose(
+        np.asarray(xsec.sigma_dm_pair_to_mediator_pair(s, 0.9, 0.2, lam * 1e-3, 0.125)), lam**4 * c1 / 8, rtol=1e-13
+    )
+    bw = (s - 4.0) ** 2 + 0.04
+
+    def sigma_a(g, eta):
+        return np.asarray(
+            xsec.sigma_dm_pair_to_sm(
+                s, 0.9, g, g**2 * np.array([width_to_fermion_pair(math.sqrt(x), 0.1) for x in s]), bw, eta
+            )
+        )
+
+    np.testing.assert_allclose(sigma_a(lam * 1e-3, 0.5), lam**4 * sigma_a(1e-3, 1.0) / 2, rtol=1e-13)
+    assert xsec.annihilation_normalisation("paper") == (0.5, 0.125)
+    assert xsec.annihilation_normalisation("physical") == (1.0, 1.0)
+
+
+def test_elementwise_broadcasting_matches_scalar_calls():
+    s = np.array([[4.5], [11.0], [60.0]])
+    m_v = np.array([0.3, 0.8, 1.1])
+    grid = np.asarray(xsec.sigma_dm_pair_to_mediator_pair(s, 1.0, m_v, 0.5))
+    assert grid.shape == (3, 3)
+    for i in range(3):
+        for j in range(3):
+            assert grid[i, j] == pytest.approx(
+                float(xsec.sigma_dm_pair_to_mediator_pair(float(s[i, 0]), 1.0, float(m_v[j]), 0.5)), rel=1e-15
+            )
+    assert grid[0, 2] == 0.0  # s = 4.5 < 4·1.1²
+
+
+# --- the narrow-width pole term -------------------------------------------------------------------
+
+
+def _log_pole_a28(m, big_m, gamma_nn, gamma_sm, temperature):
+    """ln of (A28)/(n_N^eq)²: γ_pole = 3M²T/π² K₁(M/T) Γ_NN Γ_SM/Γ, n_N^eq = M_N² T K₂(M_N/T)/π² (G1, g_N = 2)."""
+    gamma = gamma_nn + gamma_sm
+    log_rate = math.log(
+        3 * big_m**2 * temperature / math.pi**2 * sp.kve(1, big_m / temperature) * gamma_nn * gamma_sm / gamma
+    )
+    log_n2 = 2 * math.log(m**2 * temperature * sp.kve(2, m / temperature) / math.pi**2)
+    return log_rate - log_n2 - (big_m - 2 * m) / temperature
+
+
+@pytest.mark.parametrize("temperature", [0.01, 0.1, 1.0, 30.0])
+def test_pole_term_equals_decay_form(temperature):
+    """E.4 'pole identity (A27) = (A28)', physical mode: the package's pole term of ⟨σv⟩_a, fed with
+    σ̃(M²) = σ_a·BW from the package, is on-shell Z′ production times BR(Z′→N₁N₁)·2 (exact)."""
+    m, big_m, g = 0.3, 1.0, 1e-4
+    gamma_sm = g**2 * 6.5 * big_m / (12 * math.pi)  # Σ Q′²N_c = 6.5 massless channels (K4)
+    gamma_nn = g**2 * big_m / (24 * math.pi) * (1 - 4 * m**2 / big_m**2) ** 1.5  # (A10)
+    reduced = float(xsec.sigma_dm_pair_to_sm(big_m**2, m, g, gamma_sm, 1.0, 1.0))
+    log_pole = float(rates.log_sigma_v_pole(m, big_m, gamma_sm + gamma_nn, reduced, temperature))
+    assert log_pole == pytest.approx(_log_pole_a28(m, big_m, gamma_nn, gamma_sm, temperature), abs=1e-12)
+    # paper mode: η_a = 1/2 halves the pole term
+    eta_paper, _ = xsec.annihilation_normalisation("paper")
+    reduced_paper = float(xsec.sigma_dm_pair_to_sm(big_m**2, m, g, gamma_sm, 1.0, eta_paper))
+    log_paper = float(rates.log_sigma_v_pole(m, big_m, gamma_sm + gamma_nn, reduced_paper, temperature))
+    assert log_paper - log_pole == pytest.approx(-math.log(2), abs=1e-12)
+
+
+def test_pole_term_is_the_narrow_width_limit_of_the_breit_wigner_integral():
+    """(G19): ⟨σv⟩ of (G12) with the full Breit–Wigner, integrated in θ = arctan((s − M²)/MΓ)
+    (ds/BW = dθ/MΓ, SciPy quad), approaches the package's pole term linearly in Γ/M."""
+    m, big_m, g, temperature = 0.3, 1.0, 1e-3, 0.2
+    n_channels = 2.5
+
+    def numerator(s):  # σ·BW·(s − 4m²)√s K₁(√s/T), Γ_SM(√s) = g² n √s/(12π)
+        width_sm = g**2 * n_channels * math.sqrt(s) / (12 * math.pi)
+        return (
+            g**2
+            * width_sm
+            * math.sqrt(s - 4 * m**2)
+            * (s - 4 * m**2)
+            * math.sqrt(s)
+            * sp.k1(math.sqrt(s) / temperature)
+        )
+
+    normalisation = 8 * m**4 * temperature * sp.kn(2, m / temperature) ** 2
+    reduced = float(xsec.sigma_dm_pair_to_sm(big_m**2, m, g, g**2 * n_channels * big_m / (12 * math.pi), 1.0, 1.0))
+
+    def relative_deviation(width_over_m):
+        width = width_over_m * big_m
+        edges = (
+            [math.atan((4 * m**2 - big_m**2) / (big_m * width))]
+            + [
+                math.atan(d / (big_m * width))
+                for d in (-0.1, -1e-2, -1e-3, -1e-4, 0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
+            ]
+            + [math.pi / 2]
+        )
+        total = sum(
+            si.quad(
+                lambda th: numerator(big_m**2 + big_m * width * math.tan(th)), a, b, limit=200, epsabs=0, epsrel=1e-10
+            )[0]
+            for a, b in itertools.pairwise(edges)
+        ) / (big_m * width)
+        pole = math.exp(float(rates.log_sigma_v_pole(m, big_m, width, reduced, temperature)))
+        return total / normalisation / pole - 1
+
+    assert abs(relative_deviation(1e-6)) < 3e-6
+    assert convergence_order(relative_deviation, 1e-5, factor=10.0) == pytest.approx(1.0, abs=0.01)
