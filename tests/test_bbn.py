@@ -103,6 +103,25 @@ def _n1_thermalisation_temperature(g, m_zp, m_n1):
     return t[above].max() if above.any() else np.nan
 
 
+def test_thermalisation_criterion_applies_only_with_a_light_mediator():
+    """A.7 (ii)/(iv): the thermalisation-time test is P1's for M_Z′ ≲ T_ν^dec only. A light N₁ that
+    thermalised at 3 MeV is excluded with a 0.5 MeV Z′ but judged by ΔN_eff alone with a 5 MeV Z′ (it
+    decouples at 2 MeV, before T_ν^dec, so it counts in ΔN_eff (A35), which then decides)."""
+    out = bbn.bbn_excluded(
+        m_zp=jnp.array([5e-4, 5e-3]),
+        m_n1=jnp.array([1e-4, 1e-4]),
+        thermal_zp=jnp.array([False, False]),
+        t_dec_zp=jnp.array([jnp.nan, jnp.nan]),
+        thermal_n1=jnp.array([True, True]),
+        t_dec_n1=jnp.array([2e-3, 2e-3]),
+        t_therm_n1=jnp.array([3e-3, 3e-3]),
+        t_therm_zp=jnp.array([jnp.nan, jnp.nan]),
+    )
+    assert bool(out["by_thermalisation"][0]) and bool(out["excluded"][0])
+    assert not bool(out["by_thermalisation"][1])
+    assert float(out["delta_neff"][1]) > 0.0 and bool(out["excluded"][1]) == bool(out["by_delta_neff"][1])
+
+
 def test_e1_16_thermalisation_before_bbn_excludes_g_above_1e_10_to_3e_9():
     """E1.16: for 2M_N₁ ≲ M_Z′ ≲ 1 MeV P1 excludes g ≳ 3e-9–1e-10 (factor 3)."""
     m_n1 = 1e-5
