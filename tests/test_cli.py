@@ -327,7 +327,7 @@ def fake_relic(monkeypatch):
     """Stand-in for the relic solver of ``uvmsm-jax relic`` that also writes to stdout, as a chatty solver might."""
     calls = []
 
-    def relic(model, settings):
+    def relic(model, settings, export_cache=None):
         calls.append((model, settings))
         print("solver chatter on stdout")
         if float(model.g_bl) > 1:
@@ -403,7 +403,7 @@ def test_fd_level_stdout_goes_to_stderr_with_json(capfd, fake_relic, monkeypatch
     """C-level writes to file descriptor 1 must not reach stdout in --json mode."""
     inner = relic_command.relic
 
-    def relic(model, settings):
+    def relic(model, settings, export_cache=None):
         os.write(1, b"C-level chatter\n")
         return inner(model, settings)
 

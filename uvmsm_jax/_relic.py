@@ -11,6 +11,7 @@ discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
 from __future__ import annotations
 
 import functools
+import os
 
 import equinox as eqx
 import jax
@@ -20,6 +21,7 @@ from jaxtyping import Array
 
 from . import boltzmann as bz
 from ._batching import default_block, map_blocks
+from ._export import load_or_export
 from ._validation import is_concrete
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -38,6 +40,7 @@ OUTPUT_FIELDS = (
     "mechanism",
     "dm_thermalised",
     "mediator_thermalised",
+    "ode_steps",
 )
 """The float outputs of one solved point, in the order of :func:`_point_outputs`."""
 
@@ -59,6 +62,7 @@ def _point_outputs(theta: Array, config: Config) -> Array:
             jnp.where(valid, regime.mechanism, -1).astype(float),
             jnp.where(valid, regime.dm_thermalised, False).astype(float),
             jnp.where(valid, regime.mediator_thermalised, False).astype(float),
+            jnp.asarray(solution.ode.stats["num_steps"], float),
         ]
     )
 
@@ -100,6 +104,8 @@ class RelicResult(eqx.Module):
     mechanism: :class:`~uvmsm_jax.codes.Mechanism` index into :data:`~uvmsm_jax.codes.MECHANISMS` (−1 invalid).
     dm_thermalised, mediator_thermalised: (A31), (A33) / (B21).
     t_dec [GeV], x_dec: DM decoupling temperature (A32) and M_DM/T_dec (NaN when not thermalised).
+    ode_steps: accepted + rejected steps of the stiff solver (the cost of the point; a vmapped
+      block runs as long as its slowest point).
     """
 
     omega_h2: Array
@@ -111,6 +117,7 @@ class RelicResult(eqx.Module):
     mediator_thermalised: Array
     t_dec: Array
     x_dec: Array
+    ode_steps: Array
 
     @property
     def mechanism_name(self):
@@ -132,25 +139,44 @@ class RelicResult(eqx.Module):
             "mediator_thermalised": bool(self.mediator_thermalised),
             "t_dec": None if not np.isfinite(self.t_dec) else float(self.t_dec),
             "x_dec": None if not np.isfinite(self.x_dec) else float(self.x_dec),
+            "ode_steps": int(self.ode_steps),
         }
 
 
-def relic(model, settings: Settings | None = None) -> RelicResult:
+def relic(model, settings: Settings | None = None, *, export_cache: str | os.PathLike | None = None) -> RelicResult:
     """Relic abundance Ωh² of ``model`` (any registered model: UVMSM, DarkPhotonDM, …) under ``settings``.
 
     Scalar concrete input is validated (``ValueError`` naming the parameter); array input is solved
     point by point with per-point ``status``. Differentiable (``jax.grad``, ``jax.jvp``, ``jax.jacfwd``)
     with respect to every model field and ``Settings.t_reheat``.
+
+    ``export_cache``: a folder in which the traced solver is kept (``jax.export``, one file per
+    model, settings and batch size); a later call with concrete inputs loads it instead of tracing
+    (seconds saved per call; the CLI uses ``~/.cache/uvmsm-jax/export``). Ignored for traced inputs
+    (inside ``jit``, ``vmap`` or a derivative), so differentiation is unaffected.
     """
     settings = Settings() if settings is None else settings
     config = configure(model, settings)
     theta = parameters(model, settings)
-    if theta.ndim == 1 and is_concrete(theta):
+    concrete = is_concrete(theta)
+    if theta.ndim == 1 and concrete:
         validate_model(model)
     batch_shape = theta.shape[:-1]
-    outputs = _relic_batch(theta.reshape(-1, N_PARAMETERS), config, default_block()).reshape(*batch_shape, -1)
+    flat = theta.reshape(-1, N_PARAMETERS)
+    block = default_block()
+    if export_cache is not None and concrete:
+        solve_batch = load_or_export(
+            export_cache,
+            f"relic\n{config!r}\n{block}\n{flat.shape}",
+            functools.partial(_relic_batch, config=config, block=block),
+            jax.ShapeDtypeStruct(flat.shape, flat.dtype),
+        )
+        outputs = solve_batch(flat)
+    else:
+        outputs = _relic_batch(flat, config, block)
+    outputs = outputs.reshape(*batch_shape, -1)
     fields = {name: outputs[..., i] for i, name in enumerate(OUTPUT_FIELDS)}
-    for name in ("status", "mechanism"):  # codes: no derivative
+    for name in ("status", "mechanism", "ode_steps"):  # codes and counts: no derivative
         fields[name] = jax.lax.stop_gradient(fields[name]).astype(jnp.int32)
     for name in ("dm_thermalised", "mediator_thermalised"):
         fields[name] = jax.lax.stop_gradient(fields[name]) > 0.5

@@ -64,18 +64,26 @@ def _kallen_root_and_log(s, m_light, m_heavy_pair):
     return r, log
 
 
+def _above_pair_thresholds(s, m_light, m_v, log_numerator, rational_numerator):
+    """16 P(s) L/(s − 2M²) − 16 R Q(s)/(M⁴ − 4M²m² + m²s) above both pair thresholds, 0 below: the form
+    of I_b (A21) and I_c (A23) with their polynomials P = ``log_numerator``, Q = ``rational_numerator``.
+
+    Both denominators are > 0 above threshold; below it (where they can vanish) a stand-in keeps the
+    masked branch, and so every gradient, finite.
+    """
+    r, log = _kallen_root_and_log(s, m_light, m_v)
+    m2, l2 = m_v**2, m_light**2
+    above = (s > 4.0 * m2) & (s > 4.0 * l2)
+    a = jnp.where(above, s - 2.0 * m2, 1.0)
+    q = jnp.where(above, m2**2 - 4.0 * m2 * l2 + l2 * s, 1.0)
+    return jnp.where(above, 16.0 * log_numerator / a * log - 16.0 * r * rational_numerator / q, 0.0)
+
+
 def t_integrated_mediator_pair_to_fermions(s, m_f, m_v):
     """I_b(s; M_f, M) of (A21): ∫dt Σ|M_b|² / (N_c g⁴ Q′⁴) for Z′Z′ → f f̄ [GeV⁴]."""
-    r, log = _kallen_root_and_log(s, m_f, m_v)
     m2, f2 = m_v**2, m_f**2
-    above = (s > 4.0 * m2) & (s > 4.0 * f2)
-    # Both denominators are > 0 above threshold; below it (where they can vanish) a stand-in keeps
-    # the masked branch, and so every gradient, finite.
-    a = jnp.where(above, s - 2.0 * m2, 1.0)
-    q = jnp.where(above, m2**2 - 4.0 * m2 * f2 + f2 * s, 1.0)
-    first = 16.0 * (s**2 + 4.0 * f2 * s + 4.0 * m2**2 - 8.0 * m2 * f2 - 8.0 * f2**2) / a * log
-    second = 16.0 * r * (2.0 * m2**2 + 4.0 * f2**2 + f2 * s) / q
-    return jnp.where(above, first - second, 0.0)
+    log_numerator = s**2 + 4.0 * f2 * s + 4.0 * m2**2 - 8.0 * m2 * f2 - 8.0 * f2**2
+    return _above_pair_thresholds(s, m_f, m_v, log_numerator, 2.0 * m2**2 + 4.0 * f2**2 + f2 * s)
 
 
 def sigma_mediator_pair_to_fermion(s, m_f, m_v, coupling_f, n_colour):
@@ -93,15 +101,9 @@ def sigma_mediator_pair_to_fermion(s, m_f, m_v, coupling_f, n_colour):
 
 def t_integrated_dm_pair_to_mediator_pair(s, m_dm, m_v):
     """I_c(s; M_N, M) of (A23): ∫dt Σ|M_c|²_phys / g⁴ [GeV⁴] (transverse-type polarisation sums)."""
-    r, log = _kallen_root_and_log(s, m_dm, m_v)
     m2, n2 = m_v**2, m_dm**2
-    above = (s > 4.0 * m2) & (s > 4.0 * n2)
-    # Safe denominators below threshold, as in t_integrated_mediator_pair_to_fermions.
-    a = jnp.where(above, s - 2.0 * m2, 1.0)
-    q = jnp.where(above, m2**2 - 4.0 * m2 * n2 + n2 * s, 1.0)
-    first = 16.0 * (s**2 + 12.0 * n2 * s + 4.0 * m2**2 - 40.0 * m2 * n2 + 24.0 * n2**2) / a * log
-    second = 16.0 * r * (2.0 * m2**2 - 16.0 * m2 * n2 + 36.0 * n2**2 + n2 * s) / q
-    return jnp.where(above, first - second, 0.0)
+    log_numerator = s**2 + 12.0 * n2 * s + 4.0 * m2**2 - 40.0 * m2 * n2 + 24.0 * n2**2
+    return _above_pair_thresholds(s, m_dm, m_v, log_numerator, 2.0 * m2**2 - 16.0 * m2 * n2 + 36.0 * n2**2 + n2 * s)
 
 
 def sigma_dm_pair_to_mediator_pair(s, m_dm, m_v, g_dm, eta_c=1.0):

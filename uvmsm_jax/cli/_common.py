@@ -60,14 +60,14 @@ def parse_positive_float(text: str, option: str) -> float:
     return value
 
 
-def parse_positive_int(text: str, option: str) -> int:
-    """``int(text)`` if it is an integer ≥ 1, else :class:`UsageError` naming ``option``."""
+def parse_int_at_least(text: str, option: str, minimum: int = 1) -> int:
+    """``int(text)`` if it is an integer ≥ ``minimum``, else :class:`UsageError` naming ``option``."""
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise UsageError(f"{option} must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"{option} must be a positive integer, got {value}")
+        raise UsageError(f"{option} must be an integer >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise UsageError(f"{option} must be an integer >= {minimum}, got {value}")
     return value
 
 
@@ -92,7 +92,7 @@ def positive_float(option: str) -> Callable[[str], float]:
 
 def positive_int(option: str) -> Callable[[str], int]:
     """argparse ``type=`` for a positive integer; errors name ``option``."""
-    return argument_type(parse_positive_int, option, "positive integer")
+    return argument_type(parse_int_at_least, option, "positive integer")
 
 
 class Range(NamedTuple):
@@ -138,6 +138,16 @@ def parse_range(text: str, option: str = "range") -> Range:
 def range_type(option: str) -> Callable[[str], Range]:
     """argparse ``type=`` for ``LO:HI:N`` ranges; errors name ``option``."""
     return argument_type(parse_range, option, "range")
+
+
+def add_ratio_argument(parser) -> None:
+    """``--ratio R``: the DM mass tied to the mediator mass, M_DM = R·M_V (scan and contour)."""
+    parser.add_argument(
+        "--ratio",
+        type=positive_float("--ratio"),
+        metavar="R",
+        help="DM mass / mediator mass: M_DM = R*M_V (M_N1 = R*M_Z', m_chi = R*m_A') instead of a fixed DM mass",
+    )
 
 
 def gstar_type(text: str) -> str | float:
@@ -489,16 +499,25 @@ def _option_names(message: str) -> str:
     return message
 
 
+def cache_directory(kind: str) -> str | None:
+    """``$XDG_CACHE_HOME/uvmsm-jax/KIND`` (default ``~/.cache/uvmsm-jax/KIND``), created; None when it
+    cannot be created (read-only home): the commands then run without that cache."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(root, "uvmsm-jax", kind)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
 def _enable_compilation_cache() -> None:
     """Keep compiled solvers on disk between runs (``$JAX_COMPILATION_CACHE_DIR`` if set, else
-    ``$XDG_CACHE_HOME/uvmsm-jax/jax`` or ``~/.cache/uvmsm-jax/jax``): a repeated command skips the
-    10–30 s XLA compilation."""
+    :func:`cache_directory` ``("jax")``): a repeated command skips the 10–30 s XLA compilation."""
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(root, "uvmsm-jax", "jax")
-    with contextlib.suppress(OSError):
-        os.makedirs(path, exist_ok=True)
+    path = cache_directory("jax")
+    if path is not None:
         import jax
 
         jax.config.update("jax_compilation_cache_dir", path)

@@ -14,6 +14,7 @@ from ._common import (
     UsageError,
     add_json_argument,
     add_model_arguments,
+    add_ratio_argument,
     add_settings_arguments,
     positive_float,
     positive_int,
@@ -35,12 +36,7 @@ def _mass_or_range(option: str) -> Callable[[str], Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, value_type=_mass_or_range)
     group = parser.add_argument_group("contour")
-    group.add_argument(
-        "--ratio",
-        type=positive_float("--ratio"),
-        metavar="R",
-        help="DM mass / mediator mass (M_N1 = R*M_Z'; m_chi = R*m_A') instead of a fixed DM mass",
-    )
+    add_ratio_argument(group)
     group.add_argument(
         "--unknown",
         metavar="COUPLING",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..figures import DEFAULT_RESOLUTION, FIGURES, MODES, canonical_name, flatten_figure_data, make_figure
-from ._common import Command, UsageError, argument_type
+from ._common import Command, UsageError, argument_type, parse_int_at_least
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,13 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_resolution(text: str, option: str) -> int:
     """An integer ≥ 4 (grid points per axis, or DPI); :class:`UsageError` naming ``option``."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{option} must be an integer >= 4, got {text!r}") from None
-    if value < 4:
-        raise UsageError(f"{option} must be an integer >= 4, got {value}")
-    return value
+    return parse_int_at_least(text, option, minimum=4)
 
 
 def run(args: argparse.Namespace) -> dict:

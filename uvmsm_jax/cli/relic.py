@@ -7,7 +7,16 @@ import sys
 from collections.abc import Mapping
 
 from .._relic import relic
-from ._common import PROG, Command, add_point_arguments, format_value, model_line, point_from_args, point_summary
+from ._common import (
+    PROG,
+    Command,
+    add_point_arguments,
+    cache_directory,
+    format_value,
+    model_line,
+    point_from_args,
+    point_summary,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """``relic(model, settings).as_dict()`` with the model, its parameters and the settings used."""
-    data = relic(*point_from_args(args)).as_dict()
+    # the traced solver is kept beside the compilation cache: a repeated call skips tracing too
+    data = relic(*point_from_args(args), export_cache=cache_directory("export")).as_dict()
     head = {k: data.pop(k) for k in ("omega_h2", "yield_dm", "mechanism", "status")}
     if head["status"] != 0:
         print(

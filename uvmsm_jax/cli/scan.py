@@ -19,11 +19,11 @@ from ._common import (
     UsageError,
     add_json_argument,
     add_model_arguments,
+    add_ratio_argument,
     add_settings_arguments,
     argument_type,
     parse_positive_float,
     parse_range,
-    positive_float,
     positive_int,
     reject_other_model_options,
     settings_from_args,
@@ -43,12 +43,7 @@ def value_or_range(option: str) -> Callable[[str], Any]:
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model`` and every model parameter as a value or a LO:HI:N axis, plus ``--ratio``/``--linear``."""
     add_model_arguments(parser, value_type=value_or_range, metavar_suffix="|LO:HI:N")
-    parser.add_argument(
-        "--ratio",
-        type=positive_float("--ratio"),
-        metavar="R",
-        help="tie the DM mass to the mediator mass: M_DM = R*M_V (M_N1 = R*M_Z', m_chi = R*m_A')",
-    )
+    add_ratio_argument(parser)
     parser.add_argument(
         "--linear",
         action="append",

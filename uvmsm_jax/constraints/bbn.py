@@ -166,18 +166,8 @@ def bbn_excluded(
     thermalisation classifier (A31)–(A33).
     """
     m_zp, m_n1 = _as_f64(m_zp), _as_f64(m_n1)
-    dn = delta_neff_from_temperatures(
-        t_dec_zp,
-        t_dec_n1,
-        thermal_zp,
-        thermal_n1,
-        m_zp,
-        m_n1,
-        gstar=gstar,
-        dof=dof,
-        t_nu_dec=t_nu_dec,
-        mass_window=mass_window,
-    )
+    options = {"gstar": gstar, "dof": dof, "t_nu_dec": t_nu_dec, "mass_window": mass_window}
+    dn = delta_neff_from_temperatures(t_dec_zp, t_dec_n1, thermal_zp, thermal_n1, m_zp, m_n1, **options)
     by_neff = dn > DELTA_NEFF_EXCLUSION
     by_therm = (m_n1 <= light_mass) & thermalises_before_bbn(thermal_n1, t_therm_n1, t_nu_dec)
     if t_therm_zp is not None:

@@ -319,27 +319,14 @@ def _edges_one_mass(mass, setup: ShipSetup, n_grid: int, coupling_scan):
     u_peak, f_peak = _golden_max(lambda u: objective(u, kernel), lo, hi)
     u_peak = jax.lax.stop_gradient(u_peak)
 
-    rtol, atol = 0.0, 1e-7
-    # The call-arg ignores below: mypy lists optimistix's abstract field `norm` (a ClassVar on
-    # Bisection) among Bisection's __init__ arguments.
-    lower = optx.root_find(
-        objective,
-        optx.Bisection(rtol=rtol, atol=atol, flip=False),  # type: ignore[call-arg]
-        0.5 * (u_min + u_peak),
-        args=kernel,
-        options={"lower": u_min, "upper": u_peak},
-        throw=False,
-        max_steps=256,
-    ).value
-    upper = optx.root_find(
-        objective,
-        optx.Bisection(rtol=rtol, atol=atol, flip=True),  # type: ignore[call-arg]
-        0.5 * (u_peak + u_max),
-        args=kernel,
-        options={"lower": u_peak, "upper": u_max},
-        throw=False,
-        max_steps=256,
-    ).value
+    def edge(start, lower, upper, flip):
+        """The root of the objective in [lower, upper] by bisection (``flip``: the objective falls there)."""
+        solver = optx.Bisection(rtol=0.0, atol=1e-7, flip=flip)
+        options = {"lower": lower, "upper": upper}
+        return optx.root_find(objective, solver, start, args=kernel, options=options, throw=False, max_steps=256).value
+
+    lower = edge(0.5 * (u_min + u_peak), u_min, u_peak, flip=False)
+    upper = edge(0.5 * (u_peak + u_max), u_peak, u_max, flip=True)
     has_reach = f_peak > 0.0
     lower_ok = has_reach & (values[0] < 0.0)
     upper_ok = has_reach & (values[-1] < 0.0)
