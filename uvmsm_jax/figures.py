@@ -221,17 +221,6 @@ def relic_grid(model: str, params: Mapping[str, Any], settings) -> dict[str, np.
     return _memo(_key("relic", model, _settings_key(settings), params), lambda: evaluate(model, params, settings))
 
 
-REGIME_FIELDS = (
-    "mechanism",
-    "dm_thermalised",
-    "mediator_thermalised",
-    "t_dec_dm",
-    "t_therm_dm",
-    "t_dec_mediator",
-    "t_therm_mediator",
-)
-
-
 def regime_grid(m_n1, m_zp, g_bl, settings) -> dict[str, np.ndarray]:
     """Rate/H classification of UνMSM points without the ODE (docs/equations.md A.6), memoised.
 

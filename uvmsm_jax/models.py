@@ -81,10 +81,6 @@ class DarkPhotonDM(eqx.Module):
         return VectorPortal(self.m_chi, self.m_ap, self.epsilon * c.E_EM, self.e_dark, current="em", dm_kind="dirac")
 
 
-Model = Any
-"""Any registered model instance (:data:`MODELS`)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Parameter:
     """One continuous parameter of a model.
