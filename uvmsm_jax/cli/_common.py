@@ -126,13 +126,7 @@ def parse_range(text: str, option: str = "range") -> Range:
     hi = parse_positive_float(hi_text, f"{option} HI")
     if not hi > lo:
         raise UsageError(f"{option} needs HI > LO, got {text!r}")
-    try:
-        n = int(n_text)
-    except ValueError:
-        raise UsageError(f"{option} N must be an integer >= 1, got {n_text!r}") from None
-    if n < 1:
-        raise UsageError(f"{option} N must be an integer >= 1, got {n}")
-    return Range(lo, hi, n)
+    return Range(lo, hi, parse_int_at_least(n_text, f"{option} N"))
 
 
 def range_type(option: str) -> Callable[[str], Range]:
