@@ -41,6 +41,8 @@ OUTPUT_FIELDS = (
     "dm_thermalised",
     "mediator_thermalised",
     "ode_steps",
+    "max_dark_rate_over_h",
+    "max_portal_rate_over_h",
 )
 """The float outputs of one solved point, in the order of :func:`_point_outputs`."""
 
@@ -51,6 +53,8 @@ def _point_outputs(theta: Array, config: Config) -> Array:
     regime = classify(prepared, config)
     solution = solve(prepared, regime, config)
     valid, nan = prepared.valid, jnp.nan
+    indicators = solution.indicators
+    rates = (nan, nan) if indicators is None else (indicators.max_dark_rate_over_h, indicators.max_portal_rate_over_h)
     return jnp.stack(
         [
             solution.omega_h2,
@@ -59,10 +63,11 @@ def _point_outputs(theta: Array, config: Config) -> Array:
             jnp.where(valid, regime.t_dec_dm, nan),
             jnp.where(valid, regime.x_dec, nan),
             solution.status.astype(float),
-            jnp.where(valid, regime.mechanism, -1).astype(float),
-            jnp.where(valid, regime.dm_thermalised, False).astype(float),
-            jnp.where(valid, regime.mediator_thermalised, False).astype(float),
+            jnp.where(valid, solution.mechanism, -1).astype(float),
+            jnp.where(valid, solution.dm_thermalised, False).astype(float),
+            jnp.where(valid, solution.mediator_thermalised, False).astype(float),
             jnp.asarray(solution.ode.stats["num_steps"], float),
+            *(jnp.where(valid, rate, nan) for rate in rates),
         ]
     )
 
@@ -102,10 +107,13 @@ class RelicResult(eqx.Module):
     yield_mediator: Y_V at the end of the integration (≈ 0 once it has decayed).
     status: 0 ok, otherwise a :class:`~uvmsm_jax.codes.Status` code (:data:`~uvmsm_jax.codes.STATUS_MESSAGES`).
     mechanism: :class:`~uvmsm_jax.codes.Mechanism` index into :data:`~uvmsm_jax.codes.MECHANISMS` (−1 invalid).
-    dm_thermalised, mediator_thermalised: (A31), (A33) / (B21).
+    dm_thermalised, mediator_thermalised: (A31), (A33) / (B21); for the dark photon in physical mode
+      the indicators of (H18) read off the solution (max Y/Y_eq ≥ 0.9).
     t_dec [GeV], x_dec: DM decoupling temperature (A32) and M_DM/T_dec (NaN when not thermalised).
     ode_steps: accepted + rejected steps of the stiff solver (the cost of the point; a vmapped
       block runs as long as its slowest point).
+    max_dark_rate_over_h, max_portal_rate_over_h: max Γ_N/H (H16) and max Γ_P/H (H15) over
+      T_end ≤ T ≤ T_R, the diagnostics of the T′ = T check (H17); NaN for a model that does not make it.
     """
 
     omega_h2: Array
@@ -118,6 +126,18 @@ class RelicResult(eqx.Module):
     t_dec: Array
     x_dec: Array
     ode_steps: Array
+    max_dark_rate_over_h: Array
+    max_portal_rate_over_h: Array
+
+    @property
+    def marginal(self):
+        """True where Γ_N/H or Γ_P/H lies within a factor 3 of 1 (K37): the (H17) verdict rests on a
+        convention there."""
+
+        def near_one(ratio):
+            return (ratio > 1.0 / 3.0) & (ratio < 3.0)
+
+        return near_one(self.max_dark_rate_over_h) | near_one(self.max_portal_rate_over_h)
 
     @property
     def mechanism_name(self):
@@ -128,6 +148,10 @@ class RelicResult(eqx.Module):
         """JSON-ready dict of a scalar result (floats, ints, bools, strings)."""
         if np.ndim(self.omega_h2) != 0:
             raise ValueError("as_dict() needs a scalar result; index the batch first")
+
+        def optional(x):
+            return float(x) if np.isfinite(x) else None
+
         return {
             "omega_h2": float(self.omega_h2),
             "yield_dm": float(self.yield_dm),
@@ -137,9 +161,12 @@ class RelicResult(eqx.Module):
             "status_message": STATUS_MESSAGES.get(int(self.status), "unknown"),
             "dm_thermalised": bool(self.dm_thermalised),
             "mediator_thermalised": bool(self.mediator_thermalised),
-            "t_dec": None if not np.isfinite(self.t_dec) else float(self.t_dec),
-            "x_dec": None if not np.isfinite(self.x_dec) else float(self.x_dec),
+            "t_dec": optional(self.t_dec),
+            "x_dec": optional(self.x_dec),
             "ode_steps": int(self.ode_steps),
+            "max_dark_rate_over_h": optional(self.max_dark_rate_over_h),
+            "max_portal_rate_over_h": optional(self.max_portal_rate_over_h),
+            "marginal": bool(self.marginal),
         }
 
 

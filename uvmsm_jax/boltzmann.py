@@ -25,9 +25,22 @@ from jaxtyping import Array, ArrayLike
 
 from ._numerics import cubic_hermite
 
-# Columns of the rate table (natural logs).
-LOG_K_A, LOG_K_B, LOG_K_C, LOG_K_C_REVERSE, LOG_D_SM, LOG_D_DM, LOG_D_DM_INVERSE, LOG_Y_DM_EQ, LOG_Y_V_EQ = range(9)
-N_COLUMNS = 9
+# Columns of the rate table (natural logs). k_a = e^{LOG_K_A} − e^{LOG_K_A_SHIFT}: the off-pole
+# finite part of (H11) can be negative near a resonance, so it is stored as the difference of two
+# positive, smooth, coupling-scaling terms (the shift is zero, LOG_ZERO, for Model 1).
+(
+    LOG_K_A,
+    LOG_K_B,
+    LOG_K_C,
+    LOG_K_C_REVERSE,
+    LOG_D_SM,
+    LOG_D_DM,
+    LOG_D_DM_INVERSE,
+    LOG_Y_DM_EQ,
+    LOG_Y_V_EQ,
+    LOG_K_A_SHIFT,
+) = range(10)
+N_COLUMNS = 10
 LOG_ZERO = -1.0e30
 """Value standing for ln 0 in the tables: exp gives exactly 0, and adding any finite log (a
 detailed-balance shift, a Boltzmann exponent) keeps it at "zero"."""
@@ -81,15 +94,49 @@ class SystemSwitches(eqx.Module):
     reduced: bool = eqx.field(static=True, default=False)
     """Solve (A38) instead: only Y_X evolves, Y_V = Y_V,eq, conversion weighted by ``conversion_weight``."""
     dm_decay_depletes_mediator: bool = eqx.field(static=True, default=True)
+    adiabatic_mediator: bool = eqx.field(static=True, default=False)
+    """Allow the adiabatic elimination (H13′) per point: where V ↔ DM DM is fast from the start
+    (d_X ≥ :data:`ADIABATIC_DECAY_RATE` at τ_start), evolve N = Y_X + 2Y_V with Y_V = Y_V,eq (Y_X/Y_X,eq)²."""
+
+
+ADIABATIC_DECAY_RATE = 1.0e4
+"""Γ_V→DM DM ⟨M/E⟩/H at T_R above which the mediator is eliminated adiabatically ((H13′); the
+forward and backward decay terms then cancel to rounding and the two-yield system is too stiff)."""
+
+
+def eliminates_mediator(table: RateTable, switches: SystemSwitches) -> Array:
+    """Whether a point is solved in the adiabatic form (H13′) (a traced bool)."""
+    if not (switches.adiabatic_mediator and switches.dm_decay_depletes_mediator and not switches.reduced):
+        return jnp.asarray(False)
+    return table.values[0, LOG_D_DM] > jnp.log(ADIABATIC_DECAY_RATE)
+
+
+def yields(q: Array, y: Array, adiabatic: Array) -> tuple[Array, Array]:
+    """(Y_X, Y_V) from the state ``y`` with the table row(s) ``q`` [..., N_COLUMNS]: the state itself, or
+    in the adiabatic form N = y[0] → Y_X = 2N/(1 + √(1 + 8N Y_V,eq/Y_X,eq²)), Y_V = (N − Y_X)/2 (H13′)."""
+    n = y[..., 0]
+    ratio = jnp.exp(jnp.minimum(q[..., LOG_Y_V_EQ] - 2.0 * q[..., LOG_Y_DM_EQ], 600.0))  # Y_V,eq/Y_X,eq²
+    z = 8.0 * jnp.maximum(n, 0.0) * ratio
+    y_dm = 2.0 * n / (1.0 + jnp.sqrt(1.0 + z))
+    # Y_V = (N − Y_X)/2 loses every digit when Y_V ≪ Y_X (then z ≪ 1): use Y_V,eq ρ² there.
+    y_v = jnp.where(z < 1.0, ratio * y_dm**2, 0.5 * (n - y_dm))
+    return jnp.where(adiabatic, y_dm, y[..., 0]), jnp.where(adiabatic, y_v, y[..., 1])
 
 
 def right_hand_side(tau: ArrayLike, y: Array, args) -> Array:
-    """d(Y_X, Y_V)/dτ of the module docstring; ``args`` = (RateTable, SystemSwitches, conversion_weight)."""
-    table, switches, conversion_weight = args
+    """d(Y_X, Y_V)/dτ of the module docstring; ``args`` = (RateTable, SystemSwitches, conversion_weight,
+    adiabatic). In the adiabatic form (H13′) the state is (N, 0) and dN/dτ = dY_X/dτ + 2 dY_V/dτ, in
+    which the V ↔ DM DM terms cancel exactly."""
+    table, switches, conversion_weight, adiabatic = args
     q = table(jnp.asarray(tau))
-    y_dm, y_v = y[0], y[1]
+    y_dm, y_v = yields(q, y, adiabatic)
     e = jnp.exp
-    annihilation = e(q[LOG_K_A]) * y_dm**2 - e(q[LOG_K_A] + 2 * q[LOG_Y_DM_EQ])
+    annihilation = (
+        e(q[LOG_K_A]) * y_dm**2
+        - e(q[LOG_K_A] + 2 * q[LOG_Y_DM_EQ])
+        - e(q[LOG_K_A_SHIFT]) * y_dm**2
+        + e(q[LOG_K_A_SHIFT] + 2 * q[LOG_Y_DM_EQ])
+    )
     if switches.reduced:
         conversion = conversion_weight * (e(q[LOG_K_C]) * y_dm**2 - e(q[LOG_K_C] + 2 * q[LOG_Y_DM_EQ]))
         return jnp.stack([-annihilation - conversion, jnp.zeros_like(y_v)])
@@ -100,7 +147,17 @@ def right_hand_side(tau: ArrayLike, y: Array, args) -> Array:
     depletion = dm_decay if switches.dm_decay_depletes_mediator else 0.0
     d_dm = -annihilation - conversion + 2.0 * dm_decay
     d_v = -mediator_annihilation + conversion - sm_decay - depletion
+    if switches.adiabatic_mediator:
+        d_total = -annihilation + conversion - 2.0 * mediator_annihilation - 2.0 * sm_decay
+        return jnp.where(adiabatic, jnp.stack([d_total, jnp.zeros_like(y_v)]), jnp.stack([d_dm, d_v]))
     return jnp.stack([d_dm, d_v])
+
+
+def annihilation_source(values: Array) -> Array:
+    """max(k_a, 0) Y_X,eq² on table rows ``values`` (…, N_COLUMNS): the SM SM → DM DM production term."""
+    log_y_eq2 = 2 * values[..., LOG_Y_DM_EQ]
+    source = jnp.exp(values[..., LOG_K_A] + log_y_eq2) - jnp.exp(values[..., LOG_K_A_SHIFT] + log_y_eq2)
+    return jnp.maximum(source, 0.0)
 
 
 def production_estimate(table: RateTable, taus: Array) -> Array:
@@ -108,7 +165,7 @@ def production_estimate(table: RateTable, taus: Array) -> Array:
     (k_a Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq), trapezoidal on the table nodes."""
     q = table.values
     source = (
-        jnp.exp(q[:, LOG_K_A] + 2 * q[:, LOG_Y_DM_EQ])
+        annihilation_source(q)
         + jnp.exp(q[:, LOG_K_C_REVERSE] + 2 * q[:, LOG_Y_V_EQ])
         + 2.0 * jnp.exp(q[:, LOG_D_DM] + q[:, LOG_Y_V_EQ])
     )
@@ -119,6 +176,7 @@ def solve(
     table: RateTable,
     switches: SystemSwitches,
     conversion_weight: Array,
+    adiabatic: Array,
     y0: Array,
     tau_start: Array,
     tau_end: Array,
@@ -129,6 +187,9 @@ def solve(
     save_taus: Array | None = None,
 ) -> diffrax.Solution:
     """Integrate the system from ``tau_start`` to ``tau_end`` with an L-stable implicit solver.
+
+    ``y0`` and the solution are in the state variables: (Y_X, Y_V), or (N, 0) where ``adiabatic``
+    (:func:`yields` converts).
 
     ``atol`` is the absolute tolerance on the yields: below it a yield is not resolved relatively,
     which keeps exponentially falling tails (a decaying mediator, an equilibrium tail) cheap.
@@ -147,7 +208,7 @@ def solve(
         t1=tau_end,
         dt0=None,
         y0=y0,
-        args=(table, switches, conversion_weight),
+        args=(table, switches, conversion_weight, adiabatic),
         saveat=saveat,
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.3, icoeff=0.3),
         max_steps=max_steps,

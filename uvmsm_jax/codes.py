@@ -28,8 +28,12 @@ class Status(enum.IntEnum):
     MAX_STEPS = 3
     """The ODE needed more than ``Settings.max_steps`` steps."""
     NO_DM_CHANNEL = 4
-    """The model's production mechanism gives no DM at this point (dark photon with m_χ ≥ m_A′/2:
-    A′ → χχ̄ is closed); Ωh² = 0 is reported."""
+    """The model's production mechanism gives no DM at this point (the dark photon's P2 setting,
+    ``mode="paper"``, with m_χ ≥ m_A′/2: A′ → χχ̄ is closed); Ωh² = 0 is reported."""
+    NEEDS_DARK_TEMPERATURE = 5
+    """The dark sector would need its own temperature T′ ≠ T (docs/equations.md (H14)–(H17): its
+    number-changing reactions run both ways faster than H while the portal never re-equilibrates it
+    with the SM). The T′ = T solution does not apply; no Ωh² is returned (NaN)."""
     CONTOUR_NOT_CONVERGED = 10
     """A contour root that neither Newton nor bisection brought within tolerance."""
 
@@ -46,13 +50,14 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.SOLVER_FAILED: "ODE solver failed",
     Status.MAX_STEPS: "ODE solver reached max_steps",
     Status.NO_DM_CHANNEL: "mediator cannot decay to a DM pair (m_dm >= m_v/2): no production",
+    Status.NEEDS_DARK_TEMPERATURE: "dark sector needs its own temperature (T' != T, docs/equations.md H17): no omega_h2",
     Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
 }
 """Status code → message."""
 
 
 class Mechanism(enum.IntEnum):
-    """Production mechanism of the relic (docs/equations.md A.6 for Model 1, (B22) for Model 2)."""
+    """Production mechanism of the relic (docs/equations.md A.6 for Model 1; (B22) and (H18) for Model 2)."""
 
     FREEZE_OUT_RELATIVISTIC = 0
     """The DM thermalised and decoupled while relativistic (x_dec < 1)."""
@@ -63,9 +68,17 @@ class Mechanism(enum.IntEnum):
     FREEZE_IN = 3
     """Never thermalised; produced off resonance."""
     SEQUENTIAL_FREEZE_IN = 4
-    """Dark photon: A′ frozen in from the SM, then A′ → χχ̄ (ε < ε_th)."""
+    """Dark photon: A′ frozen in from the SM, then A′ → χχ̄ (ε < ε_th; (H18) ``sequential_freeze_in_decay``)."""
     THERMAL_MEDIATOR_DECAY = 5
-    """Dark photon: decays of a thermal A′ (ε > ε_th)."""
+    """Dark photon: decays of a thermal A′ (ε > ε_th; (H18) ``freeze_in_decay_thermal_Ap``)."""
+    FREEZE_IN_2TO2 = 6
+    """Dark photon: freeze-in through SM SM → χχ̄ with an off-shell A′ ((H18) ``freeze_in_2to2``)."""
+    MEDIATOR_PAIR_FREEZE_IN = 7
+    """Dark photon: freeze-in from thermal on-shell A′ by A′A′ → χχ̄ ((H18) ``freeze_in_AA_thermal_Ap``)."""
+    SEQUENTIAL_MEDIATOR_PAIR_FREEZE_IN = 8
+    """Dark photon: A′ frozen in, then A′A′ → χχ̄ ((H18) ``sequential_freeze_in_AA``)."""
+    PARTIAL_THERMALISATION = 9
+    """Dark photon: the DM came within 0.1–0.9 of equilibrium ((H18) ``partial_thermalisation``)."""
 
     @property
     def label(self) -> str:

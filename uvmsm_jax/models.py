@@ -25,6 +25,7 @@ from jaxtyping import Array, Float
 
 from . import boltzmann as bz
 from . import constants as c
+from ._indicators import PARTIALLY_THERMALISED, THERMALISED, TrajectoryIndicators
 from ._validation import check_positive_finite
 from .codes import Mechanism, Status
 from .portal import VectorPortal, as_float
@@ -34,6 +35,7 @@ from .thermo import degrees_of_freedom, hubble_rate
 
 __all__ = [
     "MODELS",
+    "Assessment",
     "DarkPhotonDM",
     "DarkPhotonSpec",
     "ModelSpec",
@@ -111,6 +113,15 @@ class Physics(eqx.Module):
     system: bz.SystemSwitches = eqx.field(static=True)
     planck_mass: float = eqx.field(static=True)
     entropy_derivative: bool = eqx.field(static=True)
+
+
+class Assessment(eqx.Module):
+    """A model's verdict on a solved point: status code, mechanism index and the thermalisation flags."""
+
+    status: Array
+    mechanism: Array
+    dm_thermalised: Array
+    mediator_thermalised: Array
 
 
 class ModelSpec(abc.ABC):
@@ -230,7 +241,7 @@ class ModelSpec(abc.ABC):
         return bool(settings.entropy_derivative)
 
     @abc.abstractmethod
-    def default_t_reheat(self, portal: VectorPortal) -> Array:
+    def default_t_reheat(self, portal: VectorPortal, settings: Settings) -> Array:
         """T_R [GeV] when ``Settings.t_reheat`` is None."""
 
     @abc.abstractmethod
@@ -249,9 +260,22 @@ class ModelSpec(abc.ABC):
     ) -> Array:
         """The :class:`Mechanism` index of a valid point."""
 
-    def status(self, status: Array, width_dm: Array) -> Array:
-        """Model-specific status rule applied to a solved point (default: none)."""
-        return status
+    def uses_trajectory(self, physics: Physics) -> bool:
+        """Whether :meth:`assess` reads the solved yields on the table nodes (default: no)."""
+        return False
+
+    def assess(
+        self,
+        status: Array,
+        regime: Any,
+        indicators: TrajectoryIndicators | None,
+        width_dm: Array,
+        physics: Physics,
+    ) -> Assessment:
+        """The model's verdict on a solved point from the solver ``status``, the pre-solve ``regime``
+        (:class:`~uvmsm_jax.pipeline.Regime`) and, when :meth:`uses_trajectory`, the solution's
+        ``indicators``. Default: the regime's mechanism and flags, the status unchanged."""
+        return Assessment(status, regime.mechanism, regime.dm_thermalised, regime.mediator_thermalised)
 
 
 class UVMSMSpec(ModelSpec):
@@ -309,7 +333,7 @@ class UVMSMSpec(ModelSpec):
             return settings.mode == "physical" and isinstance(settings.gstar, str)
         return bool(settings.entropy_derivative)
 
-    def default_t_reheat(self, portal: VectorPortal) -> Array:
+    def default_t_reheat(self, portal: VectorPortal, settings: Settings) -> Array:
         """100·max(M_N₁, M_Z′) (A39, K13)."""
         return 100.0 * jnp.maximum(portal.m_dm, portal.m_v)
 
@@ -330,12 +354,19 @@ class UVMSMSpec(ModelSpec):
 
 
 class DarkPhotonSpec(ModelSpec):
-    """Model 2, Dirac χ with a dark photon, sequential freeze-in (docs/equations.md Part B)."""
+    """Model 2, Dirac χ with a dark photon (docs/equations.md Part B, Part H).
+
+    ``mode="physical"`` (default): every regime of the (ε, e′) plane, the coupled system (H12)–(H13)
+    with χχ̄ ↔ SM off the pole (H11), χχ̄ ↔ A′A′ (H6), A′ (inverse) decays with depletion by Γ_tot,
+    T_R = 100·max(m_χ, m_A′), labels (H18) and the T′ = T check (H17). ``mode="paper"``: P2's
+    sequential freeze-in system (B13)–(B14) as published (decays only, depletion by Γ_vis,
+    T_R = 1000·m_A′), for reproducing P2.
+    """
 
     name = "dark-photon"
     aliases = ("dark_photon", "darkphoton", "darkphotondm", "dark-photon-dm", "dp")
     model_class = DarkPhotonDM
-    title = "Dirac χ dark matter with a dark photon A′ (sequential freeze-in)"
+    title = "Dirac χ dark matter with a dark photon A′"
     parameters = (
         Parameter("m_chi", "--m-chi", "GeV", "dm_mass", "m_chi", "Dirac DM χ mass m_χ [GeV]"),
         Parameter("m_ap", "--m-ap", "GeV", "mediator_mass", "m_A'", "dark photon mass m_A′ [GeV]"),
@@ -351,28 +382,51 @@ class DarkPhotonSpec(ModelSpec):
         "decay_sm": {"epsilon": 2},
         "decay_dm": {"e_dark": 2},
     }
-    mechanisms = (Mechanism.SEQUENTIAL_FREEZE_IN, Mechanism.THERMAL_MEDIATOR_DECAY)
+    mechanisms = (
+        Mechanism.FREEZE_OUT,
+        Mechanism.PARTIAL_THERMALISATION,
+        Mechanism.FREEZE_IN_2TO2,
+        Mechanism.THERMAL_MEDIATOR_DECAY,
+        Mechanism.SEQUENTIAL_FREEZE_IN,
+        Mechanism.MEDIATOR_PAIR_FREEZE_IN,
+        Mechanism.SEQUENTIAL_MEDIATOR_PAIR_FREEZE_IN,
+    )
+    conventions = ("physical", "paper")
     current = "em"
     dm_kind = "dirac"
-    default_t_reheat_help = "1000·m_A′"
+    default_t_reheat_help = "100·max(m_χ, m_A′); 1000·m_A′ with --mode paper"
 
     def processes(self, settings: Settings) -> ProcessSwitches:
-        """(B13)–(B14): only the A′ decay terms."""
+        """Physical: (a) off the pole, (c), decays ((H12)–(H13); (b) ∝ ε⁴ is dropped, H.2). Paper:
+        only the A′ decay terms ((B13)–(B14))."""
+        every_regime = settings.mode == "physical"
         return ProcessSwitches(
-            annihilation=False, mediator_annihilation=False, conversion=False, decays=True, pole_in_annihilation=False
+            annihilation=every_regime,
+            mediator_annihilation=False,
+            conversion=every_regime and settings.include_conversion,
+            decays=True,
+            pole_in_annihilation=False,
         )
 
     def system(self, settings: Settings) -> bz.SystemSwitches:
-        """A′ → χχ̄ depletes the A′ only with ``Settings.include_invisible_in_depletion`` (B.3)."""
-        return bz.SystemSwitches(reduced=False, dm_decay_depletes_mediator=settings.include_invisible_in_depletion)
+        """A′ → χχ̄ depletes the A′ (Γ_tot, (H13), K35) unless ``Settings.include_invisible_in_depletion``
+        is False; by default on in physical mode and off in paper mode (Γ_vis, B.3)."""
+        depletes = settings.include_invisible_in_depletion
+        if depletes is None:
+            depletes = settings.mode == "physical"
+        return bz.SystemSwitches(
+            reduced=False, dm_decay_depletes_mediator=depletes, adiabatic_mediator=settings.mode == "physical"
+        )
 
     def planck_mass(self, settings: Settings) -> float:
         """2.435e18 GeV (P2's M_Pl = √(8π) M_P, B.3)."""
         return c.M_PLANCK_REDUCED
 
-    def default_t_reheat(self, portal: VectorPortal) -> Array:
-        """1000·m_A′ (x_R = 1e-3, B18)."""
-        return 1000.0 * portal.m_v
+    def default_t_reheat(self, portal: VectorPortal, settings: Settings) -> Array:
+        """100·max(m_χ, m_A′) (H.2, A39); 1000·m_A′ in paper mode (x_R = 1e-3, B18)."""
+        if settings.mode == "paper":
+            return 1000.0 * portal.m_v
+        return 100.0 * jnp.maximum(portal.m_dm, portal.m_v)
 
     def reference_mass(self, portal: VectorPortal) -> Array:
         """m_A′ (B13)."""
@@ -384,12 +438,37 @@ class DarkPhotonSpec(ModelSpec):
         return width_sm > hubble_rate(portal.m_v, g_at_m, physics.planck_mass)
 
     def mechanism(self, dm_thermalised, mediator_thermalised, x_dec, portal):
-        """(B22): decays of a thermal A′ when ε > ε_th, else sequential freeze-in."""
+        """(B22): decays of a thermal A′ when ε > ε_th, else sequential freeze-in (the pre-solve label;
+        physical mode replaces it by (H18) in :meth:`assess`)."""
         return jnp.where(mediator_thermalised, Mechanism.THERMAL_MEDIATOR_DECAY, Mechanism.SEQUENTIAL_FREEZE_IN)
 
-    def status(self, status, width_dm):
-        """m_χ ≥ m_A′/2 closes A′ → χχ̄: no production in this model (:attr:`Status.NO_DM_CHANNEL`)."""
-        return jnp.where((status == Status.OK) & (width_dm <= 0), Status.NO_DM_CHANNEL, status)
+    def uses_trajectory(self, physics: Physics) -> bool:
+        """Physical mode decides labels and the T′ = T check from the solution ((H14)–(H18))."""
+        return physics.settings.mode == "physical"
+
+    def assess(self, status, regime, indicators, width_dm, physics):
+        """Physical mode: the labels of (H18) and the status rule (H17) (:attr:`Status.NEEDS_DARK_TEMPERATURE`).
+        Paper mode: (B22), and :attr:`Status.NO_DM_CHANNEL` when A′ → χχ̄ is closed."""
+        if indicators is None:
+            status = jnp.where((status == Status.OK) & (width_dm <= 0), Status.NO_DM_CHANNEL, status)
+            return Assessment(status, regime.mechanism, regime.dm_thermalised, regime.mediator_thermalised)
+        i = indicators
+        dm_thermal = i.max_dm_saturation >= THERMALISED
+        mediator_thermal = i.max_mediator_saturation >= THERMALISED
+        decay = jnp.where(mediator_thermal, Mechanism.THERMAL_MEDIATOR_DECAY, Mechanism.SEQUENTIAL_FREEZE_IN)
+        pairs = jnp.where(
+            mediator_thermal, Mechanism.MEDIATOR_PAIR_FREEZE_IN, Mechanism.SEQUENTIAL_MEDIATOR_PAIR_FREEZE_IN
+        )
+        largest = jnp.argmax(jnp.stack([i.production_2to2, i.production_decay, i.production_pairs]))
+        freeze_in = jnp.stack([jnp.asarray(Mechanism.FREEZE_IN_2TO2), decay, pairs])[largest]
+        mechanism = jnp.where(
+            dm_thermal,
+            Mechanism.FREEZE_OUT,
+            jnp.where(i.max_dm_saturation >= PARTIALLY_THERMALISED, Mechanism.PARTIAL_THERMALISATION, freeze_in),
+        )
+        dark = (i.max_dark_rate_over_h >= 1.0) & (i.max_portal_rate_over_h < 1.0)
+        status = jnp.where((status == Status.OK) & dark, Status.NEEDS_DARK_TEMPERATURE, status)
+        return Assessment(status, mechanism, dm_thermal, mediator_thermal)
 
 
 MODELS: dict[str, ModelSpec] = {}

@@ -21,6 +21,7 @@ from jaxtyping import Array
 
 from . import boltzmann as bz
 from . import constants as c
+from ._indicators import TrajectoryIndicators, trajectory_indicators
 from ._widths import dm_pair_width
 from .codes import Status
 from .hadrons import sm_width_unit
@@ -85,7 +86,8 @@ def parameters(model, settings: Settings | None = None) -> Array:
     if settings.t_reheat is not None:
         t_reheat = jnp.asarray(settings.t_reheat, dtype=float)
     else:
-        t_reheat = model_spec(model).default_t_reheat(portal)
+        spec = model_spec(model)
+        t_reheat = spec.default_t_reheat(portal, spec.resolve_settings(settings))
     fields = jnp.broadcast_arrays(portal.m_dm, portal.m_v, portal.g_sm, portal.g_dm, t_reheat)
     return jnp.stack(fields, axis=-1)
 
@@ -243,19 +245,28 @@ class Solution(eqx.Module):
     """Result of :func:`solve` for one point.
 
     omega_h2, yield_dm, yield_mediator: NaN where ``status`` flags a failure. status: a
-    :class:`~uvmsm_jax.codes.Status` code. ode: the diffrax solution (ys = (Y_DM, Y_V) at the saved τ).
+    :class:`~uvmsm_jax.codes.Status` code. mechanism, dm_thermalised, mediator_thermalised: the
+    model's :class:`~uvmsm_jax.models.Assessment` (from the solution where the model reads it, else
+    the :class:`Regime`'s). indicators: :class:`~uvmsm_jax._indicators.TrajectoryIndicators` of the
+    solution, or None for a model that does not read them. ode: the diffrax solution (ys = (Y_DM, Y_V)
+    at the saved τ: ``save_taus`` if given, else τ_end).
     """
 
     omega_h2: Array
     yield_dm: Array
     yield_mediator: Array
     status: Array
+    mechanism: Array
+    dm_thermalised: Array
+    mediator_thermalised: Array
+    indicators: TrajectoryIndicators | None
     ode: diffrax.Solution
 
 
 def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
-    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) and Ωh² (A40) of one point."""
-    settings = config.settings
+    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) / (H12)–(H13), Ωh² (A40) and the
+    model's assessment of one point."""
+    settings, spec = config.settings, config.spec
     p = prepared
     columns = p.table.values
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
@@ -270,20 +281,40 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
     # a tolerance, not physics: keep parameter derivatives out of the step-size control
     atol = jax.lax.stop_gradient(jnp.maximum(settings.atol * yield_scale, 1e-300))
     conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
+    adiabatic = bz.eliminates_mediator(p.table, config.physics.system)
+    state0 = jnp.where(adiabatic, jnp.stack([y0[0] + 2.0 * y0[1], 0.0]), y0)
+    # A model that reads the solution gets it on the table nodes (and the caller's τ after them).
+    trajectory = spec.uses_trajectory(config.physics)
+    n_nodes = p.taus.shape[0]
+    saved = save_taus
+    if trajectory:
+        saved = p.taus if save_taus is None else jnp.concatenate([p.taus, save_taus])
+        order = jnp.argsort(saved)
+        saved = saved[order]
     ode = bz.solve(
         p.table,
         config.physics.system,
         conversion_weight,
-        y0,
+        adiabatic,
+        state0,
         p.tau_start,
         p.tau_end,
         settings.rtol,
         atol,
         settings.max_steps,
         diffrax.ForwardMode(),
-        save_taus,
+        saved,
     )
     assert ode.ys is not None  # bz.solve always saves (t1, or the save_taus)
+    saved_taus = p.tau_end[None] if saved is None else saved
+    y_dm_saved, y_v_saved = bz.yields(jax.vmap(p.table)(saved_taus), ode.ys, adiabatic)
+    ys = jnp.stack([y_dm_saved, y_v_saved], axis=-1)
+    indicators = None
+    if trajectory:
+        ys = ys[jnp.argsort(order)]  # back to the order before sorting: table nodes, then save_taus
+        indicators = trajectory_indicators(p.table, p.taus, ys[:n_nodes], p.m_ref, p.theta[1])
+        ys = ys[n_nodes:] if save_taus is not None else ys[n_nodes - 1 :]
+    ode = eqx.tree_at(lambda o: o.ys, ode, ys)
     y_dm, y_v = ode.ys[-1, 0], ode.ys[-1, 1]
     omega = c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm
 
@@ -292,13 +323,17 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         Status.OK,
         jnp.where(ode.result == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS, Status.SOLVER_FAILED),
     )
-    status = config.spec.status(status, p.width_dm)
-    status = jnp.where(p.valid, status, Status.INVALID_INPUT)
+    assessment = spec.assess(status, regime, indicators, p.width_dm, config.physics)
+    status = jnp.where(p.valid, assessment.status, Status.INVALID_INPUT)
     failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
     return Solution(
         omega_h2=jnp.where(failed, jnp.nan, omega),
         yield_dm=jnp.where(failed, jnp.nan, y_dm),
         yield_mediator=jnp.where(failed, jnp.nan, y_v),
         status=status,
+        mechanism=assessment.mechanism,
+        dm_thermalised=assessment.dm_thermalised,
+        mediator_thermalised=assessment.mediator_thermalised,
+        indicators=indicators,
         ode=ode,
     )

@@ -19,14 +19,17 @@ from jaxtyping import Array
 
 from . import boltzmann as bz
 from . import constants as c
-from .hadrons import Current, sm_width_unit
+from .hadrons import Current, fermion_pair_phase_space, sm_width_unit
 from .portal import VectorPortal
 from .settings import Mode, Settings
 from .special import bessel_k1e, bessel_k2e
 from .thermo import degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
 from .xsec import (
     annihilation_normalisation,
+    running_breit_wigner,
     safe_sqrt,
+    sigma_dirac_pair_to_mediator_pair,
+    sigma_dirac_pair_to_sm,
     sigma_dm_pair_to_mediator_pair,
     sigma_dm_pair_to_sm,
     sigma_mediator_pair_to_fermion,
@@ -101,23 +104,14 @@ def _composite_nodes(breakpoints_t: Array) -> tuple[Array, Array]:
     return nodes.ravel(), weights.ravel()
 
 
-def log_sigma_v_identical_pair(
+def _sigma_v_scaled(
     sigma: Callable[[Array], Array],
     m: Array,
     sqrt_s_min: Array,
     temperature: Array,
     breakpoints_sqrt_s: Sequence[Array] = (),
 ) -> Array:
-    """ln⟨σv⟩(T) [⟨σv⟩ in GeV⁻²], Gondolo–Gelmini for an identical initial pair of mass m (G12).
-
-        ⟨σv⟩ = 1/(8 m⁴ T K₂²(m/T)) ∫_{s_min}^∞ ds σ(s) (s − 4m²) √s K₁(√s/T),
-
-    with √s_min = max(2m, final-state threshold) [GeV]. The integral is done in
-    t = (√s − √s_min)/T with e^{−t} split off analytically and a composite Gauss–Legendre rule;
-    ``breakpoints_sqrt_s`` [GeV] are extra panel edges (thresholds, the edges of an excised
-    resonance window, narrow hadronic resonances). σ must return 0 where a process is closed.
-    Returns :data:`~uvmsm_jax.boltzmann.LOG_ZERO` where σ vanishes identically.
-    """
+    """⟨σv⟩·e^{(√s_min − 2m)/T} [GeV⁻²] of (G12); see :func:`log_sigma_v_identical_pair`."""
     if breakpoints_sqrt_s:
         t_breaks = (jnp.stack([jnp.asarray(b, dtype=float) for b in breakpoints_sqrt_s]) - sqrt_s_min) / temperature
     else:
@@ -127,8 +121,34 @@ def log_sigma_v_identical_pair(
     s = sqrt_s**2
     integrand = 2.0 * s * sigma(s) * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
     integral = temperature * jnp.sum(w * integrand)
-    normalisation = 8.0 * m**4 * temperature * bessel_k2e(m / temperature) ** 2
-    return bz.log_or_zero(integral / normalisation) - (sqrt_s_min - 2.0 * m) / temperature
+    return integral / gondolo_gelmini_normalisation(m, temperature)
+
+
+def gondolo_gelmini_normalisation(m: Array, temperature: Array) -> Array:
+    """8 m⁴ T K₂(m/T)² e^{2m/T} [GeV⁵]: the denominator of (G12) with the Boltzmann factor split off."""
+    return 8.0 * m**4 * temperature * bessel_k2e(m / temperature) ** 2
+
+
+def log_sigma_v_identical_pair(
+    sigma: Callable[[Array], Array],
+    m: Array,
+    sqrt_s_min: Array,
+    temperature: Array,
+    breakpoints_sqrt_s: Sequence[Array] = (),
+) -> Array:
+    """ln⟨σv⟩(T) [⟨σv⟩ in GeV⁻²], Gondolo–Gelmini for a pair of mass m (G12).
+
+        ⟨σv⟩ = 1/(8 m⁴ T K₂²(m/T)) ∫_{s_min}^∞ ds σ(s) (s − 4m²) √s K₁(√s/T),
+
+    with √s_min = max(2m, final-state threshold) [GeV]. The integral is done in
+    t = (√s − √s_min)/T with e^{−t} split off analytically and a composite Gauss–Legendre rule;
+    ``breakpoints_sqrt_s`` [GeV] are extra panel edges (thresholds, the edges of an excised
+    resonance window, narrow hadronic resonances). σ must return 0 where a process is closed.
+    Returns :data:`~uvmsm_jax.boltzmann.LOG_ZERO` where σ vanishes identically. For a Dirac pair
+    this is the per-species average of (H0) (the degeneracy factors cancel).
+    """
+    scaled = _sigma_v_scaled(sigma, m, sqrt_s_min, temperature, breakpoints_sqrt_s)
+    return bz.log_or_zero(scaled) - (sqrt_s_min - 2.0 * m) / temperature
 
 
 def log_sigma_v_pole(m: Array, m_v: Array, width_v: Array, reduced_sigma_at_pole: Array, temperature: Array) -> Array:
@@ -236,6 +256,12 @@ def dm_degrees_of_freedom(portal: VectorPortal) -> float:
     return c.G_N1 if portal.dm_kind == "majorana" else 2.0 * c.G_DIRAC
 
 
+def pair_reaction_factor(portal: VectorPortal) -> float:
+    """Factor of every DM-pair reaction in the yield equation: 1 for the Majorana N₁ ((A36): the ½ for
+    identical initial particles cancels the two removed), ½ for χχ̄ with Y counting χ + χ̄ ((H0), (H12))."""
+    return 0.5 if portal.dm_kind == "dirac" else 1.0
+
+
 def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float, entropy_derivative: bool, temperature):
     """g*, g*s, δ, H, s and the equilibrium yields of DM and mediator at T (docs/equations.md G1–G5)."""
     dof = degrees_of_freedom(settings.gstar)
@@ -255,9 +281,9 @@ def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float,
 
 
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature):
-    """(ln⟨σv⟩_a without the pole, ln of the pole term): the off-pole integral with the resonance
-    window excised (Γ → 0) and the narrow-width pole (A27), or, when the pole is below threshold,
-    the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19)."""
+    """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term): the off-pole
+    integral with the resonance window excised (Γ → 0) and the narrow-width pole (A27), or, when the
+    pole is below threshold, the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19)."""
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
     pole_open = big_m > 2.0 * m
@@ -276,7 +302,84 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperatu
     fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
     log_off_pole = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
-    return log_off_pole, log_sigma_v_pole(m, big_m, width_total, reduced, temperature)
+    no_shift = jnp.full_like(log_off_pole, bz.LOG_ZERO)
+    return log_off_pole, no_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperature)
+
+
+PROPAGATOR_WINDOW_THERMAL = 2.0
+"""κ of the finite-part window of (H11): W ≤ κ M T, about the scale 2MT on which the Boltzmann
+factor varies in s, so the subtracted integrand stays smooth and small against the counterterm."""
+_WINDOW_GL_X, _WINDOW_GL_W = np.polynomial.legendre.leggauss(16)
+
+
+def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, temperature):
+    """(ln P, ln S, ln⟨σv⟩_pole) with ⟨σv⟩_a,off = P − S for a Dirac χ with a vector coupling
+    (docs/equations.md (H2)–(H5), (H9), (H11)).
+
+    σ_a(s) = e′² Γ_SM(√s)(s + 2m²)/(√s β_χ D(s)) summed over every SM channel. Below the resonance
+    threshold (M ≤ 2m_χ) D is the running Breit–Wigner (H2), Γ_tot(√s) including Γ_χχ̄(√s), and S = 0.
+    Above it the on-shell part belongs to the A′ (inverse) decays of the coupled system and
+    ⟨σv⟩_a,off is the Hadamard finite part of (H11) with D = (s − M²)²: outside the window
+    |s − M²| < W the integrand as is, inside it [F(M² + u) + F(M² − u) − 2F(M²)]/u² with Γ_SM replaced
+    by its chord across the window, and the counterterm C = 2F(M²)/W; W = min(Δ_exc M², (M² − 4m²)/2,
+    κ M T). The finite part can be negative near the pole, so it is returned as P = outside + inside + C
+    and S = 2C, both positive and both ∝ ε² e′² (the rate table stores logarithms).
+    """
+    m, big_m, g_dm = portal.m_dm, portal.m_v, portal.g_dm
+    pole_open = big_m > 2.0 * m
+    window = jnp.minimum(
+        jnp.minimum(RESONANCE_EXCISION * big_m**2, 0.5 * (big_m**2 - 4.0 * m**2)),
+        PROPAGATOR_WINDOW_THERMAL * big_m * temperature,
+    )
+    window = jnp.where(pole_open, window, 0.0)
+
+    def sm_width(sqrt_s):
+        return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
+
+    def total_width(sqrt_s):
+        return sm_width(sqrt_s) + g_dm**2 * sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
+
+    def sigma(s):
+        sqrt_s = safe_sqrt(s)
+        detuning = s - big_m**2
+        propagator2 = jnp.where(pole_open, detuning**2, running_breit_wigner(s, big_m, total_width(sqrt_s)))
+        propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
+        value = sigma_dirac_pair_to_sm(s, m, g_dm, sm_width(sqrt_s), propagator2)
+        return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
+
+    edges = [safe_sqrt(big_m**2 + k * window) for k in (-8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0)]
+    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
+    outside = _sigma_v_scaled(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
+
+    # Inside the window, F(s) = σ(s)(s − M²)² (s − 4m²) √s K₁(√s/T) e^{2m/T}, evaluated relative to
+    # the pole's Boltzmann factor e^{−(M − 2m)/T} (kept as a logarithm, so S never underflows); a
+    # closed pole gets a stand-in window (M²/2) that keeps the masked branch finite.
+    w = jnp.where(pole_open, window, 0.5 * big_m**2)
+    s_lo, s_hi = big_m**2 - w, big_m**2 + w
+    width_lo, width_hi = sm_width(safe_sqrt(s_lo)), sm_width(safe_sqrt(s_hi))
+
+    def reduced_weight(s):
+        sqrt_s = safe_sqrt(s)
+        chord = width_lo + (width_hi - width_lo) * (s - s_lo) / (s_hi - s_lo)
+        boltzmann = bessel_k1e(sqrt_s / temperature) * jnp.exp(-(sqrt_s - big_m) / temperature)
+        return sigma_dirac_pair_to_sm(s, m, g_dm, chord, 1.0) * (s - 4.0 * m**2) * sqrt_s * boltzmann
+
+    u = 0.5 * w * (1.0 + jnp.asarray(_WINDOW_GL_X))
+    at_pole = reduced_weight(big_m**2)
+    symmetric = (reduced_weight(big_m**2 + u) + reduced_weight(big_m**2 - u) - 2.0 * at_pole) / u**2
+    normalisation = gondolo_gelmini_normalisation(m, temperature)
+    inside = 0.5 * w * jnp.sum(jnp.asarray(_WINDOW_GL_W) * symmetric) / normalisation
+    counterterm = 2.0 * at_pole / (w * normalisation)
+    log_boltzmann = -(big_m - 2.0 * m) / temperature
+    window_part = jnp.where(pole_open, (inside + counterterm) * jnp.exp(log_boltzmann), 0.0)
+    log_shift = jnp.where(pole_open, bz.log_or_zero(2.0 * counterterm) + log_boltzmann, bz.LOG_ZERO)
+
+    reduced_at_pole = sigma_dirac_pair_to_sm(big_m**2, m, g_dm, width_sm, 1.0)
+    return (
+        bz.log_or_zero(outside + window_part),
+        log_shift,
+        log_sigma_v_pole(m, big_m, width_total, reduced_at_pole, temperature),
+    )
 
 
 def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -316,10 +419,12 @@ def _log_sigma_v_mediator_annihilation(portal, temperature):
 
 
 def _log_sigma_v_conversion(portal, settings, temperature):
-    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (docs/equations.md A24, A29)."""
+    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (docs/equations.md A24, A29; Dirac χ: (H6))."""
     _, eta_c = annihilation_normalisation(settings.mode)
 
     def sigma(s):
+        if portal.dm_kind == "dirac":  # (H6)
+            return sigma_dirac_pair_to_mediator_pair(s, portal.m_dm, portal.m_v, portal.g_dm)
         return sigma_dm_pair_to_mediator_pair(s, portal.m_dm, portal.m_v, portal.g_dm, eta_c)
 
     threshold = jnp.maximum(2.0 * portal.m_dm, 2.0 * portal.m_v)
@@ -347,22 +452,27 @@ def log_rate_coefficients(
 ) -> tuple[Array, RateDiagnostics]:
     """Columns of :mod:`uvmsm_jax.boltzmann`'s rate table at temperature T, plus rate diagnostics.
 
-    k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (docs/equations.md G5, A36–A37, B13–B14); the reverse
-    coefficients follow from detailed balance with the equilibrium yields (MB).
+    k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (docs/equations.md G5, A36–A37, B13–B14, H12–H13), with
+    the DM-pair factor of :func:`pair_reaction_factor` on (a) and (c); the reverse coefficients follow
+    from detailed balance with the equilibrium yields (MB).
     """
     th = thermodynamics(portal, settings, planck_mass, entropy_derivative, temperature)
     width_total = width_sm + width_dm
     log_conv = jnp.log(th.entropy_factor * th.entropy_over_hubble)
+    log_pair = jnp.log(pair_reaction_factor(portal))
     log_s_over_h = jnp.log(th.entropy_over_hubble)
     zero = jnp.full_like(temperature, bz.LOG_ZERO)
     log_sv_b = _log_sigma_v_mediator_annihilation(portal, temperature) if switches.mediator_annihilation else zero
     log_sv_c = _log_sigma_v_conversion(portal, settings, temperature) if switches.conversion else zero
     if switches.annihilation:
-        log_off_pole, log_pole = _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature)
-        log_sv_a_full = jnp.logaddexp(log_off_pole, log_pole)
-        log_sv_a = log_sv_a_full if switches.pole_in_annihilation else log_off_pole
+        annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
+        log_off_pole, log_shift, log_pole = annihilation(portal, settings, width_sm, width_total, temperature)
+        # with the pole: P − S + pole ≥ 0 (the finite part is O(Γ/M) of the pole where negative)
+        log_positive = jnp.logaddexp(log_off_pole, log_pole)
+        log_sv_a_full = log_positive + bz.log_or_zero(1.0 - jnp.exp(log_shift - log_positive))
+        log_sv_a = log_positive if switches.pole_in_annihilation else log_off_pole
     else:
-        log_sv_a = log_sv_a_full = zero
+        log_sv_a = log_sv_a_full = log_shift = zero
     log_inverse_gamma = jnp.log(mean_inverse_gamma(portal.m_v, temperature))
     log_decay_conv = jnp.log(th.entropy_factor / th.hubble) + log_inverse_gamma
     if switches.decays:
@@ -372,21 +482,22 @@ def log_rate_coefficients(
         log_d_sm = log_d_dm = zero
     columns = jnp.stack(
         [
-            log_conv + log_sv_a,
+            log_conv + log_pair + log_sv_a,
             log_conv + log_sv_b,
-            log_conv + log_sv_c,
-            log_conv + log_sv_c + 2.0 * (th.log_y_dm_eq - th.log_y_v_eq),
+            log_conv + log_pair + log_sv_c,
+            log_conv + log_pair + log_sv_c + 2.0 * (th.log_y_dm_eq - th.log_y_v_eq),
             log_d_sm,
             log_d_dm,
             log_d_dm + th.log_y_v_eq - 2.0 * th.log_y_dm_eq,
             th.log_y_dm_eq,
             th.log_y_v_eq,
+            log_conv + log_pair + log_shift,
         ]
     )
     diagnostics = RateDiagnostics(
-        log_ra_over_h=log_sv_a_full + log_s_over_h + th.log_y_dm_eq,
+        log_ra_over_h=log_pair + log_sv_a_full + log_s_over_h + th.log_y_dm_eq,
         log_rb_over_h=log_sv_b + log_s_over_h + th.log_y_v_eq,
-        log_rc_over_h=log_sv_c + log_s_over_h + th.log_y_dm_eq,
+        log_rc_over_h=log_pair + log_sv_c + log_s_over_h + th.log_y_dm_eq,
         log_rd_over_h=bz.log_or_zero(width_total) + log_inverse_gamma - jnp.log(th.hubble),
     )
     return columns, diagnostics

@@ -18,18 +18,21 @@ Mode = Literal["physical", "paper"]
 class Settings(eqx.Module):
     """Numerical and physics switches shared by every solver (all static except ``t_reheat``).
 
-    mode: "physical" (default; corrections of docs/equations.md A.0) or "paper" (P1 as printed). A
-      model with a single convention ignores it (the dark photon; ``ModelSpec.conventions``).
+    mode: "physical" (default; corrections of docs/equations.md A.0; for the dark photon every regime,
+      Part H) or "paper" (the publication as printed: P1 for the UνMSM, P2's sequential freeze-in
+      (B13)–(B14) for the dark photon). A model with a single convention ignores it
+      (``ModelSpec.conventions``).
     gstar: "saikawa2018" (tabulated g*, g*s; default), "saikawa2020", "saikawa2018-fit" (analytic
       fit D1–D3), or a number (constant g* = g*s, no dg*s/dT term).
     statistics: "maxwell-boltzmann" (default) or "quantum" (FD/BE equilibrium densities).
     entropy_derivative: include the (1+δ) factor of (G5). ``None`` → on for a tabulated g* in
       physical mode for the UνMSM, off otherwise (P1 and P2 set δ = 0).
     t_reheat: reheating temperature T_R [GeV]; ``None`` → the model's default
-      (``ModelSpec.default_t_reheat``: 100·max(M_N₁, M_Z′) for the UνMSM, (A39), K13; 1000·m_A′ for
-      the dark photon, (B18)). Differentiable.
+      (``ModelSpec.default_t_reheat``: 100·max(M_N₁, M_Z′) for the UνMSM, (A39), K13; for the dark
+      photon 100·max(m_χ, m_A′) (H.2), or 1000·m_A′ in its paper mode (B18)). Differentiable.
     sqrt_s_switch: √s above which hadronic channels are perturbative quarks [GeV] (docs/equations.md D.2).
-    include_invisible_in_depletion: Model 2 flag of docs/equations.md B.3 (Γ_vis → Γ_tot in the A′ decay term).
+    include_invisible_in_depletion: Model 2 flag of docs/equations.md B.3 and K35 (Γ_vis → Γ_tot in the A′
+      decay term). ``None`` → on in physical mode (every regime, (H13)), off in paper mode (P2).
     resonance: Model-1 bookkeeping of the s-channel pole (docs/equations.md A.8.1): "pole" keeps the
       narrow-width pole term (A27) in ⟨σv⟩_a and drops Z′ decays (R, P1's choice); "decay" keeps
       only the off-pole part and evolves Z′ (inverse) decays (D). "auto": "pole" in paper mode,
@@ -53,7 +56,7 @@ class Settings(eqx.Module):
     entropy_derivative: bool | None = eqx.field(static=True, default=None)
     t_reheat: Float[Array, ""] | None = None
     sqrt_s_switch: float = eqx.field(static=True, default=2.0)
-    include_invisible_in_depletion: bool = eqx.field(static=True, default=False)
+    include_invisible_in_depletion: bool | None = eqx.field(static=True, default=None)
     resonance: Literal["auto", "pole", "decay"] = eqx.field(static=True, default="auto")
     include_conversion: bool = eqx.field(static=True, default=True)
     system: Literal["coupled", "reduced"] = eqx.field(static=True, default="coupled")

@@ -2,8 +2,13 @@
 
 Processes of Model 1 (Majorana N₁, B−L Z′):
   (a) N₁N₁ → f f̄ through the s-channel Z′        — :func:`sigma_dm_pair_to_sm`
-  (b) Z′Z′ → f f̄ through t/u-channel f           — :func:`sigma_mediator_pair_to_sm`
+  (b) Z′Z′ → f f̄ through t/u-channel f           — :func:`sigma_mediator_pair_to_fermion`
   (c) N₁N₁ → Z′Z′ through t/u-channel N₁          — :func:`sigma_dm_pair_to_mediator_pair`
+
+Processes of Model 2 (Dirac χ with vector coupling e′, A′ with kinetic mixing ε; docs/equations.md H.1):
+  (a) χχ̄ → SM through the s-channel A′ (H3)–(H5)  — :func:`sigma_dirac_pair_to_sm`, :func:`running_breit_wigner`
+  (c) χχ̄ → A′A′ through t/u-channel χ (H6)        — :func:`sigma_dirac_pair_to_mediator_pair`
+  the inverse A′A′ → χχ̄ (H7) is :func:`sigma_mediator_pair_to_fermion` with m_f = m_χ, coupling e′.
 
 Cross sections are in GeV⁻², s in GeV², spin-averaged over the initial state, with the 1/2 for
 identical final particles included (docs/equations.md G.2, G8). ``normalisation`` η_a, η_c selects
@@ -111,3 +116,40 @@ def sigma_dm_pair_to_mediator_pair(s, m_dm, m_v, g_dm, eta_c=1.0):
     i_c = t_integrated_dm_pair_to_mediator_pair(s, m_dm, m_v)
     denom = 128.0 * jnp.pi * s * jnp.where(s > 4.0 * m_dm**2, s - 4.0 * m_dm**2, 1.0)
     return eta_c * g_dm**4 * i_c / denom
+
+
+# --- Model 2: Dirac χ with a vector coupling (docs/equations.md H.1) -----------------------------
+
+
+def running_breit_wigner(s, m_v, total_width_at_sqrt_s):
+    """BW(s) = (s − M²)² + s Γ_tot(√s)² [GeV⁴] of (H2): the s-channel propagator with the running width."""
+    return (s - m_v**2) ** 2 + s * total_width_at_sqrt_s**2
+
+
+def sigma_dirac_pair_to_sm(s, m_dm, g_dm, sm_width_at_sqrt_s, inverse_propagator2):
+    """σ(χχ̄ → X) [GeV⁻²] for a Dirac χ with vector coupling ``g_dm`` = e′ (docs/equations.md (H3)–(H5)).
+
+    The unitarity form (H4), 12π Γ_χχ̄(√s) Γ_X(√s)/(β_χ² BW), with Γ_χχ̄(√s) of (B5) written out:
+
+        σ(s) = g_dm² Γ_X(√s) (s + 2m²) / (√s β_χ D(s)),   β_χ = √(1 − 4m²/s),
+
+    spin-averaged over χχ̄ (1/4), summed over the final states of ``sm_width_at_sqrt_s`` = Γ_X(√s)
+    [GeV] (a lepton pair gives (H3), hadrons (H5)). ``inverse_propagator2`` = D(s) [GeV⁴]: the
+    running BW of :func:`running_breit_wigner`, or (s − M²)² for the off-pole part (H11). Zero
+    at and below threshold.
+    """
+    above = s > 4.0 * m_dm**2
+    s_safe = jnp.where(above, s, 4.0 * m_dm**2 + 1.0)
+    beta = safe_sqrt(1.0 - 4.0 * m_dm**2 / s_safe)
+    value = g_dm**2 * sm_width_at_sqrt_s * (s_safe + 2.0 * m_dm**2) / (jnp.sqrt(s_safe) * beta * inverse_propagator2)
+    return jnp.where(above, value, 0.0)
+
+
+def sigma_dirac_pair_to_mediator_pair(s, m_dm, m_v, g_dm):
+    """σ(χχ̄ → A′A′) [GeV⁻²] of (H6): e′⁴ I_b(s; m_χ, M)/(128π s (s − 4m_χ²)), open for √s > 2 max(m_χ, M).
+
+    I_b is (A21) with M_f → m_χ; the 1/2 for identical A′ is included. Zero below threshold.
+    """
+    i_b = t_integrated_mediator_pair_to_fermions(s, m_dm, m_v)
+    denom = 128.0 * jnp.pi * s * jnp.where(s > 4.0 * m_dm**2, s - 4.0 * m_dm**2, 1.0)
+    return g_dm**4 * i_b / denom

@@ -1,0 +1,100 @@
+"""Indicators read off a solved yield history on the rate-table nodes (docs/equations.md H.2, H.3).
+
+The coupled system (H12)–(H13) assumes that DM and mediator share the SM temperature. Whether that
+holds, which process produced the relic and whether either species reached equilibrium are
+decided from the T′ = T solution itself: :func:`trajectory_indicators` evaluates the rates of
+(H15)–(H16) and the production terms of (H18) on the τ nodes of the point's rate table, where the
+tabulated coefficients are exact (no interpolation).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from . import boltzmann as bz
+
+__all__ = ["TrajectoryIndicators", "trajectory_indicators"]
+
+RELIC_SETTLED = 0.01
+"""|Y(T)/Y_∞ − 1| above which the DM yield is still changing: defines T_end of (H14)."""
+THERMALISED = 0.9
+"""max Y/Y_eq at or above which a species counts as chemically thermalised ((H18) indicators)."""
+PARTIALLY_THERMALISED = 0.1
+"""max Y/Y_eq from which a non-thermalised DM counts as partially thermalised ((H18))."""
+MEDIATOR_WINDOW = 3.0
+"""The A′ thermalisation indicator looks at T ≥ m_A′/3 ((H18), the ODE form of (B21))."""
+
+
+class TrajectoryIndicators(eqx.Module):
+    """What the solved yields say about a point (scalars).
+
+    max_dm_saturation: max over T ≥ T_end of (H14) of √(backward/forward) of the DM number-changing
+      reactions, which is Y/Y_eq for a mediator in equilibrium (DM thermalisation, (H18); see
+      :func:`trajectory_indicators`).
+    max_mediator_saturation: max Y_V/Y_V,eq over T ≥ M_V/3.
+    production_2to2, production_decay, production_pairs: ∫dτ of the three DM source terms of (H12)
+      (SM SM → DM DM off-shell, V → DM DM, V V → DM DM) [yield].
+    max_dark_rate_over_h: max Γ_N/H of (H16) over T_end ≤ T ≤ T_R (two-way DM number-changing rate).
+    max_portal_rate_over_h: max Γ_P/H of (H15) over the same range (SM contact rate).
+    Both rates include the (1 + δ) factor of the table's coefficients (δ = 0 unless switched on).
+    """
+
+    max_dm_saturation: Array
+    max_mediator_saturation: Array
+    production_2to2: Array
+    production_decay: Array
+    production_pairs: Array
+    max_dark_rate_over_h: Array
+    max_portal_rate_over_h: Array
+
+
+def trajectory_indicators(table: bz.RateTable, taus: Array, ys: Array, m_ref: Array, m_v: Array) -> TrajectoryIndicators:
+    """:class:`TrajectoryIndicators` of a solution ``ys`` (shape (n, 2): Y_DM, Y_V) saved at the table nodes ``taus``."""
+    q = table.values
+    e = jnp.exp
+    y, y_v = jnp.maximum(ys[:, 0], 0.0), jnp.maximum(ys[:, 1], 0.0)
+    y_final = y[-1]
+    y_eq, y_v_eq = e(q[:, bz.LOG_Y_DM_EQ]), e(q[:, bz.LOG_Y_V_EQ])
+    temperature = m_ref * e(-taus)
+
+    still_changing = jnp.abs(y / jnp.where(y_final > 0, y_final, 1.0) - 1.0) > RELIC_SETTLED
+    n = taus.shape[0]
+    last_changing = jnp.max(jnp.where(still_changing, jnp.arange(n), 0))
+    before_t_end = jnp.arange(n) <= jnp.minimum(last_changing + 1, n - 1)
+
+    # DM saturation: √(backward/forward) of the DM number-changing reactions while the yield is still
+    # changing (T ≥ T_end of (H14)); = Y/Y_eq when the mediator is in equilibrium. Once production
+    # has stopped, the falling Y_eq passes any frozen yield, which is not thermalisation.
+    k_a = jnp.maximum(e(q[:, bz.LOG_K_A]) - e(q[:, bz.LOG_K_A_SHIFT]), 0.0)
+    forward = bz.annihilation_source(q) + e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2 + 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
+    backward = (k_a + e(q[:, bz.LOG_K_C]) + 2.0 * e(q[:, bz.LOG_D_DM_INVERSE])) * y**2
+    ratio = backward / jnp.where(forward > 0, forward, 1.0)
+    max_dm_saturation = jnp.sqrt(jnp.max(jnp.where(before_t_end & (forward > 0), ratio, 0.0)))
+    mediator_window = temperature >= m_v / MEDIATOR_WINDOW
+    max_mediator_saturation = jnp.max(jnp.where(mediator_window, y_v / jnp.where(y_v_eq > 0, y_v_eq, 1.0), 0.0))
+
+    source_2to2 = bz.annihilation_source(q)
+    source_decay = 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
+    source_pairs = e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2
+
+    # (H16): reactions running both ways, min(forward, backward), per DM + mediator particle.
+    decays = jnp.minimum(e(q[:, bz.LOG_D_DM]) * y_v, e(q[:, bz.LOG_D_DM_INVERSE]) * y**2)
+    pairs = jnp.minimum(e(q[:, bz.LOG_K_C]) * y**2, e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2)
+    total = y + y_v
+    dark_rate = (decays + pairs) / jnp.where(total > 0, total, 1.0)
+    # (H15): equilibrium contact with the SM through the mediator's SM decays and (a).
+    equilibrium = y_eq + y_v_eq
+    portal_rate = (e(q[:, bz.LOG_D_SM]) * y_v_eq + source_2to2) / jnp.where(equilibrium > 0, equilibrium, 1.0)
+
+    window = before_t_end
+    return TrajectoryIndicators(
+        max_dm_saturation=max_dm_saturation,
+        max_mediator_saturation=max_mediator_saturation,
+        production_2to2=jnp.trapezoid(source_2to2, taus),
+        production_decay=jnp.trapezoid(source_decay, taus),
+        production_pairs=jnp.trapezoid(source_pairs, taus),
+        max_dark_rate_over_h=jnp.max(jnp.where(window, dark_rate, 0.0)),
+        max_portal_rate_over_h=jnp.max(jnp.where(window, portal_rate, 0.0)),
+    )
