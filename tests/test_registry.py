@@ -137,6 +137,7 @@ class DarkPhotonAlphaSpec(models.DarkPhotonSpec):
         uj.Parameter("alpha_dark", "--alpha-dark", "1", "coupling", "alpha'", "dark fine-structure constant α′"),
     )
     contour_unknown = "alpha_dark"
+    conventions = ("physical",)  # one convention: paper mode reads as physical
     rate_coupling_powers = {
         "annihilation": {"epsilon": 2, "alpha_dark": 1},
         "mediator_annihilation": {"epsilon": 4},
@@ -186,11 +187,13 @@ def test_a_third_model_is_added_in_one_place(third_model, capsys):
         uj.register_model(DarkPhotonAlphaSpec())
 
 
-def test_models_with_one_convention_ignore_the_mode():
-    """The dark photon has one convention: ``mode="paper"`` gives bit-identical results (before, P1's
-    g*s = g* leaked into Model 2 in paper mode)."""
-    model = uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12)
+def test_models_with_one_convention_ignore_the_mode(third_model):
+    """A model with one convention (the toy α′ model) gives bit-identical results in ``mode="paper"``
+    (before, P1's g*s = g* leaked into the dark photon in paper mode); the dark photon itself now has
+    two (every regime, and P2's sequential freeze-in)."""
+    model = DarkPhotonAlpha(0.1, 1.0, 1e-9, 1e-25)
     physical = uj.relic(model, uj.Settings(mode="physical", n_grid=32))
     paper = uj.relic(model, uj.Settings(mode="paper", n_grid=32))
     assert float(paper.omega_h2) == float(physical.omega_h2)
     assert uj.pipeline.configure(model, uj.Settings(mode="paper")) == uj.pipeline.configure(model, uj.Settings())
+    assert models.DarkPhotonSpec.conventions == ("physical", "paper")

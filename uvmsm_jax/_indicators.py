@@ -1,15 +1,16 @@
-"""Indicators read off a solved yield history on the rate-table nodes (docs/equations.md H.2, H.3).
+"""Indicators read off a solved yield history (docs/equations.md H.2, H.3).
 
 The coupled system (H12)–(H13) assumes that DM and mediator share the SM temperature. Whether that
 holds, which process produced the relic and whether either species reached equilibrium are
 decided from the T′ = T solution itself: :func:`trajectory_indicators` evaluates the rates of
-(H15)–(H16) and the production terms of (H18) on the τ nodes of the point's rate table, where the
-tabulated coefficients are exact (no interpolation).
+(H15)–(H16) and the production terms of (H18) at the solver's accepted steps (dense where the
+yields change), with the rate coefficients from the point's rate table.
 """
 
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
@@ -50,19 +51,22 @@ class TrajectoryIndicators(eqx.Module):
     max_portal_rate_over_h: Array
 
 
-def trajectory_indicators(table: bz.RateTable, taus: Array, ys: Array, m_ref: Array, m_v: Array) -> TrajectoryIndicators:
-    """:class:`TrajectoryIndicators` of a solution ``ys`` (shape (n, 2): Y_DM, Y_V) saved at the table nodes ``taus``."""
-    q = table.values
+def trajectory_indicators(
+    table: bz.RateTable, taus: Array, ys: Array, valid: Array, m_ref: Array, m_v: Array
+) -> TrajectoryIndicators:
+    """:class:`TrajectoryIndicators` of a solution ``ys`` (shape (n, 2): Y_DM, Y_V) saved at increasing
+    ``taus``; entries where ``valid`` is False (unused step slots, placed at the last τ) are ignored."""
+    q = jax.vmap(table)(taus)
     e = jnp.exp
     y, y_v = jnp.maximum(ys[:, 0], 0.0), jnp.maximum(ys[:, 1], 0.0)
-    y_final = y[-1]
+    n = taus.shape[0]
+    y_final = y[jnp.max(jnp.where(valid, jnp.arange(n), 0))]
     y_eq, y_v_eq = e(q[:, bz.LOG_Y_DM_EQ]), e(q[:, bz.LOG_Y_V_EQ])
     temperature = m_ref * e(-taus)
 
-    still_changing = jnp.abs(y / jnp.where(y_final > 0, y_final, 1.0) - 1.0) > RELIC_SETTLED
-    n = taus.shape[0]
+    still_changing = valid & (jnp.abs(y / jnp.where(y_final > 0, y_final, 1.0) - 1.0) > RELIC_SETTLED)
     last_changing = jnp.max(jnp.where(still_changing, jnp.arange(n), 0))
-    before_t_end = jnp.arange(n) <= jnp.minimum(last_changing + 1, n - 1)
+    before_t_end = valid & (jnp.arange(n) <= jnp.minimum(last_changing + 1, n - 1))
 
     # DM saturation: √(backward/forward) of the DM number-changing reactions while the yield is still
     # changing (T ≥ T_end of (H14)); = Y/Y_eq when the mediator is in equilibrium. Once production
@@ -72,7 +76,7 @@ def trajectory_indicators(table: bz.RateTable, taus: Array, ys: Array, m_ref: Ar
     backward = (k_a + e(q[:, bz.LOG_K_C]) + 2.0 * e(q[:, bz.LOG_D_DM_INVERSE])) * y**2
     ratio = backward / jnp.where(forward > 0, forward, 1.0)
     max_dm_saturation = jnp.sqrt(jnp.max(jnp.where(before_t_end & (forward > 0), ratio, 0.0)))
-    mediator_window = temperature >= m_v / MEDIATOR_WINDOW
+    mediator_window = valid & (temperature >= m_v / MEDIATOR_WINDOW)
     max_mediator_saturation = jnp.max(jnp.where(mediator_window, y_v / jnp.where(y_v_eq > 0, y_v_eq, 1.0), 0.0))
 
     source_2to2 = bz.annihilation_source(q)
@@ -88,13 +92,12 @@ def trajectory_indicators(table: bz.RateTable, taus: Array, ys: Array, m_ref: Ar
     equilibrium = y_eq + y_v_eq
     portal_rate = (e(q[:, bz.LOG_D_SM]) * y_v_eq + source_2to2) / jnp.where(equilibrium > 0, equilibrium, 1.0)
 
-    window = before_t_end
     return TrajectoryIndicators(
         max_dm_saturation=max_dm_saturation,
         max_mediator_saturation=max_mediator_saturation,
         production_2to2=jnp.trapezoid(source_2to2, taus),
         production_decay=jnp.trapezoid(source_decay, taus),
         production_pairs=jnp.trapezoid(source_pairs, taus),
-        max_dark_rate_over_h=jnp.max(jnp.where(window, dark_rate, 0.0)),
-        max_portal_rate_over_h=jnp.max(jnp.where(window, portal_rate, 0.0)),
+        max_dark_rate_over_h=jnp.max(jnp.where(before_t_end, dark_rate, 0.0)),
+        max_portal_rate_over_h=jnp.max(jnp.where(before_t_end, portal_rate, 0.0)),
     )

@@ -185,11 +185,13 @@ def solve(
     max_steps: int,
     adjoint: diffrax.AbstractAdjoint,
     save_taus: Array | None = None,
+    save_steps: bool = False,
 ) -> diffrax.Solution:
     """Integrate the system from ``tau_start`` to ``tau_end`` with an L-stable implicit solver.
 
     ``y0`` and the solution are in the state variables: (Y_X, Y_V), or (N, 0) where ``adiabatic``
-    (:func:`yields` converts).
+    (:func:`yields` converts). Saved: τ_end, or ``save_taus``; with ``save_steps`` also every accepted
+    step (``ts``/``ys`` become pairs; unused step slots hold t = inf).
 
     ``atol`` is the absolute tolerance on the yields: below it a yield is not resolved relatively,
     which keeps exponentially falling tails (a decaying mediator, an equilibrium tail) cheap.
@@ -198,7 +200,8 @@ def solve(
     usual choice for stiff problems — fewer rejected steps in the equilibrium phase); ``throw=False`` so a failing
     point reports through ``Solution.result`` instead of raising (docs/relic.md, "Batches").
     """
-    saveat = diffrax.SaveAt(t1=True) if save_taus is None else diffrax.SaveAt(ts=save_taus)
+    main = diffrax.SubSaveAt(t1=True) if save_taus is None else diffrax.SubSaveAt(ts=save_taus)
+    saveat = diffrax.SaveAt(subs=(main, diffrax.SubSaveAt(steps=True)) if save_steps else main)
     return diffrax.diffeqsolve(
         diffrax.ODETerm(right_hand_side),
         # A loose chord-Newton tolerance (relative to the step controller's) is enough for the

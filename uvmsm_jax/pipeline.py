@@ -248,8 +248,8 @@ class Solution(eqx.Module):
     :class:`~uvmsm_jax.codes.Status` code. mechanism, dm_thermalised, mediator_thermalised: the
     model's :class:`~uvmsm_jax.models.Assessment` (from the solution where the model reads it, else
     the :class:`Regime`'s). indicators: :class:`~uvmsm_jax._indicators.TrajectoryIndicators` of the
-    solution, or None for a model that does not read them. ode: the diffrax solution (ys = (Y_DM, Y_V)
-    at the saved τ: ``save_taus`` if given, else τ_end).
+    solution (at every accepted step), or None for a model that does not read them. ode: the diffrax
+    solution (ts and ys = (Y_DM, Y_V) at the saved τ: ``save_taus`` if given, else τ_end).
     """
 
     omega_h2: Array
@@ -283,14 +283,8 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
     conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
     adiabatic = bz.eliminates_mediator(p.table, config.physics.system)
     state0 = jnp.where(adiabatic, jnp.stack([y0[0] + 2.0 * y0[1], 0.0]), y0)
-    # A model that reads the solution gets it on the table nodes (and the caller's τ after them).
+    # A model that reads the solution gets it at every accepted step.
     trajectory = spec.uses_trajectory(config.physics)
-    n_nodes = p.taus.shape[0]
-    saved = save_taus
-    if trajectory:
-        saved = p.taus if save_taus is None else jnp.concatenate([p.taus, save_taus])
-        order = jnp.argsort(saved)
-        saved = saved[order]
     ode = bz.solve(
         p.table,
         config.physics.system,
@@ -303,18 +297,22 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         atol,
         settings.max_steps,
         diffrax.ForwardMode(),
-        saved,
+        save_taus,
+        save_steps=trajectory,
     )
-    assert ode.ys is not None  # bz.solve always saves (t1, or the save_taus)
-    saved_taus = p.tau_end[None] if saved is None else saved
-    y_dm_saved, y_v_saved = bz.yields(jax.vmap(p.table)(saved_taus), ode.ys, adiabatic)
-    ys = jnp.stack([y_dm_saved, y_v_saved], axis=-1)
+    assert ode.ys is not None and ode.ts is not None  # bz.solve always saves (t1, or the save_taus)
+    (ts, states), steps = ((ode.ts[0], ode.ys[0]), (ode.ts[1], ode.ys[1])) if trajectory else ((ode.ts, ode.ys), None)
     indicators = None
-    if trajectory:
-        ys = ys[jnp.argsort(order)]  # back to the order before sorting: table nodes, then save_taus
-        indicators = trajectory_indicators(p.table, p.taus, ys[:n_nodes], p.m_ref, p.theta[1])
-        ys = ys[n_nodes:] if save_taus is not None else ys[n_nodes - 1 :]
-    ode = eqx.tree_at(lambda o: o.ys, ode, ys)
+    if steps is not None:
+        step_taus, step_states = steps
+        done = jnp.isfinite(step_taus)
+        step_taus = jnp.where(done, step_taus, p.tau_end)
+        step_yields = jnp.stack(bz.yields(jax.vmap(p.table)(step_taus), step_states, adiabatic), axis=-1)
+        indicators = trajectory_indicators(
+            p.table, step_taus, jnp.where(done[:, None], step_yields, 0.0), done, p.m_ref, p.theta[1]
+        )
+    ys = jnp.stack(bz.yields(jax.vmap(p.table)(ts), states, adiabatic), axis=-1)
+    ode = eqx.tree_at(lambda o: (o.ts, o.ys), ode, (ts, ys))
     y_dm, y_v = ode.ys[-1, 0], ode.ys[-1, 1]
     omega = c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm
 
