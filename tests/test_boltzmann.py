@@ -1,13 +1,15 @@
 """Direct unit tests of uvmsm_jax.boltzmann: the right-hand side of the coupled system, the rate
 table (cubic Hermite interpolation of log rates, ``tabulate``), the LOG_ZERO convention,
-``production_estimate`` and ``solve`` (docs/equations.md A.8.1, B.3–B.4).
+``production_estimate`` and ``solve`` (docs/equations.md A.8.1, B.3–B.4), and the adiabatic
+elimination of the mediator (``yields``, ``eliminates_mediator``; docs/equations.md (H13′)).
 
 The references are computed here in NumPy from the module docstring's equations
 
     dY_X/dτ = −k_a (Y_X² − Y_X,eq²) − (k_c Y_X² − k̄_c Y_V²) + 2 (d_X Y_V − d̄_X Y_X²)
     dY_V/dτ = −k_b (Y_V² − Y_V,eq²) + (k_c Y_X² − k̄_c Y_V²) − d_SM (Y_V − Y_V,eq) − ϑ (d_X Y_V − d̄_X Y_X²)
 
-and from closed-form solutions of linear / Riccati special cases.
+with k_a = e^{LOG_K_A} − e^{LOG_K_A_SHIFT} (the off-pole part of (H11) may be negative), and from
+closed-form solutions of linear / Riccati special cases.
 """
 
 import functools
@@ -24,11 +26,22 @@ from helpers import central_difference, convergence_order
 import uvmsm_jax  # noqa: F401  (enables float64)
 from uvmsm_jax import boltzmann as bz
 
-COLUMN_NAMES = ("k_a", "k_b", "k_c", "k_c_reverse", "d_sm", "d_dm", "d_dm_inverse", "y_dm_eq", "y_v_eq")
+COLUMN_NAMES = (
+    "k_a",
+    "k_b",
+    "k_c",
+    "k_c_reverse",
+    "d_sm",
+    "d_dm",
+    "d_dm_inverse",
+    "y_dm_eq",
+    "y_v_eq",
+    "k_a_shift",
+)
 
 
 def test_column_layout():
-    """The column constants are the nine docstring coefficients in this order."""
+    """The column constants are the nine docstring coefficients and the k_a shift, in this order."""
     indices = [
         bz.LOG_K_A,
         bz.LOG_K_B,
@@ -39,12 +52,14 @@ def test_column_layout():
         bz.LOG_D_DM_INVERSE,
         bz.LOG_Y_DM_EQ,
         bz.LOG_Y_V_EQ,
+        bz.LOG_K_A_SHIFT,
     ]
-    assert indices == list(range(9)) and bz.N_COLUMNS == len(COLUMN_NAMES) == 9
+    assert indices == list(range(10)) and bz.N_COLUMNS == len(COLUMN_NAMES) == 10
 
 
 def constant_table(log_columns, n=6, tau0=0.0, step=0.5):
-    """A RateTable whose nine log columns are constant in τ (zero slopes)."""
+    """A RateTable whose N_COLUMNS log columns are constant in τ (zero slopes)."""
+    assert len(log_columns) == bz.N_COLUMNS
     values = np.tile(np.asarray(log_columns, float), (n, 1))
     return bz.RateTable(
         tau0=jnp.asarray(tau0), step=jnp.asarray(step), values=jnp.asarray(values), slopes=jnp.zeros((n, bz.N_COLUMNS))
@@ -52,21 +67,22 @@ def constant_table(log_columns, n=6, tau0=0.0, step=0.5):
 
 
 def rhs_reference(coefficients, y, reduced=False, conversion_weight=1.0, depletes=True):
-    """The docstring system in NumPy from linear coefficients (k_a, k_b, k_c, k̄_c, d_SM, d_X, d̄_X, Y_X,eq, Y_V,eq).
-    Returns (dY_X/dτ, dY_V/dτ) and the list of the individual terms (for the size of round-off)."""
-    k_a, k_b, k_c, k_cr, d_sm, d_x, d_xi, yx_eq, yv_eq = coefficients
+    """The docstring system in NumPy from linear coefficients (k_a, k_b, k_c, k̄_c, d_SM, d_X, d̄_X, Y_X,eq, Y_V,eq,
+    k_a,shift), with the annihilation coefficient k_a − k_a,shift. Returns (dY_X/dτ, dY_V/dτ) and the list of
+    the individual terms (for the size of round-off)."""
+    k_a_plus, k_b, k_c, k_cr, d_sm, d_x, d_xi, yx_eq, yv_eq, k_a_shift = coefficients
+    k_a = k_a_plus - k_a_shift
     yx, yv = y
+    annihilation_terms = [k_a_plus * yx**2, k_a_plus * yx_eq**2, k_a_shift * yx**2, k_a_shift * yx_eq**2]
     if reduced:
-        terms = [k_a * yx**2, k_a * yx_eq**2, conversion_weight * k_c * yx**2, conversion_weight * k_c * yx_eq**2]
+        terms = annihilation_terms + [conversion_weight * k_c * yx**2, conversion_weight * k_c * yx_eq**2]
         return np.array([-(k_a * (yx**2 - yx_eq**2)) - conversion_weight * k_c * (yx**2 - yx_eq**2), 0.0]), terms
     conversion = k_c * yx**2 - k_cr * yv**2
     dm_decay = d_x * yv - d_xi * yx**2
     theta = 1.0 if depletes else 0.0
     d_yx = -k_a * (yx**2 - yx_eq**2) - conversion + 2.0 * dm_decay
     d_yv = -k_b * (yv**2 - yv_eq**2) + conversion - d_sm * (yv - yv_eq) - theta * dm_decay
-    terms = [
-        k_a * yx**2,
-        k_a * yx_eq**2,
+    terms = annihilation_terms + [
         k_b * yv**2,
         k_b * yv_eq**2,
         k_c * yx**2,
@@ -79,16 +95,19 @@ def rhs_reference(coefficients, y, reduced=False, conversion_weight=1.0, deplete
     return np.array([d_yx, d_yv]), terms
 
 
-def random_log_columns(rng):
-    """ln of random positive coefficients spanning several decades; yields Y_eq ~ 1e-4 … 1e-1."""
-    logs = rng.uniform(-6.0, 6.0, 9)
+def random_log_columns(rng, shift=False):
+    """ln of random positive coefficients spanning several decades; yields Y_eq ~ 1e-4 … 1e-1. Without
+    ``shift`` the k_a shift is zero (LOG_ZERO); with it k_a,shift = k_a e^{u}, u ∈ [−3, 1], so the net
+    k_a − k_a,shift takes either sign."""
+    logs = rng.uniform(-6.0, 6.0, bz.N_COLUMNS)
     logs[bz.LOG_Y_DM_EQ], logs[bz.LOG_Y_V_EQ] = rng.uniform(-9.0, -2.0, 2)
+    logs[bz.LOG_K_A_SHIFT] = logs[bz.LOG_K_A] + rng.uniform(-3.0, 1.0) if shift else bz.LOG_ZERO
     return logs
 
 
 @eqx.filter_jit
-def _rhs_jit(table, y, switches, weight, tau):
-    return bz.right_hand_side(tau, y, (table, switches, weight))
+def _rhs_jit(table, y, switches, weight, adiabatic, tau):
+    return bz.right_hand_side(tau, y, (table, switches, weight, adiabatic))
 
 
 @eqx.filter_jit
@@ -100,7 +119,8 @@ def table_at(table, tau):
 @eqx.filter_jit
 def rhs_jacobian_y(table, y, tau):
     """∂(dY_X/dτ, dY_V/dτ)/∂(Y_X, Y_V) (full system) by forward mode, jitted."""
-    return jax.jacfwd(lambda yy: bz.right_hand_side(tau, yy, (table, bz.SystemSwitches(), 1.0)))(y)
+    args = (table, bz.SystemSwitches(), 1.0, jnp.asarray(False))
+    return jax.jacfwd(lambda yy: bz.right_hand_side(tau, yy, args))(y)
 
 
 @eqx.filter_jit
@@ -109,7 +129,7 @@ def rhs_v_gradient_values(table, y, tau):
 
     def d_v(values):
         t = bz.RateTable(tau0=table.tau0, step=table.step, values=values, slopes=table.slopes)
-        return bz.right_hand_side(tau, y, (t, bz.SystemSwitches(), 1.0))[1]
+        return bz.right_hand_side(tau, y, (t, bz.SystemSwitches(), 1.0, jnp.asarray(False)))[1]
 
     return jax.grad(d_v)(table.values)
 
@@ -125,37 +145,53 @@ def _f64(x):
 FULL_SYSTEM = bz.SystemSwitches()
 
 
-def rhs(table, y, switches=FULL_SYSTEM, weight=1.0, tau=0.3):
-    """right_hand_side(τ, y, (table, switches, weight)) as a NumPy array (jitted)."""
-    return np.asarray(_rhs_jit(jax.tree.map(_f64, table), _f64(y), switches, _f64(weight), _f64(tau)))
+ADIABATIC_SYSTEM = bz.SystemSwitches(adiabatic_mediator=True)
+
+
+def rhs(table, y, switches=FULL_SYSTEM, weight=1.0, tau=0.3, adiabatic=False):
+    """right_hand_side(τ, y, (table, switches, weight, adiabatic)) as a NumPy array (jitted)."""
+    return np.asarray(
+        _rhs_jit(jax.tree.map(_f64, table), _f64(y), switches, _f64(weight), jnp.asarray(adiabatic), _f64(tau))
+    )
 
 
 # --- (a) the right-hand side against the docstring formula -----------------------------------------
 
 
 def test_rhs_equals_the_docstring_formula_for_random_states():
+    """Random columns and states, without a k_a shift and with one (net k_a of either sign), for the
+    full and the reduced system."""
     rng = np.random.default_rng(11)
-    for _ in range(20):
-        logs = random_log_columns(rng)
+    net_k_a = []
+    for i in range(30):
+        logs = random_log_columns(rng, shift=i % 3 != 0)
+        c = np.exp(logs)
+        net_k_a.append(c[bz.LOG_K_A] - c[bz.LOG_K_A_SHIFT])
         y = 10 ** rng.uniform(-8, -1, 2)
-        expected, terms = rhs_reference(np.exp(logs), y)
-        got = rhs(constant_table(logs), y, tau=rng.uniform(0.0, 2.5))
+        tau = rng.uniform(0.0, 2.5)
+        expected, terms = rhs_reference(c, y)
+        got = rhs(constant_table(logs), y, tau=tau)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14 * max(map(abs, terms)))
+        expected, terms = rhs_reference(c, y, reduced=True, conversion_weight=0.35)
+        got = rhs(constant_table(logs), y, bz.SystemSwitches(reduced=True), weight=0.35, tau=tau)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14 * max(map(abs, terms)))
+    net_k_a = np.array(net_k_a)
+    assert np.any(net_k_a < 0) and np.any(net_k_a[np.arange(30) % 3 != 0] > 0)  # shifted draws of both signs
 
 
 def test_rhs_uses_the_interpolated_columns_at_tau():
     """With τ-dependent columns the RHS at τ equals the formula with the table's interpolated
-    coefficients exp(table(τ)) (checked between nodes)."""
+    coefficients exp(table(τ)) (checked between nodes; the k_a shift column is τ-dependent too)."""
     rng = np.random.default_rng(5)
     n = 9
-    values = rng.uniform(-4.0, 4.0, (n, 9))
+    values = rng.uniform(-4.0, 4.0, (n, bz.N_COLUMNS))
     values[:, bz.LOG_Y_DM_EQ] -= 6.0
     values[:, bz.LOG_Y_V_EQ] -= 6.0
     table = bz.RateTable(
         tau0=jnp.asarray(1.0),
         step=jnp.asarray(0.25),
         values=jnp.asarray(values),
-        slopes=jnp.asarray(rng.normal(size=(n, 9))),
+        slopes=jnp.asarray(rng.normal(size=(n, bz.N_COLUMNS))),
     )
     y = np.array([3e-4, 2e-3])
     taus = np.array([1.0, 1.13, 1.9, 2.99])
@@ -168,8 +204,11 @@ def test_rhs_uses_the_interpolated_columns_at_tau():
 # --- (b) equilibrium is a fixed point ----------------------------------------------------------------
 
 
-def detailed_balance_columns(log_k_a, log_k_b, log_k_c, log_d_sm, log_d_dm, log_y_dm_eq, log_y_v_eq):
-    """The nine columns with k̄_c = k_c Y_X,eq²/Y_V,eq² and d̄_X = d_X Y_V,eq/Y_X,eq² (MB detailed balance)."""
+def detailed_balance_columns(
+    log_k_a, log_k_b, log_k_c, log_d_sm, log_d_dm, log_y_dm_eq, log_y_v_eq, log_k_a_shift=bz.LOG_ZERO
+):
+    """The N_COLUMNS columns with k̄_c = k_c Y_X,eq²/Y_V,eq² and d̄_X = d_X Y_V,eq/Y_X,eq² (MB detailed
+    balance); no k_a shift unless ``log_k_a_shift`` is given."""
     return jnp.stack(
         [
             log_k_a,
@@ -181,6 +220,7 @@ def detailed_balance_columns(log_k_a, log_k_b, log_k_c, log_d_sm, log_d_dm, log_
             log_d_dm + log_y_v_eq - 2 * log_y_dm_eq,
             log_y_dm_eq,
             log_y_v_eq,
+            jnp.broadcast_to(log_k_a_shift, jnp.shape(log_k_a)),
         ],
         axis=-1,
     )
@@ -190,7 +230,8 @@ _EQ_OFFSETS = np.random.default_rng(30).uniform(-3, 3, 7)
 
 
 def _equilibrium_log_rates(tau):
-    """Smooth τ-dependent rates (τ ∈ [0, 3]) with detailed-balance-consistent reverse columns."""
+    """Smooth τ-dependent rates (τ ∈ [0, 3]) with detailed-balance-consistent reverse columns and a
+    k_a shift that exceeds k_a below τ = 1 (net k_a changes sign there)."""
     a, x = _EQ_OFFSETS, jnp.exp(tau)
     base = jnp.array(
         [
@@ -201,6 +242,7 @@ def _equilibrium_log_rates(tau):
             a[4] + tau,
             -5.0 + 0.3 * a[5] - x / 3,
             -6.0 + 0.3 * a[6] - 0.5 * x,
+            a[0] - 2.5 * tau + 0.5,
         ]
     )
     return detailed_balance_columns(*base), None
@@ -212,20 +254,33 @@ def _equilibrium_table():
 
 
 @pytest.mark.parametrize(
-    "switches",
-    [bz.SystemSwitches(), bz.SystemSwitches(dm_decay_depletes_mediator=False), bz.SystemSwitches(reduced=True)],
-    ids=["full", "no-depletion", "reduced"],
+    ("switches", "adiabatic"),
+    [
+        (bz.SystemSwitches(), False),
+        (bz.SystemSwitches(dm_decay_depletes_mediator=False), False),
+        (bz.SystemSwitches(reduced=True), False),
+        (ADIABATIC_SYSTEM, False),
+        (ADIABATIC_SYSTEM, True),
+    ],
+    ids=["full", "no-depletion", "reduced", "adiabatic-switch-off", "adiabatic"],
 )
-def test_equilibrium_is_a_fixed_point(switches):
+def test_equilibrium_is_a_fixed_point(switches, adiabatic):
     """At Y = Y_eq for both species every bracket vanishes: |RHS| ≤ 1e-14 × the largest single term,
-    for constant columns and between the nodes of a τ-dependent table built by ``tabulate``
-    (Hermite interpolation is linear in the data, so the detailed-balance relations survive it)."""
+    for constant columns (with and without a k_a shift) and between the nodes of a τ-dependent table
+    built by ``tabulate`` (Hermite interpolation is linear in the data, so the detailed-balance
+    relations survive it). In the adiabatic form the state is N_eq = Y_X,eq + 2Y_V,eq."""
+
+    def state(y_eq):
+        return np.array([y_eq[0] + 2 * y_eq[1], 0.0]) if adiabatic else y_eq
+
     rng = np.random.default_rng(3)
-    for _ in range(10):
-        logs = np.asarray(detailed_balance_columns(*rng.uniform(-6, 6, 5), *rng.uniform(-9, -2, 2)))
+    for i in range(10):
+        base = [*rng.uniform(-6, 6, 5), *rng.uniform(-9, -2, 2)]
+        shift = base[0] + rng.uniform(-3, 1) if i % 2 else bz.LOG_ZERO
+        logs = np.asarray(detailed_balance_columns(*base, shift))
         y_eq = np.exp(logs[[bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ]])
         _, terms = rhs_reference(np.exp(logs), y_eq)
-        got = rhs(constant_table(logs), y_eq, switches, weight=0.7)
+        got = rhs(constant_table(logs), state(y_eq), switches, weight=0.7, adiabatic=adiabatic)
         assert np.all(np.abs(got) <= 1e-14 * max(map(abs, terms))), got
 
     table = _equilibrium_table()
@@ -233,7 +288,7 @@ def test_equilibrium_is_a_fixed_point(switches):
     for tau, q in zip(taus_between, np.asarray(table_at(table, _f64(taus_between)))):
         y_eq = np.exp(q[[bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ]])
         _, terms = rhs_reference(np.exp(q), y_eq)
-        got = rhs(table, y_eq, switches, weight=0.7, tau=tau)
+        got = rhs(table, state(y_eq), switches, weight=0.7, tau=tau, adiabatic=adiabatic)
         assert np.all(np.abs(got) <= 1e-14 * max(map(abs, terms))), (tau, got)
 
 
@@ -242,8 +297,8 @@ def test_equilibrium_is_a_fixed_point(switches):
 
 def test_switches_change_exactly_their_terms():
     rng = np.random.default_rng(8)
-    for _ in range(10):
-        logs = random_log_columns(rng)
+    for i in range(10):
+        logs = random_log_columns(rng, shift=i % 2 == 1)
         c = np.exp(logs)
         y = 10 ** rng.uniform(-7, -1, 2)
         table = constant_table(logs)
@@ -295,7 +350,7 @@ def polynomial_table(coefficients, tau0, step, n):
 
 def test_hermite_interpolation_reproduces_cubics():
     rng = np.random.default_rng(4)
-    coefficients = rng.normal(size=(9, 4))
+    coefficients = rng.normal(size=(bz.N_COLUMNS, 4))
     table = polynomial_table(coefficients, -0.5, 0.37, 12)
     tau = rng.uniform(-0.5, -0.5 + 0.37 * 11, 50)
     got = np.asarray(table_at(table, _f64(tau)))
@@ -316,9 +371,13 @@ FUNCTIONS = (  # (f, f′) per column, smooth on [0, 2]
 )
 
 
+def _columns(items):
+    """``items`` repeated cyclically over the N_COLUMNS columns."""
+    return [items[j % len(items)] for j in range(bz.N_COLUMNS)]
+
+
 def _smooth_log_rates(tau):
-    cols = [jnp.exp(tau), jnp.sin(3 * tau), -jnp.exp(-2 * tau)]
-    return jnp.stack(cols * 3), tau**2
+    return jnp.stack(_columns([jnp.exp(tau), jnp.sin(3 * tau), -jnp.exp(-2 * tau)])), tau**2
 
 
 @functools.cache
@@ -329,8 +388,8 @@ def _tabulated(n):
 
 def _table_with_exact_slopes(n):
     taus = np.linspace(0.0, 2.0, n)
-    values = np.stack([f(taus) for f, _ in FUNCTIONS] * 3, axis=1)
-    slopes = np.stack([df(taus) for _, df in FUNCTIONS] * 3, axis=1)
+    values = np.stack([f(taus) for f, _ in _columns(FUNCTIONS)], axis=1)
+    slopes = np.stack([df(taus) for _, df in _columns(FUNCTIONS)], axis=1)
     return bz.RateTable(
         tau0=jnp.asarray(0.0),
         step=jnp.asarray(taus[1] - taus[0]),
@@ -342,7 +401,7 @@ def _table_with_exact_slopes(n):
 def _max_error(table, lo, hi):
     tau = np.linspace(lo, hi, 401)
     got = np.asarray(table_at(table, _f64(tau)))
-    exact = np.stack([f(tau) for f, _ in FUNCTIONS] * 3, axis=1)
+    exact = np.stack([f(tau) for f, _ in _columns(FUNCTIONS)], axis=1)
     return np.abs(got - exact).max()
 
 
@@ -367,7 +426,7 @@ def test_tabulate_slopes_and_interpolation_order():
         n = round(2.0 / h) + 1
         tab, t, _ = _tabulated(n)
         t = np.asarray(t)
-        exact = np.stack([df(t) for _, df in FUNCTIONS] * 3, axis=1)
+        exact = np.stack([df(t) for _, df in _columns(FUNCTIONS)], axis=1)
         err = np.abs(np.asarray(tab.slopes) - exact)
         picked = {"interior": err[2:-2], "ends": np.concatenate([err[:2], err[-2:]])}[nodes]
         return picked.max()
@@ -405,7 +464,7 @@ def test_log_or_zero_and_the_log_zero_convention():
 def test_log_zero_columns_give_exact_zero_terms_and_finite_gradients():
     """A table with every process off except V → SM decays: dY_X/dτ is exactly 0; the Jacobian in y
     and the gradient in the table values are NaN-free and equal their analytic values."""
-    logs = np.full(9, bz.LOG_ZERO)
+    logs = np.full(bz.N_COLUMNS, bz.LOG_ZERO)
     logs[bz.LOG_D_SM], logs[bz.LOG_Y_V_EQ], logs[bz.LOG_Y_DM_EQ] = math.log(4.0), math.log(1e-3), math.log(2e-3)
     table = constant_table(logs)
     y = jnp.array([5e-4, 3e-3])
@@ -417,15 +476,15 @@ def test_log_zero_columns_give_exact_zero_terms_and_finite_gradients():
     assert jac[1, 1] == pytest.approx(-4.0, rel=1e-15)
     grad = np.asarray(rhs_v_gradient_values(table, y, _f64(0.2))).sum(axis=0)  # constant columns: sum over nodes
     assert np.all(np.isfinite(grad))
-    expected = np.zeros(9)
+    expected = np.zeros(bz.N_COLUMNS)
     expected[bz.LOG_D_SM] = -4.0 * (3e-3 - 1e-3)  # ∂/∂ln d_SM
     expected[bz.LOG_Y_V_EQ] = 4.0 * 1e-3  # ∂/∂ln Y_V,eq of +d_SM Y_V,eq
     np.testing.assert_allclose(grad, expected, rtol=1e-13, atol=1e-300)
 
 
 def test_rhs_gradient_matches_central_differences():
-    """∂RHS/∂y by jax vs 5-point differences at a generic state (all columns finite)."""
-    logs = random_log_columns(np.random.default_rng(9))
+    """∂RHS/∂y by jax vs 5-point differences at a generic state (all columns finite, k_a shift included)."""
+    logs = random_log_columns(np.random.default_rng(9), shift=True)
     table = constant_table(logs)
     y0 = np.array([2e-3, 7e-4])
     jac = np.asarray(rhs_jacobian_y(table, _f64(y0), _f64(0.2)))
@@ -437,24 +496,34 @@ def test_rhs_gradient_matches_central_differences():
 
 
 def test_production_estimate_is_the_trapezoid_of_the_sources():
+    """Sources max(k_a − k_a,shift, 0) Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq: the k_a shift is zero on
+    part of the grid and on the rest makes the net k_a of either sign (a negative one contributes 0)."""
     rng = np.random.default_rng(6)
     n = 17
-    values = rng.uniform(-8.0, 2.0, (n, 9))
+    values = rng.uniform(-8.0, 2.0, (n, bz.N_COLUMNS))
     values[:, bz.LOG_Y_DM_EQ] = rng.uniform(-9, -3, n)
     values[:, bz.LOG_Y_V_EQ] = rng.uniform(-9, -3, n)
     values[5:9, bz.LOG_K_C_REVERSE] = bz.LOG_ZERO  # a switched-off process on part of the grid
+    values[:, bz.LOG_K_A_SHIFT] = values[:, bz.LOG_K_A] + rng.uniform(-2.0, 1.0, n)
+    values[:4, bz.LOG_K_A_SHIFT] = bz.LOG_ZERO  # no shift there
     taus = np.linspace(-1.0, 4.0, n)
     table = bz.RateTable(
         tau0=jnp.asarray(-1.0),
         step=jnp.asarray(taus[1] - taus[0]),
         values=jnp.asarray(values),
-        slopes=jnp.zeros((n, 9)),
+        slopes=jnp.zeros((n, bz.N_COLUMNS)),
     )
     e = np.exp(values)
+    net_k_a = e[:, bz.LOG_K_A] - e[:, bz.LOG_K_A_SHIFT]
+    assert np.any(net_k_a[4:] < 0) and np.any(net_k_a[4:] > 0)
+    annihilation = np.maximum(net_k_a, 0.0) * e[:, bz.LOG_Y_DM_EQ] ** 2
+    # annihilation_source row by row: the clipped rows exactly 0, the others to the round-off of the difference
+    got = np.asarray(bz.annihilation_source(jnp.asarray(values)))
+    scale = (e[:, bz.LOG_K_A] + e[:, bz.LOG_K_A_SHIFT]) * e[:, bz.LOG_Y_DM_EQ] ** 2
+    assert np.all(np.abs(got - annihilation) <= 1e-14 * scale), (got, annihilation)
+    assert np.all(got[net_k_a < 0] == 0.0)
     source = (
-        e[:, bz.LOG_K_A] * e[:, bz.LOG_Y_DM_EQ] ** 2
-        + e[:, bz.LOG_K_C_REVERSE] * e[:, bz.LOG_Y_V_EQ] ** 2
-        + 2 * e[:, bz.LOG_D_DM] * e[:, bz.LOG_Y_V_EQ]
+        annihilation + e[:, bz.LOG_K_C_REVERSE] * e[:, bz.LOG_Y_V_EQ] ** 2 + 2 * e[:, bz.LOG_D_DM] * e[:, bz.LOG_Y_V_EQ]
     )
     expected = np.sum(0.5 * (source[1:] + source[:-1]) * np.diff(taus))
     assert float(bz.production_estimate(table, jnp.asarray(taus))) == pytest.approx(expected, rel=1e-13)
@@ -463,12 +532,14 @@ def test_production_estimate_is_the_trapezoid_of_the_sources():
 # --- (g) solve against closed-form solutions --------------------------------------------------------------
 
 
-def _solve(table, y0, save_taus, tau_end):
-    """bz.solve with strongly typed float64 leaves, so both solve tests share one compilation."""
+def _solve(table, y0, save_taus, tau_end, switches=FULL_SYSTEM, adiabatic=False):
+    """bz.solve with strongly typed float64 leaves (and a traced ``adiabatic``), so the solves with the
+    same ``switches`` share one compilation."""
     return bz.solve(
         jax.tree.map(_f64, table),
-        bz.SystemSwitches(),
+        switches,
         _f64(1.0),
+        jnp.asarray(adiabatic),
         _f64(y0),
         _f64(0.0),
         _f64(tau_end),
@@ -490,7 +561,7 @@ def test_solve_linear_decays_and_decay_production():
     Y_V = A + (Y_V0 − A) e^{−Γτ},  Y_X = Y_X0 + 2 d_X [A τ + (Y_V0 − A)(1 − e^{−Γτ})/Γ]  (cf. B.4).
     Γ = 60 makes the start stiff (Γ·Δτ_total = 240)."""
     d_sm, d_x, y_eq, y_v0, y_x0 = 50.0, 10.0, 1e-3, 5e-3, 1e-6
-    logs = np.full(9, bz.LOG_ZERO)
+    logs = np.full(bz.N_COLUMNS, bz.LOG_ZERO)
     logs[bz.LOG_D_SM], logs[bz.LOG_D_DM], logs[bz.LOG_Y_V_EQ], logs[bz.LOG_Y_DM_EQ] = map(
         math.log, (d_sm, d_x, y_eq, 2e-3)
     )
@@ -509,14 +580,17 @@ def test_solve_linear_decays_and_decay_production():
 def test_solve_time_dependent_decay_and_riccati_annihilation():
     """Through the interpolated table: ln d_SM = ln c + bτ (exact for the Hermite cubic) gives
     Y_V − Y_V,eq = (Y_V0 − Y_V,eq) exp[−(c/b)(e^{bτ} − 1)]; with only k_a (constant) for the DM,
-    dY_X/dτ = −k_a (Y_X² − Y_eq²) from Y_X(0) = 0 gives Y_X = Y_eq tanh(k_a Y_eq τ)."""
+    dY_X/dτ = −k_a (Y_X² − Y_eq²) from Y_X(0) = 0 gives Y_X = Y_eq tanh(k_a Y_eq τ). k_a = 3e3 − 1e3 is
+    stored as a difference (LOG_K_A, LOG_K_A_SHIFT)."""
     c, b, y_v_eq, y_v0 = 2.0, 1.5, 1e-4, 3e-3
-    k_a, y_x_eq = 2e3, 1e-3
+    k_a_plus, k_a_shift, y_x_eq = 3e3, 1e3, 1e-3
+    k_a = k_a_plus - k_a_shift
 
     def log_rates(tau):
-        col = jnp.full(9, bz.LOG_ZERO)
+        col = jnp.full(bz.N_COLUMNS, bz.LOG_ZERO)
         col = col.at[bz.LOG_D_SM].set(math.log(c) + b * tau).at[bz.LOG_Y_V_EQ].set(math.log(y_v_eq))
-        col = col.at[bz.LOG_K_A].set(math.log(k_a)).at[bz.LOG_Y_DM_EQ].set(math.log(y_x_eq))
+        col = col.at[bz.LOG_K_A].set(math.log(k_a_plus)).at[bz.LOG_K_A_SHIFT].set(math.log(k_a_shift))
+        col = col.at[bz.LOG_Y_DM_EQ].set(math.log(y_x_eq))
         return col, None
 
     table, _, _ = tabulate(log_rates, _f64(0.0), _f64(TAU_END), N_GRID)
@@ -527,3 +601,133 @@ def test_solve_time_dependent_decay_and_riccati_annihilation():
     ys = np.asarray(sol.ys)
     np.testing.assert_allclose(ys[:, 1], y_v, rtol=1e-7)
     np.testing.assert_allclose(ys[:, 0], y_x, rtol=1e-7)
+
+
+# --- (h) adiabatic elimination of the mediator (H13′) --------------------------------------------------
+
+
+def test_yields_conserve_n_and_follow_the_equilibrium_ratio():
+    """``yields`` in the adiabatic form: Y_X + 2Y_V = N to 1e-14 and Y_V = Y_V,eq (Y_X/Y_X,eq)² to 1e-12
+    (relative), both positive, in both branches (8N Y_V,eq/Y_X,eq² below and above 1), vectorised over
+    table rows; the second state component is ignored. With ``adiabatic=False`` the state comes back
+    unchanged."""
+    rng = np.random.default_rng(21)
+    m = 400
+    n = 10 ** rng.uniform(-12.0, -1.0, m)
+    z = 10 ** rng.uniform(-10.0, 8.0, m)  # 8N Y_V,eq/Y_X,eq²
+    q = rng.uniform(-6.0, 6.0, (m, bz.N_COLUMNS))
+    q[:, bz.LOG_Y_DM_EQ] = np.log(10 ** rng.uniform(-8.0, -1.0, m))
+    q[:, bz.LOG_Y_V_EQ] = np.log(z / (8 * n)) + 2 * q[:, bz.LOG_Y_DM_EQ]
+    y = np.stack([n, rng.uniform(-1.0, 1.0, m)], axis=-1)
+    y_x, y_v = (np.asarray(a) for a in bz.yields(jnp.asarray(q), jnp.asarray(y), jnp.asarray(True)))
+    assert np.sum(z < 0.5) > 100 and np.sum(z > 2.0) > 100  # both branches, away from the switch
+    assert np.all(y_x > 0) and np.all(y_v > 0)
+    np.testing.assert_allclose(y_x + 2 * y_v, n, rtol=1e-14, atol=0)
+    y_x_eq, y_v_eq = np.exp(q[:, bz.LOG_Y_DM_EQ]), np.exp(q[:, bz.LOG_Y_V_EQ])
+    np.testing.assert_allclose(y_v, y_v_eq * (y_x / y_x_eq) ** 2, rtol=1e-12, atol=0)
+    # the closed form of the root (H13′) and its two limits: Y_X → N (z → 0), Y_V → N/2 (z → ∞)
+    np.testing.assert_allclose(y_x, 2 * n / (1 + np.sqrt(1 + z)), rtol=1e-13, atol=0)
+    assert np.all(np.abs(y_x / n - 1)[z < 1e-8] < 1e-8) and np.all(np.abs(2 * y_v / n - 1)[z > 1e6] < 1e-2)
+    # an empty state stays empty; adiabatic=False passes the state through bit for bit
+    zero = bz.yields(jnp.asarray(q[0]), jnp.zeros(2), jnp.asarray(True))
+    assert float(zero[0]) == float(zero[1]) == 0.0
+    same = bz.yields(jnp.asarray(q), jnp.asarray(y), jnp.asarray(False))
+    np.testing.assert_array_equal(np.asarray(same[0]), y[:, 0])
+    np.testing.assert_array_equal(np.asarray(same[1]), y[:, 1])
+
+
+def test_adiabatic_rhs_is_dn_of_the_coupled_rhs_at_the_adiabatic_yields():
+    """With ``adiabatic_mediator=True`` and ``adiabatic`` set, the RHS at the state (N, 0) is
+    (dY_X/dτ + 2 dY_V/dτ, 0) of the coupled system at (Y_X, Y_V) = ``yields``(N) — against the module's
+    coupled RHS and the NumPy reference, to round-off of the largest term — and does not depend on
+    d_X, d̄_X (the V ↔ DM DM terms cancel exactly). With ``adiabatic`` unset it is the coupled RHS."""
+    rng = np.random.default_rng(17)
+    for i in range(20):
+        logs = random_log_columns(rng, shift=i % 2 == 1)
+        table = constant_table(logs)
+        tau = rng.uniform(0.0, 2.5)
+        n = 10 ** rng.uniform(-8.0, -1.0)
+        q = np.asarray(table_at(table, _f64([tau])))[0]
+        y_x, y_v = (float(a) for a in bz.yields(jnp.asarray(q), jnp.asarray([n, 0.0]), jnp.asarray(True)))
+        got = rhs(table, [n, 0.0], ADIABATIC_SYSTEM, tau=tau, adiabatic=True)
+        assert got[1] == 0.0
+        reference, terms = rhs_reference(np.exp(q), (y_x, y_v))
+        scale = 1e-14 * max(map(abs, terms))
+        coupled = rhs(table, [y_x, y_v], tau=tau)
+        assert got[0] == pytest.approx(coupled[0] + 2 * coupled[1], abs=scale)
+        assert got[0] == pytest.approx(reference[0] + 2 * reference[1], abs=scale)
+        other = logs.copy()
+        other[bz.LOG_D_DM], other[bz.LOG_D_DM_INVERSE] = rng.uniform(-6.0, 12.0, 2)
+        assert np.array_equal(rhs(constant_table(other), [n, 0.0], ADIABATIC_SYSTEM, tau=tau, adiabatic=True), got)
+        y = 10 ** rng.uniform(-8, -1, 2)
+        assert np.array_equal(rhs(table, y, ADIABATIC_SYSTEM, tau=tau), rhs(table, y, tau=tau))
+
+
+def _fast_exchange_log_rates(log_d_x, tau):
+    """Freeze-out with a fast V ↔ DM DM exchange: Y_X,eq = 1e-2 e^{−3τ}, Y_V,eq = 1e-2 e^{−4τ}; constant
+    k_a = 1e4 − 1e4/e (a k_a shift), k_b = 3e3, k_c = 2e3, d_SM = 10, d_X = e^{log_d_x}; k̄_c, d̄_X by
+    detailed balance."""
+    log_y_x_eq, log_y_v_eq = math.log(1e-2) - 3 * tau, math.log(1e-2) - 4 * tau
+    log_k_a = math.log(1e4) + 0 * tau
+    base = (log_k_a, math.log(3e3) + 0 * tau, math.log(2e3) + 0 * tau, math.log(10.0) + 0 * tau, log_d_x + 0 * tau)
+    return detailed_balance_columns(*base, log_y_x_eq, log_y_v_eq, log_k_a - 1.0), None
+
+
+@functools.cache
+def _fast_exchange_table(d_x):
+    log_rates = functools.partial(_fast_exchange_log_rates, math.log(d_x))
+    return tabulate(log_rates, _f64(0.0), _f64(TAU_END), N_GRID)[0]
+
+
+def test_adiabatic_solve_matches_the_coupled_solve_for_fast_exchange():
+    """The same system solved coupled (Y_X, Y_V) and adiabatically (N, 0), from an empty mediator
+    (off the slow manifold: the coupled solve resolves the O(1/d_X) transient, N is conserved by it):
+    with d_X = 1e6 the yields agree to 1e-5 relative at every saved τ, the difference is O(1/d_X)
+    (10× smaller at d_X = 1e7), and the adiabatic solve takes about half the steps. Both use
+    ``adiabatic_mediator=True`` (one compilation; ``adiabatic`` is traced)."""
+    y_x0 = 1e-2
+    differences = {}
+    for d_x in (1e6, 1e7):
+        table = _fast_exchange_table(d_x)
+        assert bool(bz.eliminates_mediator(table, ADIABATIC_SYSTEM))
+        coupled = _solve(table, [y_x0, 0.0], SAVE, TAU_END, ADIABATIC_SYSTEM, adiabatic=False)
+        adiabatic = _solve(table, [y_x0, 0.0], SAVE, TAU_END, ADIABATIC_SYSTEM, adiabatic=True)
+        assert coupled.result == diffrax.RESULTS.successful and adiabatic.result == diffrax.RESULTS.successful
+        ys = np.asarray(adiabatic.ys)
+        assert np.all(ys[:, 1] == 0.0)
+        y_x, y_v = (np.asarray(a) for a in bz.yields(table_at(table, _f64(SAVE)), adiabatic.ys, jnp.asarray(True)))
+        reference = np.asarray(coupled.ys)
+        differences[d_x] = np.abs(y_x / reference[:, 0] - 1)
+        assert np.all(np.abs(y_v / reference[:, 1] - 1) < 10 / d_x)
+        assert int(adiabatic.stats["num_steps"]) < 0.75 * int(coupled.stats["num_steps"])
+    assert reference[-1, 0] < 1e-3 * y_x0  # Y_X fell by orders of magnitude (a non-trivial check)
+    assert np.all(differences[1e6] < 1e-5)
+    ratio = differences[1e6][-1] / differences[1e7][-1]
+    assert 7.0 < ratio < 13.0, differences
+
+
+def test_eliminates_mediator_threshold_and_switches():
+    """True iff d_X at the first node ≥ ADIABATIC_DECAY_RATE and the switches allow it: later nodes do
+    not matter, and ``adiabatic_mediator=False``, ``dm_decay_depletes_mediator=False`` or ``reduced``
+    turn it off."""
+
+    def table(d_x_first, d_x_rest):
+        logs = random_log_columns(np.random.default_rng(1))
+        values = np.tile(logs, (6, 1))
+        values[0, bz.LOG_D_DM], values[1:, bz.LOG_D_DM] = math.log(d_x_first), math.log(d_x_rest)
+        return bz.RateTable(
+            tau0=jnp.asarray(0.0), step=jnp.asarray(0.5), values=jnp.asarray(values), slopes=jnp.zeros_like(values)
+        )
+
+    above, below = 1.2 * bz.ADIABATIC_DECAY_RATE, 0.8 * bz.ADIABATIC_DECAY_RATE
+    assert bz.ADIABATIC_DECAY_RATE == 1e4
+    assert bool(bz.eliminates_mediator(table(above, above), ADIABATIC_SYSTEM))
+    assert bool(bz.eliminates_mediator(table(above, 1.0), ADIABATIC_SYSTEM))
+    assert not bool(bz.eliminates_mediator(table(below, below), ADIABATIC_SYSTEM))
+    assert not bool(bz.eliminates_mediator(table(below, 1e12), ADIABATIC_SYSTEM))
+    for switches in (
+        bz.SystemSwitches(),
+        bz.SystemSwitches(adiabatic_mediator=True, dm_decay_depletes_mediator=False),
+        bz.SystemSwitches(adiabatic_mediator=True, reduced=True),
+    ):
+        assert not bool(bz.eliminates_mediator(table(1e12, 1e12), switches))

@@ -111,7 +111,7 @@ CONST_POINTS = np.array(
 
 @pytest.fixture(scope="module")
 def constant_gstar_batch():
-    settings = uj.Settings(gstar=GSTAR, rtol=1e-10)
+    settings = uj.Settings(mode="paper", gstar=GSTAR, rtol=1e-10)
     m_chi, m_ap, eps, e_dark = CONST_POINTS.T
     result = uj.relic(uj.DarkPhotonDM(m_chi, m_ap, eps, e_dark), settings)
     exact = dp.omega_constant_gstar(m_chi, m_ap, eps, e_dark, GSTAR)
@@ -143,7 +143,7 @@ def test_e23_epsilon_independence(constant_gstar_batch):
         "thermal-mediator-decay",
     ]
     assert mech[5] == "thermal-mediator-decay" and mech[4] == "sequential-freeze-in"
-    eps_th = np.asarray(dp.epsilon_threshold(CONST_POINTS[:, 1], uj.Settings(gstar=GSTAR)))
+    eps_th = np.asarray(dp.epsilon_threshold(CONST_POINTS[:, 1], uj.Settings(mode="paper", gstar=GSTAR)))
     assert np.array_equal(np.asarray(result.mediator_thermalised), CONST_POINTS[:, 2] > eps_th)
 
 
@@ -164,7 +164,7 @@ FLAG_EPS = np.array([1e-14, 3e-14, 1e-13, 1e-12, 3e-12, 1e-11, 1e-9, 1e-7])
 
 @pytest.fixture(scope="module")
 def flag_batch():
-    settings = uj.Settings(gstar=GSTAR, include_invisible_in_depletion=True)
+    settings = uj.Settings(mode="paper", gstar=GSTAR, include_invisible_in_depletion=True)
     eps_x = float(dp.epsilon_invisible_crossover(0.1, 1.0, FLAG_E_DARK, settings))
     eps = np.append(FLAG_EPS, eps_x)  # last point: Γ_vis = Γ_χχ̄
     n = eps.size
@@ -216,7 +216,7 @@ def default_batch():
         rows.insert(pos, point)
         expected.append((pos, status))
     m_chi, m_ap, eps, e_dark = np.array(rows).T
-    result = uj.relic(uj.DarkPhotonDM(m_chi, m_ap, eps, e_dark))
+    result = uj.relic(uj.DarkPhotonDM(m_chi, m_ap, eps, e_dark), uj.Settings(mode="paper"))
     valid = np.ones(len(rows), bool)
     valid[positions] = False
     assert valid.sum() == n_valid
@@ -280,7 +280,7 @@ data nodes inside the finite-difference stencil) and g*(T) tabulated."""
 
 @pytest.mark.slow
 def test_gradients_vs_finite_differences():
-    settings = uj.Settings(include_invisible_in_depletion=True, rtol=1e-10)
+    settings = uj.Settings(mode="paper", include_invisible_in_depletion=True, rtol=1e-10)
     names = list(GRAD_POINT)
     x0 = np.array([GRAD_POINT[n] for n in names])
 
@@ -305,7 +305,7 @@ def test_gradients_vs_finite_differences():
 def test_e_dark_for_relic_e22_and_invalid():
     """E2.2 through the solver (g* = 60, r = 0.1 → 1.79e-12, exact (B20) to 1e-6); NaN for
     m_χ ≥ m_A′/2 and invalid input, finite neighbours; target is honoured."""
-    settings = uj.Settings(gstar=GSTAR, rtol=1e-10)
+    settings = uj.Settings(mode="paper", gstar=GSTAR, rtol=1e-10)
     m_chi = jnp.array([0.1, 0.6, 0.1, -1.0, 0.001])
     m_ap = jnp.array([1.0, 1.0, 1.0, 1.0, 0.01])
     target = jnp.array([0.12, 0.12, 0.06, 0.12, 0.12])
@@ -319,7 +319,7 @@ def test_e_dark_for_relic_e22_and_invalid():
 @pytest.mark.slow
 def test_e_dark_for_relic_table_and_implicit_gradients():
     """E2.1 through the solver (tabulated g*), and implicit-function gradients vs finite differences."""
-    settings = uj.Settings(rtol=1e-10)
+    settings = uj.Settings(mode="paper", rtol=1e-10)
     m_ap = jnp.array([0.1, 1.0, 10.0])
     eps = 0.1 * dp.epsilon_threshold(m_ap)
     e_dark = np.asarray(dp.e_dark_for_relic(0.1 * m_ap, m_ap, eps, 0.12, settings))
@@ -363,6 +363,7 @@ def test_epsilon_threshold_ode_cross_check():
 @pytest.mark.slow
 def test_cli_relic_dark_photon_matches_library():
     argv = ["--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "1", "--epsilon", "1e-9", "--e-dark", "1e-12"]
+    argv += ["--mode", "paper"]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [sys.executable, "-m", "uvmsm_jax", "relic", *argv, "--json"],
@@ -375,6 +376,6 @@ def test_cli_relic_dark_photon_matches_library():
     data = json.loads(proc.stdout)
     assert data["status"] == 0
     assert data["mechanism"] == "sequential-freeze-in"
-    library = float(uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12)).omega_h2)
+    library = float(uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12), uj.Settings(mode="paper")).omega_h2)
     assert data["omega_h2"] == pytest.approx(library, rel=1e-5)
     assert data["omega_h2"] == pytest.approx(0.05827, rel=1e-3)

@@ -20,11 +20,11 @@ from uvmsm_jax.portal import VectorPortal, as_float
 from uvmsm_jax.rates import ProcessSwitches, log_rate_coefficients
 
 RATE_COLUMNS = {
-    "annihilation": bz.LOG_K_A,
-    "mediator_annihilation": bz.LOG_K_B,
-    "conversion": bz.LOG_K_C,
-    "decay_sm": bz.LOG_D_SM,
-    "decay_dm": bz.LOG_D_DM,
+    "annihilation": (bz.LOG_K_A, bz.LOG_K_A_SHIFT),
+    "mediator_annihilation": (bz.LOG_K_B,),
+    "conversion": (bz.LOG_K_C,),
+    "decay_sm": (bz.LOG_D_SM,),
+    "decay_dm": (bz.LOG_D_DM,),
 }
 
 
@@ -88,7 +88,15 @@ def test_declared_coupling_powers_match_the_rates(name, masses, couplings):
 
         def at(t):
             return log_rate_coefficients(
-                portal, settings, switches, physics.planck_mass, physics.entropy_derivative, width_sm, w.dm, t
+                portal,
+                settings,
+                switches,
+                physics.planck_mass,
+                physics.entropy_derivative,
+                width_sm,
+                w.dm,
+                t,
+                physics.g_s_equals_g_rho,
             )[0]
 
         return jax.vmap(at)(temperatures)
@@ -97,15 +105,17 @@ def test_declared_coupling_powers_match_the_rates(name, masses, couplings):
     scale = 7.0
     for coupling in couplings:
         scaled = log_columns({**masses, **couplings, coupling: couplings[coupling] * scale})
-        for rate, column in RATE_COLUMNS.items():
+        for rate, columns in RATE_COLUMNS.items():
             expected = spec.rate_coupling_powers[rate].get(coupling, 0) * math.log(scale)
-            np.testing.assert_allclose(
-                scaled[:, column] - base[:, column],
-                expected,
-                rtol=0,
-                atol=1e-9,
-                err_msg=f"{name}: {rate} vs {coupling}",
-            )
+            for column in columns:
+                present = base[:, column] > bz.LOG_ZERO / 2  # the shift is ln 0 for Model 1
+                np.testing.assert_allclose(
+                    (scaled[:, column] - base[:, column])[present],
+                    expected,
+                    rtol=0,
+                    atol=1e-9,
+                    err_msg=f"{name}: {rate} (column {column}) vs {coupling}",
+                )
 
 
 # --- a third model, declared in one place ------------------------------------------------------------
@@ -162,7 +172,8 @@ def test_a_third_model_is_added_in_one_place(third_model, capsys):
     toy = uj.relic(DarkPhotonAlpha(**point, alpha_dark=[alpha, -1.0]), settings)
     reference = uj.relic(uj.DarkPhotonDM(**point, e_dark=e_dark), settings)
     assert int(toy.status[0]) == 0 and int(toy.status[1]) == uj.Status.INVALID_INPUT
-    assert float(toy.omega_h2[0]) == pytest.approx(float(reference.omega_h2), rel=1e-12)
+    # e′ = √(4πα′) differs from 3e-12 in the last bit; the stiff solve turns that into ≲ 1e-11
+    assert float(toy.omega_h2[0]) == pytest.approx(float(reference.omega_h2), rel=1e-10)
     assert toy.mechanism_name[0] == reference.mechanism_name
     # registry-driven: scan specs, the CLI options and the limit planes know the new model
     assert uj.model_spec("dark-photon-alpha") is third_model

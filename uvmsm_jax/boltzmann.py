@@ -128,6 +128,7 @@ def right_hand_side(tau: ArrayLike, y: Array, args) -> Array:
     adiabatic). In the adiabatic form (H13′) the state is (N, 0) and dN/dτ = dY_X/dτ + 2 dY_V/dτ, in
     which the V ↔ DM DM terms cancel exactly."""
     table, switches, conversion_weight, adiabatic = args
+    adiabatic = adiabatic & switches.adiabatic_mediator  # the state is (N, 0) only where allowed
     q = table(jnp.asarray(tau))
     y_dm, y_v = yields(q, y, adiabatic)
     e = jnp.exp

@@ -16,6 +16,10 @@ Regime functions (all vectorised over broadcastable array inputs, GeV for masses
 * :func:`epsilon_dm` — (B23): ε_DM = factor·e′_relic/e (hypothesis of K19, factor exposed).
 * :func:`epsilon_invisible_crossover` — ε where Γ_vis = Γ(A′→χχ̄) (B20 last paragraph, E2.6).
 
+These are P2's sequential-freeze-in questions (Part B): with ``settings=None`` they use P2's setting,
+``Settings(mode="paper")`` ((B13)–(B14), T_R = 1000·m_A′). Pass physical-mode settings to ask them
+of the every-regime system of Part H instead.
+
 Closed forms for validation (constant g* = g*s, δ = 0, docs/equations.md B.4, A46):
 :func:`yield_decay`, :func:`omega_constant_gstar` ((B19) for either depletion convention),
 :func:`e_dark_constant_gstar` ((B20)) and :data:`B20_COEFFICIENT` (= 1.7464e26).
@@ -70,7 +74,8 @@ _ALL_FINITE_POSITIVE = lambda *xs: jnp.all(jnp.stack([jnp.isfinite(x) & (x > 0) 
 
 
 def _settings(settings: Settings | None) -> Settings:
-    return Settings() if settings is None else settings
+    """``settings``, or P2's setting (``mode="paper"``) when None."""
+    return Settings(mode="paper") if settings is None else settings
 
 
 def _as_float(x: ArrayLike) -> Array:
@@ -178,7 +183,14 @@ def _mediator_equilibrium_fraction(
     prepared = prepare(theta, config)
     solution = solve(prepared, classify(prepared, config), config, jnp.log(save_x))
     physics = config.physics
-    th = thermodynamics(model.portal, physics.settings, physics.planck_mass, physics.entropy_derivative, m_v / save_x)
+    th = thermodynamics(
+        model.portal,
+        physics.settings,
+        physics.planck_mass,
+        physics.entropy_derivative,
+        m_v / save_x,
+        physics.g_s_equals_g_rho,
+    )
     ys = solution.ode.ys
     assert ys is not None  # saved at save_x
     return jnp.max(ys[:, 1] * jnp.exp(-th.log_y_v_eq))

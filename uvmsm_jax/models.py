@@ -113,6 +113,7 @@ class Physics(eqx.Module):
     system: bz.SystemSwitches = eqx.field(static=True)
     planck_mass: float = eqx.field(static=True)
     entropy_derivative: bool = eqx.field(static=True)
+    g_s_equals_g_rho: bool = eqx.field(static=True, default=False)
 
 
 class Assessment(eqx.Module):
@@ -222,6 +223,7 @@ class ModelSpec(abc.ABC):
             system=self.system(settings),
             planck_mass=self.planck_mass(settings),
             entropy_derivative=self.entropy_derivative(settings),
+            g_s_equals_g_rho=self.g_s_equals_g_rho(settings),
         )
 
     @abc.abstractmethod
@@ -239,6 +241,10 @@ class ModelSpec(abc.ABC):
     def entropy_derivative(self, settings: Settings) -> bool:
         """Whether the (1 + δ) factor of (G5) is on (default: ``Settings.entropy_derivative``, off if None)."""
         return bool(settings.entropy_derivative)
+
+    def g_s_equals_g_rho(self, settings: Settings) -> bool:
+        """Whether the entropy degrees of freedom are set to g* (default: no, the tabulated g*s)."""
+        return False
 
     @abc.abstractmethod
     def default_t_reheat(self, portal: VectorPortal, settings: Settings) -> Array:
@@ -332,6 +338,10 @@ class UVMSMSpec(ModelSpec):
         if settings.entropy_derivative is None:
             return settings.mode == "physical" and isinstance(settings.gstar, str)
         return bool(settings.entropy_derivative)
+
+    def g_s_equals_g_rho(self, settings: Settings) -> bool:
+        """P1 sets g*s = g* (K11): in paper mode."""
+        return settings.mode == "paper"
 
     def default_t_reheat(self, portal: VectorPortal, settings: Settings) -> Array:
         """100·max(M_N₁, M_Z′) (A39, K13)."""

@@ -170,6 +170,7 @@ def prepare(theta: Array, config: Config) -> PreparedPoint:
             width_sm,
             width_dm,
             m_ref * jnp.exp(-tau),
+            physics.g_s_equals_g_rho,
         )
 
     table, taus, diagnostics = bz.tabulate(log_rates, tau_start, tau_end, settings.n_grid)

@@ -262,11 +262,20 @@ def pair_reaction_factor(portal: VectorPortal) -> float:
     return 0.5 if portal.dm_kind == "dirac" else 1.0
 
 
-def thermodynamics(portal: VectorPortal, settings: Settings, planck_mass: float, entropy_derivative: bool, temperature):
-    """g*, g*s, δ, H, s and the equilibrium yields of DM and mediator at T (docs/equations.md G1–G5)."""
+def thermodynamics(
+    portal: VectorPortal,
+    settings: Settings,
+    planck_mass: float,
+    entropy_derivative: bool,
+    temperature,
+    g_s_equals_g_rho: bool = False,
+):
+    """g*, g*s, δ, H, s and the equilibrium yields of DM and mediator at T (docs/equations.md G1–G5).
+
+    ``g_s_equals_g_rho``: use g*s = g* (P1's convention, K11) instead of the tabulated g*s."""
     dof = degrees_of_freedom(settings.gstar)
     g_rho = dof.g_rho(temperature)
-    g_s = g_rho if settings.mode == "paper" else dof.g_s(temperature)  # P1: g*s = g* (K11)
+    g_s = g_rho if g_s_equals_g_rho else dof.g_s(temperature)
     delta = dof.delta(temperature) if entropy_derivative else 0.0
     hubble = hubble_rate(temperature, g_rho, planck_mass)
     quantum = settings.statistics
@@ -449,6 +458,7 @@ def log_rate_coefficients(
     width_sm: Array,
     width_dm: Array,
     temperature: Array,
+    g_s_equals_g_rho: bool = False,
 ) -> tuple[Array, RateDiagnostics]:
     """Columns of :mod:`uvmsm_jax.boltzmann`'s rate table at temperature T, plus rate diagnostics.
 
@@ -456,7 +466,7 @@ def log_rate_coefficients(
     the DM-pair factor of :func:`pair_reaction_factor` on (a) and (c); the reverse coefficients follow
     from detailed balance with the equilibrium yields (MB).
     """
-    th = thermodynamics(portal, settings, planck_mass, entropy_derivative, temperature)
+    th = thermodynamics(portal, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
     width_total = width_sm + width_dm
     log_conv = jnp.log(th.entropy_factor * th.entropy_over_hubble)
     log_pair = jnp.log(pair_reaction_factor(portal))
