@@ -31,14 +31,16 @@ MEDIATOR_WINDOW = 3.0
 class TrajectoryIndicators(eqx.Module):
     """What the solved yields say about a point (scalars).
 
-    max_dm_saturation: max over T ≥ T_end of (H14) of √(backward/forward) of the DM number-changing
-      reactions, which is Y/Y_eq for a mediator in equilibrium (DM thermalisation, (H18); see
-      :func:`trajectory_indicators`).
+    max_dm_saturation: max over T ≥ T_end of (H14) of min(Y/Y_eq, √(backward/forward)) of the DM
+      number-changing reactions, = Y/Y_eq for DM in equilibrium with a thermal mediator (DM
+      thermalisation, (H18); see :func:`trajectory_indicators`).
     max_mediator_saturation: max Y_V/Y_V,eq over T ≥ M_V/3.
     production_2to2, production_decay, production_pairs: ∫dτ of the three DM source terms of (H12)
       (SM SM → DM DM off-shell, V → DM DM, V V → DM DM) [yield].
     max_dark_rate_over_h: max Γ_N/H of (H16) over T_end ≤ T ≤ T_R (two-way DM number-changing rate).
-    max_portal_rate_over_h: max Γ_P/H of (H15) over the same range (SM contact rate).
+    max_portal_rate_over_h: max Γ_P/H of (H15) over the same range (SM contact rate); over the whole
+      table range T_end(table) ≤ T ≤ T_R when the solve did not finish (Γ_P needs only equilibrium
+      densities).
     Both rates include the (1 + δ) factor of the table's coefficients (δ = 0 unless switched on).
     """
 
@@ -51,11 +53,21 @@ class TrajectoryIndicators(eqx.Module):
     max_portal_rate_over_h: Array
 
 
+def portal_rate_over_h(q: Array) -> Array:
+    """Γ_P/H of (H15) on table rows ``q`` (…, N_COLUMNS): SM contact through V decays and (a), per DM +
+    mediator particle in equilibrium (times (1 + δ))."""
+    y_eq, y_v_eq = jnp.exp(q[..., bz.LOG_Y_DM_EQ]), jnp.exp(q[..., bz.LOG_Y_V_EQ])
+    equilibrium = y_eq + y_v_eq
+    contact = jnp.exp(q[..., bz.LOG_D_SM] + q[..., bz.LOG_Y_V_EQ]) + bz.annihilation_source(q)
+    return contact / jnp.where(equilibrium > 0, equilibrium, 1.0)
+
+
 def trajectory_indicators(
-    table: bz.RateTable, taus: Array, ys: Array, valid: Array, m_ref: Array, m_v: Array
+    table: bz.RateTable, taus: Array, ys: Array, valid: Array, complete: Array, m_ref: Array, m_v: Array
 ) -> TrajectoryIndicators:
     """:class:`TrajectoryIndicators` of a solution ``ys`` (shape (n, 2): Y_DM, Y_V) saved at increasing
-    ``taus``; entries where ``valid`` is False (unused step slots, placed at the last τ) are ignored."""
+    ``taus``; entries where ``valid`` is False (unused step slots, placed at the last τ) are ignored.
+    ``complete``: the solve reached τ_end (otherwise the portal maximum covers the whole table)."""
     q = jax.vmap(table)(taus)
     e = jnp.exp
     y, y_v = jnp.maximum(ys[:, 0], 0.0), jnp.maximum(ys[:, 1], 0.0)
@@ -68,14 +80,17 @@ def trajectory_indicators(
     last_changing = jnp.max(jnp.where(still_changing, jnp.arange(n), 0))
     before_t_end = valid & (jnp.arange(n) <= jnp.minimum(last_changing + 1, n - 1))
 
-    # DM saturation: √(backward/forward) of the DM number-changing reactions while the yield is still
-    # changing (T ≥ T_end of (H14)); = Y/Y_eq when the mediator is in equilibrium. Once production
-    # has stopped, the falling Y_eq passes any frozen yield, which is not thermalisation.
+    # DM saturation, min(Y/Y_eq, √(backward/forward)) of the DM number-changing reactions, while the
+    # yield is still changing (T ≥ T_end of (H14)). Both equal Y/Y_eq for DM in equilibrium with a
+    # thermal mediator. Y/Y_eq alone would count a late decay population that the falling Y_eq
+    # passes; √(backward/forward) alone would count a dark sector in equilibrium with itself far
+    # below Y_eq.
     k_a = jnp.maximum(e(q[:, bz.LOG_K_A]) - e(q[:, bz.LOG_K_A_SHIFT]), 0.0)
     forward = bz.annihilation_source(q) + e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2 + 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
     backward = (k_a + e(q[:, bz.LOG_K_C]) + 2.0 * e(q[:, bz.LOG_D_DM_INVERSE])) * y**2
-    ratio = backward / jnp.where(forward > 0, forward, 1.0)
-    max_dm_saturation = jnp.sqrt(jnp.max(jnp.where(before_t_end & (forward > 0), ratio, 0.0)))
+    balance = jnp.sqrt(backward / jnp.where(forward > 0, forward, 1.0))
+    saturation = jnp.minimum(y / jnp.where(y_eq > 0, y_eq, 1.0), balance)
+    max_dm_saturation = jnp.max(jnp.where(before_t_end & (forward > 0), saturation, 0.0))
     mediator_window = valid & (temperature >= m_v / MEDIATOR_WINDOW)
     max_mediator_saturation = jnp.max(jnp.where(mediator_window, y_v / jnp.where(y_v_eq > 0, y_v_eq, 1.0), 0.0))
 
@@ -88,9 +103,11 @@ def trajectory_indicators(
     pairs = jnp.minimum(e(q[:, bz.LOG_K_C]) * y**2, e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2)
     total = y + y_v
     dark_rate = (decays + pairs) / jnp.where(total > 0, total, 1.0)
-    # (H15): equilibrium contact with the SM through the mediator's SM decays and (a).
-    equilibrium = y_eq + y_v_eq
-    portal_rate = (e(q[:, bz.LOG_D_SM]) * y_v_eq + source_2to2) / jnp.where(equilibrium > 0, equilibrium, 1.0)
+    max_portal = jnp.where(
+        complete,
+        jnp.max(jnp.where(before_t_end, portal_rate_over_h(q), 0.0)),
+        jnp.max(portal_rate_over_h(table.values)),
+    )
 
     return TrajectoryIndicators(
         max_dm_saturation=max_dm_saturation,
@@ -99,5 +116,5 @@ def trajectory_indicators(
         production_decay=jnp.trapezoid(source_decay, taus),
         production_pairs=jnp.trapezoid(source_pairs, taus),
         max_dark_rate_over_h=jnp.max(jnp.where(before_t_end, dark_rate, 0.0)),
-        max_portal_rate_over_h=jnp.max(jnp.where(before_t_end, portal_rate, 0.0)),
+        max_portal_rate_over_h=max_portal,
     )

@@ -28,7 +28,8 @@ Backends
 Output variables (dims = the grid axes, in the order given): ``omega_h2``, ``yield_dm``,
 ``yield_mediator``, ``status`` (0 ok, codes in ``attrs["status_codes"]``, −1 = not computed yet),
 ``mechanism`` (index into ``attrs["mechanism_names"]``, −1 invalid / not computed),
-``dm_thermalised``, ``mediator_thermalised``, ``t_dec`` [GeV], ``x_dec``. Fixed and tied parameters
+``dm_thermalised``, ``mediator_thermalised``, ``t_dec`` [GeV], ``x_dec``, ``max_dark_rate_over_h``,
+``max_portal_rate_over_h`` (the (H17) diagnostics; NaN for models without the check). Fixed and tied parameters
 are coordinates too. Attributes: the full settings (``settings``, JSON), package version, model,
 device, data provenance (citations and sha256 of the packaged tables).
 """
@@ -104,11 +105,14 @@ OUTPUTS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("mediator_thermalised", "bool", False, "1", "mediator reached equilibrium"),
     ("t_dec", "float64", float("nan"), "GeV", "DM decoupling temperature"),
     ("x_dec", "float64", float("nan"), "1", "M_DM / T_dec"),
+    ("max_dark_rate_over_h", "float64", float("nan"), "1", "max Gamma_N/H, dark number-changing rate (H16)"),
+    ("max_portal_rate_over_h", "float64", float("nan"), "1", "max Gamma_P/H, SM contact rate (H15)"),
 )
 """The variables of a scan: (name, dtype, fill value, units, long name)."""
 OUTPUT_NAMES = tuple(o[0] for o in OUTPUTS)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the (H17) rate diagnostics were added (a store of format 1 cannot be resumed)."""
 _DONE_DIR = ".scan_done"
 _SPEC_ATTR = "uvmsm_jax_scan"
 

@@ -476,8 +476,12 @@ class DarkPhotonSpec(ModelSpec):
             Mechanism.FREEZE_OUT,
             jnp.where(i.max_dm_saturation >= PARTIALLY_THERMALISED, Mechanism.PARTIAL_THERMALISATION, freeze_in),
         )
+        # (H17). A solve that stopped early (max_steps, failure) is still flagged when its computed part
+        # already shows two-way dark reactions faster than H and the portal never reaches H: that
+        # verdict cannot change on the missing part (the portal maximum then covers every T).
         dark = (i.max_dark_rate_over_h >= 1.0) & (i.max_portal_rate_over_h < 1.0)
-        status = jnp.where((status == Status.OK) & dark, Status.NEEDS_DARK_TEMPERATURE, status)
+        solved = (status == Status.OK) | (status == Status.MAX_STEPS) | (status == Status.SOLVER_FAILED)
+        status = jnp.where(solved & dark, Status.NEEDS_DARK_TEMPERATURE, status)
         return Assessment(status, mechanism, dm_thermal, mediator_thermal)
 
 

@@ -1,0 +1,199 @@
+"""Model 2 in every regime (docs/equations.md Part H): cross sections, labels (H18), the T′ = T check
+(H17) on an (ε, e′) grid, and gradients in each regime.
+
+The Ωh² values against an independent SciPy implementation are in tests/test_dark_photon_reference.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import central_difference
+from scipy import special
+
+import uvmsm_jax as uj
+from uvmsm_jax import constants as c
+from uvmsm_jax import rates, xsec
+from uvmsm_jax.hadrons import fermion_pair_phase_space, lepton_pair_width_unit, sm_width_unit
+
+SPEC = uj.model_spec("dark-photon")
+
+
+def _widths_at(sqrt_s, m_chi, epsilon, e_dark):
+    """Running widths (H1) at a vector mass √s: (Γ_ee, Γ_μμ, Γ_vis, Γ_χχ̄) [GeV]."""
+    g_sm2 = (epsilon * c.E_EM) ** 2
+    vis = g_sm2 * sm_width_unit(sqrt_s, "em", None).total
+    dm = e_dark**2 * sqrt_s / (12 * math.pi) * fermion_pair_phase_space(sqrt_s, m_chi)
+    ee = g_sm2 * lepton_pair_width_unit(sqrt_s, c.LEPTON_MASSES["e"])
+    mumu = g_sm2 * lepton_pair_width_unit(sqrt_s, c.LEPTON_MASSES["mu"])
+    return ee, mumu, vis, dm
+
+
+@pytest.mark.parametrize(
+    "point, s, expected",
+    [
+        # H.5 XS1: σ(χχ̄→e⁺e⁻), σ(χχ̄→μ⁺μ⁻) with the running-width Breit–Wigner (H2)–(H3)
+        ((0.1, 0.3, 5e-4, 0.3), 0.0625, {"ee": 9.950752e-9, "mumu": 7.216603e-9}),
+        # XS2: σ(χχ̄→A′A′) (H6), σ(A′A′→χχ̄) (H7), σ(χχ̄→e⁺e⁻) with m_A′ < 2m_χ
+        ((0.1, 0.03, 1e-6, 0.0083), 0.05, {"aa": 1.158045e-8, "aa_inverse": 2.218477e-9, "ee": 1.087979e-17}),
+        # XS3: σ(χχ̄→e⁺e⁻) just above the pole, Γ_tot(√s) = 2.47002e-5 GeV
+        ((0.1, 0.21, 1e-5, 0.1), 0.21**2 * (1 + 1e-4), {"ee": 1.102656e-5, "width": 2.47002e-5}),
+    ],
+)
+def test_h5_cross_sections(point, s, expected):
+    """docs/equations.md H.5 XS1–XS3 with the package's cross sections and widths (1e-6)."""
+    m_chi, m_ap, epsilon, e_dark = point
+    ee, mumu, vis, dm = _widths_at(math.sqrt(s), m_chi, epsilon, e_dark)
+    bw = xsec.running_breit_wigner(s, m_ap, vis + dm)
+    computed = {
+        "ee": xsec.sigma_dirac_pair_to_sm(s, m_chi, e_dark, ee, bw),
+        "mumu": xsec.sigma_dirac_pair_to_sm(s, m_chi, e_dark, mumu, bw),
+        "aa": xsec.sigma_dirac_pair_to_mediator_pair(s, m_chi, m_ap, e_dark),
+        "aa_inverse": xsec.sigma_mediator_pair_to_fermion(s, m_chi, m_ap, e_dark, 1.0),
+        "width": vis + dm,
+    }
+    for key, value in expected.items():
+        assert float(computed[key]) == pytest.approx(value, rel=1e-6), key
+
+
+def test_h4_h7_identities():
+    """(H4) = (H3) for a lepton pair written out, and the detailed balance of (H6)/(H7):
+    σ(χχ̄→A′A′)/σ(A′A′→χχ̄) = (9/8)(s − 4M²)/(s − 4m²), both to 1e-12."""
+    m_chi, m_ap, epsilon, e_dark = 0.1, 0.03, 1e-6, 0.0083
+    for s in (0.05, 0.3, 7.0):
+        ee, _, vis, dm = _widths_at(math.sqrt(s), m_chi, epsilon, e_dark)
+        bw = float(xsec.running_breit_wigner(s, m_ap, vis + dm))
+        g_f, m_e = epsilon * c.E_EM, c.LEPTON_MASSES["e"]
+        beta_f, beta_chi = math.sqrt(1 - 4 * m_e**2 / s), math.sqrt(1 - 4 * m_chi**2 / s)
+        h3 = e_dark**2 * g_f**2 * (s + 2 * m_chi**2) * (s + 2 * m_e**2) * beta_f / (12 * math.pi * s * beta_chi * bw)
+        assert float(xsec.sigma_dirac_pair_to_sm(s, m_chi, e_dark, ee, bw)) == pytest.approx(h3, rel=1e-12)
+        forward = float(xsec.sigma_dirac_pair_to_mediator_pair(s, m_chi, m_ap, e_dark))
+        inverse = float(xsec.sigma_mediator_pair_to_fermion(s, m_chi, m_ap, e_dark, 1.0))
+        assert forward / inverse == pytest.approx(9 / 8 * (s - 4 * m_ap**2) / (s - 4 * m_chi**2), rel=1e-12)
+
+
+def test_h9_pole_term():
+    """The narrow-width pole term used by the package equals (H9) with SciPy's Bessel functions (1e-10)."""
+    m_chi, m_ap, epsilon, e_dark = 0.1, 0.3, 1e-5, 0.1
+    _, _, vis, dm = _widths_at(m_ap, m_chi, epsilon, e_dark)
+    reduced = xsec.sigma_dirac_pair_to_sm(m_ap**2, m_chi, e_dark, vis, 1.0)
+    for temperature in (0.3, 0.03, 0.01):
+        log_pole = rates.log_sigma_v_pole(m_chi, m_ap, vis + dm, reduced, temperature)
+        k1, k2 = special.kn(1, m_ap / temperature), special.kn(2, m_chi / temperature)
+        h9 = 1.5 * math.pi**2 * m_ap**2 * k1 / (m_chi**4 * temperature * k2**2) * float(dm * vis / (vis + dm))
+        assert math.exp(float(log_pole)) == pytest.approx(h9, rel=1e-10)
+
+
+# --- labels (H18) and the T′ = T check (H17) -------------------------------------------------------
+
+H5_POINTS = {  # (m_χ, m_A′ [GeV], ε, e′) → expected (H18) label, docs/equations.md H.5
+    "M2-FO": ((0.1, 0.3, 5e-4, 0.3), "freeze-out"),
+    "M2-RES": ((0.1, 0.21, 1e-5, 0.1), "freeze-out"),
+    "M2-FI": ((0.01, 0.015, 1e-4, 1e-7), "freeze-in-2to2"),
+    "M2-AA": ((0.1, 0.03, 1e-6, 0.0083), "freeze-out"),
+    "M2-SEQ": ((0.1, 0.3, 1e-10, 1e-12), "sequential-freeze-in"),
+    "thermal A′ decays": ((0.1, 0.3, 1e-6, 1e-10), "thermal-mediator-decay"),
+}
+
+
+def test_h5_labels_and_dark_temperature_flag():
+    """The H.5 points get their (H18) labels with status 0; M2-DARK gets status 5
+    (needs_dark_temperature) with no Ωh² and the reference diagnostics max Γ_P/H = 5.2e-4,
+    max Γ_N/H = 2.7e11 (H.5 conventions: g* = 10.75)."""
+    points = [p for p, _ in H5_POINTS.values()] + [(0.1, 0.3, 1e-10, 1e-3)]
+    result = uj.relic(uj.DarkPhotonDM(*np.array(points).T), uj.Settings(gstar=10.75))
+    status, names = np.asarray(result.status), result.mechanism_name
+    for i, (name, (_, label)) in enumerate(H5_POINTS.items()):
+        assert status[i] == uj.Status.OK and names[i] == label, (name, status[i], names[i])
+        assert np.isfinite(result.omega_h2[i]) and result.omega_h2[i] > 0
+    assert status[-1] == uj.Status.NEEDS_DARK_TEMPERATURE and np.isnan(result.omega_h2[-1])
+    assert float(result.max_portal_rate_over_h[-1]) == pytest.approx(5.2e-4, rel=0.02)
+    assert float(result.max_dark_rate_over_h[-1]) == pytest.approx(2.7e11, rel=0.02)
+    # the textbook thermal relic that once came back as "thermal-mediator-decay", Ωh² = 1.7e-6
+    textbook = uj.relic(uj.DarkPhotonDM(0.01, 0.025, 3e-5, 0.1)).as_dict()
+    assert textbook["status"] == 0 and textbook["mechanism"] == "freeze-out" and textbook["dm_thermalised"]
+    assert 0.1 < textbook["omega_h2"] < 0.3
+
+
+EPSILONS = np.geomspace(1e-12, 1e-3, 7)
+E_DARKS = np.geomspace(1e-12, 1.0, 7)
+
+
+@pytest.fixture(scope="module")
+def regime_grid():
+    eps, e_dark = np.meshgrid(EPSILONS, E_DARKS, indexing="ij")
+    result = uj.relic(uj.DarkPhotonDM(0.1, 0.3, eps, e_dark))
+    return eps, e_dark, result
+
+
+def test_every_grid_point_is_in_a_validated_regime_or_flagged(regime_grid):
+    """An (ε, e′) grid at m_χ = 0.1 GeV, m_A′ = 0.3 GeV: each point is either status 0 with a
+    declared (H18) label, a finite Ωh² and T′ = T valid by (H17), or status 5 with Ωh² = NaN."""
+    _, _, result = regime_grid
+    status = np.asarray(result.status)
+    omega = np.asarray(result.omega_h2)
+    mechanism = np.asarray(result.mechanism)
+    dark = np.asarray(result.max_dark_rate_over_h)
+    portal = np.asarray(result.max_portal_rate_over_h)
+    assert set(np.unique(status)) <= {uj.Status.OK, uj.Status.NEEDS_DARK_TEMPERATURE}, np.unique(status)
+    ok = status == uj.Status.OK
+    assert np.all(np.isfinite(omega[ok]) & (omega[ok] > 0))
+    assert set(np.unique(mechanism[ok])) <= {int(m) for m in SPEC.mechanisms}
+    assert not np.any(ok & (dark >= 1) & (portal < 1))
+    flagged = status == uj.Status.NEEDS_DARK_TEMPERATURE
+    assert np.all(np.isnan(omega[flagged])) and np.all((dark[flagged] >= 1) & (portal[flagged] < 1))
+    # both outcomes occur on this grid: the map is not trivially one regime
+    assert ok.sum() > 10 and flagged.sum() > 0
+    labels = set(result.mechanism_name[ok])
+    assert {"freeze-out", "sequential-freeze-in", "thermal-mediator-decay"} <= labels, labels
+
+
+def test_grid_regimes_follow_the_couplings(regime_grid):
+    """Labels respond to the couplings as (H18) says: e′ = 1e-12 is freeze-in (decays of A′, thermal
+    above ε_th); at e′ = 1 and ε ≥ 1e-6 the DM freezes out."""
+    eps, _, result = regime_grid
+    names = result.mechanism_name
+    smallest_e_dark = names[:, 0]
+    epsilon_th = float(uj.dark_photon.epsilon_threshold(0.3))
+    for i, label in enumerate(smallest_e_dark):
+        expected = "thermal-mediator-decay" if eps[i, 0] > 4 * epsilon_th else "sequential-freeze-in"
+        if abs(math.log(eps[i, 0] / (4 * epsilon_th))) > 1.0:  # away from the boundary (B21 vs ODE)
+            assert label == expected, (eps[i, 0], label)
+    large = eps[:, -1] >= 1e-6
+    assert np.all(names[large, -1] == "freeze-out")
+
+
+# --- gradients in every regime (slow: one forward-mode compile) ------------------------------------
+
+GRADIENT_POINTS = {
+    "freeze-out": (0.01, 0.025, 3e-5, 0.1),
+    "freeze-out via A′A′": (0.1, 0.03, 1e-6, 0.0083),
+    "freeze-in-2to2": (0.01, 0.015, 1e-4, 1e-7),
+    "sequential-freeze-in": (0.1, 0.3, 1e-10, 1e-12),
+    "thermal-mediator-decay": (0.1, 0.3, 1e-6, 1e-10),
+}
+
+
+@pytest.mark.slow
+def test_gradients_match_finite_differences_in_every_regime():
+    """d ln Ωh²/d ln θ for θ = (m_χ, m_A′, ε, e′) from forward mode through the solver vs a 4th-order
+    central difference (h = 1e-3 relative) at one point per regime: elasticity vectors agree to
+    1e-4 (absolute, per component)."""
+    settings = uj.Settings(rtol=1e-10)
+    points = np.array(list(GRADIENT_POINTS.values()))
+
+    def log_omega(log_theta):
+        return jnp.log(uj.relic(uj.DarkPhotonDM(*jnp.exp(log_theta).T), settings).omega_h2)
+
+    names = uj.relic(uj.DarkPhotonDM(*points.T), settings).mechanism_name
+    assert list(names) == [label.split(" ")[0] for label in GRADIENT_POINTS], names
+    elasticities = np.asarray(jax.vmap(jax.jacfwd(log_omega))(jnp.log(points)))
+    for row, point in zip(elasticities, points):
+        fd = central_difference(
+            lambda rows: np.asarray(log_omega(jnp.asarray(rows))), np.log(point), 1e-3, order=4
+        )
+        np.testing.assert_allclose(row, fd, rtol=0, atol=1e-4)
