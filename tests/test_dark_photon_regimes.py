@@ -100,40 +100,47 @@ H5_POINTS = {  # (m_χ, m_A′ [GeV], ε, e′) → expected (H18) label, docs/e
 }
 
 
-def test_h5_labels_and_dark_temperature_flag():
-    """The H.5 points get their (H18) labels with status 0; M2-DARK gets status 5
-    (needs_dark_temperature) with no Ωh² and the reference diagnostics max Γ_P/H = 5.2e-4,
-    max Γ_N/H = 2.7e11 (H.5 conventions: g* = 10.75)."""
-    points = [p for p, _ in H5_POINTS.values()] + [(0.1, 0.3, 1e-10, 1e-3)]
-    result = uj.relic(uj.DarkPhotonDM(*np.array(points).T), uj.Settings(gstar=10.75))
-    status, names = np.asarray(result.status), result.mechanism_name
-    for i, (name, (_, label)) in enumerate(H5_POINTS.items()):
-        assert status[i] == uj.Status.OK and names[i] == label, (name, status[i], names[i])
-        assert np.isfinite(result.omega_h2[i]) and result.omega_h2[i] > 0
-    assert status[-1] == uj.Status.NEEDS_DARK_TEMPERATURE and np.isnan(result.omega_h2[-1])
-    assert float(result.max_portal_rate_over_h[-1]) == pytest.approx(5.2e-4, rel=0.02)
-    assert float(result.max_dark_rate_over_h[-1]) == pytest.approx(2.7e11, rel=0.02)
-    # the textbook thermal relic that once came back as "thermal-mediator-decay", Ωh² = 1.7e-6
-    textbook = uj.relic(uj.DarkPhotonDM(0.01, 0.025, 3e-5, 0.1)).as_dict()
-    assert textbook["status"] == 0 and textbook["mechanism"] == "freeze-out" and textbook["dm_thermalised"]
-    assert 0.1 < textbook["omega_h2"] < 0.3
-
-
-EPSILONS = np.geomspace(1e-12, 1e-3, 7)
-E_DARKS = np.geomspace(1e-12, 1.0, 7)
+DARK_POINT = (0.1, 0.3, 1e-10, 1e-3)  # M2-DARK
+TEXTBOOK_POINT = (0.01, 0.025, 3e-5, 0.1)  # a thermal relic that once came back with Ωh² = 1.7e-6
+EPSILONS = np.geomspace(1e-12, 1e-3, 6)
+E_DARKS = np.geomspace(1e-12, 1.0, 6)
+SETTINGS = uj.Settings(gstar=10.75)  # the H.5 conventions (g* = g*s = 10.75, δ = 0); one compile
 
 
 @pytest.fixture(scope="module")
-def regime_grid():
+def solved():
+    """The H.5 points, M2-DARK, the textbook point and an (ε, e′) grid at m_χ = 0.1, m_A′ = 0.3 GeV,
+    solved in one batch."""
     eps, e_dark = np.meshgrid(EPSILONS, E_DARKS, indexing="ij")
-    result = uj.relic(uj.DarkPhotonDM(0.1, 0.3, eps, e_dark))
-    return eps, e_dark, result
+    grid = np.stack(np.broadcast_arrays(0.1, 0.3, eps, e_dark), axis=-1).reshape(-1, 4)
+    named = np.array([p for p, _ in H5_POINTS.values()] + [DARK_POINT, TEXTBOOK_POINT])
+    rows = np.concatenate([named, grid])
+    result = uj.relic(uj.DarkPhotonDM(*rows.T), SETTINGS)
+    n = len(named)
+    return jax.tree.map(lambda x: x[:n], result), jax.tree.map(lambda x: x[n:].reshape(eps.shape), result), eps
 
 
-def test_every_grid_point_is_in_a_validated_regime_or_flagged(regime_grid):
+def test_h5_labels_and_dark_temperature_flag(solved):
+    """The H.5 points get their (H18) labels with status 0; M2-DARK gets status 5
+    (needs_dark_temperature) with no Ωh² and the reference diagnostics max Γ_P/H = 5.2e-4,
+    max Γ_N/H = 2.7e11; the textbook point is a freeze-out with 0.1 < Ωh² < 0.3."""
+    result, _, _ = solved
+    status, names, omega = np.asarray(result.status), result.mechanism_name, np.asarray(result.omega_h2)
+    for i, (name, (_, label)) in enumerate(H5_POINTS.items()):
+        assert status[i] == uj.Status.OK and names[i] == label, (name, status[i], names[i])
+        assert np.isfinite(omega[i]) and omega[i] > 0
+    dark, textbook = len(H5_POINTS), len(H5_POINTS) + 1
+    assert status[dark] == uj.Status.NEEDS_DARK_TEMPERATURE and np.isnan(omega[dark])
+    assert float(result.max_portal_rate_over_h[dark]) == pytest.approx(5.2e-4, rel=0.02)
+    assert float(result.max_dark_rate_over_h[dark]) == pytest.approx(2.7e11, rel=0.02)
+    assert status[textbook] == 0 and names[textbook] == "freeze-out" and bool(result.dm_thermalised[textbook])
+    assert 0.1 < omega[textbook] < 0.3
+
+
+def test_every_grid_point_is_in_a_validated_regime_or_flagged(solved):
     """An (ε, e′) grid at m_χ = 0.1 GeV, m_A′ = 0.3 GeV: each point is either status 0 with a
     declared (H18) label, a finite Ωh² and T′ = T valid by (H17), or status 5 with Ωh² = NaN."""
-    _, _, result = regime_grid
+    _, result, _ = solved
     status = np.asarray(result.status)
     omega = np.asarray(result.omega_h2)
     mechanism = np.asarray(result.mechanism)
@@ -152,14 +159,13 @@ def test_every_grid_point_is_in_a_validated_regime_or_flagged(regime_grid):
     assert {"freeze-out", "sequential-freeze-in", "thermal-mediator-decay"} <= labels, labels
 
 
-def test_grid_regimes_follow_the_couplings(regime_grid):
-    """Labels respond to the couplings as (H18) says: e′ = 1e-12 is freeze-in (decays of A′, thermal
-    above ε_th); at e′ = 1 and ε ≥ 1e-6 the DM freezes out."""
-    eps, _, result = regime_grid
+def test_grid_regimes_follow_the_couplings(solved):
+    """Labels respond to the couplings as (H18) says: at e′ = 1e-12 the DM comes from A′ decays
+    (thermal A′ above ε_th, sequential freeze-in below); at e′ = 1 and ε ≥ 1e-6 it freezes out."""
+    _, result, eps = solved
     names = result.mechanism_name
-    smallest_e_dark = names[:, 0]
-    epsilon_th = float(uj.dark_photon.epsilon_threshold(0.3))
-    for i, label in enumerate(smallest_e_dark):
+    epsilon_th = float(uj.dark_photon.epsilon_threshold(0.3, SETTINGS))
+    for i, label in enumerate(names[:, 0]):
         expected = "thermal-mediator-decay" if eps[i, 0] > 4 * epsilon_th else "sequential-freeze-in"
         if abs(math.log(eps[i, 0] / (4 * epsilon_th))) > 1.0:  # away from the boundary (B21 vs ODE)
             assert label == expected, (eps[i, 0], label)

@@ -8,6 +8,7 @@ Public API (everything in ``__all__``; implementation modules are private and re
     m = uj.UVMSM(m_n1=0.05, m_zp=0.2, g_bl=7.4e-13)
     r = uj.relic(m, uj.Settings(mode="physical"))   # RelicResult: omega_h2, yield_dm, mechanism, status
     w = uj.widths(m)                                # Widths: partial and total mediator widths [GeV]
+    o = uj.observables(uj.DarkPhotonDM(0.1, 0.3, 5e-4, 0.3))  # p_ann (CMB), σ_e, σ_p, ΔN_eff flag
     grid = {"m_zp": np.geomspace(1e-2, 10, 50), "g_bl": np.geomspace(1e-13, 1e-3, 50)}
     ds = uj.scan("uvmsm", grid, ratios={"m_n1": ("m_zp", 0.5)}, out="grid.zarr")  # xarray, Zarr
     c = uj.contour("uvmsm", np.geomspace(1e-2, 10, 20), ratio=1.0)  # every Ωh² = 0.12 branch
@@ -32,6 +33,8 @@ from ._contour import ContourResult as ContourResult  # noqa: E402
 from ._contour import LogOmegaObjective as LogOmegaObjective  # noqa: E402
 from ._contour import RelicObjective as RelicObjective  # noqa: E402
 from ._contour import contour as contour  # noqa: E402
+from ._observables import Observables as Observables  # noqa: E402
+from ._observables import observables as observables  # noqa: E402
 from ._regimes import Thermalisation as Thermalisation  # noqa: E402
 from ._regimes import thermalisation as thermalisation  # noqa: E402
 from ._relic import RelicResult as RelicResult  # noqa: E402
@@ -73,6 +76,7 @@ __all__ = [
     "LogOmegaObjective",
     "Mechanism",
     "ModelSpec",
+    "Observables",
     "Parameter",
     "RelicObjective",
     "RelicResult",
@@ -93,6 +97,7 @@ __all__ = [
     "evaluate",
     "limits",
     "model_spec",
+    "observables",
     "open_scan",
     "pipeline",
     "register_model",

@@ -37,7 +37,8 @@ class Settings(eqx.Module):
       narrow-width pole term (A27) in ⟨σv⟩_a and drops Z′ decays (R, P1's choice); "decay" keeps
       only the off-pole part and evolves Z′ (inverse) decays (D). "auto": "pole" in paper mode,
       "decay" in physical mode.
-    include_conversion: Model 1 process (c) N₁N₁ ↔ Z′Z′ (A24) on (default) or off.
+    include_conversion: process (c) DM DM ↔ V V on (default) or off: N₁N₁ ↔ Z′Z′ (A24), and χχ̄ ↔ A′A′
+      (H6) in the dark photon's physical mode.
     system: "coupled" (A36)–(A37), default, or "reduced" (A38) with Y_Z′ = Y_Z′,eq where the Z′
       thermalises (A33).
     initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, else zero; A.6),
