@@ -169,7 +169,7 @@ def test_gradient_matches_finite_differences_resonant_freeze_in():
 def test_dark_photon_relic_is_epsilon_independent():
     """P2 setting: Ω independent of ε (E2.3) within the ODE tolerance."""
     eps = np.array([1e-11, 1e-9, 1e-7])
-    result = uj.relic(uj.DarkPhotonDM(0.1, 1.0, eps, 1e-12))
+    result = uj.relic(uj.DarkPhotonDM(0.1, 1.0, eps, 1e-12), uj.Settings(mode="paper"))
     values = np.asarray(result.omega_h2)
     assert np.all(np.asarray(result.status) == 0)
     np.testing.assert_allclose(values, values[0], rtol=1e-4)
