@@ -19,6 +19,7 @@ import pytest
 from helpers import log_derivative
 
 import uvmsm_jax as uj
+from uvmsm_jax import _contour as contour_module
 from uvmsm_jax import cli, contour
 from uvmsm_jax.cli import contour as contour_command
 
@@ -51,6 +52,18 @@ def cube_root(p, cls, settings, tie):
     u = p[2] - math.log(2e-5)
     lo = LN_T + u / (jnp.abs(u) ** (2.0 / 3.0) + 1e-2)
     extras = jnp.stack([jnp.exp(lo), 0.0, 1.0, 0.0, 0.0, 0.0])
+    return lo, jax.lax.stop_gradient(extras)
+
+
+def flagged_rise(p, cls, settings, tie):
+    """Rises through the target at g = 1e-6 and falls through it at g = 1e-2, but the points with
+    |ln(g/1e-6)| < 1 are flagged like :attr:`uvmsm_jax.Status.NEEDS_DARK_TEMPERATURE` (status 5, NaN
+    Ωh²): the sign change across them is not a root."""
+    u_rise, u_fall = p[2] - math.log(1e-6), p[2] - math.log(1e-2)
+    flagged = jnp.abs(u_rise) < 1.0
+    lo = jnp.where(flagged, jnp.nan, LN_T + jnp.minimum(u_rise, -u_fall))
+    status = jnp.where(flagged, float(uj.Status.NEEDS_DARK_TEMPERATURE), 0.0)
+    extras = jnp.stack([jnp.exp(lo), status, 1.0, 0.0, 0.0, 0.0])
     return lo, jax.lax.stop_gradient(extras)
 
 
@@ -188,6 +201,33 @@ def test_optax_method_agrees(stand_in):
     np.testing.assert_allclose(optax.array("g_bl"), newton.array("g_bl"), rtol=1e-6)
 
 
+def test_secant_method_agrees(stand_in):
+    contour = stand_in(two_branch)
+    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4}
+    newton = contour("uvmsm", [0.1, 0.2], **kw)
+    secant = contour("uvmsm", [0.1, 0.2], method="secant", **kw)
+    assert np.all(secant.array("status") == 0) and len(secant) == 4
+    assert [p["mechanism"] for p in secant.points] == [p["mechanism"] for p in newton.points]
+    np.testing.assert_allclose(secant.array("g_bl"), newton.array("g_bl"), rtol=1e-5)
+    assert all(abs(p["omega_h2"] / 0.12 - 1) <= 1e-5 for p in secant.points)
+    assert all(p["sensitivities"] == {} for p in secant.points)
+    assert np.all(np.isnan(secant.sensitivity("d_ln_g_bl/d_ln_m_zp")))
+
+
+def test_find_brackets_skips_flagged_points():
+    u = np.arange(6.0)
+    f = np.array([-1.0, np.nan, 1.0, 2.0, -1.0, np.nan])
+    assert contour_module._find_brackets(u, f) == [(3.0, 4.0, 2.0, -1.0)]
+
+
+@pytest.mark.parametrize("method", ["newton", "secant"])
+def test_sign_change_across_flagged_points_is_not_a_root(stand_in, method):
+    contour = stand_in(flagged_rise)
+    r = contour("uvmsm", [0.1], ratio=1.0, chunk=16, solver_chunk=4, method=method)
+    assert len(r) == 1 and r.points[0]["status"] == 0
+    assert r.points[0]["g_bl"] == pytest.approx(1e-2, rel=1e-5)
+
+
 def test_input_validation():
     with pytest.raises(ValueError, match="ratio"):
         contour("uvmsm", [0.1])
@@ -198,7 +238,7 @@ def test_input_validation():
     with pytest.raises(ValueError, match="masses"):
         contour("uvmsm", [-0.1], ratio=1.0)
     with pytest.raises(ValueError, match="method"):
-        contour("uvmsm", [0.1], ratio=1.0, method="secant")
+        contour("uvmsm", [0.1], ratio=1.0, method="brent")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,6 +276,15 @@ def test_cli_json_shape(stand_in, capsys, tmp_path):
     )
     assert status == 0 and "freeze-in" in out and "freeze-out" in out
     assert json.loads(path.read_text())["points"] == data["points"]
+
+
+def test_cli_secant_text_table(stand_in, capsys):
+    stand_in(two_branch)
+    argv = ["contour", "--model", "uvmsm", "--m-zp", "0.1:0.2:2", "--ratio", "1", "--chunk", "16", "--method", "secant"]
+    status, out, err = run_main(capsys, argv)
+    assert status == 0, err
+    rows = [line for line in out.splitlines() if "freeze-" in line]
+    assert len(rows) == 4 and all(line.rstrip().endswith("nan") for line in rows)  # no sensitivities
 
 
 def test_cli_model2_json_keys(stand_in, capsys):
@@ -287,6 +336,49 @@ def test_cli_bad_input_exit_2(capsys, argv, option):
 # ---------------------------------------------------------------------------------------------
 # The real relic solver (slow: compiles the Newton kernel for each Settings)
 # ---------------------------------------------------------------------------------------------
+
+
+DP_POINT = {"masses": [0.025], "ratio": 0.4, "fixed": {"epsilon": 3e-5}}
+"""A textbook thermal relic of the dark photon: m_A′ = 25 MeV, m_χ = 10 MeV, ε = 3e-5 (e′ = 0.1 gives
+Ωh² ≈ 0.19 by freeze-out)."""
+NOT_FREEZE_IN = (uj.Mechanism.FREEZE_OUT, uj.Mechanism.PARTIAL_THERMALISATION)
+
+
+def check_dark_photon_branches(r, settings):
+    """Both branches of Ωh²(e′) = 0.12 (docs/equations.md H.3 (4)): freeze-in at small e′ (Ω rises
+    with e′) and freeze-out at e′ ~ 0.1–1 (Ω falls), each reproduced by :func:`uvmsm_jax.relic`."""
+    freeze_in = {uj.MECHANISMS[m] for m in uj.model_spec("dark-photon").mechanisms if m not in NOT_FREEZE_IN}
+    assert len(r) == 2 and not r.no_solution, r.points
+    low, high = r.points
+    assert low["mechanism"] in freeze_in and high["mechanism"] == "freeze-out", (low, high)
+    assert (low["branch"], high["branch"]) == (0, 1)
+    assert 1e-14 < low["e_dark"] < 1e-11 and 0.1 < high["e_dark"] < 1.0, (low["e_dark"], high["e_dark"])
+    for p in r.points:
+        assert p["status"] == 0 and p["epsilon"] == 3e-5 and p["m_chi"] == pytest.approx(0.01)
+        model = uj.DarkPhotonDM(p["m_chi"], p["m_ap"], p["epsilon"], p["e_dark"])
+        result = uj.relic(model, settings)
+        assert int(result.status) == 0 and result.mechanism_name == p["mechanism"]
+        assert abs(float(result.omega_h2) / 0.12 - 1) <= 1e-4
+
+
+def test_real_dark_photon_both_branches():
+    """The real solver in every regime, derivative-free (``method="secant"`` reuses the compiled scan
+    chunk, which the persistent compilation cache keeps; about a minute on 2 busy cores)."""
+    settings = uj.Settings(n_grid=64)
+    r = contour("dark-photon", **DP_POINT, settings=settings, coupling_range=(1e-14, 1.0), n_coarse=15, method="secant")
+    check_dark_photon_branches(r, settings)
+
+
+@pytest.mark.slow
+def test_real_dark_photon_both_branches_newton():
+    """As above with Newton and the IFT sensitivities (compiles the forward-mode kernel: minutes)."""
+    settings = uj.Settings(n_grid=64)
+    r = contour("dark-photon", **DP_POINT, settings=settings, coupling_range=(1e-14, 1.0), n_coarse=15, solver_chunk=2)
+    check_dark_photon_branches(r, settings)
+    low, high = r.points
+    # freeze-in from thermal A′ decays: Ω ∝ e′² (B20); freeze-out: Ω falls with e′
+    assert low["sensitivities"]["d_ln_omega/d_ln_e_dark"] == pytest.approx(2.0, rel=0.02)
+    assert high["sensitivities"]["d_ln_omega/d_ln_e_dark"] < -0.5
 
 
 @pytest.mark.slow

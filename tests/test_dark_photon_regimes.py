@@ -201,7 +201,5 @@ def test_gradients_match_finite_differences_in_every_regime():
     assert list(names) == [label.split(" ")[0] for label in GRADIENT_POINTS], names
     elasticities = np.asarray(jax.vmap(jax.jacfwd(log_omega))(jnp.log(points)))
     for row, point in zip(elasticities, points):
-        fd = central_difference(
-            lambda rows: np.asarray(log_omega(jnp.asarray(rows))), np.log(point), 1e-3, order=4
-        )
+        fd = central_difference(lambda rows: np.asarray(log_omega(jnp.asarray(rows))), np.log(point), 1e-3, order=4)
         np.testing.assert_allclose(row, fd, rtol=0, atol=1e-4)

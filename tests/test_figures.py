@@ -1,9 +1,10 @@
 """Paper figures (issue 8): figure functions on coarse grids, where the Ωh² = 0.12 curves lie
-(docs/equations.md A.10, B.7, E1.17, E1.18, E1.20, E2.4, E2.5) and the ``uvmsm-jax figure`` command.
+(docs/equations.md A.10, B.7, E1.17, E1.18, E1.20, E2.4, E2.5) and the ``uvmsm-jax figure`` command;
+the Model-2 regime figures dp-regimes and dp-thermal-target (docs/equations.md H.3, H.4).
 
-All figures share one compiled relic chunk per model (Settings(mode="paper", n_grid=64), chunk
-64) and one regime classifier, so the module costs about two compilations plus a few hundred
-relic points.
+All figures share one compiled relic chunk per model and mode (Settings(n_grid=64), chunk 64: paper
+mode for P1 and P2, physical mode for the dp figures) and one regime classifier, so the module costs
+a few compilations plus a few hundred relic points.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 matplotlib.use("Agg")
 
+import uvmsm_jax as uj
 from uvmsm_jax import cli
 from uvmsm_jax import figures as F
 
@@ -36,6 +38,16 @@ def fig2b():
 @pytest.fixture(scope="module")
 def p2_fig3():
     return F.p2_fig3(resolution=6)
+
+
+@pytest.fixture(scope="module")
+def dp_regimes():
+    return F.dp_regimes(resolution=6)
+
+
+@pytest.fixture(scope="module")
+def dp_thermal_target():
+    return F.dp_thermal_target(resolution=6)
 
 
 def _labels(fig):
@@ -133,6 +145,96 @@ def test_p2_fig1_contours_scale_with_coupling_ratio():
     assert 60 < eps_0001 / eps_01 < 160
 
 
+def assert_grid_consistent(data):
+    """Every point is either status 0 with a finite Ωh² > 0 and a label the registry declares for the
+    dark photon, or status ≠ 0 with NaN Ωh²."""
+    declared = {uj.MECHANISMS[m] for m in uj.model_spec("dark-photon").mechanisms}
+    status, mechanism, omega = (np.asarray(data[k]) for k in ("status", "mechanism", "omega_h2"))
+    ok = status == 0
+    assert ok.any()
+    names = uj.codes.mechanism_names(mechanism)
+    assert set(names[ok]) <= declared, set(names[ok]) - declared
+    assert np.all(np.isfinite(omega[ok]) & (omega[ok] > 0))
+    assert np.all(np.isnan(omega[~ok]))
+
+
+def test_dp_regimes_labels_and_corners(dp_regimes):
+    """H.3 (5), (1), (H18): at fixed m_χ = 0.1 GeV, m_A′ = 0.3 GeV the four corners of the (e′, ε)
+    plane are freeze-out (both couplings large), decays of thermal A′ (ε > ε_th, e′ tiny), P2's
+    sequential freeze-in (ε < ε_th, e′ tiny) and the dark-temperature corner (ε < ε_th, e′ large)."""
+    d = dp_regimes.figure_data
+    assert_grid_consistent(d)
+    labels, status = d["labels"], d["status"]
+    assert labels.shape == (6, 6) and d["e_dark"][0] == 1e-12 and d["epsilon"][-1] == 1e-2
+    assert np.array_equal(labels == "needs-dark-temperature", status == uj.Status.NEEDS_DARK_TEMPERATURE)
+    assert labels[-1, -1] == "freeze-out"
+    assert labels[0, -1] == "thermal-mediator-decay"
+    assert labels[0, 0] == "sequential-freeze-in"
+    assert labels[-1, 0] == "needs-dark-temperature"
+    assert sum(d["label_counts"].values()) == labels.size
+    assert 1e-9 < d["eps_th"] < 3e-8 and np.isfinite(d["e_dark_th"])
+    assert d["curves"], "no Ωh² = 0.12 curve"
+    xlabel, ylabel, xscale, yscale = _labels(dp_regimes)
+    assert "e'" in xlabel and "epsilon" in ylabel and (xscale, yscale) == ("log", "log")
+    texts = [t.get_text() for t in dp_regimes.axes[0].get_legend().get_texts()]
+    assert any("dark temperature" in t for t in texts) and any("0.12" in t for t in texts)
+
+
+def test_dp_thermal_target_line_and_cmb(dp_thermal_target):
+    """H.4: the freeze-out line of a Dirac χ with m_A′ = 3m_χ, α′ = 0.5 — y ≈ 10⁻¹¹…10⁻¹⁰ at
+    m_χ = 0.1 GeV, rising roughly like m_χ² (s-wave ⟨σv⟩ ∝ y/m_χ²; a dip where 2m_χ crosses the ρ/ω)
+    — lies inside the CMB-excluded region (H20)–(H21) over the whole MeV–GeV window."""
+    d = dp_thermal_target.figure_data
+    assert_grid_consistent(d)
+    assert d["e_dark"] == pytest.approx(np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(d["epsilon"] ** 2 * 0.5 / 3.0**4, d["y"], rtol=1e-12)
+    line = np.concatenate(d["curves"])
+    line = line[np.argsort(line[:, 0])]
+    assert line[0, 0] < 2e-3 and line[-1, 0] > 0.5 and line[-1, 1] > 1e4 * line[0, 1]
+    y_01 = np.exp(np.interp(np.log(0.1), np.log(line[:, 0]), np.log(line[:, 1])))
+    assert 1e-11 < y_01 < 1e-10, y_01
+    edge = np.concatenate(d["cmb_edge"])
+    edge = edge[np.argsort(edge[:, 0])]
+    y_edge = np.exp(np.interp(np.log(line[:, 0]), np.log(edge[:, 0]), np.log(edge[:, 1])))
+    assert np.all(line[:, 1] > 3 * y_edge)
+    excluded = np.asarray(d["cmb_excluded"])
+    assert excluded[:, -1].all() and not excluded[-1, 0]
+    assert d["p_ann_limit"] == pytest.approx(3.2e-28)
+
+
+def test_dp_figures_write_png(tmp_path, dp_regimes, dp_thermal_target):
+    for name in ("dp-regimes", "dp-thermal-target"):
+        out = tmp_path / f"{name}.png"
+        F.make_figure(name, out, resolution=6)
+        data = out.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 10_000
+
+
+def test_dp_figures_bad_options():
+    with pytest.raises(ValueError, match="m_chi"):
+        F.dp_regimes(m_chi=-0.1)
+    with pytest.raises(ValueError, match="m_ap"):
+        F.dp_regimes(m_ap=float("nan"))
+    with pytest.raises(ValueError, match="eps_range"):
+        F.dp_regimes(eps_range=(1e-2, 1e-12))
+    with pytest.raises(ValueError, match="resolution"):
+        F.dp_regimes(resolution=3)
+    with pytest.raises(ValueError, match="mode"):
+        F.dp_thermal_target(mode="sloppy")
+    with pytest.raises(ValueError, match="alpha_dark"):
+        F.dp_thermal_target(alpha_dark=0.0)
+    with pytest.raises(ValueError, match="y_range"):
+        F.dp_thermal_target(y_range=(1e-8,))
+
+
+def test_cli_dp_regimes_with_masses(tmp_path, capsys, dp_regimes):
+    out = tmp_path / "dp.png"
+    argv = ["figure", "dp-regimes", "--out", str(out), "--resolution", "6", "--m-chi", "0.1", "--m-ap", "0.3"]
+    assert cli.main(argv) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    assert "wrote" in capsys.readouterr().out
+
+
 def test_draws_into_given_axes():
     from matplotlib.figure import Figure
 
@@ -173,6 +275,10 @@ def test_cli_figure_pdf(tmp_path):
         (["figure", "fig1a", "--out", "x.jpg"], ".png or .pdf"),
         (["figure", "fig1a", "--out", "x.png", "--resolution", "1"], "--resolution"),
         (["figure", "fig1a", "--out", "x.png", "--mode", "sloppy"], "--mode"),
+        (["figure", "fig1a", "--out", "x.png", "--m-chi", "0.1"], "--m-chi"),
+        (["figure", "dp-regimes", "--out", "x.png", "--alpha-dark", "0.5"], "--alpha-dark"),
+        (["figure", "dp-regimes", "--out", "x.png", "--m-ap", "-1"], "--m-ap"),
+        (["figure", "dp-thermal-target", "--out", "x.png", "--mass-ratio", "0"], "--mass-ratio"),
     ],
 )
 def test_cli_figure_bad_input_exits_2(args, message, tmp_path, monkeypatch, capsys):
@@ -191,3 +297,4 @@ def test_python_m_figure_help():
     proc = subprocess.run([sys.executable, "-m", "uvmsm_jax", "figure", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     assert "p2-fig3" in proc.stdout and "--resolution" in proc.stdout
+    assert "dp-regimes" in proc.stdout and "dp-thermal-target" in proc.stdout and "--m-chi" in proc.stdout

@@ -14,10 +14,16 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ("01_quickstart", "02_contours_and_sensitivities", "03_batched_scan", "04_dark_photon_and_ship")
+EXPECTED = (
+    "01_quickstart",
+    "02_contours_and_sensitivities",
+    "03_batched_scan",
+    "04_dark_photon_and_ship",
+    "06_dark_photon_regimes",
+)
 
 
-def test_the_four_notebooks_exist():
+def test_the_notebooks_exist():
     assert tuple(p.stem for p in NOTEBOOKS) == EXPECTED
 
 

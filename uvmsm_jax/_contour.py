@@ -15,7 +15,11 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    gradient ∂ ln Ω/∂ ln θ, reused for the sensitivities). Brackets where Newton does not converge
    fall back to ``optimistix.Bisection`` in ln g, then Newton again from the bisection point.
    ``method="optax"`` minimises (ln Ωh² − ln target)² with ``optax.lbfgs`` from the same start,
-   for comparison (benchmarks/scan_contour.py).
+   for comparison (benchmarks/scan_contour.py). ``method="secant"`` needs no derivative: the
+   Illinois variant of regula falsi in ln g inside each bracket, evaluated with the compiled chunk
+   function of the bracketing scan (nothing new is compiled, and that function is kept in JAX's
+   persistent compilation cache, whereas the forward-mode Newton kernel is traced and compiled anew
+   in every process: minutes on 2 CPU cores for the dark photon). It returns no sensitivities.
 3. **Sensitivities** by the implicit-function theorem at each solution: with J = ∂ ln Ω/∂ ln θ,
    d ln g/d ln θ = −J_θ/J_g. Reported per point (keys ``"d_ln_<g>/d_ln_<x>"`` and
    ``"d_ln_omega/d_ln_<x>"``): the mediator mass at fixed ratio (or at fixed DM mass), the mass ratio
@@ -27,6 +31,8 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
 
 Each solution carries the mechanism of :func:`uvmsm_jax.relic` at that point and a ``status``:
 0 ok, the relic status where that failed, or :attr:`~uvmsm_jax.codes.Status.CONTOUR_NOT_CONVERGED`.
+Scan points with a non-zero relic status (e.g. :attr:`~uvmsm_jax.codes.Status.NEEDS_DARK_TEMPERATURE`,
+where Ωh² is NaN) are never bracket ends: a sign change of F across a flagged point is not a root.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ from .settings import Settings
 
 __all__ = ["ContourResult", "LogOmegaObjective", "RelicObjective", "contour"]
 
-METHODS = ("newton", "optax")
+METHODS = ("newton", "optax", "secant")
 EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "mediator_thermalised")
 """The per-point values an objective reports beside ln Ωh² (in this order)."""
 
@@ -252,6 +258,55 @@ def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter:
     return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
 
+def _illinois(evaluate, mass_index, a, b, fa, fb, tol: float, max_evaluations: int) -> dict[str, Any]:
+    """Illinois (modified regula falsi) in ln g inside every bracket [a, b] at once.
+
+    ``evaluate(mass_index, u)`` returns (F = ln Ωh² − ln target, NaN where the relic status is not 0;
+    ln Ωh²; the :data:`EXTRAS`) for a batch of points (one padded chunk call per round, for every
+    bracket still open). A bracket stops when |F| ≤ ``tol``, when F is not finite at the new point
+    (a flagged point inside the bracket: no root is claimed) or when it has shrunk below 1e-12 in
+    ln g. Returns the fields of the Newton solver's result, with ``jacobian`` None.
+    """
+    a, b, fa, fb = (np.array(x, dtype=float) for x in (a, b, fa, fb))
+    n = a.size
+    side = np.zeros(n, dtype=int)  # which end was replaced last (−1: b, +1: a)
+    done = np.zeros(n, dtype=bool)
+    u = np.full(n, np.nan)
+    f_last = np.full(n, np.nan)
+    log_omega = np.full(n, np.nan)
+    extras = np.full((n, len(EXTRAS)), np.nan)
+    steps = np.zeros(n, dtype=int)
+    for _ in range(max(int(max_evaluations), 1)):
+        act = np.flatnonzero(~done)
+        if act.size == 0:
+            break
+        c = (fa[act] * b[act] - fb[act] * a[act]) / (fa[act] - fb[act])
+        fc, lo_c, ex_c = evaluate(mass_index[act], c)
+        u[act], f_last[act], log_omega[act], extras[act] = c, fc, lo_c, ex_c
+        steps[act] += 1
+        for k, i in enumerate(act):
+            if not (np.isfinite(fc[k]) and abs(fc[k]) > tol):
+                done[i] = True
+                continue
+            if (fc[k] < 0) == (fb[i] < 0):  # the new point replaces b; halve f(a) if b moved twice
+                b[i], fb[i] = c[k], fc[k]
+                fa[i] *= 0.5 if side[i] == -1 else 1.0
+                side[i] = -1
+            else:
+                a[i], fa[i] = c[k], fc[k]
+                fb[i] *= 0.5 if side[i] == 1 else 1.0
+                side[i] = 1
+            done[i] = abs(b[i] - a[i]) <= 1e-12
+    return {
+        "u": u,
+        "log_omega": log_omega,
+        "extras": extras,
+        "jacobian": None,
+        "converged": np.isfinite(f_last) & (np.abs(f_last) <= tol),
+        "steps": steps,
+    }
+
+
 def _run_padded(fn, size: int, arrays: Sequence[np.ndarray], *extra) -> Any:
     """Call a vmapped function on fixed-size chunks (the last one padded with its last row).
 
@@ -278,8 +333,8 @@ class ContourResult:
 
     ``points``: dicts with the model parameters (``m_zp``, ``m_n1``, ``g_bl``; Model 2 ``m_chi``,
     ``m_ap``, ``epsilon``, ``e_dark``), ``mechanism`` (name), ``omega_h2``, ``status``, ``branch``
-    (0, 1, … in increasing coupling at that mass), ``iterations`` and ``sensitivities``.
-    ``no_solution``: the masses without any root in the coupling range.
+    (0, 1, … in increasing coupling at that mass), ``iterations`` and ``sensitivities`` (empty with
+    ``method="secant"``). ``no_solution``: the masses without any root in the coupling range.
     """
 
     model: str
@@ -380,9 +435,13 @@ def contour(
     fixed: the remaining parameters, e.g. ``{"epsilon": 1e-9}`` for Model 2 solving for e′.
     unknown: the coupling solved for (default the registry's ``contour_unknown``: ``g_bl`` / ``e_dark``;
       Model 2 also ``epsilon``).
-    coupling_range, n_coarse, refine: the log-spaced bracketing scan of the unknown.
-    method: ``"newton"`` (optimistix Newton in ln g + Bisection fallback) or ``"optax"`` (L-BFGS on
-      (ln Ω − ln target)²). tol: required |ln(Ωh²/target)| (and Newton step in ln g).
+    coupling_range, n_coarse, refine: the log-spaced bracketing scan of the unknown (points whose
+      relic status is not 0 never end a bracket).
+    method: ``"newton"`` (optimistix Newton in ln g + Bisection fallback), ``"optax"`` (L-BFGS on
+      (ln Ω − ln target)²) or ``"secant"`` (Illinois regula falsi in ln g on the bracketing scan's
+      compiled chunk function: no new compilation, no sensitivities — ``sensitivities`` is empty).
+      tol: required |ln(Ωh²/target)| (and Newton step in ln g). max_iter: Newton / L-BFGS iterations
+      (``"secant"``: 3·max_iter evaluations per bracket).
     chunk: points per chunk of the bracketing scan (default :func:`uvmsm_jax.default_block`);
     solver_chunk: brackets per compiled root-finding chunk (default: next power of two ≥ the number
       of brackets, at most the scan chunk).
@@ -449,13 +508,17 @@ def contour(
     coarse = objective.batch(chunk)
     ln_tr = 0.0 if settings.t_reheat is None else math.log(float(settings.t_reheat))
 
-    def log_f(mass_index: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def evaluate_points(mass_index: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(F, ln Ωh², extras) at (mass index, ln g); F is NaN where the relic status is not 0."""
         p = np.empty((u.size, len(names) + 1))
         for j, name in enumerate(names):
             p[:, j] = u if name == unknown else np.log(base[name][mass_index])
         p[:, -1] = ln_tr
         lo, extras = _run_padded(coarse, chunk, [p])
-        return np.where(extras[:, 1] == 0, lo - ln_target, np.nan)
+        return np.where(extras[:, 1] == 0, lo - ln_target, np.nan), lo, extras
+
+    def log_f(mass_index: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return evaluate_points(mass_index, u)[0]
 
     idx = np.repeat(np.arange(n_mass), u_grid.size)
     f_all = log_f(idx, np.tile(u_grid, n_mass)).reshape(n_mass, u_grid.size)
@@ -503,11 +566,14 @@ def contour(
         p_other[:, iu] = u0
         p_other[:, -1] = ln_tr
         size = int(solver_chunk or min(chunk, max(4, _next_power_of_two(n_br))))
-        if method == "newton":
-            solve = _newton_function(objective, iu, float(tol), int(max_iter), size)
+        if method == "secant":
+            res = _illinois(evaluate_points, mass_index, a, b_, fa, fb, float(tol), 3 * int(max_iter))
         else:
-            solve = _optax_function(objective, iu, float(tol), int(max_iter), size)
-        res = _run_padded(solve, size, [u0, a, b_, p_other], ln_target)
+            if method == "newton":
+                solve = _newton_function(objective, iu, float(tol), int(max_iter), size)
+            else:
+                solve = _optax_function(objective, iu, float(tol), int(max_iter), size)
+            res = _run_padded(solve, size, [u0, a, b_, p_other], ln_target)
         f_eval = res["log_omega"] - ln_target
         good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
         bad = np.flatnonzero(~good)
@@ -553,7 +619,6 @@ def _points(spec: ModelSpec, unknown, base, ratio, mass_index, res, good) -> lis
     points = []
     for k in range(mass_index.size):
         i = int(mass_index[k])
-        jac = res["jacobian"][k]
         extras = res["extras"][k]
         relic_status = int(extras[1])
         mechanism = int(extras[2])
@@ -564,8 +629,14 @@ def _points(spec: ModelSpec, unknown, base, ratio, mass_index, res, good) -> lis
         point["omega_h2"] = float(extras[0])
         point["status"] = 0 if good[k] else (relic_status if relic_status != 0 else int(Status.CONTOUR_NOT_CONVERGED))
         point["iterations"] = int(res["steps"][k])
-        ju = jac[iu]
         sens: dict[str, float] = {}
+        point["sensitivities"] = sens
+        point["_mass_index"] = i
+        points.append(point)
+        if res["jacobian"] is None:  # method="secant": no derivatives
+            continue
+        jac = res["jacobian"][k]
+        ju = jac[iu]
         # implicit-function theorem: d ln u / d ln x = -J_x / J_u
         if ratio is not None:
             sens[f"d_ln_{unknown}/d_ln_{med}"] = float(-(jac[i_med] + jac[i_dm]) / ju)
@@ -579,9 +650,6 @@ def _points(spec: ModelSpec, unknown, base, ratio, mass_index, res, good) -> lis
         for j, name in enumerate(names):
             sens[f"d_ln_omega/d_ln_{name}"] = float(jac[j])
         sens["d_ln_omega/d_ln_t_reheat"] = float(jac[-1])
-        point["sensitivities"] = sens
-        point["_mass_index"] = i
-        points.append(point)
     points.sort(key=lambda p: (p["_mass_index"], p[unknown]))
     branch: dict[int, int] = {}
     for p in points:

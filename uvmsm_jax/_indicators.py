@@ -63,7 +63,7 @@ def portal_rate_over_h(q: Array) -> Array:
 
 
 def trajectory_indicators(
-    table: bz.RateTable, taus: Array, ys: Array, valid: Array, complete: Array, m_ref: Array, m_v: Array
+    table: bz.RateTable, taus: Array, ys: Array, valid: Array, complete: Array | bool, m_ref: Array, m_v: Array
 ) -> TrajectoryIndicators:
     """:class:`TrajectoryIndicators` of a solution ``ys`` (shape (n, 2): Y_DM, Y_V) saved at increasing
     ``taus``; entries where ``valid`` is False (unused step slots, placed at the last τ) are ignored.

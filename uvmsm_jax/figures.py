@@ -22,6 +22,10 @@ not registered with pyplot, so the module works with the Agg backend and in note
            m_χ/m_A′ = 0.1, 0.4 (stand-ins for P2's lost values, docs/equations.md K20) with ε_th (B21).
 ``p2_fig3`` Model 2: (m_A′, ε) plane — sequential-freeze-in band ε_DM ≤ ε < ε_th (B21, B23), SHiP
            reach for 6×10²⁰ POT (Pbrem VMD and dipole, mesons), existing bounds (gray).
+``dp_regimes`` Model 2 in every regime: the (e′, ε) plane at fixed (m_χ, m_A′) coloured by the
+           (H18) label, the points that need a dark temperature (H17) hatched, Ωh² = 0.12.
+``dp_thermal_target`` Model 2: (m_χ, y = ε²α′(m_χ/m_A′)⁴) at m_A′ = 3m_χ, α′ = 0.5 — the
+           freeze-out Ωh² = 0.12 line and the CMB-excluded region (H20)–(H21).
 ========== =====================================================================================
 
 How the curves are computed. Ωh² is evaluated with :func:`uvmsm_jax.relic` on a log-spaced
@@ -37,8 +41,9 @@ for Ωh² = 0.12 read off a relic grid). Nothing is drawn from closed-form relic
 
 ``resolution`` = grid points per axis of the relic grid (the regime maps use ``regime_factor``×). ``mode``:
 ``"paper"`` (P1 as printed, docs/equations.md A.0), ``"physical"``, or ``"both"`` (regions in paper
-mode, the Ωh² = 0.12 curves of both modes: solid paper, dashed physical). Model 2 has a single
-convention and ignores ``mode``. By default the rate tables use ``n_grid=64`` nodes
+mode, the Ωh² = 0.12 curves of both modes: solid paper, dashed physical). The Model-2 figures
+ignore ``mode``: the P2 figures always use P2's system (``mode="paper"``), the ``dp_*`` figures the
+all-regime system (``mode="physical"``, docs/equations.md Part H). By default the rate tables use ``n_grid=64`` nodes
 (:data:`FIGURE_N_GRID`; Ωh² within 1 % of the default 256 on the figure grids, 3× faster); pass
 ``settings=`` to change any solver switch.
 
@@ -59,6 +64,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from .codes import MECHANISMS, Mechanism, Status
+
 if TYPE_CHECKING:
     import contourpy._contourpy as cpy
 
@@ -73,6 +80,9 @@ __all__ = [
     "fig3b",
     "p2_fig1",
     "p2_fig3",
+    "dp_regimes",
+    "dp_thermal_target",
+    "regime_labels",
     "figure_settings",
     "make_figure",
 ]
@@ -90,6 +100,8 @@ DEFAULT_RESOLUTION = {
     "fig3b": 24,
     "p2_fig1": 32,
     "p2_fig3": 32,
+    "dp_regimes": 24,
+    "dp_thermal_target": 16,
 }
 """Default relic-grid points per axis of each figure."""
 
@@ -964,9 +976,8 @@ def fig3b(
 
 
 def _dp_settings(settings):
-    from .settings import Settings
-
-    return Settings(n_grid=FIGURE_N_GRID) if settings is None else settings
+    """P2's sequential freeze-in system, (B13)–(B14): ``settings`` with ``mode="paper"``."""
+    return figure_settings("paper", settings)
 
 
 def p2_fig1(
@@ -983,7 +994,8 @@ def p2_fig1(
     """P2 Fig. 1: Ωh² = 0.12 contours of the sequential freeze-in system (B13)–(B14) in the
     (m_A′, ε) plane for e′ = ratio·ε (``coupling_ratios``) and m_χ = r·m_A′ (``mass_ratios``);
     black: ε_th (B21), above which the A′ thermalises (not sequential). The ratio values are the
-    stand-ins of docs/equations.md K20 (P2's were lost). ``mode`` is ignored (Model 2)."""
+    stand-ins of docs/equations.md K20 (P2's were lost). Always P2's system (``Settings.mode =
+    "paper"``, also when ``settings`` are given); the ``mode`` argument is ignored."""
     resolution, _ = _check_common(resolution, mode)
     from .dark_photon import epsilon_threshold
 
@@ -1020,7 +1032,15 @@ def p2_fig1(
     ax.fill_between(fine_m, eps_th, eps_range[1], facecolor="0.85", zorder=1, lw=0)
     handles.append(_proxy_line("black", r"$\epsilon_{\rm th}$: $\Gamma_{\rm vis} = H(T=m_{A'})$ (B21)", lw=2.0))
     handles.append(_proxy_patch("0.85", "A′ thermalised (not sequential)"))
-    data = {"name": "p2_fig1", "m_ap": m_ap, "epsilon": eps, "curves": curves, "eps_th_mass": fine_m, "eps_th": eps_th}
+    data = {
+        "name": "p2_fig1",
+        "mode": s.mode,
+        "m_ap": m_ap,
+        "epsilon": eps,
+        "curves": curves,
+        "eps_th_mass": fine_m,
+        "eps_th": eps_th,
+    }
     return _finish_m_ap_epsilon_plane(
         fig,
         ax,
@@ -1039,7 +1059,16 @@ def _finish_m_ap_epsilon_plane(fig, ax, handles, owns, title, m_ap_range, eps_ra
     """Log axes of the (m_A′, ε) plane, then :func:`_finish` (Model 2: no mode)."""
     _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
     return _finish(
-        fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution, modes=(), t0=t0, data=data
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label=title.split(":")[0],
+        resolution=resolution,
+        modes=("paper",),
+        t0=t0,
+        data=data,
     )
 
 
@@ -1077,7 +1106,7 @@ def p2_fig3(
     for m_χ/m_A′ = ``mass_ratios[0]``, dashed for the others, with e′_relic from the relic
     solver), ε_th (black, (B21)), the SHiP reach for ``pot`` protons on target (Pbrem with VMD and
     dipole form factors, meson decays; Drell–Yan is not computed), existing bounds (gray).
-    ``mode`` is ignored (Model 2)."""
+    Always P2's system (``Settings.mode = "paper"``); the ``mode`` argument is ignored."""
     resolution, _ = _check_common(resolution, mode)
     from .dark_photon import epsilon_dm, epsilon_threshold
 
@@ -1114,9 +1143,333 @@ def p2_fig3(
         h = _draw_reach(ax, ship_m, lower, upper, colour, f"SHiP {label}, {pot:.0e} POT".replace("e+", "e"))
         if h is not None:
             handles.append(h)
-    data = {"name": "p2_fig3", "m_ap": m_ap, "eps_th": eps_th, "eps_dm": eps_dm, "ship_mass": ship_m, "ship": reaches}
+    data = {
+        "name": "p2_fig3",
+        "mode": s.mode,
+        "m_ap": m_ap,
+        "eps_th": eps_th,
+        "eps_dm": eps_dm,
+        "ship_mass": ship_m,
+        "ship": reaches,
+    }
     return _finish_m_ap_epsilon_plane(
         fig, ax, handles, owns, r"P2 Fig. 3: sequential freeze-in and SHiP", m_ap_range, eps_range, resolution, t0, data
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Model 2 in every regime (docs/equations.md Part H)
+# ---------------------------------------------------------------------------------------------
+
+REGIME_STYLE: dict[int, tuple[str, str]] = {
+    Mechanism.FREEZE_OUT: ("#1b9e77", "freeze-out"),
+    Mechanism.PARTIAL_THERMALISATION: ("#b2df8a", "partial thermalisation"),
+    Mechanism.FREEZE_IN_2TO2: ("#7570b3", "freeze-in 2→2 (off-shell A′)"),
+    Mechanism.THERMAL_MEDIATOR_DECAY: ("#d95f02", "freeze-in: decays of thermal A′"),
+    Mechanism.SEQUENTIAL_FREEZE_IN: ("#e6ab02", "sequential freeze-in (A′ → χχ̄)"),
+    Mechanism.MEDIATOR_PAIR_FREEZE_IN: ("#e7298a", "freeze-in: A′A′ → χχ̄, thermal A′"),
+    Mechanism.SEQUENTIAL_MEDIATOR_PAIR_FREEZE_IN: ("#a6761d", "sequential freeze-in (A′A′ → χχ̄)"),
+}
+"""Mechanism (:class:`~uvmsm_jax.codes.Mechanism`) → (colour, legend text) of the (H18) labels on the
+dp-regimes map; a declared mechanism without an entry gets a colour of a fallback cycle."""
+C_DARK_TEMPERATURE = "#cfcfcf"
+C_FAILED = "#4d4d4d"
+DARK_PHOTON = "dark-photon"
+"""Registry name of the model the ``dp_*`` figures draw."""
+NEEDS_DARK_TEMPERATURE_LABEL = "needs-dark-temperature"
+
+
+def _positive(name: str, value) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return x
+
+
+def _log_range(name: str, value) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (LO, HI) with 0 < LO < HI, got {value!r}") from None
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise ValueError(f"{name} must be a pair (LO, HI) with 0 < LO < HI, got {value!r}")
+    return lo, hi
+
+
+def regime_labels(status, mechanism) -> np.ndarray:
+    """Per-point labels of a relic grid: the mechanism name (:data:`uvmsm_jax.MECHANISMS`) where
+    ``status`` is 0, ``"needs-dark-temperature"`` for :attr:`~uvmsm_jax.Status.NEEDS_DARK_TEMPERATURE`
+    (docs/equations.md (H17)) and ``"status-N"`` for any other non-zero status."""
+    status = np.asarray(status)
+    mechanism = np.asarray(mechanism)
+    names = np.asarray(MECHANISMS + ("invalid",), dtype=object)[np.where(mechanism >= 0, mechanism, -1)]
+    out = np.where(status == 0, names, np.char.add("status-", status.astype(str)).astype(object))
+    out = np.where(status == Status.NEEDS_DARK_TEMPERATURE, NEEDS_DARK_TEMPERATURE_LABEL, out)
+    return out.astype(str)
+
+
+def _hatch_cells(ax, x_edges, y_edges, mask, hatch: str, colour) -> None:
+    """Hatch the cells ``mask[i_x, i_y]`` of a pcolormesh with edges ``x_edges``, ``y_edges``."""
+    from matplotlib.collections import PolyCollection
+
+    cells = [
+        [
+            (x_edges[i], y_edges[j]),
+            (x_edges[i + 1], y_edges[j]),
+            (x_edges[i + 1], y_edges[j + 1]),
+            (x_edges[i], y_edges[j + 1]),
+        ]
+        for i, j in zip(*np.nonzero(mask))
+    ]
+    if cells:
+        ax.add_collection(
+            PolyCollection(cells, facecolor="none", edgecolor=colour, hatch=hatch, linewidth=0, zorder=2),
+            autolim=False,
+        )
+
+
+def _regime_thresholds(m_chi: float, m_ap: float, settings) -> tuple[float, float]:
+    """Approximate boundaries (1) and (2) of docs/equations.md H.3: ε_th of (B21), Γ_vis(ε_th) =
+    H(T = m_A′), and e′_th with Γ_χχ̄(e′_th) = H(T = m_A′) (NaN for m_A′ ≤ 2m_χ), from the widths
+    (B3)–(B6): e′_th = ε_th (Γ_vis(ε = 1)/Γ_χχ̄(e′ = 1))^½."""
+    from ._widths import widths
+    from .dark_photon import epsilon_threshold
+    from .models import model_spec
+
+    eps_th = float(epsilon_threshold(m_ap, settings))
+    w = widths(model_spec(DARK_PHOTON).model(m_chi=m_chi, m_ap=m_ap, epsilon=1.0, e_dark=1.0), settings)
+    gamma_dm = float(w.dm)
+    e_th = eps_th * math.sqrt(float(w.visible) / gamma_dm) if gamma_dm > 0 else float("nan")
+    return eps_th, e_th
+
+
+def dp_regimes(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["dp_regimes"],
+    mode: str = "physical",
+    *,
+    m_chi: float = 0.1,
+    m_ap: float = 0.3,
+    eps_range: tuple[float, float] = (1e-12, 1e-2),
+    e_dark_range: tuple[float, float] = (1e-12, 1.0),
+    settings=None,
+):
+    """Model 2 in every regime: the (e′, ε) plane at fixed m_χ = ``m_chi``, m_A′ = ``m_ap`` [GeV]
+    (docs/equations.md H.3).
+
+    Each cell of the ``resolution``² relic grid (log-spaced e′ on x, ε on y) is coloured by the
+    (H18) label :func:`uvmsm_jax.relic` returns there (:data:`REGIME_STYLE`); hatched light gray:
+    status :attr:`~uvmsm_jax.Status.NEEDS_DARK_TEMPERATURE` ((H17): the dark sector would need its
+    own temperature, no Ωh²); cross-hatched dark gray: any other non-zero status. Blue: Ωh² = 0.12
+    contoured from the grid (:func:`omega_lines`; the flagged cells are masked). Black dotted and
+    dash-dotted: the approximate boundaries (1) ε = ε_th (B21) and (2) e′ = e′_th (Γ_χχ̄ = H at T = m_A′; only for
+    m_A′ > 2m_χ) of H.3 — guides only, the labels are decided by (H18). Always the all-regime system
+    (``Settings.mode = "physical"``, also when ``settings`` are given); the ``mode`` argument is ignored.
+
+    ``figure_data``: ``e_dark``, ``epsilon`` (axes), ``omega_h2``, ``status``, ``mechanism`` and
+    ``labels`` (:func:`regime_labels`) indexed [i_e′, i_ε], ``label_counts``, ``curves``,
+    ``eps_th``, ``e_dark_th``.
+    """
+    resolution, _ = _check_common(resolution, mode)
+    m_chi, m_ap = _positive("m_chi", m_chi), _positive("m_ap", m_ap)
+    eps_range, e_dark_range = _log_range("eps_range", eps_range), _log_range("e_dark_range", e_dark_range)
+    from matplotlib.colors import ListedColormap
+
+    from .models import model_spec
+
+    t0 = time.perf_counter()
+    spec = model_spec(DARK_PHOTON)
+    s = figure_settings("physical", settings)
+    fig, ax, owns = _new_axes(ax)
+    e_dark = np.geomspace(*e_dark_range, resolution)
+    eps = np.geomspace(*eps_range, resolution)
+    params = {"m_chi": m_chi, "m_ap": m_ap, "e_dark": e_dark[:, None], "epsilon": eps[None, :]}
+    grid = relic_grid(DARK_PHOTON, params, s)
+    status, mechanism, omega = grid["status"], grid["mechanism"], grid["omega_h2"]
+    labels = regime_labels(status, mechanism)
+
+    mechanisms = [int(m) for m in spec.mechanisms]
+    fallback = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf"]
+    colours = [REGIME_STYLE.get(m, (fallback[k % len(fallback)], ""))[0] for k, m in enumerate(mechanisms)]
+    n_mech = len(mechanisms)
+    index = np.full(status.shape, np.nan)
+    for k, m in enumerate(mechanisms):
+        index[(status == 0) & (mechanism == m)] = k
+    dark_t = status == Status.NEEDS_DARK_TEMPERATURE
+    failed = (status != 0) & ~dark_t
+    index[dark_t] = n_mech
+    index[failed] = n_mech + 1
+    cmap = ListedColormap([*colours, C_DARK_TEMPERATURE, C_FAILED])
+    xe, ye = _edges(e_dark), _edges(eps)
+    ax.pcolormesh(xe, ye, index.T, cmap=cmap, vmin=-0.5, vmax=n_mech + 1.5, shading="flat", rasterized=True, zorder=1)
+    for mask, hatch, colour in ((dark_t, "///", "0.45"), (failed, "xxx", "0.85")):
+        _hatch_cells(ax, xe, ye, mask, hatch, colour)
+
+    handles = []
+    present = set(np.unique(labels))
+    for k, m in enumerate(mechanisms):
+        text = REGIME_STYLE.get(m, ("", MECHANISMS[m]))[1] or MECHANISMS[m]
+        edge = "0.6" if MECHANISMS[m] in present else "none"
+        handles.append(
+            _proxy_patch(colours[k], f"{text}" + ("" if MECHANISMS[m] in present else " (none here)"), edgecolor=edge)
+        )
+    handles.append(
+        _proxy_patch(C_DARK_TEMPERATURE, "needs a dark temperature (H17): no Ωh²", hatch="///", edgecolor="0.45")
+    )
+    if failed.any():
+        handles.append(_proxy_patch(C_FAILED, "solver failed (other status)", hatch="xxx", edgecolor="0.85"))
+
+    curves = omega_lines(e_dark, eps, omega)
+    _draw_lines(ax, curves, color=C_OMEGA, lw=2.2, path_effects=_outline(), zorder=6)
+    handles.append(_proxy_line(C_OMEGA, r"$\Omega h^2 = 0.12$", lw=2.2))
+    eps_th, e_th = _regime_thresholds(m_chi, m_ap, s)
+    ax.axhline(eps_th, color="black", ls=":", lw=1.2, zorder=5)
+    handles.append(_proxy_line("black", r"(1) $\epsilon_{\rm th}$ (B21)", ls=":"))
+    if math.isfinite(e_th):
+        ax.axvline(e_th, color="black", ls="-.", lw=1.0, zorder=5)
+        handles.append(_proxy_line("black", r"(2) $e'_{\rm th}$: $\Gamma_{\chi\bar\chi} = H(m_{A'})$", ls="-."))
+    _log_axes(ax, e_dark_range, eps_range, r"dark gauge coupling $e'$", EPS_LABEL)
+    unique, counts = np.unique(labels, return_counts=True)
+    data = {
+        "name": "dp_regimes",
+        "mode": s.mode,
+        "m_chi": m_chi,
+        "m_ap": m_ap,
+        "e_dark": e_dark,
+        "epsilon": eps,
+        "omega_h2": omega,
+        "status": status,
+        "mechanism": mechanism,
+        "labels": labels,
+        "label_counts": {str(k): int(v) for k, v in zip(unique, counts)},
+        "curves": curves,
+        "eps_th": eps_th,
+        "e_dark_th": e_th,
+    }
+    title = rf"Dark photon regimes (H18): $m_\chi$ = {m_chi:g} GeV, $m_{{A'}}$ = {m_ap:g} GeV"
+    return _finish(
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label="dp-regimes",
+        resolution=resolution,
+        modes=("physical",),
+        t0=t0,
+        data=data,
+    )
+
+
+def dp_thermal_target(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["dp_thermal_target"],
+    mode: str = "physical",
+    *,
+    mass_ratio: float = 3.0,
+    alpha_dark: float = 0.5,
+    m_chi_range: tuple[float, float] = (1e-3, 1.0),
+    y_range: tuple[float, float] = (1e-16, 1e-8),
+    settings=None,
+):
+    """The thermal target of Model 2: the (m_χ, y) plane, y = ε²α′(m_χ/m_A′)⁴, at m_A′ =
+    ``mass_ratio``·m_χ and α′ = e′²/(4π) = ``alpha_dark`` (docs/equations.md H.3, H.4).
+
+    Blue: Ωh² = 0.12 from a ``resolution``² relic grid (log-spaced m_χ [GeV] and y; ε =
+    (y/α′)^½ (m_A′/m_χ)²), contoured through the points labelled freeze-out (H18) — the freeze-out
+    branch; other points (none in the default window) are masked. Red, hatched: the region where
+    the CMB bound excludes χ as all of the DM, p_ann = f_eff⟨σv⟩_late/(2m_χ) (H20) above the Planck
+    2018 limit (H21), from :func:`uvmsm_jax.observables` on the same grid (independent of Ωh²).
+    Always the all-regime system (``Settings.mode = "physical"``); the ``mode`` argument is ignored.
+
+    ``figure_data``: ``m_chi``, ``y`` (axes), ``epsilon``, ``e_dark``, and indexed [i_m, i_y]:
+    ``omega_h2``, ``status``, ``mechanism``, ``p_ann``, ``p_ann_limit``, ``cmb_excluded``; ``curves``
+    (the Ωh² = 0.12 line), ``cmb_edge`` (p_ann = limit).
+    """
+    resolution, _ = _check_common(resolution, mode)
+    mass_ratio = _positive("mass_ratio", mass_ratio)
+    alpha_dark = _positive("alpha_dark", alpha_dark)
+    m_chi_range, y_range = _log_range("m_chi_range", m_chi_range), _log_range("y_range", y_range)
+    from ._observables import observables
+    from ._relic import RelicResult
+    from .models import model_spec
+
+    t0 = time.perf_counter()
+    spec = model_spec(DARK_PHOTON)
+    s = figure_settings("physical", settings)
+    fig, ax, owns = _new_axes(ax)
+    m_chi = np.geomspace(*m_chi_range, resolution)
+    y = np.geomspace(*y_range, resolution)
+    eps = np.sqrt(y / alpha_dark) * mass_ratio**2
+    e_dark = math.sqrt(4.0 * math.pi * alpha_dark)
+    m_grid, eps_grid = np.broadcast_arrays(m_chi[:, None], eps[None, :])
+    params = {"m_chi": m_grid, "m_ap": mass_ratio * m_grid, "epsilon": eps_grid, "e_dark": e_dark}
+    grid = relic_grid(DARK_PHOTON, params, s)
+    status, mechanism, omega = grid["status"], grid["mechanism"], grid["omega_h2"]
+
+    def cmb():
+        model = spec.model(**{k: np.broadcast_to(np.asarray(v, float), m_grid.shape) for k, v in params.items()})
+        nan = np.full(m_grid.shape, np.nan)
+        result = RelicResult(
+            **{name: grid[name] for name in ("omega_h2", "yield_dm", "yield_mediator", "status", "mechanism")},
+            **{name: grid[name] for name in ("dm_thermalised", "mediator_thermalised", "t_dec", "x_dec")},
+            ode_steps=np.zeros(m_grid.shape, dtype=np.int32),
+            max_dark_rate_over_h=nan,
+            max_portal_rate_over_h=nan,
+        )
+        o = observables(model, s, relic_result=result)
+        return {k: np.asarray(getattr(o, k)) for k in ("p_ann", "p_ann_limit", "cmb_excluded")}
+
+    obs = _memo(_key("cmb", _settings_key(s), params), cmb)
+    ratio = _log_ratio(obs["p_ann"], float(obs["p_ann_limit"]))
+    handles = []
+    _fill(ax, m_chi, y, ratio, 0.0, np.inf, facecolor="#f4a6a6", alpha=0.6, edgecolor="none", zorder=1)
+    _fill(ax, m_chi, y, ratio, 0.0, np.inf, facecolor="none", hatch="\\\\", edgecolor="#c0392b", lw=0, zorder=2)
+    edge = omega_lines(m_chi, y, obs["p_ann"], target=float(obs["p_ann_limit"]))
+    _draw_lines(ax, edge, color="#c0392b", lw=1.2, zorder=3)
+    handles.append(
+        _proxy_patch(
+            "#f4a6a6", r"CMB: $p_{\rm ann} >$ Planck 2018 (H20)–(H21)", alpha=0.8, hatch="\\\\", edgecolor="#c0392b"
+        )
+    )
+    thermal = np.where((status == 0) & (mechanism == Mechanism.FREEZE_OUT), omega, np.nan)
+    curves = omega_lines(m_chi, y, thermal)
+    _draw_lines(ax, curves, color=C_OMEGA, lw=2.2, path_effects=_outline(), zorder=6)
+    handles.append(_proxy_line(C_OMEGA, r"$\Omega h^2 = 0.12$ (freeze-out)", lw=2.2))
+    _log_axes(ax, m_chi_range, y_range, r"$m_\chi$ [GeV]", r"$y = \epsilon^2\alpha'(m_\chi/m_{A'})^4$")
+    data = {
+        "name": "dp_thermal_target",
+        "mode": s.mode,
+        "mass_ratio": mass_ratio,
+        "alpha_dark": alpha_dark,
+        "m_chi": m_chi,
+        "y": y,
+        "epsilon": eps,
+        "e_dark": e_dark,
+        "omega_h2": omega,
+        "status": status,
+        "mechanism": mechanism,
+        "p_ann": obs["p_ann"],
+        "p_ann_limit": float(obs["p_ann_limit"]),
+        "cmb_excluded": obs["cmb_excluded"],
+        "curves": curves,
+        "cmb_edge": edge,
+    }
+    title = rf"Dark photon thermal target: $m_{{A'}} = {mass_ratio:g}\,m_\chi$, $\alpha' = {alpha_dark:g}$"
+    return _finish(
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label="dp-thermal-target",
+        resolution=resolution,
+        modes=("physical",),
+        t0=t0,
+        data=data,
     )
 
 
@@ -1133,8 +1486,10 @@ FIGURES: dict[str, Callable] = {
     "fig3b": fig3b,
     "p2_fig1": p2_fig1,
     "p2_fig3": p2_fig3,
+    "dp_regimes": dp_regimes,
+    "dp_thermal_target": dp_thermal_target,
 }
-"""Figure name → function (the CLI also accepts ``p2-fig1``, ``p2-fig3``)."""
+"""Figure name → function (the CLI also accepts ``p2-fig1``, ``dp-regimes``, … with hyphens)."""
 
 
 def canonical_name(name: str) -> str:

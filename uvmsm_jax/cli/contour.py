@@ -61,7 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LO:HI:N",
         help="bracketing scan of the coupling (default 1e-13:1:40)",
     )
-    group.add_argument("--method", choices=METHODS, default="newton", help="root finder (default newton)")
+    group.add_argument(
+        "--method",
+        choices=METHODS,
+        default="newton",
+        help="root finder (default newton; secant: derivative-free, reuses the compiled scan, no sensitivities)",
+    )
     group.add_argument(
         "--tol", type=positive_float("--tol"), default=1e-5, help="|ln(Omega/target)| tolerance (default 1e-5)"
     )
@@ -146,7 +151,7 @@ def format_text(result: Mapping) -> str:
     for p in result["points"]:
         lines.append(
             f"{p[med]:12.5g} {p[dm]:12.5g} {p[unknown]:13.6e} {p['omega_h2']:11.6g} {p['mechanism']:<24} "
-            f"{p['status']:>6} {p['sensitivities'][key]:18.6g}"
+            f"{p['status']:>6} {p['sensitivities'].get(key, float('nan')):18.6g}"
         )
     if result["no_solution"]:
         lines.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import time
 from collections.abc import Mapping
@@ -10,7 +11,16 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..figures import DEFAULT_RESOLUTION, FIGURES, MODES, canonical_name, flatten_figure_data, make_figure
-from ._common import Command, UsageError, argument_type, parse_int_at_least
+from ._common import Command, UsageError, argument_type, parse_int_at_least, positive_float
+
+FIGURE_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("--m-chi", "m_chi", "dp-regimes: DM mass m_χ [GeV] (default 0.1)"),
+    ("--m-ap", "m_ap", "dp-regimes: dark photon mass m_A′ [GeV] (default 0.3)"),
+    ("--mass-ratio", "mass_ratio", "dp-thermal-target: m_A′/m_χ (default 3)"),
+    ("--alpha-dark", "alpha_dark", "dp-thermal-target: α′ = e′²/4π (default 0.5)"),
+)
+"""(option, keyword of the figure function, help) of the figure-specific options; an option is
+accepted for the figures whose function takes that keyword."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="paper",
         choices=MODES,
         help="Model-1 convention (docs/equations.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
-        "(default paper; ignored by p2-fig1, p2-fig3)",
+        "(default paper; ignored by the Model-2 figures: p2-fig1 and p2-fig3 use P2's system, dp-regimes "
+        "and dp-thermal-target the all-regime one)",
     )
+    group = parser.add_argument_group("figure-specific options")
+    for option, _, text in FIGURE_OPTIONS:
+        group.add_argument(option, type=positive_float(option), default=None, metavar="X", help=text)
     parser.add_argument(
         "--dpi",
         type=argument_type(parse_resolution, "--dpi", "integer"),
@@ -63,14 +77,24 @@ def run(args: argparse.Namespace) -> dict:
         raise UsageError(f"--out must end in .png or .pdf, got {args.out!r}")
     if args.data is not None and not args.data.endswith(".npz"):
         raise UsageError(f"--data must end in .npz, got {args.data!r}")
+    accepted = inspect.signature(FIGURES[key]).parameters
+    options = {}
+    for option, keyword, _ in FIGURE_OPTIONS:
+        value = getattr(args, keyword)
+        if value is None:
+            continue
+        if keyword not in accepted:
+            raise UsageError(f"{option} does not apply to figure {key.replace('_', '-')}")
+        options[keyword] = value
     t0 = time.perf_counter()
     resolution = DEFAULT_RESOLUTION[key] if args.resolution is None else args.resolution
-    fig = make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi)
+    fig = make_figure(key, args.out, resolution=resolution, mode=args.mode, dpi=args.dpi, **options)
     result = {
         "figure": key.replace("_", "-"),
         "out": os.path.abspath(args.out),
         "resolution": resolution,
-        "mode": args.mode,
+        "mode": fig.figure_data.get("mode", args.mode),
+        **options,
         "bytes": os.path.getsize(args.out),
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -91,11 +115,13 @@ def format_text(result: Mapping) -> str:
 
 COMMAND = Command(
     "figure",
-    "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3) from the solvers",
+    "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3) or a Model-2 regime figure from the solvers",
     add_arguments,
     run,
     format_text,
-    description="Recompute and draw a figure of P1 (arXiv:1606.09317) or P2 (arXiv:2512.05380): "
-    "NAME is one of " + ", ".join(n.replace("_", "-") for n in FIGURES) + ". The output format "
+    description="Recompute and draw a figure of P1 (arXiv:1606.09317) or P2 (arXiv:2512.05380), or a map "
+    "of the dark-photon model in every regime (dp-regimes, dp-thermal-target): NAME is one of "
+    + ", ".join(n.replace("_", "-") for n in FIGURES)
+    + ". The output format "
     "follows the extension of --out (.png or .pdf).",
 )
