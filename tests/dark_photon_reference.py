@@ -120,7 +120,7 @@ LOG_YEQ_COEFF = math.log(45.0 / (4.0 * math.pi**4 * G_STAR))  # Y_eq = e^{…}·
 
 _DATA_CANDIDATES = (
     Path(__file__).resolve().parent.parent / "uvmsm_jax" / "data" / "rratio" / "R_ratio_pdg2017.csv",
-    Path("/work/shared/data/rratio/R_ratio_pdg2017.csv"),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "rratio" / "R_ratio_pdg2017.csv",
 )
 
 
