@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from ._validation import check_positive_finite
 from .codes import MECHANISMS, Mechanism, Status
 
 if TYPE_CHECKING:
@@ -1180,13 +1181,9 @@ NEEDS_DARK_TEMPERATURE_LABEL = "needs-dark-temperature"
 
 
 def _positive(name: str, value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return x
+    """``value`` as a float, ``ValueError`` naming ``name`` unless it is a positive finite number."""
+    check_positive_finite(name, value)
+    return float(value)
 
 
 def _log_range(name: str, value) -> tuple[float, float]:
