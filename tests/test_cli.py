@@ -54,7 +54,8 @@ def one_json_object(stdout: str) -> dict:
     return data
 
 
-def assert_usage_error(proc_or_out, option: str) -> None:
+def assert_usage_error(proc_or_out, option: str) -> str:
+    """Exit 2, nothing on stdout, one ``uvmsm-jax: error: …`` line on stderr naming ``option``; returns the line."""
     rc, out, err = proc_or_out
     assert rc == 2, (rc, err)
     assert out == ""
@@ -63,6 +64,7 @@ def assert_usage_error(proc_or_out, option: str) -> None:
     assert len(lines) == 1, f"stderr should be one line:\n{err}"
     assert lines[0].startswith("uvmsm-jax: error: ")
     assert option in lines[0], (option, lines[0])
+    return lines[0]
 
 
 # ---------------------------------------------------------------------------------------------

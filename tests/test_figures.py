@@ -1,6 +1,7 @@
 """Paper figures (issue 8): figure functions on coarse grids, where the Ωh² = 0.12 curves lie
 (docs/equations.md A.10, B.7, E1.17, E1.18, E1.20, E2.4, E2.5) and the ``uvmsm-jax figure`` command;
-the Model-2 regime figures dp-regimes and dp-thermal-target (docs/equations.md H.3, H.4).
+the Model-2 regime figures dp-regimes and dp-thermal-target (docs/equations.md H.3, H.4); the Lyman-α
+figures fig1a-wdm and wdm-line (issue 15, docs/equations.md Part W).
 
 All figures share one compiled relic chunk per model and mode (Settings(n_grid=64), chunk 64: paper
 mode for P1 and P2, physical mode for the dp figures) and one regime classifier, so the module costs
@@ -28,6 +29,17 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def fig1a():
     return F.fig1a(resolution=10)
+
+
+@pytest.fixture(scope="module")
+def fig1a_wdm(fig1a):
+    # the same resolution as the fig1a fixture: its regime and paper-mode relic grids are reused
+    return F.fig1a_wdm(resolution=10)
+
+
+@pytest.fixture(scope="module")
+def wdm_line():
+    return F.wdm_line(resolution=4, m_n1_values=(1e-5, 1e-4))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +109,118 @@ def test_fig1a_regimes(fig1a):
     assert (mech == 1).any()
     heavy = d["regime_m_zp"] > 100.0
     assert np.all(mech[heavy][:, d["regime_g_bl"] < 1e-8] >= 2)
+
+
+def assert_verdicts_consistent(d, bound_kev=5.3):
+    """Per point: margin = ln(m_WDM^eq/bound) and the verdict of W.3 (±0.15), "none" exactly where the
+    status is not 0 (NaN numbers there)."""
+    ok = np.asarray(d["status"]) == 0
+    assert ok.any()
+    margin = np.asarray(d["lya_margin"])
+    np.testing.assert_allclose(margin[ok], np.log(d["m_wdm_kev"][ok] / bound_kev), rtol=1e-12)
+    expected = uj.momentum.lyman_alpha_verdict(margin)
+    expected = np.where(ok, expected.astype(str), "none")
+    assert np.array_equal(d["verdict"], expected)
+    assert np.all(np.isnan(np.asarray(d["m_wdm_kev"])[~ok]))
+    assert np.all(np.asarray(d["m_wdm_sigma_kev"])[ok] > 0)
+
+
+def test_fig1a_wdm_verdict_along_the_line(fig1a_wdm, tmp_path):
+    """W.4 / K50: along P1's Ωh² = 0.12 freeze-in line at M_N₁ = 10 keV (physical mode) the N₁ is much
+    warmer than the Lyman-α bound allows: m_WDM^eq (W21) < 2.5 keV everywhere, all points excluded for
+    5.3 keV; on the resonant line the Z′ decays out of equilibrium and ⟨q⟩ ≫ 2.5 (K50)."""
+    d = fig1a_wdm.figure_data
+    assert d["name"] == "fig1a_wdm" and d["curves"]["paper"]
+    w = d["wdm"]
+    assert w["mode"] == "physical" and w["lya_bound"] == "irsic2017" and w["lya_bound_kev"] == 5.3
+    n = len(w["m_zp"])
+    assert n >= 8 and all(len(np.asarray(w[k])) == n for k in ("g_bl", "m_wdm_kev", "verdict", "status"))
+    np.testing.assert_allclose(w["omega_h2_grid"], 0.12, rtol=1e-2)
+    ok = w["status"] == 0
+    assert ok.sum() >= n - 1
+    np.testing.assert_allclose(w["omega_h2"][ok], 0.12, rtol=3e-2)
+    assert_verdicts_consistent(w)
+    assert set(w["verdict"][ok]) == {"excluded"} and np.all(w["m_wdm_kev"][ok] < 2.5)
+    assert sum(w["verdict_counts"].values()) == n
+    resonant = ok & (w["m_zp"] > 1e-4) & (w["m_zp"] < 1e-2)
+    assert resonant.any() and np.all(w["mean_q"][resonant] > 10)
+    assert set(w["distribution"][resonant]) == {"freeze-in-nonthermal-mediator"}
+    off = ok & (w["m_zp"] < 2e-5)
+    assert off.any() and np.all((w["g_bl"][off] > 1e-7) & (w["g_bl"][off] < 3e-6))
+    texts = [t.get_text() for t in fig1a_wdm.axes[0].get_legend().get_texts()]
+    assert any("Lyman" in t and "physical" in t for t in texts)
+    assert any(t.startswith("excluded") for t in texts) and any(t.startswith("allowed") for t in texts)
+    assert fig1a_wdm.axes[0].get_xscale() == "log"
+    out = tmp_path / "fig1a-wdm.png"
+    fig1a_wdm.savefig(out, dpi=60)
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    # fig1a(wdm=True) is the same figure (every grid memoised)
+    same = F.fig1a(resolution=10, wdm=True).figure_data["wdm"]
+    np.testing.assert_array_equal(same["m_wdm_kev"], w["m_wdm_kev"])
+
+
+def test_cli_fig1a_wdm_with_data(fig1a_wdm, tmp_path, capsys):
+    out, npz = tmp_path / "f.png", tmp_path / "f.npz"
+    argv = ["figure", "fig1a-wdm", "--out", str(out), "--resolution", "10", "--data", str(npz), "--json"]
+    assert cli.main(argv) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    with np.load(npz) as data:
+        np.testing.assert_array_equal(data["wdm/verdict"], fig1a_wdm.figure_data["wdm"]["verdict"])
+        assert str(data["wdm/lya_bound"]) == "irsic2017"
+    assert '"figure": "fig1a-wdm"' in capsys.readouterr().out
+
+
+def test_wdm_line_bounds_and_masses(wdm_line, tmp_path):
+    """Part W: m_WDM^eq along the resonant freeze-in line (the smallest-coupling root of uj.contour) rises
+    with M_N₁ (∝ M_N₁^{~3/8} at fixed M_Z′) and with M_Z′ beyond ≈ 1 GeV (the Z′ decays earlier, closer
+    to equilibrium); a 10 keV N₁ stays below every Lyman-α bound of W.3."""
+    d = wdm_line.figure_data
+    assert d["mode"] == "physical" and d["bounds"] == uj.LYMAN_ALPHA_BOUNDS
+    lines = d["lines"]
+    assert set(lines) == {1e-5, 1e-4}
+    for m_n1, line in lines.items():
+        assert len(line["m_zp"]) == 4 and not line["no_solution"]
+        assert line["m_zp"][0] == pytest.approx(2.1 * m_n1) and line["m_zp"][-1] == pytest.approx(1e3)
+        assert np.all(line["mechanism"] == uj.Mechanism.FREEZE_IN_RESONANT)
+        assert np.all(line["g_bl"] < 2e-8)
+        ok = line["status"] == 0
+        np.testing.assert_allclose(line["omega_h2"][ok], 0.12, rtol=3e-2)
+        assert_verdicts_consistent(line)
+    light, heavy = lines[1e-5], lines[1e-4]
+    assert np.nanmax(light["m_wdm_kev"]) < 3.1
+    assert set(light["verdict"][light["status"] == 0]) == {"excluded"}
+    assert heavy["m_wdm_kev"][-1] > 2 * light["m_wdm_kev"][-1]
+    assert light["m_wdm_kev"][-1] > light["m_wdm_kev"][1]
+    ax = wdm_line.axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert "WDM" in ax.get_ylabel() and "M_{Z'}" in ax.get_xlabel()
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("5.3 keV (irsic2017") for t in texts)
+    assert any(t.startswith("3.1 keV (villasenor2023") for t in texts)
+    assert any("100 keV" in t for t in texts)
+    out = tmp_path / "wdm-line.png"
+    F.make_figure("wdm-line", out, resolution=4, m_n1_values=(1e-5, 1e-4))  # memoised
+    data = out.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 10_000
+
+
+def test_wdm_figures_bad_options():
+    with pytest.raises(ValueError, match="lya_bound"):
+        F.fig1a_wdm(lya_bound="nope")
+    with pytest.raises(ValueError, match="lya_bound"):
+        F.wdm_line(lya_bound=-1.0)
+    with pytest.raises(ValueError, match="wdm"):
+        F.fig1a(wdm="yes")
+    with pytest.raises(ValueError, match="m_n1_values"):
+        F.wdm_line(m_n1_values=())
+    with pytest.raises(ValueError, match="m_n1_values"):
+        F.wdm_line(m_n1_values=(1e-5, -1.0))
+    with pytest.raises(ValueError, match="bounds"):
+        F.wdm_line(bounds=("irsic2017", "nope"))
+    with pytest.raises(ValueError, match="n_coarse"):
+        F.wdm_line(n_coarse=2)
+    with pytest.raises(ValueError, match="m_zp_range"):
+        F.fig1a_wdm(m_zp_range=(1.0, 1e-3))
 
 
 def test_fig2b_freeze_in_line_near_a51(fig2b):
@@ -279,6 +403,9 @@ def test_cli_figure_pdf(tmp_path):
         (["figure", "dp-regimes", "--out", "x.png", "--alpha-dark", "0.5"], "--alpha-dark"),
         (["figure", "dp-regimes", "--out", "x.png", "--m-ap", "-1"], "--m-ap"),
         (["figure", "dp-thermal-target", "--out", "x.png", "--mass-ratio", "0"], "--mass-ratio"),
+        (["figure", "fig1a", "--out", "x.png", "--lya-bound", "3.1"], "--lya-bound"),
+        (["figure", "wdm-line", "--out", "x.png", "--lya-bound", "nope"], "--lya-bound"),
+        (["figure", "fig1a-wdm", "--out", "x.png", "--lya-bound", "-3"], "--lya-bound"),
     ],
 )
 def test_cli_figure_bad_input_exits_2(args, message, tmp_path, monkeypatch, capsys):
@@ -298,3 +425,4 @@ def test_python_m_figure_help():
     assert proc.returncode == 0
     assert "p2-fig3" in proc.stdout and "--resolution" in proc.stdout
     assert "dp-regimes" in proc.stdout and "dp-thermal-target" in proc.stdout and "--m-chi" in proc.stdout
+    assert "fig1a-wdm" in proc.stdout and "wdm-line" in proc.stdout and "--lya-bound" in proc.stdout

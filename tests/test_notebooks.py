@@ -19,6 +19,7 @@ EXPECTED = (
     "02_contours_and_sensitivities",
     "03_batched_scan",
     "04_dark_photon_and_ship",
+    "05_momentum_distribution",
     "06_dark_photon_regimes",
 )
 

@@ -9,6 +9,7 @@ Public API (everything in ``__all__``; implementation modules are private and re
     r = uj.relic(m, uj.Settings(mode="physical"))   # RelicResult: omega_h2, yield_dm, mechanism, status
     w = uj.widths(m)                                # Widths: partial and total mediator widths [GeV]
     o = uj.observables(uj.DarkPhotonDM(0.1, 0.3, 5e-4, 0.3))  # p_ann (CMB), σ_e, σ_p, ΔN_eff flag
+    d = uj.momentum_distribution(uj.UVMSM(1e-5, 0.1, 1e-11))  # f(q), ⟨q⟩, m_WDM, Lyman-α verdict
     grid = {"m_zp": np.geomspace(1e-2, 10, 50), "g_bl": np.geomspace(1e-13, 1e-3, 50)}
     ds = uj.scan("uvmsm", grid, ratios={"m_n1": ("m_zp", 0.5)}, out="grid.zarr")  # xarray, Zarr
     c = uj.contour("uvmsm", np.geomspace(1e-2, 10, 20), ratio=1.0)  # every Ωh² = 0.12 branch
@@ -27,6 +28,7 @@ jax.config.update("jax_enable_x64", True)
 from . import approximations as approximations  # noqa: E402
 from . import dark_photon as dark_photon  # noqa: E402
 from . import limits as limits  # noqa: E402
+from . import momentum as momentum  # noqa: E402
 from . import pipeline as pipeline  # noqa: E402
 from ._batching import default_block as default_block  # noqa: E402
 from ._contour import ContourResult as ContourResult  # noqa: E402
@@ -60,6 +62,9 @@ from .models import ModelSpec as ModelSpec  # noqa: E402
 from .models import Parameter as Parameter  # noqa: E402
 from .models import model_spec as model_spec  # noqa: E402
 from .models import register_model as register_model  # noqa: E402
+from .momentum import LYMAN_ALPHA_BOUNDS as LYMAN_ALPHA_BOUNDS  # noqa: E402
+from .momentum import MomentumDistribution as MomentumDistribution  # noqa: E402
+from .momentum import momentum_distribution as momentum_distribution  # noqa: E402
 from .portal import VectorPortal as VectorPortal  # noqa: E402
 from .settings import Settings as Settings  # noqa: E402
 
@@ -67,6 +72,7 @@ __version__: str = importlib.metadata.version("uvmsm-jax")
 """The installed package version (from the package metadata, i.e. ``pyproject.toml``)."""
 
 __all__ = [
+    "LYMAN_ALPHA_BOUNDS",
     "MECHANISMS",
     "MODELS",
     "STATUS_MESSAGES",
@@ -76,6 +82,7 @@ __all__ = [
     "LogOmegaObjective",
     "Mechanism",
     "ModelSpec",
+    "MomentumDistribution",
     "Observables",
     "Parameter",
     "RelicObjective",
@@ -97,6 +104,8 @@ __all__ = [
     "evaluate",
     "limits",
     "model_spec",
+    "momentum",
+    "momentum_distribution",
     "observables",
     "open_scan",
     "pipeline",

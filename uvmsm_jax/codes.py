@@ -34,6 +34,19 @@ class Status(enum.IntEnum):
     """The dark sector would need its own temperature T′ ≠ T (docs/equations.md (H14)–(H17): its
     number-changing reactions run both ways faster than H while the portal never re-equilibrates it
     with the SM). The T′ = T solution does not apply; no Ωh² is returned (NaN)."""
+    NO_DISTRIBUTION_PARTIAL_THERMALISATION = 6
+    """:func:`~uvmsm_jax.momentum_distribution`: the DM came close to equilibrium without thermalising
+    (the relic solver's (H18) label ``partial-thermalisation``): neither the freeze-in quadrature nor a
+    freeze-out shape applies (docs/equations.md K57); no f is returned."""
+    NO_DISTRIBUTION_MECHANISM = 7
+    """:func:`~uvmsm_jax.momentum_distribution`: the point's production has no modelled f — P1's pole
+    bookkeeping of the resonance (paper mode, K50: prompt decays of an equilibrium Z′), V V → DM DM
+    from a non-thermal mediator (sequential-mediator-pair-freeze-in), or a freeze-out without a
+    decoupling temperature (A32) for the shapes of W.1.3."""
+    DISTRIBUTION_YIELD_MISMATCH = 8
+    """:func:`~uvmsm_jax.momentum_distribution`: the zeroth moment of the freeze-in f differs from the
+    relic solver's yield by more than 1 % (W18): f does not describe the production that Ωh² comes from
+    (e.g. back-reaction near equilibrium, which the freeze-in f drops, K57); no f is returned."""
     CONTOUR_NOT_CONVERGED = 10
     """A contour root that neither Newton nor bisection brought within tolerance."""
 
@@ -51,6 +64,9 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.MAX_STEPS: "ODE solver reached max_steps",
     Status.NO_DM_CHANNEL: "mediator cannot decay to a DM pair (m_dm >= m_v/2): no production",
     Status.NEEDS_DARK_TEMPERATURE: "dark sector needs its own temperature (T' != T, docs/equations.md H17): no omega_h2",
+    Status.NO_DISTRIBUTION_PARTIAL_THERMALISATION: "momentum distribution not computed: partial thermalisation (K57)",
+    Status.NO_DISTRIBUTION_MECHANISM: "momentum distribution not computed: production mechanism without a modelled f",
+    Status.DISTRIBUTION_YIELD_MISMATCH: "momentum distribution disagrees with the relic yield by more than 1 % (W18, K57)",
     Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
 }
 """Status code → message."""

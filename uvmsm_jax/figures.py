@@ -26,6 +26,10 @@ not registered with pyplot, so the module works with the Agg backend and in note
            (H18) label, the points that need a dark temperature (H17) hatched, Ωh² = 0.12.
 ``dp_thermal_target`` Model 2: (m_χ, y = ε²α′(m_χ/m_A′)⁴) at m_A′ = 3m_χ, α′ = 0.5 — the
            freeze-out Ωh² = 0.12 line and the CMB-excluded region (H20)–(H21).
+``fig1a_wdm`` Fig. 1a (``fig1a(wdm=True)``) with the Lyman-α verdict (docs/equations.md Part W, (W21))
+           along the physical-mode Ωh² = 0.12 freeze-in line: excluded / marginal / allowed segments.
+``wdm_line`` m_WDM^eq (W21) along the resonant freeze-in line Ωh² = 0.12 versus M_Z′ for a few M_N₁,
+           with the Lyman-α bounds of W.3.
 ========== =====================================================================================
 
 How the curves are computed. Ωh² is evaluated with :func:`uvmsm_jax.relic` on a log-spaced
@@ -43,7 +47,10 @@ for Ωh² = 0.12 read off a relic grid). Nothing is drawn from closed-form relic
 ``"paper"`` (P1 as printed, docs/equations.md A.0), ``"physical"``, or ``"both"`` (regions in paper
 mode, the Ωh² = 0.12 curves of both modes: solid paper, dashed physical). The Model-2 figures
 ignore ``mode``: the P2 figures always use P2's system (``mode="paper"``), the ``dp_*`` figures the
-all-regime system (``mode="physical"``, docs/equations.md Part H). By default the rate tables use ``n_grid=64`` nodes
+all-regime system (``mode="physical"``, docs/equations.md Part H). The momentum distributions of the
+Lyman-α figures are always computed in ``mode="physical"`` (the f of the out-of-equilibrium Z′ needs
+its decays; P1's paper mode has none, K50), on the coarser quadrature grid
+:data:`FIGURE_MOMENTUM_GRID`. By default the rate tables use ``n_grid=64`` nodes
 (:data:`FIGURE_N_GRID`; Ωh² within 1 % of the default 256 on the figure grids, 3× faster); pass
 ``settings=`` to change any solver switch.
 
@@ -83,6 +90,8 @@ __all__ = [
     "p2_fig3",
     "dp_regimes",
     "dp_thermal_target",
+    "fig1a_wdm",
+    "wdm_line",
     "regime_labels",
     "figure_settings",
     "make_figure",
@@ -103,6 +112,8 @@ DEFAULT_RESOLUTION = {
     "p2_fig3": 32,
     "dp_regimes": 24,
     "dp_thermal_target": 16,
+    "fig1a_wdm": 32,
+    "wdm_line": 16,
 }
 """Default relic-grid points per axis of each figure."""
 
@@ -580,6 +591,7 @@ def fig1a(
     g_range: tuple[float, float] = (1e-13, 1.0),
     settings=None,
     regime_factor: int = 2,
+    wdm: bool = False,
 ):
     """P1 Fig. 1a: regimes and Ωh² = 0.12 in the (M_Z′, g_B−L) plane at M_N₁ = ``m_n1`` (10 keV).
 
@@ -587,8 +599,26 @@ def fig1a(
     deep blue non-thermal (freeze-in), light yellow relativistic decoupling (x_dec < 1), light green
     non-relativistic decoupling. Blue curves: Ωh² = 0.12 from the relic grid. The dotted line
     marks M_Z′ = 2M_N₁ where the resonance switches on (E1.20).
+
+    ``wdm=True`` adds the Lyman-α verdict of the default bound (5.3 keV, Iršič et al. 2017) along the
+    Ωh² = 0.12 freeze-in line, as :func:`fig1a_wdm` draws it (which also takes another bound).
     """
+    if not isinstance(wdm, (bool, np.bool_)):
+        raise ValueError(f"wdm must be True or False, got {wdm!r}")
+    return _fig1a(
+        ax, resolution, mode, m_n1, m_zp_range, g_range, settings, regime_factor, "irsic2017" if wdm else None
+    )
+
+
+def _fig1a(ax, resolution, mode, m_n1, m_zp_range, g_range, settings, regime_factor, lya_bound):
+    """:func:`fig1a`, with the Lyman-α overlay of :func:`fig1a_wdm` for the bound ``lya_bound`` (None: none)."""
     resolution, modes = _check_common(resolution, mode)
+    m_n1 = _positive("m_n1", m_n1)
+    m_zp_range, g_range = _log_range("m_zp_range", m_zp_range), _log_range("g_range", g_range)
+    if lya_bound is not None:
+        from .momentum import resolve_lyman_alpha_bound
+
+        resolve_lyman_alpha_bound(lya_bound)  # a ValueError before any computation
     t0 = time.perf_counter()
     fig, ax, owns = _new_axes(ax)
     base = figure_settings(modes[0], settings)
@@ -644,9 +674,14 @@ def fig1a(
         "dm_thermalised": regimes["dm_thermalised"],
     }
     title = rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — regimes and $\Omega h^2=0.12$"
-    return _finish(
-        fig, ax, handles, owns, title, label="P1 Fig. 1a", resolution=resolution, modes=modes, t0=t0, data=data
-    )
+    label = "P1 Fig. 1a"
+    if lya_bound is not None:
+        wdm = _wdm_overlay(ax, m_n1, m_zp, g, omegas, g_range, resolution, settings, lya_bound)
+        handles += wdm.pop("handles")
+        data.update(name="fig1a_wdm", wdm=wdm)
+        title = rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — $\Omega h^2=0.12$ and the Lyman-$\alpha$ verdict"
+        label = "P1 Fig. 1a + Lyman-α (physical-mode f)"
+    return _finish(fig, ax, handles, owns, title, label=label, resolution=resolution, modes=modes, t0=t0, data=data)
 
 
 def fig1b(
@@ -1471,6 +1506,457 @@ def dp_thermal_target(
 
 
 # ---------------------------------------------------------------------------------------------
+# Warm dark matter: the momentum distribution and the Lyman-α verdict (docs/equations.md Part W)
+# ---------------------------------------------------------------------------------------------
+
+FIGURE_MOMENTUM_GRID: dict[str, int] = {
+    "n_q": 200,
+    "n_q_mediator": 300,
+    "n_t": 1000,
+    "n_t_2to2": 64,
+    "n_s": 32,
+    "n_a": 200,
+}
+"""Fields of the :class:`~uvmsm_jax.momentum.MomentumGrid` the Lyman-α figures use (the defaults of W.5
+halved, the 2→2 grids quartered: ≈ 10× faster). On the freeze-in lines of M_N₁ = 10 and 100 keV,
+m_WDM^eq agrees with the default grid within 10⁻⁴, and within 0.6 % where ⟨q⟩ ≈ 75 (100 keV just
+above the resonance threshold), where f's zeroth moment is 0.7 % below the relic yield (default grid
+0.02 %): far inside the ±15 % of the marginal band."""
+MOMENTUM_BLOCK = 16
+"""The points of one batched momentum call are padded to a multiple of this (few compiled sizes)."""
+MOMENTUM_RELIC_N_GRID = 256
+"""Rate-table nodes (at least) of the relic solution that the momentum points are checked against
+(the ``Settings`` default). The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off
+near the ρ/ω and φ (M_Z′ ≈ 0.6–1.3 GeV), more than the 1 % check of
+:func:`uvmsm_jax.momentum_distribution` between the relic yield and f's zeroth moment allows (status 8)."""
+WDM_G_MAX = 1e-5
+"""Top of the coupling window of the physical-mode relic grid that locates the freeze-in line of
+:func:`fig1a_wdm` when the figure has no physical-mode grid of its own (the line lies below ≈ 3×10⁻⁶)."""
+VERDICT_STYLE: dict[str, tuple[str, Any, str]] = {
+    "excluded": ("#d62728", "-", "excluded"),
+    "marginal": ("#ff9f1c", (0, (3.0, 1.5)), "marginal"),
+    "allowed": ("#2ca02c", "-", "allowed"),
+    "none": ("0.55", ":", "no f (status ≠ 0)"),
+}
+"""Lyman-α verdict → (colour, line style, legend text) of the overlay segments."""
+WDM_COLOURS = ("#08306b", "#2171b5", "#6baed6", "#9e9ac8", "#54278f")
+BOUND_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)))
+
+
+def _verdict_names(margin, status) -> np.ndarray:
+    """Verdicts "excluded" | "marginal" | "allowed" from ln(m_WDM^eq/bound) (W.3); "none" where there is no f."""
+    from .momentum import MARGINAL_BAND
+
+    margin = np.asarray(margin, dtype=float)
+    names = np.where(margin < -MARGINAL_BAND, "excluded", np.where(margin > MARGINAL_BAND, "allowed", "marginal"))
+    return np.where((np.asarray(status) == 0) & np.isfinite(margin), names, "none").astype(str)
+
+
+def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound) -> dict[str, Any]:
+    """Relic solution (:func:`relic_grid`, ``settings`` with at least :data:`MOMENTUM_RELIC_N_GRID`
+    rate-table nodes) and the momentum distribution (:func:`uvmsm_jax.momentum_distribution`, grid
+    :data:`FIGURE_MOMENTUM_GRID`) of UνMSM points, in one batched call padded to a multiple of
+    :data:`MOMENTUM_BLOCK` points (memoised). Returns 1-D arrays: ``omega_h2``, ``mechanism``,
+    ``mean_q``, ``rms_q``, ``m_wdm_kev`` (W21), ``m_wdm_sigma_kev`` (W22), ``lambda_fs_mpc`` (W19),
+    ``lya_margin``, ``status``, ``distribution`` (name), ``verdict``; ``lya_bound``, ``lya_bound_kev``."""
+    from ._relic import RelicResult
+    from .models import UVMSM
+    from .momentum import DISTRIBUTIONS, MomentumGrid, momentum_distribution, resolve_lyman_alpha_bound
+
+    arrays = [a.ravel() for a in np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (m_n1, m_zp, g_bl)))]
+    n = arrays[0].size
+    bound_name, bound_kev = resolve_lyman_alpha_bound(lya_bound)
+    settings = dataclasses.replace(settings, n_grid=max(int(settings.n_grid), MOMENTUM_RELIC_N_GRID))
+
+    def compute():
+        keys = ("mean_q", "rms_q", "m_wdm_kev", "m_wdm_sigma_kev", "lambda_fs_mpc", "lya_margin", "status")
+        out = {"lya_bound": bound_name, "lya_bound_kev": bound_kev}
+        if n == 0:
+            out.update({k: np.zeros(0) for k in (*keys, "omega_h2", "mechanism")})
+            out.update(distribution=np.zeros(0, dtype=str), verdict=np.zeros(0, dtype=str))
+            return out
+        size = MOMENTUM_BLOCK * math.ceil(n / MOMENTUM_BLOCK)
+        padded = [np.concatenate([a, np.repeat(a[-1:], size - n)]) for a in arrays]
+        grid = relic_grid("uvmsm", dict(zip(("m_n1", "m_zp", "g_bl"), padded)), settings)
+        result = RelicResult(
+            **{k: grid[k] for k in ("omega_h2", "yield_dm", "yield_mediator", "status", "mechanism")},
+            **{k: grid[k] for k in ("dm_thermalised", "mediator_thermalised", "t_dec", "x_dec")},
+            **{k: grid[k] for k in ("max_dark_rate_over_h", "max_portal_rate_over_h")},
+            ode_steps=np.zeros(size, dtype=np.int32),
+        )
+        d = momentum_distribution(
+            UVMSM(*padded),
+            settings,
+            lya_bound=lya_bound,
+            grid=MomentumGrid(**FIGURE_MOMENTUM_GRID),
+            relic_result=result,
+        )
+        out.update({k: np.asarray(getattr(d, k))[:n] for k in keys})
+        out["omega_h2"] = grid["omega_h2"][:n]
+        out["mechanism"] = grid["mechanism"][:n]
+        index = np.asarray(d.distribution)[:n]
+        out["distribution"] = np.asarray(DISTRIBUTIONS + ("none",))[index]
+        out["verdict"] = _verdict_names(out["lya_margin"], out["status"])
+        return out
+
+    return _memo(_key("momentum", _settings_key(settings), bound_name, bound_kev, *arrays), compute)
+
+
+def _crossing_and_slope(coupling, omega, target: float = OMEGA_TARGET) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`freeze_in_crossing` and the log slope d ln Ωh²/d ln g of the bracketing grid interval."""
+    lg = np.log(np.asarray(coupling, dtype=float))
+    g = freeze_in_crossing(coupling, omega, target)
+    f = _log_ratio(omega, target)
+    slope = np.full(g.shape, np.nan)
+    for i, gi in enumerate(g):
+        if np.isfinite(gi):
+            j = min(max(int(np.searchsorted(lg, math.log(gi))) - 1, 0), lg.size - 2)
+            slope[i] = (f[i, j + 1] - f[i, j]) / (lg[j + 1] - lg[j])
+    return g, slope
+
+
+def _freeze_in_line(m_n1: float, m_zp, g_axis, omega, settings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The freeze-in branch of Ωh² = 0.12 of a relic grid ``omega[i_M, i_g]``: per M_Z′ column the
+    smallest crossing (log–log interpolation), then two Newton steps in ln g — the first with the
+    grid interval's log slope, the second with the secant slope — each kept only where it brings
+    ln(Ωh²/0.12) closer to 0. Returns (M_Z′, g, Ωh²) of the columns with a crossing."""
+    g, slope = _crossing_and_slope(g_axis, omega)
+    ok = np.isfinite(g) & np.isfinite(slope) & (slope > 0)
+    m, g, slope = np.asarray(m_zp, float)[ok], g[ok], slope[ok]
+    if m.size == 0:
+        return m, g, g
+    om = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m, "g_bl": g}, settings)["omega_h2"]
+    for _ in range(2):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g_new = g * np.exp(-_log_ratio(om) / slope)
+        g_new = np.where(np.isfinite(g_new) & (g_new > 0), g_new, g)
+        om_new = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m, "g_bl": g_new}, settings)["omega_h2"]
+        better = np.isfinite(om_new) & ~(np.abs(_log_ratio(om_new)) > np.abs(_log_ratio(om)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            secant = (_log_ratio(om_new) - _log_ratio(om)) / np.log(g_new / g)
+        slope = np.where(better & np.isfinite(secant) & (secant > 0), secant, slope)
+        g, om = np.where(better, g_new, g), np.where(better, om_new, om)
+    return m, g, om
+
+
+def _margin_breaks(m0: float, m1: float) -> list[float]:
+    """Fractions t ∈ (0, 1) where a margin linear from m0 to m1 crosses ±MARGINAL_BAND."""
+    from .momentum import MARGINAL_BAND
+
+    out = []
+    for level in (-MARGINAL_BAND, MARGINAL_BAND):
+        if (m0 - level) * (m1 - level) < 0:
+            out.append((level - m0) / (m1 - m0))
+    return sorted(out)
+
+
+def _draw_verdict_line(ax, x, y, margin, verdict, connect, lw: float = 3.0, zorder: int = 7) -> set[str]:
+    """The polyline (x[i], y[i]) coloured by the Lyman-α verdict (:data:`VERDICT_STYLE`), with the margin
+    linear in ln x between neighbours ``i``, ``i + 1`` where ``connect[i]``; a segment is split where
+    the margin crosses ±0.15 (W.3), and drawn as "none" if an end has no f. Returns the verdicts drawn."""
+    from .momentum import MARGINAL_BAND
+
+    drawn: set[str] = set()
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    for i in range(len(lx) - 1):
+        if not connect[i]:
+            continue
+        ends_ok = verdict[i] != "none" and verdict[i + 1] != "none"
+        breaks = [0.0, *(_margin_breaks(margin[i], margin[i + 1]) if ends_ok else []), 1.0]
+        for t0, t1 in zip(breaks[:-1], breaks[1:]):
+            if ends_ok:
+                mid = margin[i] + 0.5 * (t0 + t1) * (margin[i + 1] - margin[i])
+                kind = "excluded" if mid < -MARGINAL_BAND else "allowed" if mid > MARGINAL_BAND else "marginal"
+            else:
+                kind = "none"
+            colour, ls, _ = VERDICT_STYLE[kind]
+            ts = np.array([t0, t1])
+            ax.plot(
+                np.exp(lx[i] + ts * (lx[i + 1] - lx[i])),
+                np.exp(ly[i] + ts * (ly[i + 1] - ly[i])),
+                color=colour,
+                ls=ls,
+                lw=lw,
+                solid_capstyle="butt",
+                path_effects=_outline(lw + 1.5),
+                zorder=zorder,
+            )
+            drawn.add(kind)
+    for kind in VERDICT_STYLE:
+        sel = np.asarray(verdict) == kind
+        if sel.any():
+            ax.plot(
+                np.asarray(x)[sel],
+                np.asarray(y)[sel],
+                "o",
+                ms=3.2,
+                color=VERDICT_STYLE[kind][0],
+                mec="white",
+                mew=0.6,
+                zorder=zorder + 1,
+            )
+            drawn.add(kind)
+    return drawn
+
+
+def _wdm_overlay(ax, m_n1, m_zp, g_axis, omegas, g_range, resolution, settings, lya_bound) -> dict[str, Any]:
+    """Lyman-α verdict along the physical-mode freeze-in line of Fig. 1a (see :func:`fig1a_wdm`);
+    returns the overlay's data with its legend ``handles``."""
+    t0 = time.perf_counter()
+    s = figure_settings("physical", settings)
+    if "physical" in omegas:
+        line_g, omega = g_axis, omegas["physical"]
+    else:
+        hi = min(g_range[1], WDM_G_MAX)
+        line_g = np.geomspace(g_range[0], hi if hi > g_range[0] else g_range[1], max(6, resolution // 2))
+        omega = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m_zp[:, None], "g_bl": line_g[None, :]}, s)["omega_h2"]
+    m, g, om = _freeze_in_line(m_n1, m_zp, line_g, omega, s)
+    points = _momentum_points(m_n1, m, g, s, lya_bound)
+    critical = 2.0 * m_n1
+    column = np.searchsorted(np.asarray(m_zp, float), m)
+    connect = (np.diff(column) == 1) & ((m[:-1] > critical) == (m[1:] > critical))
+    drawn = _draw_verdict_line(ax, m, g, points["lya_margin"], points["verdict"], connect)
+    bound = points["lya_bound_kev"]
+    from .momentum import MARGINAL_BAND
+
+    lo, hi = bound * math.exp(-MARGINAL_BAND), bound * math.exp(MARGINAL_BAND)
+    ranges = {
+        "excluded": rf"$m_{{\rm WDM}}^{{\rm eq}}$ < {lo:.2g} keV",
+        "marginal": f"{lo:.2g}–{hi:.2g} keV",
+        "allowed": rf"> {hi:.2g} keV",
+        "none": "",
+    }
+    name = points["lya_bound"]
+    handles = [
+        _proxy_line(
+            "none",
+            rf"Lyman-$\alpha$ verdict (W21), bound {bound:g} keV ({name}),"
+            + "\n"
+            + r"on the physical-mode $\Omega h^2=0.12$ freeze-in line:",
+        )
+    ]
+    for kind, (colour, ls, text) in VERDICT_STYLE.items():
+        if kind in drawn or kind != "none":
+            label = f"{text} ({ranges[kind]})" if ranges[kind] else text
+            handles.append(_proxy_line(colour, label, ls=ls, lw=3.0, marker="o", ms=3.2, mec="white"))
+    data: dict[str, Any] = {
+        "mode": "physical",
+        "m_zp": m,
+        "g_bl": g,
+        "omega_h2_grid": om,
+        **points,
+        "verdict_counts": {k: int(np.sum(points["verdict"] == k)) for k in VERDICT_STYLE},
+        "seconds": time.perf_counter() - t0,
+        "handles": handles,
+    }
+    return data
+
+
+def fig1a_wdm(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["fig1a_wdm"],
+    mode: str = "paper",
+    *,
+    m_n1: float = 1e-5,
+    m_zp_range: tuple[float, float] = (1e-6, 1e3),
+    g_range: tuple[float, float] = (1e-13, 1.0),
+    settings=None,
+    regime_factor: int = 2,
+    lya_bound: str | float = "irsic2017",
+):
+    """P1 Fig. 1a (:func:`fig1a`, drawn in ``mode``) with the Lyman-α verdict along the Ωh² = 0.12
+    freeze-in line (docs/equations.md Part W).
+
+    The line is the freeze-in branch (smallest coupling at each M_Z′ column, off resonance for
+    M_Z′ < 2M_N₁ and resonant above) of Ωh² = 0.12 in **physical** mode — always, whatever ``mode``
+    draws the regimes and the blue curves: the momentum distribution needs the Z′ decays (out of
+    equilibrium on the resonant line, (W10)–(W11), K50), which P1's paper mode replaces by its pole
+    bookkeeping. It comes from the figure's physical-mode relic grid (``mode="physical"`` or
+    ``"both"``), else from a physical-mode grid over the same M_Z′ and g ∈ [g_min, 10⁻⁴]
+    (``resolution``/2 points), with one Newton step in ln g per point (Ωh² within ≈ 1 % of 0.12).
+    On those points one batched :func:`uvmsm_jax.momentum_distribution` call gives the equivalent
+    thermal-WDM mass m_WDM^eq by ⟨q⟩ matching (W21) and the margin ln(m_WDM^eq/bound) for
+    ``lya_bound`` (a name of :data:`uvmsm_jax.LYMAN_ALPHA_BOUNDS` or keV; default 5.3 keV): red
+    excluded (margin < −0.15), orange dashed marginal, green allowed (> 0.15), gray dotted no f
+    (non-zero status); the margin is interpolated linearly in ln M_Z′ between the points.
+
+    ``figure_data``: that of :func:`fig1a` with ``name = "fig1a_wdm"`` and ``wdm``: ``m_zp``, ``g_bl``
+    of the line points, ``omega_h2_grid`` (Ωh² there with the figure's rate tables) and ``omega_h2``
+    (with :data:`MOMENTUM_RELIC_N_GRID` nodes, the relic that f is checked against; within ≈ 2 % of
+    0.12), ``mean_q``, ``rms_q``, ``m_wdm_kev`` (W21), ``m_wdm_sigma_kev``
+    (W22), ``lambda_fs_mpc`` (W19) [Mpc], ``lya_margin``, ``verdict``, ``status``, ``distribution``,
+    ``mechanism``, ``lya_bound``, ``lya_bound_kev``, ``verdict_counts``, ``seconds``.
+    """
+    return _fig1a(ax, resolution, mode, m_n1, m_zp_range, g_range, settings, regime_factor, lya_bound)
+
+
+def _margin_zero_crossings(x, margin) -> list[float]:
+    """x where the margin changes sign between neighbours (linear in ln x)."""
+    out = []
+    for i in range(len(x) - 1):
+        a, b = margin[i], margin[i + 1]
+        if np.isfinite(a) and np.isfinite(b) and a * b < 0:
+            t = a / (a - b)
+            out.append(float(math.exp(math.log(x[i]) + t * (math.log(x[i + 1]) - math.log(x[i])))))
+    return out
+
+
+def wdm_line(
+    ax=None,
+    resolution: int = DEFAULT_RESOLUTION["wdm_line"],
+    mode: str = "physical",
+    *,
+    m_n1_values: Sequence[float] = (1e-5, 3e-5, 1e-4),
+    m_zp_range: tuple[float, float] = (1e-5, 1e3),
+    coupling_range: tuple[float, float] = (1e-14, 1e-6),
+    n_coarse: int = 17,
+    lya_bound: str | float = "irsic2017",
+    bounds: Sequence[str] | None = None,
+    settings=None,
+):
+    """The equivalent thermal-WDM mass m_WDM^eq (W21) along the resonant freeze-in line Ωh² = 0.12
+    versus M_Z′, for each M_N₁ in ``m_n1_values`` [GeV] (10, 30, 100 keV; docs/equations.md Part W).
+
+    For each M_N₁, :func:`uvmsm_jax.contour` (``method="secant"``, ``n_coarse`` bracketing points in
+    ``coupling_range``) solves Ωh²(g_B−L) = 0.12 at ``resolution`` masses M_Z′ ∈ [2.1 M_N₁, max] and
+    the smallest-coupling root (the freeze-in branch, branch 0) is kept; then one batched
+    :func:`uvmsm_jax.momentum_distribution` call on all the points gives ⟨q⟩ and m_WDM^eq by ⟨q⟩
+    matching (W21, solid, with dots) and by velocity-dispersion matching (W22, thin dashed) [keV].
+    Horizontal lines: the Lyman-α bounds of :data:`uvmsm_jax.LYMAN_ALPHA_BOUNDS` (names in ``bounds``,
+    default all, W.3); shaded: the marginal band ±15 % (margin |ln(m/bound)| < 0.15) of ``lya_bound``
+    (default 5.3 keV), which also decides the verdicts in ``figure_data``. Always the physical mode
+    (``Settings.mode = "physical"``, also when ``settings`` are given; the ``mode`` argument is ignored):
+    the f of the out-of-equilibrium Z′ needs its decays (K50).
+
+    A point where :func:`uvmsm_jax.momentum_distribution` returns no f (non-zero ``status``) leaves a gap.
+    The relic solution f is checked against uses :data:`MOMENTUM_RELIC_N_GRID` rate-table nodes.
+
+    ``figure_data``: ``m_n1_values``, ``bounds`` (name → keV), and per M_N₁ (keys of ``lines``):
+    ``m_zp``, ``g_bl``, ``omega_h2``, ``mechanism``, ``mean_q``, ``rms_q``, ``m_wdm_kev``,
+    ``m_wdm_sigma_kev``, ``lambda_fs_mpc``, ``lya_margin``, ``verdict``, ``status``, ``distribution``,
+    ``margin_zero`` (M_Z′ where m_WDM^eq crosses the bound), ``no_solution`` (masses without a root).
+    """
+    resolution, _ = _check_common(resolution, mode)
+    from .momentum import LYMAN_ALPHA_BOUNDS, MARGINAL_BAND, resolve_lyman_alpha_bound
+
+    try:
+        m_n1_values = tuple(float(m) for m in m_n1_values)
+    except (TypeError, ValueError):
+        raise ValueError(f"m_n1_values must be a sequence of positive masses, got {m_n1_values!r}") from None
+    if not m_n1_values:
+        raise ValueError("m_n1_values must not be empty")
+    for m in m_n1_values:
+        _positive("m_n1_values", m)
+    m_zp_range = _log_range("m_zp_range", m_zp_range)
+    coupling_range = _log_range("coupling_range", coupling_range)
+    if isinstance(n_coarse, bool) or not isinstance(n_coarse, (int, np.integer)) or n_coarse < 4:
+        raise ValueError(f"n_coarse must be an integer ≥ 4, got {n_coarse!r}")
+    bound_name, bound_kev = resolve_lyman_alpha_bound(lya_bound)
+    names = tuple(LYMAN_ALPHA_BOUNDS) if bounds is None else tuple(bounds)
+    unknown_bounds = [b for b in names if b not in LYMAN_ALPHA_BOUNDS]
+    if unknown_bounds:
+        raise ValueError(f"bounds must be names of {', '.join(LYMAN_ALPHA_BOUNDS)}, got {unknown_bounds!r}")
+    from ._contour import contour
+
+    t0 = time.perf_counter()
+    s = figure_settings("physical", settings)
+    fig, ax, owns = _new_axes(ax)
+    rows: list[tuple[int, float, float]] = []
+    no_solution: dict[float, list[float]] = {}
+    for k, m_n1 in enumerate(m_n1_values):
+        lo = max(m_zp_range[0], 2.1 * m_n1)
+        if lo >= m_zp_range[1]:
+            no_solution[m_n1] = []
+            continue
+        masses = np.geomspace(lo, m_zp_range[1], resolution)
+
+        def solve(m_n1=m_n1, masses=masses):
+            return contour(
+                "uvmsm",
+                masses,
+                fixed={"m_n1": m_n1},
+                settings=s,
+                method="secant",
+                coupling_range=coupling_range,
+                n_coarse=n_coarse,
+            )
+
+        c = _memo(_key("contour", m_n1, masses, _settings_key(s), coupling_range, n_coarse), solve)
+        first: dict[float, float] = {}
+        for p in c.points:  # sorted by mass, then coupling: the first good root is the freeze-in branch
+            if p["status"] == 0 and p["m_zp"] not in first:
+                first[p["m_zp"]] = p["g_bl"]
+        no_solution[m_n1] = [float(x) for x in masses if x not in first]
+        rows += [(k, m_zp, g) for m_zp, g in sorted(first.items())]
+    index = np.asarray([r[0] for r in rows], dtype=int)
+    m_n1_points = np.asarray([m_n1_values[r[0]] for r in rows])
+    m_zp_points = np.asarray([r[1] for r in rows])
+    g_points = np.asarray([r[2] for r in rows])
+    points = _momentum_points(m_n1_points, m_zp_points, g_points, s, lya_bound)
+
+    handles = []
+    bound_values = {b: LYMAN_ALPHA_BOUNDS[b] for b in names}
+    ax.axhspan(bound_kev * math.exp(-MARGINAL_BAND), bound_kev * math.exp(MARGINAL_BAND), color="0.88", zorder=0, lw=0)
+    for j, (b, kev) in enumerate(sorted(bound_values.items(), key=lambda item: -item[1])):
+        ls = BOUND_STYLES[j % len(BOUND_STYLES)]
+        ax.axhline(kev, color="0.25", ls=ls, lw=1.1, zorder=2)
+        handles.append(_proxy_line("0.25", f"{kev:g} keV ({b}{', default' if b == 'irsic2017' else ''})", ls=ls))
+        if b in ("irsic2017", "villasenor2023"):
+            ax.text(m_zp_range[0] * 1.2, kev / 1.03, f"{kev:g} keV", ha="left", va="top", fontsize=7, color="0.25")
+    handles.append(
+        _proxy_patch("0.88", f"marginal band ±15 % of {bound_kev:g} keV ({bound_name}): the verdict", edgecolor="0.7")
+    )
+    lines: dict[float, dict[str, Any]] = {}
+    for k, m_n1 in enumerate(m_n1_values):
+        sel = index == k
+        colour = WDM_COLOURS[k % len(WDM_COLOURS)]
+        line = {key: (value[sel] if isinstance(value, np.ndarray) else value) for key, value in points.items()}
+        line.update(m_zp=m_zp_points[sel], g_bl=g_points[sel], no_solution=no_solution[m_n1])
+        line["margin_zero"] = _margin_zero_crossings(line["m_zp"], line["lya_margin"])
+        lines[m_n1] = line
+        ok = line["status"] == 0
+        x = line["m_zp"]
+        ax.plot(x, np.where(ok, line["m_wdm_kev"], np.nan), "o-", color=colour, lw=1.8, ms=3.5, zorder=6)
+        ax.plot(x, np.where(ok, line["m_wdm_sigma_kev"], np.nan), "--", color=colour, lw=0.9, zorder=5)
+        mass = f"{m_n1 * 1e6:.3g} keV" if m_n1 < 1e-3 else f"{m_n1 * 1e3:.3g} MeV"
+        handles.append(_proxy_line(colour, rf"$M_{{N_1}}$ = {mass}", lw=1.8, marker="o", ms=3.5))
+    handles.append(
+        _proxy_line(
+            "0.3", r"solid: $\langle q\rangle$ matching (W21); dashed: $\sigma$ matching (W22)", lw=0.9, ls="--"
+        )
+    )
+    if np.any(points["status"] != 0):
+        handles.append(_proxy_line("none", "gaps: no f at that point (status ≠ 0)"))
+    finite = np.concatenate([points["m_wdm_kev"], points["m_wdm_sigma_kev"], [min(bound_values.values(), default=1.0)]])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    y_lo = 10.0 ** math.floor(math.log10(min(finite.min(), 0.9 * min(bound_values.values(), default=bound_kev))))
+    y_hi = 10.0 ** math.ceil(math.log10(max(finite.max(), 1.2 * max(bound_values.values(), default=bound_kev))))
+    _log_axes(ax, m_zp_range, (y_lo, y_hi), M_ZP_LABEL, r"$m_{\rm WDM}^{\rm eq}$ [keV]")
+    data = {
+        "name": "wdm_line",
+        "mode": s.mode,
+        "m_n1_values": m_n1_values,
+        "bounds": bound_values,
+        "lya_bound": bound_name,
+        "lya_bound_kev": bound_kev,
+        "lines": lines,
+    }
+    title = r"$m_{\rm WDM}^{\rm eq}$ (W21) along the resonant freeze-in line $\Omega h^2 = 0.12$ (physical mode)"
+    return _finish(
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label="wdm-line",
+        resolution=resolution,
+        modes=("physical",),
+        t0=t0,
+        data=data,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Registry and command line
 # ---------------------------------------------------------------------------------------------
 
@@ -1485,6 +1971,8 @@ FIGURES: dict[str, Callable] = {
     "p2_fig3": p2_fig3,
     "dp_regimes": dp_regimes,
     "dp_thermal_target": dp_thermal_target,
+    "fig1a_wdm": fig1a_wdm,
+    "wdm_line": wdm_line,
 }
 """Figure name → function (the CLI also accepts ``p2-fig1``, ``dp-regimes``, … with hyphens)."""
 

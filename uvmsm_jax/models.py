@@ -239,7 +239,10 @@ class ModelSpec(abc.ABC):
         """The reduced Planck mass M_P [GeV] of the model's conventions."""
 
     def entropy_derivative(self, settings: Settings) -> bool:
-        """Whether the (1 + δ) factor of (G5) is on (default: ``Settings.entropy_derivative``, off if None)."""
+        """Whether the (1 + δ) factor of (G5) is on: ``Settings.entropy_derivative``, or if None on for a
+        tabulated g* in physical mode ((A36)–(A37), (H12)–(H13)) and off in paper mode (P1 and P2 set δ = 0)."""
+        if settings.entropy_derivative is None:
+            return settings.mode == "physical" and isinstance(settings.gstar, str)
         return bool(settings.entropy_derivative)
 
     def g_s_equals_g_rho(self, settings: Settings) -> bool:
@@ -332,12 +335,6 @@ class UVMSMSpec(ModelSpec):
     def planck_mass(self, settings: Settings) -> float:
         """P1's 2.4e18 GeV in paper mode, 2.435e18 GeV otherwise (K12)."""
         return c.M_PLANCK_REDUCED_PAPER if settings.mode == "paper" else c.M_PLANCK_REDUCED
-
-    def entropy_derivative(self, settings: Settings) -> bool:
-        """On for a tabulated g* in physical mode unless set (P1 sets δ = 0)."""
-        if settings.entropy_derivative is None:
-            return settings.mode == "physical" and isinstance(settings.gstar, str)
-        return bool(settings.entropy_derivative)
 
     def g_s_equals_g_rho(self, settings: Settings) -> bool:
         """P1 sets g*s = g* (K11): in paper mode."""

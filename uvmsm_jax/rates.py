@@ -289,24 +289,61 @@ def thermodynamics(
     )
 
 
+def resonance_window(portal: VectorPortal) -> Array:
+    """Half-width [GeV²] in s of the excised resonance window of (G19): min(Δ_exc M², (M² − 4m²)/2)
+    where the pole is open (M_V > 2m; it shrinks at threshold so rates stay continuous), else 0."""
+    big_m, m = portal.m_v, portal.m_dm
+    window = jnp.minimum(RESONANCE_EXCISION * big_m**2, 0.5 * (big_m**2 - 4.0 * m**2))
+    return jnp.where(big_m > 2.0 * m, window, 0.0)
+
+
+def _sm_width(portal: VectorPortal, settings: Settings, sqrt_s: Array) -> Array:
+    """Γ_SM of a vector of mass √s with the portal's SM coupling [GeV] (tabulated; docs/equations.md A8–A11, B4)."""
+    return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
+
+
+def dm_pair_to_sm_cross_section(
+    portal: VectorPortal, settings: Settings, width_total: Array, window: Array
+) -> Callable[[Array], Array]:
+    """σ_a(s) [GeV⁻²] of DM DM → SM through the s-channel V, off the pole (docs/equations.md A19–A20,
+    (H3)–(H5), G19).
+
+    Where the pole is open (M_V > 2m) the propagator is (s − M²)² and |s − M²| < ``window`` [GeV²]
+    is excised (the on-shell part is the V (inverse) decays). Below it the full propagator: a
+    constant width ``width_total`` for the Majorana N₁ (A19), the running Breit–Wigner (H2) with
+    Γ_tot(√s) including Γ_χχ̄(√s) for the Dirac χ.
+    """
+    m, big_m, g_dm = portal.m_dm, portal.m_v, portal.g_dm
+    pole_open = big_m > 2.0 * m
+    eta_a, _ = annihilation_normalisation(settings.mode)
+
+    def sigma(s):
+        sqrt_s = safe_sqrt(s)
+        detuning = s - big_m**2
+        sm_width = _sm_width(portal, settings, sqrt_s)
+        if portal.dm_kind == "dirac":
+            total = sm_width + g_dm**2 * sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
+            propagator2 = jnp.where(pole_open, detuning**2, running_breit_wigner(s, big_m, total))
+        else:
+            propagator2 = jnp.where(pole_open, detuning**2, detuning**2 + (big_m * width_total) ** 2)
+        propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
+        if portal.dm_kind == "dirac":
+            value = sigma_dirac_pair_to_sm(s, m, g_dm, sm_width, propagator2)
+        else:
+            value = sigma_dm_pair_to_sm(s, m, g_dm, sm_width, propagator2, eta_a)
+        return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
+
+    return sigma
+
+
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature):
     """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term): the off-pole
     integral with the resonance window excised (Γ → 0) and the narrow-width pole (A27), or, when the
     pole is below threshold, the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19)."""
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
-    pole_open = big_m > 2.0 * m
-    # Excision half-width in s; shrinks near threshold so the rate is continuous across M = 2m.
-    window = jnp.where(pole_open, jnp.minimum(RESONANCE_EXCISION * big_m**2, 0.5 * (big_m**2 - 4 * m**2)), 0.0)
-
-    def sigma(s):
-        detuning = s - big_m**2
-        propagator2 = jnp.where(pole_open, detuning**2, detuning**2 + (big_m * width_total) ** 2)
-        propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
-        width = portal.g_sm**2 * sm_width_unit_interpolated(safe_sqrt(s), portal.current, settings)
-        value = sigma_dm_pair_to_sm(s, m, portal.g_dm, width, propagator2, eta_a)
-        return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
-
+    window = resonance_window(portal)
+    sigma = dm_pair_to_sm_cross_section(portal, settings, width_total, window)
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0)]
     fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
     log_off_pole = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
@@ -336,25 +373,14 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, tem
     """
     m, big_m, g_dm = portal.m_dm, portal.m_v, portal.g_dm
     pole_open = big_m > 2.0 * m
-    window = jnp.minimum(
-        jnp.minimum(RESONANCE_EXCISION * big_m**2, 0.5 * (big_m**2 - 4.0 * m**2)),
-        PROPAGATOR_WINDOW_THERMAL * big_m * temperature,
+    window = jnp.where(
+        pole_open, jnp.minimum(resonance_window(portal), PROPAGATOR_WINDOW_THERMAL * big_m * temperature), 0.0
     )
-    window = jnp.where(pole_open, window, 0.0)
 
     def sm_width(sqrt_s):
-        return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
+        return _sm_width(portal, settings, sqrt_s)
 
-    def total_width(sqrt_s):
-        return sm_width(sqrt_s) + g_dm**2 * sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
-
-    def sigma(s):
-        sqrt_s = safe_sqrt(s)
-        detuning = s - big_m**2
-        propagator2 = jnp.where(pole_open, detuning**2, running_breit_wigner(s, big_m, total_width(sqrt_s)))
-        propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
-        value = sigma_dirac_pair_to_sm(s, m, g_dm, sm_width(sqrt_s), propagator2)
-        return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
+    sigma = dm_pair_to_sm_cross_section(portal, settings, width_total, window)
 
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0)]
     fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
@@ -427,8 +453,8 @@ def _log_sigma_v_mediator_annihilation(portal, temperature):
     return log_sigma_v_identical_pair(sigma, portal.m_v, 2.0 * portal.m_v, temperature, thresholds)
 
 
-def _log_sigma_v_conversion(portal, settings, temperature):
-    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (docs/equations.md A24, A29; Dirac χ: (H6))."""
+def dm_pair_to_mediator_pair_cross_section(portal: VectorPortal, settings: Settings) -> Callable[[Array], Array]:
+    """σ_c(s) [GeV⁻²] of DM DM → V V (docs/equations.md A23–A24; Dirac χ: (H6)); zero below threshold."""
     _, eta_c = annihilation_normalisation(settings.mode)
 
     def sigma(s):
@@ -436,6 +462,12 @@ def _log_sigma_v_conversion(portal, settings, temperature):
             return sigma_dirac_pair_to_mediator_pair(s, portal.m_dm, portal.m_v, portal.g_dm)
         return sigma_dm_pair_to_mediator_pair(s, portal.m_dm, portal.m_v, portal.g_dm, eta_c)
 
+    return sigma
+
+
+def _log_sigma_v_conversion(portal, settings, temperature):
+    """ln⟨σv⟩_c for DM DM → V V normalised to (n_DM^eq)² (docs/equations.md A24, A29; Dirac χ: (H6))."""
+    sigma = dm_pair_to_mediator_pair_cross_section(portal, settings)
     threshold = jnp.maximum(2.0 * portal.m_dm, 2.0 * portal.m_v)
     return log_sigma_v_identical_pair(sigma, portal.m_dm, threshold, temperature)
 

@@ -26,7 +26,7 @@ class Settings(eqx.Module):
       fit D1–D3), or a number (constant g* = g*s, no dg*s/dT term).
     statistics: "maxwell-boltzmann" (default) or "quantum" (FD/BE equilibrium densities).
     entropy_derivative: include the (1+δ) factor of (G5). ``None`` → on for a tabulated g* in
-      physical mode for the UνMSM, off otherwise (P1 and P2 set δ = 0).
+      physical mode (both models: (A36)–(A37), (H12)–(H13)), off otherwise (P1 and P2 set δ = 0).
     t_reheat: reheating temperature T_R [GeV]; ``None`` → the model's default
       (``ModelSpec.default_t_reheat``: 100·max(M_N₁, M_Z′) for the UνMSM, (A39), K13; for the dark
       photon 100·max(m_χ, m_A′) (H.2), or 1000·m_A′ in its paper mode (B18)). Differentiable.

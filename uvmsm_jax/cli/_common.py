@@ -12,7 +12,7 @@ Contract (README, "Command line"):
   (``--debug`` shows the traceback).
 
 A subcommand is a :class:`Command` in its own module of this package (``relic``, ``observables``,
-``widths``, ``ship``, ``scan``, ``contour``, ``figure``), listed in :data:`COMMAND_MODULES`.
+``momentum``, ``widths``, ``ship``, ``scan``, ``contour``, ``figure``), listed in :data:`COMMAND_MODULES`.
 """
 
 from __future__ import annotations
@@ -407,7 +407,7 @@ class Command:
     description: str | None = None
 
 
-COMMAND_MODULES = ("relic", "observables", "widths", "ship", "scan", "contour", "figure")
+COMMAND_MODULES = ("relic", "observables", "momentum", "widths", "ship", "scan", "contour", "figure")
 """The subcommand modules of :mod:`uvmsm_jax.cli`, in ``--help`` order; each defines ``COMMAND``."""
 
 

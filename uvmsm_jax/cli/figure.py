@@ -41,11 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=MODES,
         help="Model-1 convention (docs/equations.md A.0); 'both' overlays the Ωh²=0.12 curves of both "
         "(default paper; ignored by the Model-2 figures: p2-fig1 and p2-fig3 use P2's system, dp-regimes "
-        "and dp-thermal-target the all-regime one)",
+        "and dp-thermal-target the all-regime one; fig1a-wdm draws its Lyman-α line and wdm-line always in "
+        "physical mode)",
     )
     group = parser.add_argument_group("figure-specific options")
     for option, _, text in FIGURE_OPTIONS:
         group.add_argument(option, type=positive_float(option), default=None, metavar="X", help=text)
+    group.add_argument(
+        "--lya-bound",
+        type=_lya_bound_type,
+        default=None,
+        metavar="NAME|KEV",
+        help="fig1a-wdm, wdm-line: the Lyman-α bound of the verdict, a name of uvmsm_jax.LYMAN_ALPHA_BOUNDS "
+        "or a number in keV (default irsic2017, 5.3 keV; docs/momentum.md)",
+    )
     parser.add_argument(
         "--dpi",
         type=argument_type(parse_resolution, "--dpi", "integer"),
@@ -60,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also save the numbers behind the figure (grids, curves, band edges) to FILE.npz",
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def _lya_bound_type(text: str):
+    from .momentum import lya_bound_type
+
+    return lya_bound_type(text)
 
 
 def parse_resolution(text: str, option: str) -> int:
@@ -79,7 +94,7 @@ def run(args: argparse.Namespace) -> dict:
         raise UsageError(f"--data must end in .npz, got {args.data!r}")
     accepted = inspect.signature(FIGURES[key]).parameters
     options = {}
-    for option, keyword, _ in FIGURE_OPTIONS:
+    for option, keyword, _ in (*FIGURE_OPTIONS, ("--lya-bound", "lya_bound", "")):
         value = getattr(args, keyword)
         if value is None:
             continue
@@ -115,12 +130,14 @@ def format_text(result: Mapping) -> str:
 
 COMMAND = Command(
     "figure",
-    "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3) or a Model-2 regime figure from the solvers",
+    "draw a paper figure (P1 Figs. 1a–3b, P2 Figs. 1 and 3), a Model-2 regime figure or a Lyman-α figure from the "
+    "solvers",
     add_arguments,
     run,
     format_text,
     description="Recompute and draw a figure of P1 (arXiv:1606.09317) or P2 (arXiv:2512.05380), or a map "
-    "of the dark-photon model in every regime (dp-regimes, dp-thermal-target): NAME is one of "
+    "of the dark-photon model in every regime (dp-regimes, dp-thermal-target), or the Lyman-α verdict on the "
+    "freeze-in line (fig1a-wdm, wdm-line): NAME is one of "
     + ", ".join(n.replace("_", "-") for n in FIGURES)
     + ". The output format "
     "follows the extension of --out (.png or .pdf).",
