@@ -1545,11 +1545,10 @@ BOUND_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)))
 
 def _verdict_names(margin, status) -> np.ndarray:
     """Verdicts "excluded" | "marginal" | "allowed" from ln(m_WDM^eq/bound) (W.3); "none" where there is no f."""
-    from .momentum import MARGINAL_BAND
+    from .momentum import lyman_alpha_verdict
 
-    margin = np.asarray(margin, dtype=float)
-    names = np.where(margin < -MARGINAL_BAND, "excluded", np.where(margin > MARGINAL_BAND, "allowed", "marginal"))
-    return np.where((np.asarray(status) == 0) & np.isfinite(margin), names, "none").astype(str)
+    verdict = lyman_alpha_verdict(np.where(np.asarray(status) == 0, margin, np.nan))
+    return np.array(["none" if v is None else v for v in verdict.ravel()], dtype=str).reshape(verdict.shape)
 
 
 def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound) -> dict[str, Any]:

@@ -421,8 +421,7 @@ def _decay_production(config, portal, widths, thermal_mediator, t_reheat, q, q_g
         k_v = p_v**2 / (e_v + big_m)
         decay = big_m * width_dep * dt / e_v
         f_limit = width_prod / width_dep * _statistics_weight(e_v / temperature, settings.statistics)
-        average = -jnp.expm1(-decay) / jnp.where(decay > 0, decay, 1.0)
-        f_v_mean = f_limit + (f_v - f_limit) * jnp.where(decay > 0, average, 1.0)
+        f_v_mean = f_limit + (f_v - f_limit) * _relative_expm1(-decay)  # (1 − e^{−D})/D
         f_v_next = f_limit + (f_v - f_limit) * jnp.exp(-decay)
         nodes = jnp.concatenate([jnp.zeros(1), k_v])
         values = jnp.concatenate([f_v_mean[:1], f_v_mean])
