@@ -50,7 +50,16 @@ from ._widths import dm_pair_width
 from .codes import STATUS_MESSAGES, Mechanism, Status, mechanism_names
 from .hadrons import sm_width_unit
 from .models import validate_model
-from .pipeline import N_PARAMETERS, Config, configure, first_crossing_temperature, parameters, portal_of
+from .pipeline import (
+    N_PARAMETERS,
+    SAFE_THETA,
+    Config,
+    configure,
+    decayed_temperature,
+    first_crossing_temperature,
+    parameters,
+    portal_of,
+)
 from .portal import VectorPortal
 from .rates import (
     dm_pair_to_mediator_pair_cross_section,
@@ -130,8 +139,6 @@ YIELD_TOLERANCE = 1e-2
 """Largest |Y(W18)/Y_relic − 1| of a freeze-in f (status :attr:`Status.DISTRIBUTION_YIELD_MISMATCH` above)."""
 HOT_RELIC_X_DEC = 3.0
 """x_dec below which a freeze-out is relativistic decoupling (W15); above it (W16)."""
-DECAY_COMPLETION = 100.0
-"""The decay grid runs until Γ_dep/H ≥ this (∫Γ_dep dt = 50) and T ≤ M_V/50 (W.5)."""
 TWO_TO_TWO_X_END = 40.0
 """The 2→2 grid runs down to T = m_DM/40 (W.5)."""
 
@@ -282,6 +289,11 @@ def yield_from_distribution(zeroth_moment: Array, g_s0: Array, species: float = 
     return species * 45.0 * G_PER_SPECIES / (4.0 * jnp.pi**4 * g_s0) * zeroth_moment
 
 
+def _yield_on_grid(q: Array, f: Array, g_s0: Array, species: float) -> Array:
+    """Y of (W18) for f on the log grid q (the zeroth moment alone)."""
+    return yield_from_distribution(_trapezoid_log(q, q**3 * f), g_s0, species)
+
+
 def free_streaming_length(q: Array, f: Array, m_dm: Array, n_a: int = 600) -> Array:
     """Comoving free-streaming length λ_FS [Mpc] of (W19): ∫₀¹ ⟨v⟩(a) da/(a²H(a)) with the cosmology of
     W.2 (h = 0.674, Ω_m = 0.315, radiation with N_eff = 3.044, flat); m_dm in GeV; f on the log grid q."""
@@ -406,8 +418,7 @@ def _decay_production(config, portal, widths, thermal_mediator, t_reheat, q, q_g
     counting = DM_COUNTING[portal.dm_kind]
     width_prod, width_dep, width_dm = widths
     m, big_m = portal.m_dm, portal.m_v
-    h_coefficient = jnp.sqrt(jnp.pi**2 * 106.75 / 90.0) / config.physics.planck_mass
-    t_end = jnp.minimum(big_m / 50.0, jnp.sqrt(width_dep / (DECAY_COMPLETION * h_coefficient)))
+    t_end = jnp.minimum(big_m / 50.0, decayed_temperature(width_dep, config.physics.planck_mass))
     t_end = jnp.minimum(t_end, m / TWO_TO_TWO_X_END)  # the saturation check also sees the 2→2 epoch
     bg = _background(config, portal, t_reheat, t_end, grid.n_t)
     q_v = jnp.asarray(grid.q_mediator())
@@ -431,9 +442,7 @@ def _decay_production(config, portal, widths, thermal_mediator, t_reheat, q, q_g
         closed_form = equilibrium_mediator_integral(k_minus, k_plus, big_m, temperature, settings.statistics)
         integral = jnp.where(thermal_mediator, closed_form, tabulated)
         f = f + dt * decay_collision_term(p, m, big_m, width_dm, integral, counting.per_decay)
-        grid_part = f[: grid.n_q]
-        y = yield_from_distribution(_trapezoid_log(q_grid, q_grid**3 * grid_part), g_s0, counting.species)
-        return (f_v_next, f), y
+        return (f_v_next, f), _yield_on_grid(q_grid, f[: grid.n_q], g_s0, counting.species)
 
     init = (jnp.zeros_like(q_v), jnp.zeros_like(q))
     (_, f), y_history = jax.lax.scan(step, init, (bg.temperature, bg.r, bg.dt))
@@ -464,8 +473,7 @@ def _two_to_two_production(config, portal, width_total, thermal_mediator, t_rehe
         p = q * temperature * r
         for sigma, s_min, weight in channels:
             f = f + dt * weight * two_to_two_collision_term(p, m, temperature, sigma, s_min, grid.n_s)
-        y = yield_from_distribution(_trapezoid_log(q_grid, q_grid**3 * f[: grid.n_q]), g_s0, counting.species)
-        return f, y
+        return f, _yield_on_grid(q_grid, f[: grid.n_q], g_s0, counting.species)
 
     f, y_history = jax.lax.scan(step, jnp.zeros_like(q), (bg.temperature, bg.r, bg.dt))
     return f, y_history, bg
@@ -527,8 +535,7 @@ def _point(row: Array, q_out: Array, config: Config, grid: MomentumGrid) -> dict
     mediator_thermal, dm_thermal = row[5] > 0.5, row[6] > 0.5
     x_dec, t_dec, y_relic, relic_status, mechanism, t_kd = row[7], row[8], row[9], row[10], row[11], row[12]
     valid = relic_status == Status.OK
-    safe = jnp.asarray((1.0, 1.0, 1e-10, 1e-10, 100.0))
-    theta = jnp.where(valid & jnp.all(jnp.isfinite(theta) & (theta > 0)), theta, safe)
+    theta = jnp.where(valid & jnp.all(jnp.isfinite(theta) & (theta > 0)), theta, jnp.asarray(SAFE_THETA))
     portal = portal_of(theta, config)
     counting = DM_COUNTING[portal.dm_kind]
     g_s0 = _entropy_dof(config, T_CMB_GEV)

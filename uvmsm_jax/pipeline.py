@@ -38,6 +38,7 @@ __all__ = [
     "classify",
     "configure",
     "crossing_temperature",
+    "decayed_temperature",
     "first_crossing_temperature",
     "parameters",
     "portal_of",
@@ -98,6 +99,13 @@ def portal_of(theta: Array, config: Config) -> VectorPortal:
     return VectorPortal(m_dm, m_v, g_sm, g_dm, current=config.spec.current, dm_kind=config.spec.dm_kind)
 
 
+def decayed_temperature(width: Array, planck_mass: float) -> Array:
+    """Temperature [GeV] at which Γ/H (H at g* = 106.75, an upper bound on g*) reaches :data:`DECAY_COMPLETION`:
+    below it a particle of width Γ [GeV] has decayed (∫Γ dt = 50)."""
+    h_coefficient = jnp.sqrt(jnp.pi**2 * 106.75 / 90.0) / planck_mass
+    return jnp.sqrt(width / (DECAY_COMPLETION * h_coefficient))
+
+
 def crossing_temperature(log_ratio: Array, taus: Array, m_ref: Array) -> Array:
     """Lowest grid temperature where ln(r/H) crosses 0 from above (A32) [GeV]; NaN if never > 0."""
     above = log_ratio > 0
@@ -156,8 +164,7 @@ def prepare(theta: Array, config: Config) -> PreparedPoint:
 
     t_end = jnp.minimum(portal.m_dm, portal.m_v) / settings.x_end
     if physics.processes.decays:  # until the mediator has decayed: Γ/H(g* ≤ 106.75) ≥ 100
-        h_coefficient = jnp.sqrt(jnp.pi**2 * 106.75 / 90.0) / physics.planck_mass
-        t_end = jnp.minimum(t_end, jnp.sqrt(width_total / (DECAY_COMPLETION * h_coefficient)))
+        t_end = jnp.minimum(t_end, decayed_temperature(width_total, physics.planck_mass))
     tau_start, tau_end = jnp.log(m_ref / t_reheat), jnp.log(m_ref / t_end)
 
     def log_rates(tau):
