@@ -23,7 +23,7 @@ def test_exported_solver_is_stored_reused_and_equal(tmp_path):
     assert first.as_dict()["status"] == 0 and first.as_dict()["omega_h2"] > 0
     assert first.as_dict()["ode_steps"] > 10  # the stiff solve took steps, and the count is reported
     # another batch size (or model, or settings) is another file
-    uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, [1e-12, 2e-12]), SETTINGS, export_cache=tmp_path)
+    uj.relic(uj.DarkPhotonDM([0.1, 0.2], 1.0, 1e-9, 1e-12), SETTINGS, export_cache=tmp_path)
     assert len(list(tmp_path.glob("*" + SUFFIX))) == 2
     # a corrupt (or foreign) file is exported again
     stored.write_bytes(b"not an exported program")

@@ -17,7 +17,7 @@ from uvmsm_jax import boltzmann as bz
 from uvmsm_jax import models
 from uvmsm_jax.cli import build_parser
 from uvmsm_jax.portal import VectorPortal, as_float
-from uvmsm_jax.rates import ProcessSwitches, log_rate_coefficients
+from uvmsm_jax.rates import ProcessSwitches, coupled_log_rates, unit_log_rates
 
 RATE_COLUMNS = {
     "annihilation": (bz.LOG_K_A, bz.LOG_K_A_SHIFT),
@@ -87,17 +87,18 @@ def test_declared_coupling_powers_match_the_rates(name, masses, couplings):
         width_sm = w.sm
 
         def at(t):
-            return log_rate_coefficients(
+            unit = unit_log_rates(
                 portal,
                 settings,
                 switches,
                 physics.planck_mass,
                 physics.entropy_derivative,
-                width_sm,
-                w.dm,
+                width_sm / portal.g_sm**2,
+                (portal.g_sm, portal.g_dm, width_sm + w.dm),
                 t,
                 physics.g_s_equals_g_rho,
-            )[0]
+            )
+            return coupled_log_rates(unit, portal, switches, width_sm, w.dm)[0]
 
         return jax.vmap(at)(temperatures)
 

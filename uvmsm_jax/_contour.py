@@ -42,7 +42,7 @@ import functools
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import equinox as eqx
@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._batching import pad_rows
+from ._batching import run_padded
 from ._relic import relic
 from ._scan import chunk_function, default_chunk, settings_dict, static_settings
 from .codes import MECHANISMS, Status
@@ -307,21 +307,6 @@ def _illinois(evaluate, mass_index, a, b, fa, fb, tol: float, max_evaluations: i
     }
 
 
-def _run_padded(fn, size: int, arrays: Sequence[np.ndarray], *extra) -> Any:
-    """Call a vmapped function on fixed-size chunks (the last one padded with its last row).
-
-    Returns ``fn``'s output pytree (an array, a tuple or a dict of arrays) with NumPy leaves.
-    """
-    n = arrays[0].shape[0]
-    pieces = []
-    for start in range(0, n, size):
-        block = [pad_rows(a[start : start + size], size) for a in arrays]
-        m = min(size, n - start)
-        out = fn(*(jnp.asarray(b) for b in block), *(jnp.asarray(e) for e in extra))
-        pieces.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], out))
-    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
-
-
 # ---------------------------------------------------------------------------------------------
 # Result
 # ---------------------------------------------------------------------------------------------
@@ -514,7 +499,7 @@ def contour(
         for j, name in enumerate(names):
             p[:, j] = u if name == unknown else np.log(base[name][mass_index])
         p[:, -1] = ln_tr
-        lo, extras = _run_padded(coarse, chunk, [p])
+        lo, extras = run_padded(coarse, chunk, [p])
         return np.where(extras[:, 1] == 0, lo - ln_target, np.nan), lo, extras
 
     def log_f(mass_index: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -573,7 +558,7 @@ def contour(
                 solve = _newton_function(objective, iu, float(tol), int(max_iter), size)
             else:
                 solve = _optax_function(objective, iu, float(tol), int(max_iter), size)
-            res = _run_padded(solve, size, [u0, a, b_, p_other], ln_target)
+            res = run_padded(solve, size, [u0, a, b_, p_other], ln_target)
         f_eval = res["log_omega"] - ln_target
         good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
         bad = np.flatnonzero(~good)
@@ -582,8 +567,8 @@ def contour(
             n_fallback = int(bad.size)
             sign = np.where(fb[bad] > fa[bad], 1.0, -1.0)
             bisect = _bisection_function(objective, iu, float(tol), size)
-            u_b = _run_padded(bisect, size, [a[bad], b_[bad], sign, p_other[bad]], ln_target)
-            res2 = _run_padded(solve, size, [u_b, a[bad], b_[bad], p_other[bad]], ln_target)
+            u_b = run_padded(bisect, size, [a[bad], b_[bad], sign, p_other[bad]], ln_target)
+            res2 = run_padded(solve, size, [u_b, a[bad], b_[bad], p_other[bad]], ln_target)
             f2 = res2["log_omega"] - ln_target
             better = np.isfinite(f2) & ((np.abs(f2) < np.abs(f_eval[bad])) | ~np.isfinite(f_eval[bad]))
             for key in res:

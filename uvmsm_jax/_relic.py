@@ -10,6 +10,7 @@ discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 
@@ -20,12 +21,24 @@ import numpy as np
 from jaxtyping import Array
 
 from . import boltzmann as bz
-from ._batching import default_block, map_blocks
+from ._batching import default_block, map_blocks, pad_rows, run_padded, stage_blocks
 from ._export import load_or_export
 from ._validation import is_concrete
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
-from .pipeline import N_PARAMETERS, Config, classify, configure, parameters, prepare, solve
+from .pipeline import (
+    N_PARAMETERS,
+    Config,
+    classify,
+    configure,
+    parameters,
+    point_rate_table,
+    prepare,
+    shared_rate_table,
+    solve,
+    uses_shared_rate_table,
+)
+from .rates import UnitRates
 from .settings import Settings
 
 __all__ = ["RelicResult", "relic", "yield_history"]
@@ -47,9 +60,10 @@ OUTPUT_FIELDS = (
 """The float outputs of one solved point, in the order of :func:`_point_outputs`."""
 
 
-def _point_outputs(theta: Array, config: Config) -> Array:
-    """All stages for one point → the :data:`OUTPUT_FIELDS` as one float vector."""
-    prepared = prepare(theta, config)
+def _point_outputs(theta: Array, config: Config, shared: UnitRates | None = None) -> Array:
+    """All stages for one point → the :data:`OUTPUT_FIELDS` as one float vector (``shared``: the
+    coupling-free rate table of its masses, :func:`~uvmsm_jax.pipeline.shared_rate_table`)."""
+    prepared = prepare(theta, config, shared)
     regime = classify(prepared, config)
     solution = solve(prepared, regime, config)
     valid, nan = prepared.valid, jnp.nan
@@ -94,9 +108,84 @@ def _relic_outputs_jvp(config, primals, tangents):
     return outputs, jacobian @ theta_dot
 
 
+STAGE_TRACES: collections.Counter = collections.Counter()
+"""How often each stage function of a batch was traced, keyed by (stage,
+config, block): a scan or contour compiles each stage once."""
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _relic_batch(thetas: Array, config: Config, block: int) -> Array:
+    STAGE_TRACES["own tables", config, thetas.shape[0]] += 1
     return map_blocks(lambda theta: _relic_outputs(theta, config), thetas, block)
+
+
+MASS_COLUMNS = (0, 1, 4)
+"""The entries of θ a shared rate table depends on: m_dm, m_v and T_R."""
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _shares_table(thetas: Array, config: Config) -> Array:
+    STAGE_TRACES["plan", config, thetas.shape[0]] += 1
+    return jax.vmap(lambda theta: uses_shared_rate_table(theta, config))(thetas)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _rate_tables(thetas: Array, config: Config, shared: bool) -> UnitRates:
+    STAGE_TRACES["shared tables" if shared else "own tables", config, thetas.shape[0]] += 1
+    table = shared_rate_table if shared else point_rate_table
+    return jax.vmap(lambda theta: table(theta, config))(thetas)
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _solve_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Array:
+    STAGE_TRACES["solve", config, thetas.shape[0]] += 1
+    return jax.vmap(lambda theta, table: _point_outputs(theta, config, table))(thetas, tables)
+
+
+SLICE_BLOCKS = 64
+"""Solve blocks per slice of a batch with shared tables: the points are taken in order of their
+tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 × ~20 kB on CPU)."""
+
+
+def _relic_shared_tables(flat: np.ndarray, config: Config) -> np.ndarray | None:
+    """Outputs of a concrete batch θ (n, 5) in two stages (docs/relic.md, "Shared rate tables"):
+    the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once, and a point the
+    shared table does not represent exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`)
+    gets its own (blocks of the table stage); then every point adds its couplings to its table and
+    is solved (blocks of the solve stage). None when no two points share a table (nothing to gain)."""
+    table_block, solve_block = stage_blocks()
+    solve_block = min(solve_block, flat.shape[0])  # a chunk smaller than a block is not padded up
+    shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
+    masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
+    if masses.shape[0] == np.count_nonzero(shares):
+        return None
+    # table ids: the distinct masses first, then one per point with its own table
+    table_id = np.empty(flat.shape[0], dtype=np.int64)
+    table_id[shares] = mass_index.ravel()
+    table_id[~shares] = masses.shape[0] + np.arange(np.count_nonzero(~shares))
+    table_theta = np.ones((masses.shape[0] + np.count_nonzero(~shares), N_PARAMETERS))
+    table_theta[: masses.shape[0], MASS_COLUMNS] = masses
+    table_theta[masses.shape[0] :] = flat[~shares]
+    order = np.argsort(table_id, kind="stable")
+    outputs = np.empty((flat.shape[0], len(OUTPUT_FIELDS)))
+    for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
+        points = order[start : start + SLICE_BLOCKS * solve_block]
+        needed, local = np.unique(table_id[points], return_inverse=True)
+        pieces = []
+        for shared, ids in ((True, needed[needed < masses.shape[0]]), (False, needed[needed >= masses.shape[0]])):
+            if ids.size:
+                tabulate = functools.partial(_rate_tables, config=config, shared=shared)
+                pieces.append(run_padded(tabulate, table_block, [table_theta[ids]]))
+        tables = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)  # in the order of `needed`
+        local = local.ravel()
+        for first in range(0, points.size, solve_block):  # the tables are gathered per block
+            rows = pad_rows(np.arange(first, min(first + solve_block, points.size)), solve_block)
+            table_rows = local[rows]
+            block_tables = jax.tree_util.tree_map(lambda x, i=table_rows: jnp.asarray(x[i]), tables)
+            block_outputs = np.asarray(_solve_with_tables(jnp.asarray(flat[points[rows]]), block_tables, config))
+            m = min(solve_block, points.size - first)
+            outputs[points[first : first + m]] = block_outputs[:m]
+    return outputs
 
 
 class RelicResult(eqx.Module):
@@ -180,7 +269,8 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     ``export_cache``: a folder in which the traced solver is kept (``jax.export``, one file per
     model, settings and batch size); a later call with concrete inputs loads it instead of tracing
     (seconds saved per call; the CLI uses ``~/.cache/uvmsm-jax/export``). Ignored for traced inputs
-    (inside ``jit``, ``vmap`` or a derivative), so differentiation is unaffected.
+    (inside ``jit``, ``vmap`` or a derivative), so differentiation is unaffected, and for a batch
+    solved with shared rate tables (``Settings.rate_tables``; its stages are compiled once anyway).
     """
     settings = Settings() if settings is None else settings
     config = configure(model, settings)
@@ -191,7 +281,12 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     batch_shape = theta.shape[:-1]
     flat = theta.reshape(-1, N_PARAMETERS)
     block = default_block()
-    if export_cache is not None and concrete:
+    shared = None
+    if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
+        shared = _relic_shared_tables(np.asarray(flat), config)
+    if shared is not None:
+        outputs = jnp.asarray(shared)
+    elif export_cache is not None and concrete:
         solve_batch = load_or_export(
             export_cache,
             f"relic\n{config!r}\n{block}\n{flat.shape}",

@@ -7,8 +7,9 @@ such as M_N₁ = r·M_Z′) and returns an :class:`xarray.Dataset`; with ``out=`
 
 Chunks
     The grid is cut into rectangular blocks (the last axis varies fastest) of at most ``chunk``
-    points; every block is padded to the same size (with copies of its last point) and evaluated by
-    one jitted, vmapped function, so a scan compiles exactly once (:func:`chunk_function`). Each
+    points; every block is padded to the same size (with copies of its last point) and evaluated as
+    one batch of :func:`uvmsm_jax.relic` (:func:`chunk_function`): its distinct masses are tabulated
+    once, the points solved in fixed-size blocks, so a scan compiles each stage exactly once. Each
     block is also exactly one Zarr chunk of every variable, written by a single process.
 
 Resume
@@ -54,15 +55,14 @@ import warnings
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ._batching import default_block, pad_rows
-from ._relic import relic
+from ._relic import STAGE_TRACES, relic
 from .codes import MECHANISMS, STATUS_MESSAGES
 from .models import model_spec
+from .pipeline import configure
 from .settings import Settings
 
 __all__ = [
@@ -192,37 +192,36 @@ def data_provenance() -> dict[str, Any]:
 
 
 @functools.cache
-def _chunk_functions(model: str, settings: Settings, with_t_reheat: bool, size: int) -> tuple[Callable, Callable]:
+def chunk_function(model: str, settings: Settings, with_t_reheat: bool, size: int) -> Callable:
+    """The function evaluating one chunk: ``f(theta) -> dict`` of the :data:`OUTPUTS` (NumPy arrays).
+
+    ``theta`` has shape ``(size, P)``: the model fields in ``parameter_names`` order, then T_R when
+    ``with_t_reheat``. ``settings`` must have ``t_reheat=None``. The chunk is one concrete batch of
+    :func:`uvmsm_jax.relic`: with the default ``Settings.rate_tables="shared"`` its distinct masses
+    are tabulated once and the points solved in fixed-size blocks, so every stage compiles once
+    per key however many chunks follow (:func:`chunk_traces`).
+    """
     spec = model_spec(model)
     names = spec.fields
     if settings.t_reheat is not None:
         raise ValueError("chunk_function needs settings with t_reheat=None (pass T_R as a column)")
 
     def evaluate_chunk(theta):
+        theta = np.asarray(theta)
         fields = {name: theta[:, i] for i, name in enumerate(names)}
         s = dataclasses.replace(settings, t_reheat=theta[:, len(names)]) if with_t_reheat else settings
         result = relic(spec.model(**fields), s)
-        return {name: getattr(result, name) for name in OUTPUT_NAMES}
+        return {name: np.asarray(getattr(result, name)) for name in OUTPUT_NAMES}
 
-    evaluate_chunk.__name__ = f"scan_chunk_{model.replace('-', '_')}_{size}"
-    counted = eqx.debug.assert_max_traces(evaluate_chunk, max_traces=1)
-    return eqx.filter_jit(counted), counted
-
-
-def chunk_function(model: str, settings: Settings, with_t_reheat: bool, size: int) -> Callable:
-    """The jitted function evaluating one chunk: ``f(theta) -> dict`` of the :data:`OUTPUTS`.
-
-    ``theta`` has shape ``(size, P)``: the model fields in ``parameter_names`` order, then T_R when
-    ``with_t_reheat``. ``settings`` must have ``t_reheat=None``. There is one function per key
-    (cached), wrapped in ``eqx.debug.assert_max_traces(max_traces=1)``: it compiles once, and a
-    retrace would be an error. :func:`chunk_traces` reports how often it was traced.
-    """
-    return _chunk_functions(model, settings, with_t_reheat, size)[0]
+    return evaluate_chunk
 
 
 def chunk_traces(model: str, settings: Settings, with_t_reheat: bool, size: int) -> int:
-    """How many times the chunk function of this key has been traced (0 or 1)."""
-    return eqx.debug.get_num_traces(_chunk_functions(model, settings, with_t_reheat, size)[1])
+    """How many times the most-traced compiled stage of this key's chunks was traced (0: nothing
+    compiled yet; 1: each stage compiled once, as it should be)."""
+    config = configure(model, settings)
+    counts = [n for (_, key, _), n in STAGE_TRACES.items() if key == config]
+    return max(counts, default=0)
 
 
 def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple[np.ndarray, bool]:
@@ -243,9 +242,7 @@ def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple
 
 
 def _run_chunk(model: str, settings: Settings, with_t_reheat: bool, theta: np.ndarray) -> dict[str, np.ndarray]:
-    fn = chunk_function(model, static_settings(settings), with_t_reheat, theta.shape[0])
-    out = fn(jnp.asarray(theta))
-    return {k: np.asarray(v) for k, v in out.items()}
+    return chunk_function(model, static_settings(settings), with_t_reheat, theta.shape[0])(theta)
 
 
 def evaluate(

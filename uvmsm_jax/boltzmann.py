@@ -80,12 +80,18 @@ def tabulate(log_rates_at_tau, tau_start: Array, tau_end: Array, n_grid: int):
     """
     taus = jnp.linspace(tau_start, tau_end, n_grid)
     values, aux = jax.vmap(log_rates_at_tau)(taus)
+    return interpolant(values, taus), taus, aux
+
+
+def interpolant(values: Array, taus: Array) -> RateTable:
+    """The :class:`RateTable` of node ``values`` (n, N_COLUMNS) on the uniform grid ``taus`` (n ≥ 4),
+    with the slopes of :func:`tabulate`."""
     step = taus[1] - taus[0]
     interior = (values[:-4] - 8 * values[1:-3] + 8 * values[3:-1] - values[4:]) / (12 * step)
     first = (-3 * values[:2] + 4 * values[1:3] - values[2:4]) / (2 * step)
     last = (3 * values[-2:] - 4 * values[-3:-1] + values[-4:-2]) / (2 * step)
     slopes = jnp.concatenate([first, interior, last])
-    return RateTable(tau0=tau_start, step=step, values=values, slopes=slopes), taus, aux
+    return RateTable(tau0=taus[0], step=step, values=values, slopes=slopes)
 
 
 class SystemSwitches(eqx.Module):

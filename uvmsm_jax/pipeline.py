@@ -27,7 +27,14 @@ from .codes import Status
 from .hadrons import sm_width_unit
 from .models import ModelSpec, Physics, model_spec
 from .portal import VectorPortal
-from .rates import RateDiagnostics, log_rate_coefficients
+from .rates import (
+    WIDTH_FREE_TOLERANCE,
+    RateDiagnostics,
+    UnitRates,
+    coupled_log_rates,
+    propagator_width_effect,
+    unit_log_rates,
+)
 from .settings import Settings
 
 __all__ = [
@@ -41,9 +48,12 @@ __all__ = [
     "decayed_temperature",
     "first_crossing_temperature",
     "parameters",
+    "point_rate_table",
     "portal_of",
     "prepare",
+    "shared_rate_table",
     "solve",
+    "uses_shared_rate_table",
 ]
 
 N_PARAMETERS = 5
@@ -149,47 +159,123 @@ class PreparedPoint(eqx.Module):
     diagnostics: RateDiagnostics
 
 
-def prepare(theta: Array, config: Config) -> PreparedPoint:
-    """Widths, integration range and the tabulated rate coefficients of one point θ."""
+class _Range(eqx.Module):
+    """A point's validated θ, portal, widths [GeV], m_ref [GeV] and τ range; ``range_coupling_free``:
+    τ_end is set by x_end (not by the mediator's decay), so it depends on the masses only."""
+
+    valid: Array
+    theta: Array
+    portal: VectorPortal
+    width_sm: Array
+    width_dm: Array
+    m_ref: Array
+    tau_start: Array
+    tau_end: Array
+    range_coupling_free: Array
+
+
+def _integration_range(theta: Array, config: Config) -> _Range:
     physics, spec = config.physics, config.spec
     settings = physics.settings
     valid = jnp.all(jnp.isfinite(theta) & (theta > 0))
     theta = jnp.where(valid, theta, jnp.asarray(SAFE_THETA))
     portal = portal_of(theta, config)
-    t_reheat = theta[4]
     width_sm = portal.g_sm**2 * sm_width_unit(portal.m_v, portal.current, settings).total
     width_dm = dm_pair_width(portal)
-    width_total = width_sm + width_dm
     m_ref = spec.reference_mass(portal)
-
     t_end = jnp.minimum(portal.m_dm, portal.m_v) / settings.x_end
+    range_coupling_free = jnp.asarray(True)
     if physics.processes.decays:  # until the mediator has decayed: Γ/H(g* ≤ 106.75) ≥ 100
-        t_end = jnp.minimum(t_end, decayed_temperature(width_total, physics.planck_mass))
-    tau_start, tau_end = jnp.log(m_ref / t_reheat), jnp.log(m_ref / t_end)
+        t_decayed = decayed_temperature(width_sm + width_dm, physics.planck_mass)
+        range_coupling_free = t_decayed >= t_end
+        t_end = jnp.minimum(t_end, t_decayed)
+    return _Range(
+        valid=valid,
+        theta=theta,
+        portal=portal,
+        width_sm=width_sm,
+        width_dm=width_dm,
+        m_ref=m_ref,
+        tau_start=jnp.log(m_ref / theta[4]),
+        tau_end=jnp.log(m_ref / t_end),
+        range_coupling_free=range_coupling_free,
+    )
 
-    def log_rates(tau):
-        return log_rate_coefficients(
-            portal,
+
+def _tabulate_unit_rates(r: _Range, config: Config, propagator: tuple[Array, Array, Array]) -> UnitRates:
+    """The :class:`~uvmsm_jax.rates.UnitRates` of the point's masses on its τ grid (arrays of n_grid)."""
+    physics = config.physics
+    settings = physics.settings
+    width_sm_unit = sm_width_unit(r.portal.m_v, r.portal.current, settings).total
+
+    def unit_rates(tau):
+        return unit_log_rates(
+            r.portal,
             settings,
             physics.processes,
             physics.planck_mass,
             physics.entropy_derivative,
-            width_sm,
-            width_dm,
-            m_ref * jnp.exp(-tau),
+            width_sm_unit,
+            propagator,
+            r.m_ref * jnp.exp(-tau),
             physics.g_s_equals_g_rho,
         )
 
-    table, taus, diagnostics = bz.tabulate(log_rates, tau_start, tau_end, settings.n_grid)
+    return jax.vmap(unit_rates)(jnp.linspace(r.tau_start, r.tau_end, settings.n_grid))
+
+
+def point_rate_table(theta: Array, config: Config) -> UnitRates:
+    """The point's own coupling-free rate table: its masses' rates at unit couplings on its own τ grid,
+    with its own width in σ_a's propagator below the pole (exact for θ; docs/equations.md A.5.1)."""
+    r = _integration_range(theta, config)
+    return _tabulate_unit_rates(r, config, (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm))
+
+
+def shared_rate_table(theta: Array, config: Config) -> UnitRates:
+    """The coupling-free rate table of θ's masses and T_R (docs/equations.md A.5.1): the rates at unit
+    couplings with a width-free propagator on the τ grid that ends at min(m_dm, m_v)/x_end. One table
+    serves every coupling for which :func:`uses_shared_rate_table` holds; θ's couplings are ignored."""
+    r = _integration_range(theta.at[2:4].set(1.0), config)
+    t_end = jnp.minimum(r.portal.m_dm, r.portal.m_v) / config.settings.x_end
+    r = eqx.tree_at(lambda x: x.tau_end, r, jnp.log(r.m_ref / t_end))
+    zero = jnp.zeros_like(r.m_ref)
+    return _tabulate_unit_rates(r, config, (zero, zero, zero))
+
+
+def uses_shared_rate_table(theta: Array, config: Config) -> Array:
+    """Whether :func:`shared_rate_table` gives θ its exact rate table (bool): θ is valid, its τ range
+    does not depend on the couplings, and the width in σ_a's propagator below the pole changes no rate
+    by more than :data:`~uvmsm_jax.rates.WIDTH_FREE_TOLERANCE` (:func:`~uvmsm_jax.rates.propagator_width_effect`)."""
+    r = _integration_range(theta, config)
+    if not config.physics.processes.annihilation:
+        width_ok = jnp.asarray(True)
+    else:
+        effect = propagator_width_effect(r.portal, config.settings, r.width_sm + r.width_dm)
+        width_ok = effect <= WIDTH_FREE_TOLERANCE
+    return r.valid & r.range_coupling_free & width_ok
+
+
+def prepare(theta: Array, config: Config, rates: UnitRates | None = None) -> PreparedPoint:
+    """Widths, integration range and the tabulated rate coefficients of one point θ.
+
+    The coupling-free ``rates`` on the point's τ grid — its own (:func:`point_rate_table`, the
+    default) or its masses' shared table (:func:`shared_rate_table`; only where
+    :func:`uses_shared_rate_table`) — with the couplings added (:func:`~uvmsm_jax.rates.coupled_log_rates`).
+    """
+    r = _integration_range(theta, config)
+    portal = r.portal
+    rates = point_rate_table(theta, config) if rates is None else rates
+    taus = jnp.linspace(r.tau_start, r.tau_end, config.settings.n_grid)
+    values, diagnostics = coupled_log_rates(rates, portal, config.physics.processes, r.width_sm, r.width_dm)
     return PreparedPoint(
-        valid=valid,
-        theta=theta,
-        m_ref=m_ref,
-        width_sm=width_sm,
-        width_dm=width_dm,
-        tau_start=tau_start,
-        tau_end=tau_end,
-        table=table,
+        valid=r.valid,
+        theta=r.theta,
+        m_ref=r.m_ref,
+        width_sm=r.width_sm,
+        width_dm=r.width_dm,
+        tau_start=r.tau_start,
+        tau_end=r.tau_end,
+        table=bz.interpolant(values, taus),
         taus=taus,
         diagnostics=diagnostics,
     )

@@ -303,7 +303,11 @@ def _sm_width(portal: VectorPortal, settings: Settings, sqrt_s: Array) -> Array:
 
 
 def dm_pair_to_sm_cross_section(
-    portal: VectorPortal, settings: Settings, width_total: Array, window: Array
+    portal: VectorPortal,
+    settings: Settings,
+    width_total: Array,
+    window: Array,
+    propagator_couplings: tuple[Array, Array] | None = None,
 ) -> Callable[[Array], Array]:
     """σ_a(s) [GeV⁻²] of DM DM → SM through the s-channel V, off the pole (docs/equations.md A19–A20,
     (H3)–(H5), G19).
@@ -311,18 +315,22 @@ def dm_pair_to_sm_cross_section(
     Where the pole is open (M_V > 2m) the propagator is (s − M²)² and |s − M²| < ``window`` [GeV²]
     is excised (the on-shell part is the V (inverse) decays). Below it the full propagator: a
     constant width ``width_total`` for the Majorana N₁ (A19), the running Breit–Wigner (H2) with
-    Γ_tot(√s) including Γ_χχ̄(√s) for the Dirac χ.
+    Γ_tot(√s) including Γ_χχ̄(√s) for the Dirac χ, built from ``propagator_couplings`` = (g_sm, g_dm)
+    (default: the portal's; the coupling-free tables of :func:`unit_log_rates` pass their own).
     """
     m, big_m, g_dm = portal.m_dm, portal.m_v, portal.g_dm
+    g_sm_width, g_dm_width = (portal.g_sm, g_dm) if propagator_couplings is None else propagator_couplings
     pole_open = big_m > 2.0 * m
     eta_a, _ = annihilation_normalisation(settings.mode)
 
     def sigma(s):
         sqrt_s = safe_sqrt(s)
         detuning = s - big_m**2
-        sm_width = _sm_width(portal, settings, sqrt_s)
+        unit_sm_width = sm_width_unit_interpolated(sqrt_s, portal.current, settings)
+        sm_width = portal.g_sm**2 * unit_sm_width
         if portal.dm_kind == "dirac":
-            total = sm_width + g_dm**2 * sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
+            dm_width = sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
+            total = g_sm_width**2 * unit_sm_width + g_dm_width**2 * dm_width
             propagator2 = jnp.where(pole_open, detuning**2, running_breit_wigner(s, big_m, total))
         else:
             propagator2 = jnp.where(pole_open, detuning**2, detuning**2 + (big_m * width_total) ** 2)
@@ -336,14 +344,17 @@ def dm_pair_to_sm_cross_section(
     return sigma
 
 
-def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, temperature):
+def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperature):
     """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term): the off-pole
     integral with the resonance window excised (Γ → 0) and the narrow-width pole (A27), or, when the
-    pole is below threshold, the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19)."""
+    pole is below threshold, the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19).
+
+    ``width_total`` [GeV] divides the pole term; ``propagator`` = (g_sm, g_dm, Γ_tot) sets the width
+    of the propagator below the pole (see :func:`unit_log_rates`)."""
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
     window = resonance_window(portal)
-    sigma = dm_pair_to_sm_cross_section(portal, settings, width_total, window)
+    sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window)
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0)]
     fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
     log_off_pole = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
@@ -358,7 +369,7 @@ factor varies in s, so the subtracted integrand stays smooth and small against t
 _WINDOW_GL_X, _WINDOW_GL_W = np.polynomial.legendre.leggauss(16)
 
 
-def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, temperature):
+def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, propagator, temperature):
     """(ln P, ln S, ln⟨σv⟩_pole) with ⟨σv⟩_a,off = P − S for a Dirac χ with a vector coupling
     (docs/equations.md (H2)–(H5), (H9), (H11)).
 
@@ -380,7 +391,7 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, tem
     def sm_width(sqrt_s):
         return _sm_width(portal, settings, sqrt_s)
 
-    sigma = dm_pair_to_sm_cross_section(portal, settings, width_total, window)
+    sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
 
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0)]
     fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
@@ -481,42 +492,132 @@ class RateDiagnostics(eqx.Module):
     log_rd_over_h: Array
 
 
-def log_rate_coefficients(
+WIDTH_FREE_TOLERANCE = 1e-8
+"""Largest relative change of σ_a(s) that the propagator width below the pole may make for a
+coupling-free rate table to stand in for the point's own (:func:`propagator_width_effect`)."""
+
+
+class UnitRates(eqx.Module):
+    """The coupling-free factors of the rate coefficients at one temperature (docs/equations.md A.5.1).
+
+    At fixed masses every thermal average is a power of the couplings times a function of T: ⟨σv⟩_a
+    (off the pole, its (H11) shift, and the narrow-width pole (A27) times Γ_V) ∝ g_dm² g_sm²,
+    ⟨σv⟩_b ∝ g_sm⁴, ⟨σv⟩_c ∝ g_dm⁴, and the decay terms ∝ Γ. The fields are the logs at
+    g_sm = g_dm = 1 (pole term at Γ_V = 1 GeV) [⟨σv⟩ in GeV⁻²], and the background: ln(1+δ), ln(s/H)
+    [GeV²], ln(⟨M/E⟩/H) [GeV⁻¹] and the equilibrium yields. Only the propagator of σ_a below the pole
+    (M_V ≤ 2m) carries the width; :func:`unit_log_rates` takes it as an argument.
+    """
+
+    log_sv_a_off_pole: Array
+    log_sv_a_shift: Array
+    log_sv_a_pole: Array
+    log_sv_b: Array
+    log_sv_c: Array
+    log_entropy_factor: Array
+    log_s_over_h: Array
+    log_inverse_gamma_over_h: Array
+    log_y_dm_eq: Array
+    log_y_v_eq: Array
+
+
+def unit_portal(portal: VectorPortal) -> VectorPortal:
+    """The portal with g_sm = g_dm = 1 (the normalisation of :class:`UnitRates`)."""
+    one = jnp.ones_like(portal.g_sm)
+    return VectorPortal(portal.m_dm, portal.m_v, one, one, current=portal.current, dm_kind=portal.dm_kind)
+
+
+def propagator_width_effect(portal: VectorPortal, settings: Settings, width_total: Array) -> Array:
+    """Upper bound on the relative change of σ_a(s) from the width in the propagator below the pole
+    (docs/equations.md A.5.1); zero where the pole is open (its propagator carries no width).
+
+    Majorana N₁ (A19): (MΓ_tot)²/(s − M²)² ≤ (MΓ_tot/(4m² − M²))². Dirac χ (H2): sΓ_tot(√s)²/(s − M²)²
+    with Γ_tot(√s)/√s ≤ g_sm² max(Γ_SM/(g_sm²√s)) + g_dm²/(12π), and s/(s − M²) ≤ 4m²/(4m² − M²).
+    """
+    m, big_m = portal.m_dm, portal.m_v
+    gap = jnp.maximum(4.0 * m**2 - big_m**2, 0.0)
+    if portal.dm_kind == "dirac":
+        tables = _sm_width_unit_tables(portal.current, settings.mode, float(settings.sqrt_s_switch))
+        ratio_max = max(float(np.max(table)) for table in tables)
+        relative_width = portal.g_sm**2 * ratio_max + portal.g_dm**2 / (12.0 * jnp.pi)
+        bound = (relative_width * 4.0 * m**2 / jnp.where(gap > 0, gap, 1.0)) ** 2
+    else:
+        bound = (big_m * width_total / jnp.where(gap > 0, gap, 1.0)) ** 2
+    return jnp.where(big_m > 2.0 * m, 0.0, jnp.where(gap > 0, bound, jnp.inf))
+
+
+def unit_log_rates(
     portal: VectorPortal,
     settings: Settings,
     switches: ProcessSwitches,
     planck_mass: float,
     entropy_derivative: bool,
-    width_sm: Array,
-    width_dm: Array,
+    width_sm_unit: Array,
+    propagator: tuple[Array, Array, Array],
     temperature: Array,
     g_s_equals_g_rho: bool = False,
+) -> UnitRates:
+    """The :class:`UnitRates` of ``portal``'s masses at temperature T [GeV].
+
+    ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
+    in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
+    zeros give the coupling-free table shared by every coupling at these masses, exact to
+    :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
+    """
+    unit = unit_portal(portal)
+    th = thermodynamics(unit, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
+    zero = jnp.full_like(temperature, bz.LOG_ZERO)
+    log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperature) if switches.mediator_annihilation else zero
+    log_sv_c = _log_sigma_v_conversion(unit, settings, temperature) if switches.conversion else zero
+    if switches.annihilation:
+        annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
+        log_off_pole, log_shift, log_pole = annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperature)
+    else:
+        log_off_pole = log_shift = log_pole = zero
+    return UnitRates(
+        log_sv_a_off_pole=log_off_pole,
+        log_sv_a_shift=log_shift,
+        log_sv_a_pole=log_pole,
+        log_sv_b=log_sv_b,
+        log_sv_c=log_sv_c,
+        log_entropy_factor=jnp.log(th.entropy_factor) * jnp.ones_like(temperature),
+        log_s_over_h=jnp.log(th.entropy_over_hubble),
+        log_inverse_gamma_over_h=jnp.log(mean_inverse_gamma(portal.m_v, temperature)) - jnp.log(th.hubble),
+        log_y_dm_eq=th.log_y_dm_eq,
+        log_y_v_eq=th.log_y_v_eq,
+    )
+
+
+def coupled_log_rates(
+    unit: UnitRates, portal: VectorPortal, switches: ProcessSwitches, width_sm: Array, width_dm: Array
 ) -> tuple[Array, RateDiagnostics]:
-    """Columns of :mod:`uvmsm_jax.boltzmann`'s rate table at temperature T, plus rate diagnostics.
+    """Columns of :mod:`uvmsm_jax.boltzmann`'s rate table and the rate diagnostics from the
+    coupling-free :class:`UnitRates` (any shape) and the point's couplings and widths Γ_SM, Γ_DM [GeV].
 
     k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (docs/equations.md G5, A36–A37, B13–B14, H12–H13), with
     the DM-pair factor of :func:`pair_reaction_factor` on (a) and (c); the reverse coefficients follow
-    from detailed balance with the equilibrium yields (MB).
+    from detailed balance with the equilibrium yields (MB). The couplings enter as added logs
+    (docs/equations.md A.5.1); the columns are stacked on a new last axis.
     """
-    th = thermodynamics(portal, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
+    u = unit
+    zero = jnp.full_like(u.log_s_over_h, bz.LOG_ZERO)
     width_total = width_sm + width_dm
-    log_conv = jnp.log(th.entropy_factor * th.entropy_over_hubble)
+    log_g_sm2, log_g_dm2 = 2.0 * jnp.log(portal.g_sm), 2.0 * jnp.log(portal.g_dm)
+    log_conv = u.log_entropy_factor + u.log_s_over_h
     log_pair = jnp.log(pair_reaction_factor(portal))
-    log_s_over_h = jnp.log(th.entropy_over_hubble)
-    zero = jnp.full_like(temperature, bz.LOG_ZERO)
-    log_sv_b = _log_sigma_v_mediator_annihilation(portal, temperature) if switches.mediator_annihilation else zero
-    log_sv_c = _log_sigma_v_conversion(portal, settings, temperature) if switches.conversion else zero
+    log_sv_b = u.log_sv_b + 2.0 * log_g_sm2 if switches.mediator_annihilation else zero
+    log_sv_c = u.log_sv_c + 2.0 * log_g_dm2 if switches.conversion else zero
     if switches.annihilation:
-        annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
-        log_off_pole, log_shift, log_pole = annihilation(portal, settings, width_sm, width_total, temperature)
+        log_couplings = log_g_dm2 + log_g_sm2
+        log_off_pole, log_shift = u.log_sv_a_off_pole + log_couplings, u.log_sv_a_shift + log_couplings
+        # Γ_tot > 0 wherever the pole is open (Γ_DM > 0); elsewhere the pole term is ln 0 anyway
+        log_pole = u.log_sv_a_pole + log_couplings - jnp.log(jnp.where(width_total > 0, width_total, 1.0))
         # with the pole: P − S + pole ≥ 0 (the finite part is O(Γ/M) of the pole where negative)
         log_positive = jnp.logaddexp(log_off_pole, log_pole)
         log_sv_a_full = log_positive + bz.log_or_zero(1.0 - jnp.exp(log_shift - log_positive))
         log_sv_a = log_positive if switches.pole_in_annihilation else log_off_pole
     else:
         log_sv_a = log_sv_a_full = log_shift = zero
-    log_inverse_gamma = jnp.log(mean_inverse_gamma(portal.m_v, temperature))
-    log_decay_conv = jnp.log(th.entropy_factor / th.hubble) + log_inverse_gamma
+    log_decay_conv = u.log_entropy_factor + u.log_inverse_gamma_over_h
     if switches.decays:
         log_d_sm = log_decay_conv + bz.log_or_zero(width_sm)
         log_d_dm = log_decay_conv + bz.log_or_zero(width_dm)
@@ -527,19 +628,20 @@ def log_rate_coefficients(
             log_conv + log_pair + log_sv_a,
             log_conv + log_sv_b,
             log_conv + log_pair + log_sv_c,
-            log_conv + log_pair + log_sv_c + 2.0 * (th.log_y_dm_eq - th.log_y_v_eq),
+            log_conv + log_pair + log_sv_c + 2.0 * (u.log_y_dm_eq - u.log_y_v_eq),
             log_d_sm,
             log_d_dm,
-            log_d_dm + th.log_y_v_eq - 2.0 * th.log_y_dm_eq,
-            th.log_y_dm_eq,
-            th.log_y_v_eq,
+            log_d_dm + u.log_y_v_eq - 2.0 * u.log_y_dm_eq,
+            u.log_y_dm_eq,
+            u.log_y_v_eq,
             log_conv + log_pair + log_shift,
-        ]
+        ],
+        axis=-1,
     )
     diagnostics = RateDiagnostics(
-        log_ra_over_h=log_pair + log_sv_a_full + log_s_over_h + th.log_y_dm_eq,
-        log_rb_over_h=log_sv_b + log_s_over_h + th.log_y_v_eq,
-        log_rc_over_h=log_pair + log_sv_c + log_s_over_h + th.log_y_dm_eq,
-        log_rd_over_h=bz.log_or_zero(width_total) + log_inverse_gamma - jnp.log(th.hubble),
+        log_ra_over_h=log_pair + log_sv_a_full + u.log_s_over_h + u.log_y_dm_eq,
+        log_rb_over_h=log_sv_b + u.log_s_over_h + u.log_y_v_eq,
+        log_rc_over_h=log_pair + log_sv_c + u.log_s_over_h + u.log_y_dm_eq,
+        log_rd_over_h=bz.log_or_zero(width_total) + u.log_inverse_gamma_over_h,
     )
     return columns, diagnostics

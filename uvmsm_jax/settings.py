@@ -49,6 +49,11 @@ class Settings(eqx.Module):
     n_grid: nodes of the ln T grid on which rate coefficients are tabulated.
     x_end: integrate down to T = min(M_DM, M_V)/x_end (and until the mediator has decayed).
     max_steps: ODE step limit (a point that needs more reports status 3).
+    rate_tables: "shared" (default): a concrete batch tabulates the coupling-free rates once per
+      distinct (masses, T_R) and adds each point's couplings (docs/equations.md A.5.1; points the
+      shared table does not represent exactly get their own); "per-point": every point tabulates its
+      own rates (the reference the shared tables are tested against). Traced input (``jit``,
+      ``vmap``, derivatives) always tabulates per point.
     """
 
     mode: Mode = eqx.field(static=True, default="physical")
@@ -67,6 +72,7 @@ class Settings(eqx.Module):
     n_grid: int = eqx.field(static=True, default=256)
     x_end: float = eqx.field(static=True, default=1e5)
     max_steps: int = eqx.field(static=True, default=8192)
+    rate_tables: Literal["shared", "per-point"] = eqx.field(static=True, default="shared")
 
     def __check_init__(self):
         if self.mode not in ("physical", "paper"):
@@ -82,6 +88,7 @@ class Settings(eqx.Module):
             ("resonance", ("auto", "pole", "decay")),
             ("system", ("coupled", "reduced")),
             ("initial", ("auto", "zero", "equilibrium")),
+            ("rate_tables", ("shared", "per-point")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -1,0 +1,127 @@
+"""Coupling-free rate tables shared across couplings (speed issue, item 1; docs/relic.md "Shared rate
+tables"): the two-stage batch against every point tabulating its own rates, the width bound that
+decides which points may share, and the stages compiling once."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import uvmsm_jax as uj
+from uvmsm_jax import pipeline
+from uvmsm_jax._relic import STAGE_TRACES
+from uvmsm_jax.rates import dm_pair_to_sm_cross_section, propagator_width_effect, resonance_window
+
+# (model, mode, mass ranges [GeV], coupling ranges) of the random points: every regime of both models
+RANGES = {
+    "uvmsm": ({"m_n1": (1e-5, 10.0), "m_zp": (1e-3, 100.0)}, {"g_bl": (1e-13, 1.0)}),
+    "dark-photon": ({"m_chi": (1e-3, 10.0), "m_ap": (1e-3, 10.0)}, {"epsilon": (1e-13, 1e-3), "e_dark": (1e-8, 1.0)}),
+}
+
+
+def _log_uniform(rng, bounds, size):
+    lo, hi = np.log(bounds)
+    return np.exp(rng.uniform(lo, hi, size))
+
+
+def random_points(name: str, n_masses: int, n_couplings: int, seed: int) -> dict[str, np.ndarray]:
+    """``n_masses`` random mass pairs, each with ``n_couplings`` random couplings (log-uniform)."""
+    rng = np.random.default_rng(seed)
+    masses, couplings = RANGES[name]
+    values = {k: np.repeat(_log_uniform(rng, b, n_masses), n_couplings) for k, b in masses.items()}
+    values.update({k: _log_uniform(rng, b, n_masses * n_couplings) for k, b in couplings.items()})
+    return values
+
+
+def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int):
+    fields = random_points(name, n_masses, n_couplings, seed)
+    model = uj.model_spec(name).model(**fields)
+    shared = uj.relic(model, uj.Settings(mode=mode))
+    own = uj.relic(model, uj.Settings(mode=mode, rate_tables="per-point"))
+    return fields, shared, own
+
+
+def check_agreement(shared, own, n_points: int):
+    np.testing.assert_array_equal(np.asarray(shared.status), np.asarray(own.status))
+    np.testing.assert_array_equal(np.asarray(shared.mechanism), np.asarray(own.mechanism))
+    a, b = np.asarray(shared.omega_h2), np.asarray(own.omega_h2)
+    np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
+    ok = np.isfinite(b)
+    assert ok.sum() >= n_points // 2
+    relative = np.abs(a[ok] / b[ok] - 1.0)
+    assert np.median(relative) <= 1e-6
+    assert np.max(relative) <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["uvmsm"])  # the dark photon: the slow test below
+def test_shared_tables_match_own_tables(name):
+    fields, shared, own = compare(name, "physical", n_masses=4, n_couplings=12, seed=13)
+    check_agreement(shared, own, 48)
+    # the random draw exercises both routes
+    theta = np.asarray(pipeline.parameters(uj.model_spec(name).model(**fields), uj.Settings())).reshape(-1, 5)
+    config = pipeline.configure(name)
+    shares = np.asarray(jax.vmap(lambda t: pipeline.uses_shared_rate_table(t, config))(jnp.asarray(theta)))
+    assert 0 < shares.sum() < shares.size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, mode", [("uvmsm", "physical"), ("uvmsm", "paper"), ("dark-photon", "physical"), ("dark-photon", "paper")]
+)
+def test_shared_tables_match_own_tables_random_points(name, mode):
+    # 4 × 60 random points across every regime of both models and both conventions (P1's paper mode
+    # keeps the narrow-width pole in ⟨σv⟩_a, whose coupling dependence is Γ_SM/Γ_tot)
+    _, shared, own = compare(name, mode, n_masses=6, n_couplings=10, seed=7)
+    check_agreement(shared, own, 60)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        uj.UVMSM(0.4, 0.7, 0.3),  # closed pole, near threshold: large effect
+        uj.UVMSM(0.1, 0.1, 0.05),
+        uj.DarkPhotonDM(0.3, 0.5, 1e-3, 0.5),
+        uj.DarkPhotonDM(0.1, 0.1, 1e-6, 1e-2),
+    ],
+)
+def test_propagator_width_effect_bounds_the_cross_section(model):
+    """σ_a(s) with the point's width against the width-free σ_a over s from threshold up: the relative
+    change never exceeds the bound that decides whether a point may share a coupling-free table."""
+    settings = uj.Settings()
+    portal = model.portal
+    w = uj.widths(portal, settings)
+    window = resonance_window(portal)
+    with_width = dm_pair_to_sm_cross_section(portal, settings, w.total, window)
+    zero = jnp.zeros(())
+    width_free = dm_pair_to_sm_cross_section(portal, settings, zero, window, (zero, zero))
+    s = 4.0 * portal.m_dm**2 * jnp.geomspace(1.0 + 1e-9, 1e4, 4001)
+    change = np.abs(np.asarray(with_width(s)) / np.asarray(width_free(s)) - 1.0)
+    bound = float(propagator_width_effect(portal, settings, w.total))
+    assert np.max(change) <= bound + 1e-14  # (rounding)
+    assert np.max(change) >= 0.1 * bound  # and it is not loose by orders of magnitude
+
+
+def test_points_that_cannot_share_are_solved_with_their_own_tables():
+    config = pipeline.configure("uvmsm")
+
+    def shares(m_n1, m_zp, g):
+        theta = pipeline.parameters(uj.UVMSM(m_n1, m_zp, g), uj.Settings())
+        return bool(pipeline.uses_shared_rate_table(theta, config))
+
+    assert shares(0.1, 0.1, 1e-6)
+    assert not shares(0.1, 0.1, 1.0)  # the width below the pole matters
+    assert not shares(0.1, 0.1, 1e-13)  # the Z′ decays after min(m)/x_end: the τ range depends on g
+    assert shares(0.1, 0.3, 1.0)  # open pole: no width in the off-pole propagator
+    assert not bool(pipeline.uses_shared_rate_table(jnp.array([jnp.nan, 1.0, 1e-6, 1e-6, 100.0]), config))
+
+
+def test_stages_compile_once_per_configuration():
+    settings = uj.Settings(rtol=2e-7)  # a configuration no other test compiles
+    config = pipeline.configure("uvmsm", settings)
+    for g in ([1e-6, 2e-6, 1.0], [3e-6, 4e-6, 5e-6]):
+        for mass in (0.1, 0.2):
+            uj.relic(uj.UVMSM(mass, mass, jnp.asarray(g)), settings)
+    counts = {key[0]: n for key, n in STAGE_TRACES.items() if key[1] == config}
+    assert counts == {"plan": 1, "shared tables": 1, "own tables": 1, "solve": 1}
