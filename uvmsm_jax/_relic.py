@@ -60,10 +60,10 @@ OUTPUT_FIELDS = (
 """The float outputs of one solved point, in the order of :func:`_point_outputs`."""
 
 
-def _point_outputs(theta: Array, config: Config, shared: UnitRates | None = None) -> Array:
-    """All stages for one point → the :data:`OUTPUT_FIELDS` as one float vector (``shared``: the
-    coupling-free rate table of its masses, :func:`~uvmsm_jax.pipeline.shared_rate_table`)."""
-    prepared = prepare(theta, config, shared)
+def _point_outputs(theta: Array, config: Config, table: UnitRates | None = None) -> Array:
+    """All stages for one point → the :data:`OUTPUT_FIELDS` as one float vector (``table``: its
+    coupling-free rate table when tabulated beforehand, see :func:`~uvmsm_jax.pipeline.prepare`)."""
+    prepared = prepare(theta, config, table)
     regime = classify(prepared, config)
     solution = solve(prepared, regime, config)
     valid, nan = prepared.valid, jnp.nan
@@ -109,13 +109,13 @@ def _relic_outputs_jvp(config, primals, tangents):
 
 
 STAGE_TRACES: collections.Counter = collections.Counter()
-"""How often each stage function of a batch was traced, keyed by (stage,
-config, block): a scan or contour compiles each stage once."""
+"""How often each compiled batch function was traced, keyed by (stage, config, block size): a scan
+or contour compiles each stage once."""
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _relic_batch(thetas: Array, config: Config, block: int) -> Array:
-    STAGE_TRACES["own tables", config, thetas.shape[0]] += 1
+    STAGE_TRACES["per-point", config, thetas.shape[0]] += 1
     return map_blocks(lambda theta: _relic_outputs(theta, config), thetas, block)
 
 
