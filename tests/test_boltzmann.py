@@ -1,5 +1,5 @@
 """Direct unit tests of uvmsm_jax.boltzmann: the right-hand side of the coupled system, the rate
-table (cubic Hermite interpolation of log rates, ``tabulate``), the LOG_ZERO convention,
+table (cubic Hermite interpolation of log rates, ``interpolant``), the LOG_ZERO convention,
 ``production_estimate`` and ``solve`` (docs/equations.md A.8.1, B.3–B.4), and the adiabatic
 elimination of the mediator (``yields``, ``eliminates_mediator``; docs/equations.md (H13′)).
 
@@ -134,8 +134,13 @@ def rhs_v_gradient_values(table, y, tau):
     return jax.grad(d_v)(table.values)
 
 
-tabulate = eqx.filter_jit(bz.tabulate)
-"""``bz.tabulate`` jitted (``log_rates_at_tau`` and ``n_grid`` static): far cheaper than its eager vmap."""
+@eqx.filter_jit  # ``log_rates_at_tau`` and ``n_grid`` static: far cheaper than an eager vmap
+def tabulate(log_rates_at_tau, tau_start, tau_end, n_grid):
+    """``log_rates_at_tau(τ) -> (columns (N_COLUMNS,), aux)`` on linspace(τ_start, τ_end, n_grid): its
+    :func:`bz.interpolant`, the grid and the stacked aux (the library builds its tables the same way)."""
+    taus = jnp.linspace(tau_start, tau_end, n_grid)
+    values, aux = jax.vmap(log_rates_at_tau)(taus)
+    return bz.interpolant(values, taus), taus, aux
 
 
 def _f64(x):
@@ -413,8 +418,8 @@ def test_hermite_interpolation_converges_as_h4():
     assert convergence_order(error, h) == pytest.approx(4.0, abs=0.1)
 
 
-def test_tabulate_slopes_and_interpolation_order():
-    """``tabulate``: nodes on linspace(τ_start, τ_end, n), aux stacked; slopes are the 4th-order
+def test_interpolant_slopes_and_interpolation_order():
+    """``interpolant`` of node values on linspace(τ_start, τ_end, n), aux stacked; slopes are the 4th-order
     5-point differences inside (error ratio 16 when h halves) and 2nd-order one-sided ones at the two
     first and two last nodes (ratio 4); the interpolant converges as h⁴ away from the ends."""
     table, taus, aux = _tabulated(21)

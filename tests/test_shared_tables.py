@@ -127,3 +127,15 @@ def test_stages_compile_once_per_configuration():
             uj.relic(uj.UVMSM(mass, mass, jnp.asarray(g)), settings)
     counts = {key[0]: n for key, n in STAGE_TRACES.items() if key[1] == config}
     assert counts == {"plan": 1, "shared tables": 1, "own tables": 1, "solve": 1}
+
+
+def test_invalid_points_in_a_shared_batch_do_not_touch_their_neighbours():
+    """A batch with repeated masses whose couplings include NaN and a negative value: those points get
+    status 1 (invalid input) and NaN Ωh², the valid ones the numbers they get without them."""
+    couplings = np.array([1e-6, np.nan, 2e-6, -1.0, 3e-6])
+    mixed = uj.relic(uj.UVMSM(0.1, 0.1, couplings))
+    clean = uj.relic(uj.UVMSM(0.1, 0.1, couplings[[0, 2, 4]]))
+    np.testing.assert_array_equal(np.asarray(mixed.status), [0, 1, 0, 1, 0])
+    assert np.all(np.isnan(np.asarray(mixed.omega_h2)[[1, 3]]))
+    np.testing.assert_allclose(np.asarray(mixed.omega_h2)[[0, 2, 4]], np.asarray(clean.omega_h2), rtol=1e-12)
+    assert np.all(np.asarray(clean.omega_h2) > 0)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import diffrax
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, ArrayLike
@@ -70,22 +69,13 @@ class RateTable(eqx.Module):
         )
 
 
-def tabulate(log_rates_at_tau, tau_start: Array, tau_end: Array, n_grid: int):
-    """Evaluate ``log_rates_at_tau(τ) -> (columns (N_COLUMNS,), aux)`` on a uniform τ grid.
-
-    Returns the :class:`RateTable`, the grid and ``aux``. The slopes are 4th-order centred finite
-    differences of the node values, and 2nd-order one-sided ones at the first two and last two
-    nodes, so the interpolant is accurate to O(h⁴) except in the first two and last two intervals,
-    where it is O(h³).
-    """
-    taus = jnp.linspace(tau_start, tau_end, n_grid)
-    values, aux = jax.vmap(log_rates_at_tau)(taus)
-    return interpolant(values, taus), taus, aux
-
-
 def interpolant(values: Array, taus: Array) -> RateTable:
-    """The :class:`RateTable` of node ``values`` (n, N_COLUMNS) on the uniform grid ``taus`` (n ≥ 4),
-    with the slopes of :func:`tabulate`."""
+    """The :class:`RateTable` of node ``values`` (n, N_COLUMNS) on the uniform grid ``taus`` (n ≥ 4).
+
+    The slopes are 4th-order centred finite differences of the node values, and 2nd-order one-sided
+    ones at the first two and last two nodes, so the interpolant is accurate to O(h⁴) except in the
+    first two and last two intervals, where it is O(h³).
+    """
     step = taus[1] - taus[0]
     interior = (values[:-4] - 8 * values[1:-3] + 8 * values[3:-1] - values[4:]) / (12 * step)
     first = (-3 * values[:2] + 4 * values[1:3] - values[2:4]) / (2 * step)

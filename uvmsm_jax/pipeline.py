@@ -160,8 +160,9 @@ class PreparedPoint(eqx.Module):
 
 
 class _Range(eqx.Module):
-    """A point's validated θ, portal, widths [GeV], m_ref [GeV] and τ range; ``range_coupling_free``:
-    τ_end is set by x_end (not by the mediator's decay), so it depends on the masses only."""
+    """A point's validated θ, portal, widths [GeV], m_ref [GeV] and τ range; ``tau_end_masses``: the
+    end set by x_end alone, ln(m_ref x_end/min(m_dm, m_v)) (it depends on the masses only);
+    ``range_coupling_free``: τ_end is that end (the mediator has decayed by then)."""
 
     valid: Array
     theta: Array
@@ -171,6 +172,7 @@ class _Range(eqx.Module):
     m_ref: Array
     tau_start: Array
     tau_end: Array
+    tau_end_masses: Array
     range_coupling_free: Array
 
 
@@ -183,12 +185,12 @@ def _integration_range(theta: Array, config: Config) -> _Range:
     width_sm = portal.g_sm**2 * sm_width_unit(portal.m_v, portal.current, settings).total
     width_dm = dm_pair_width(portal)
     m_ref = spec.reference_mass(portal)
-    t_end = jnp.minimum(portal.m_dm, portal.m_v) / settings.x_end
-    range_coupling_free = jnp.asarray(True)
+    t_end_masses = jnp.minimum(portal.m_dm, portal.m_v) / settings.x_end
+    t_end, range_coupling_free = t_end_masses, jnp.asarray(True)
     if physics.processes.decays:  # until the mediator has decayed: Γ/H(g* ≤ 106.75) ≥ 100
         t_decayed = decayed_temperature(width_sm + width_dm, physics.planck_mass)
-        range_coupling_free = t_decayed >= t_end
-        t_end = jnp.minimum(t_end, t_decayed)
+        range_coupling_free = t_decayed >= t_end_masses
+        t_end = jnp.minimum(t_end_masses, t_decayed)
     return _Range(
         valid=valid,
         theta=theta,
@@ -198,12 +200,16 @@ def _integration_range(theta: Array, config: Config) -> _Range:
         m_ref=m_ref,
         tau_start=jnp.log(m_ref / theta[4]),
         tau_end=jnp.log(m_ref / t_end),
+        tau_end_masses=jnp.log(m_ref / t_end_masses),
         range_coupling_free=range_coupling_free,
     )
 
 
-def _tabulate_unit_rates(r: _Range, config: Config, propagator: tuple[Array, Array, Array]) -> UnitRates:
-    """The :class:`~uvmsm_jax.rates.UnitRates` of the point's masses on its τ grid (arrays of n_grid)."""
+def _tabulate_unit_rates(
+    r: _Range, config: Config, propagator: tuple[Array, Array, Array], tau_end: Array
+) -> UnitRates:
+    """The :class:`~uvmsm_jax.rates.UnitRates` of the point's masses on the τ grid from r.tau_start to
+    ``tau_end`` (arrays of n_grid)."""
     physics = config.physics
     settings = physics.settings
     width_sm_unit = sm_width_unit(r.portal.m_v, r.portal.current, settings).total
@@ -221,25 +227,23 @@ def _tabulate_unit_rates(r: _Range, config: Config, propagator: tuple[Array, Arr
             physics.g_s_equals_g_rho,
         )
 
-    return jax.vmap(unit_rates)(jnp.linspace(r.tau_start, r.tau_end, settings.n_grid))
+    return jax.vmap(unit_rates)(jnp.linspace(r.tau_start, tau_end, settings.n_grid))
 
 
 def point_rate_table(theta: Array, config: Config) -> UnitRates:
     """The point's own coupling-free rate table: its masses' rates at unit couplings on its own τ grid,
     with its own width in σ_a's propagator below the pole (exact for θ; docs/equations.md A.5.1)."""
     r = _integration_range(theta, config)
-    return _tabulate_unit_rates(r, config, (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm))
+    return _tabulate_unit_rates(r, config, (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm), r.tau_end)
 
 
 def shared_rate_table(theta: Array, config: Config) -> UnitRates:
     """The coupling-free rate table of θ's masses and T_R (docs/equations.md A.5.1): the rates at unit
     couplings with a width-free propagator on the τ grid that ends at min(m_dm, m_v)/x_end. One table
-    serves every coupling for which :func:`uses_shared_rate_table` holds; θ's couplings are ignored."""
-    r = _integration_range(theta.at[2:4].set(1.0), config)
-    t_end = jnp.minimum(r.portal.m_dm, r.portal.m_v) / config.settings.x_end
-    r = eqx.tree_at(lambda x: x.tau_end, r, jnp.log(r.m_ref / t_end))
+    serves every coupling for which :func:`uses_shared_rate_table` holds; θ's couplings enter nothing."""
+    r = _integration_range(theta, config)
     zero = jnp.zeros_like(r.m_ref)
-    return _tabulate_unit_rates(r, config, (zero, zero, zero))
+    return _tabulate_unit_rates(r, config, (zero, zero, zero), r.tau_end_masses)
 
 
 def uses_shared_rate_table(theta: Array, config: Config) -> Array:

@@ -297,11 +297,6 @@ def resonance_window(portal: VectorPortal) -> Array:
     return jnp.where(big_m > 2.0 * m, window, 0.0)
 
 
-def _sm_width(portal: VectorPortal, settings: Settings, sqrt_s: Array) -> Array:
-    """Γ_SM of a vector of mass √s with the portal's SM coupling [GeV] (tabulated; docs/equations.md A8–A11, B4)."""
-    return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
-
-
 def dm_pair_to_sm_cross_section(
     portal: VectorPortal,
     settings: Settings,
@@ -388,8 +383,8 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
         pole_open, jnp.minimum(resonance_window(portal), PROPAGATOR_WINDOW_THERMAL * big_m * temperature), 0.0
     )
 
-    def sm_width(sqrt_s):
-        return _sm_width(portal, settings, sqrt_s)
+    def sm_width(sqrt_s):  # Γ_SM [GeV] of a vector of mass √s with the portal's SM coupling (A8–A11, B4)
+        return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
 
     sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
 
