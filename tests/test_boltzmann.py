@@ -684,6 +684,8 @@ def _fast_exchange_table(d_x):
     return tabulate(log_rates, _f64(0.0), _f64(TAU_END), N_GRID)[0]
 
 
+# slow: four stiff solves with their compile (~20 s); the adiabatic RHS stays checked by default in test_adiabatic_rhs_is_dn_of_the_coupled_rhs_at_the_adiabatic_yields
+@pytest.mark.slow
 def test_adiabatic_solve_matches_the_coupled_solve_for_fast_exchange():
     """The same system solved coupled (Y_X, Y_V) and adiabatically (N, 0), from an empty mediator
     (off the slow manifold: the coupled solve resolves the O(1/d_X) transient, N is conserved by it):

@@ -361,6 +361,8 @@ def check_dark_photon_branches(r, settings):
         assert abs(float(result.omega_h2) / 0.12 - 1) <= 1e-4
 
 
+# slow: the real solver over 15 coarse points plus secant steps (~2 min); the contour algorithm stays covered by the stand-in tests above
+@pytest.mark.slow
 def test_real_dark_photon_both_branches():
     """The real solver in every regime, derivative-free (``method="secant"`` reuses the compiled scan
     chunk, which the persistent compilation cache keeps; about a minute on 2 busy cores)."""

@@ -172,6 +172,8 @@ def flag_batch():
     return uj.relic(model, settings), settings, eps
 
 
+# slow: its own compile (~25 s); the ODE against (B19) stays checked by default in test_b4_exact_solution
+@pytest.mark.slow
 def test_invisible_width_in_depletion(flag_batch):
     """Flag on: Y_χ = 2Y_dec(Γ_χχ̄)·Γ_vis/Γ_tot; ε → 0 gives 2Y_dec(Γ_vis) ∝ ε², independent of e′;
     large ε recovers the P2 value; the crossover (half the P2 value) sits at Γ_χχ̄ = Γ_vis."""
@@ -230,6 +232,8 @@ def _e21_from_batch(default_batch):
     return e_spec * np.sqrt(0.12 / omega), e_spec  # Ω ∝ e′² in the P2 setting (B19)
 
 
+# slow: shares the default_batch fixture (its own compile, ~45 s); the paper-mode ODE (constant g*) stays checked by default in test_b4_exact_solution
+@pytest.mark.slow
 def test_e21_dark_charge_table(default_batch):
     """E2.1: e′_relic within the factor 2 of P2's 1.3e-12 where P2 quotes it (m_A′ ≳ 0.3 GeV), and
     against the spec's own check numbers (≤ 2 %; actual agreement ≤ 1.7 %)."""
@@ -245,6 +249,8 @@ def test_e21_dark_charge_table(default_batch):
     assert np.all(np.diff(grid, axis=1) > 0) and np.all(np.diff(grid, axis=0) < 0)
 
 
+# slow: shares the default_batch fixture (its own compile, ~45 s); the paper-mode ODE (constant g*) stays checked by default in test_b4_exact_solution
+@pytest.mark.slow
 def test_e25_epsilon_dm(default_batch):
     """E2.5: ε_DM = 10 e′/e spans 1.0e-11 – 7.2e-11 over E2.1 (factor 2 vs P2's (1–7)e-11)."""
     e_relic, _ = _e21_from_batch(default_batch)
@@ -254,6 +260,8 @@ def test_e25_epsilon_dm(default_batch):
     assert eps_dm.min() > 0.5e-11 and eps_dm.max() < 14e-11
 
 
+# slow: shares the default_batch fixture (its own compile, ~45 s); the paper-mode ODE (constant g*) stays checked by default in test_b4_exact_solution
+@pytest.mark.slow
 def test_batch_with_invalid_points(default_batch):
     """Invalid points report their status; neighbours are finite and solved normally."""
     result, rows, valid, expected = default_batch

@@ -120,6 +120,8 @@ def solved():
     return jax.tree.map(lambda x: x[:n], result), jax.tree.map(lambda x: x[n:].reshape(eps.shape), result), eps
 
 
+# slow: shares the solved fixture (one physical-mode batch, ~70 s); the H.5 cross sections and identities above stay in the default run
+@pytest.mark.slow
 def test_h5_labels_and_dark_temperature_flag(solved):
     """The H.5 points get their (H18) labels with status 0; M2-DARK gets status 5
     (needs_dark_temperature) with no Ωh² and the reference diagnostics max Γ_P/H = 5.2e-4,
@@ -137,6 +139,8 @@ def test_h5_labels_and_dark_temperature_flag(solved):
     assert 0.1 < omega[textbook] < 0.3
 
 
+# slow: shares the solved fixture (one physical-mode batch, ~70 s); the H.5 cross sections and identities above stay in the default run
+@pytest.mark.slow
 def test_every_grid_point_is_in_a_validated_regime_or_flagged(solved):
     """An (ε, e′) grid at m_χ = 0.1 GeV, m_A′ = 0.3 GeV: each point is either status 0 with a
     declared (H18) label, a finite Ωh² and T′ = T valid by (H17), or status 5 with Ωh² = NaN."""
@@ -159,6 +163,8 @@ def test_every_grid_point_is_in_a_validated_regime_or_flagged(solved):
     assert {"freeze-out", "sequential-freeze-in", "thermal-mediator-decay"} <= labels, labels
 
 
+# slow: shares the solved fixture (one physical-mode batch, ~70 s); the H.5 cross sections and identities above stay in the default run
+@pytest.mark.slow
 def test_grid_regimes_follow_the_couplings(solved):
     """Labels respond to the couplings as (H18) says: at e′ = 1e-12 the DM comes from A′ decays
     (thermal A′ above ε_th, sequential freeze-in below); at e′ = 1 and ε ≥ 1e-6 it freezes out."""

@@ -67,6 +67,8 @@ def _labels(fig):
     return ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale()
 
 
+# slow: the fig1a grids take ~2 min; the figure route stays covered by default via p2_fig1 below
+@pytest.mark.slow
 def test_fig1a_axes_and_legend(fig1a):
     xlabel, ylabel, xscale, yscale = _labels(fig1a)
     assert "M_{Z'}" in xlabel and "GeV" in xlabel
@@ -78,6 +80,8 @@ def test_fig1a_axes_and_legend(fig1a):
     assert fig1a.figure_data["curves"]["paper"], "no Ωh² = 0.12 curve was found"
 
 
+# slow: the fig1a grids take ~2 min; the figure route stays covered by default via p2_fig1 below
+@pytest.mark.slow
 def test_fig1a_resonance_feature_at_twice_the_dm_mass(fig1a):
     """E1.20 / A.10: at M_Z′ > 2M_N₁ the resonance thermalises N₁ (and gives Ωh² = 0.12) at much
     smaller g than at M_Z′ < 2M_N₁."""
@@ -99,6 +103,8 @@ def test_fig1a_resonance_feature_at_twice_the_dm_mass(fig1a):
     assert g_fi[i_below] / g_fi[i_above] > 1e3
 
 
+# slow: the fig1a grids take ~2 min; the figure route stays covered by default via p2_fig1 below
+@pytest.mark.slow
 def test_fig1a_regimes(fig1a):
     """A.10: non-thermal at tiny g, a relativistic-decoupling region, and non-thermal again in
     the lower-right corner (heavy Z′)."""
@@ -125,6 +131,8 @@ def assert_verdicts_consistent(d, bound_kev=5.3):
     assert np.all(np.asarray(d["m_wdm_sigma_kev"])[ok] > 0)
 
 
+# slow: fig1a grids plus a momentum distribution per point (~4 min); momentum_distribution has default tests in test_momentum.py
+@pytest.mark.slow
 def test_fig1a_wdm_verdict_along_the_line(fig1a_wdm, tmp_path):
     """W.4 / K50: along P1's Ωh² = 0.12 freeze-in line at M_N₁ = 10 keV (physical mode) the N₁ is much
     warmer than the Lyman-α bound allows: m_WDM^eq (W21) < 2.5 keV everywhere, all points excluded for
@@ -159,6 +167,8 @@ def test_fig1a_wdm_verdict_along_the_line(fig1a_wdm, tmp_path):
     np.testing.assert_array_equal(same["m_wdm_kev"], w["m_wdm_kev"])
 
 
+# slow: fig1a grids plus a momentum distribution per point (~4 min); momentum_distribution has default tests in test_momentum.py
+@pytest.mark.slow
 def test_cli_fig1a_wdm_with_data(fig1a_wdm, tmp_path, capsys):
     out, npz = tmp_path / "f.png", tmp_path / "f.npz"
     argv = ["figure", "fig1a-wdm", "--out", str(out), "--resolution", "10", "--data", str(npz), "--json"]
@@ -170,6 +180,8 @@ def test_cli_fig1a_wdm_with_data(fig1a_wdm, tmp_path, capsys):
     assert '"figure": "fig1a-wdm"' in capsys.readouterr().out
 
 
+# slow: contour roots plus momentum distributions (compiles it shared with fig1a_wdm); test_momentum.py covers momentum_distribution by default
+@pytest.mark.slow
 def test_wdm_line_bounds_and_masses(wdm_line, tmp_path):
     """Part W: m_WDM^eq along the resonant freeze-in line (the smallest-coupling root of uj.contour) rises
     with M_N₁ (∝ M_N₁^{~3/8} at fixed M_Z′) and with M_Z′ beyond ≈ 1 GeV (the Z′ decays earlier, closer
@@ -223,6 +235,8 @@ def test_wdm_figures_bad_options():
         F.fig1a_wdm(m_zp_range=(1.0, 1e-3))
 
 
+# slow: a paper-mode relic grid (~40 s); the figure route stays covered by default via p2_fig1
+@pytest.mark.slow
 def test_fig2b_freeze_in_line_near_a51(fig2b):
     """A.10 / E1.17: off resonance the freeze-in line sits near g ~ 1e-6 (A51: 4.5e-6 (g*/100)^{3/8})
     and hardly depends on the mass."""
@@ -238,6 +252,8 @@ def test_fig2b_freeze_in_line_near_a51(fig2b):
     assert np.median(boundary[:, 1]) > np.median(g_fi[ok])
 
 
+# slow: two paper-mode relic grids plus the SHiP reach (~40 s with the compile); the figure route stays covered by default via p2_fig1
+@pytest.mark.slow
 def test_fig3b_ship_reaches_the_off_resonance_band():
     """E1.18: SHiP (Pbrem, ≥ 3 events) reaches the Fig. 3b band for 1 MeV ≲ M_Z′ ≲ 200 MeV."""
     fig = F.fig3b(resolution=8)
@@ -246,6 +262,8 @@ def test_fig3b_ship_reaches_the_off_resonance_band():
     assert 0.08 < hi < 0.6
 
 
+# slow: ε_th and ε_DM grids (~50 s); the P2 relic grid route stays covered by default in test_p2_fig1_contours_scale_with_coupling_ratio
+@pytest.mark.slow
 def test_p2_fig3_band_and_threshold(p2_fig3):
     """E2.4, E2.5: ε_th ~ 1e-9 … 3e-8 over 0.01–10 GeV; ε_DM ~ (1–7)e-11 for m_χ/m_A′ = 0.1."""
     d = p2_fig3.figure_data
@@ -282,6 +300,8 @@ def assert_grid_consistent(data):
     assert np.all(np.isnan(omega[~ok]))
 
 
+# slow: a physical-mode (e′, ε) grid (~80 s); the dark-photon relic stays solved by default in test_export.py and test_cli.py
+@pytest.mark.slow
 def test_dp_regimes_labels_and_corners(dp_regimes):
     """H.3 (5), (1), (H18): at fixed m_χ = 0.1 GeV, m_A′ = 0.3 GeV the four corners of the (e′, ε)
     plane are freeze-out (both couplings large), decays of thermal A′ (ε > ε_th, e′ tiny), P2's
@@ -304,6 +324,8 @@ def test_dp_regimes_labels_and_corners(dp_regimes):
     assert any("dark temperature" in t for t in texts) and any("0.12" in t for t in texts)
 
 
+# slow: its own relic grid with observables (~50 s with the compile); observables have default tests in test_observables.py
+@pytest.mark.slow
 def test_dp_thermal_target_line_and_cmb(dp_thermal_target):
     """H.4: the freeze-out line of a Dirac χ with m_A′ = 3m_χ, α′ = 0.5 — y ≈ 10⁻¹¹…10⁻¹⁰ at
     m_χ = 0.1 GeV, rising roughly like m_χ² (s-wave ⟨σv⟩ ∝ y/m_χ²; a dip where 2m_χ crosses the ρ/ω)
@@ -326,6 +348,8 @@ def test_dp_thermal_target_line_and_cmb(dp_thermal_target):
     assert d["p_ann_limit"] == pytest.approx(3.2e-28)
 
 
+# slow: needs both dp grids; writing a PNG stays covered by default in test_cli_figure_writes_png
+@pytest.mark.slow
 def test_dp_figures_write_png(tmp_path, dp_regimes, dp_thermal_target):
     for name in ("dp-regimes", "dp-thermal-target"):
         out = tmp_path / f"{name}.png"
@@ -351,6 +375,8 @@ def test_dp_figures_bad_options():
         F.dp_thermal_target(y_range=(1e-8,))
 
 
+# slow: needs the dp_regimes grid; the figure CLI stays covered by default in test_cli_figure_writes_png and the bad-input tests
+@pytest.mark.slow
 def test_cli_dp_regimes_with_masses(tmp_path, capsys, dp_regimes):
     out = tmp_path / "dp.png"
     argv = ["figure", "dp-regimes", "--out", str(out), "--resolution", "6", "--m-chi", "0.1", "--m-ap", "0.3"]

@@ -36,6 +36,8 @@ def thermal_decays():
     }
 
 
+# slow: the W1 validation compiles two settings (~30 s); W1 stays checked by default on the reference (test_momentum_reference.py)
+@pytest.mark.slow
 def test_w1_equilibrium_decay_moments(thermal_decays):
     mb, be = thermal_decays["maxwell-boltzmann"], thermal_decays["quantum"]
     # const g*: q = y (W2); W1.1–W1.4 to 1e-4 against the exact values of (W9)
@@ -49,6 +51,8 @@ def test_w1_equilibrium_decay_moments(thermal_decays):
     assert float(mb.mean_q[1]) == pytest.approx(2.30885, rel=1e-3)
 
 
+# slow: shares the thermal_decays fixture above; the decay route stays covered by default via test_zeroth_moment_reproduces_the_relic_yield_model1
+@pytest.mark.slow
 def test_w1_equilibrium_decay_shape_and_yield(thermal_decays):
     """f ∝ y^{-1/2} e^{-y} (W8) and its zeroth moment = (A46) with N_χ = 1 per species, ×2 for χ + χ̄."""
     mb = thermal_decays["maxwell-boltzmann"]
@@ -134,6 +138,8 @@ def test_w33_two_to_two_zeroth_moment_is_the_reaction_density(x):
     assert density_rate == pytest.approx(gamma, rel=1e-6)
 
 
+# slow: 300 collision-term evaluations (~17 s); the 2→2 collision term stays checked by default in test_w33_two_to_two_zeroth_moment_is_the_reaction_density
+@pytest.mark.slow
 def test_w31_w32_off_resonance_two_to_two():
     """W3.1–W3.2: (W4) with (W12) in the (A50) setting (massive N, constant g*), x from 1e-3 to 40."""
     m, coupling, g_star = 1.0, 1e-6, 100.0

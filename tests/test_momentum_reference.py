@@ -162,6 +162,8 @@ THERMAL_POINT = {"m_chi": 1e-4, "m_ap": 0.1, "epsilon": 1e-6, "e_dark": 1e-11}
 THERMAL_SETTINGS = {"entropy_derivative": True}
 
 
+# slow: Monte Carlo reference (~75 s); test_mc_analytic_limit and the W1 reference tests above stay in the default run
+@pytest.mark.slow
 def test_mc_thermal_mediator_vs_package():
     """(a) ⟨q⟩ of the package (equilibrium A′, (W7)) vs Monte Carlo decays within 4σ, and vs the reference (W7)."""
     p = THERMAL_POINT
@@ -200,6 +202,8 @@ def test_mc_thermal_mediator_vs_package():
 # =============================================================================================
 
 
+# slow: Monte Carlo reference (~40 s); test_momentum.py::test_zeroth_moment_reproduces_the_relic_yield_model1 still runs the out-of-equilibrium route
+@pytest.mark.slow
 def test_mc_out_of_equilibrium_vs_package():
     """(b) ⟨q⟩ of the package ((W10)/(W11) Z′) vs Monte Carlo production, survival and decay within 4σ."""
     m_zp = 0.1

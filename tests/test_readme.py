@@ -69,6 +69,8 @@ def test_readme_figure_command_writes_the_image(argv, tmp_path):
     assert out.stat().st_size > 10_000
 
 
+# slow: relic, its gradient, a 64-point scan and a contour (~6 min); the README's CLI lines above run by default
+@pytest.mark.slow
 def test_readme_python_block_runs(tmp_path):
     (block,) = [b for b in fenced_blocks("python") if "import uvmsm_jax as uj" in b]
     proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=1200)

@@ -165,6 +165,8 @@ def third_model():
     del uj.MODELS[spec.name]
 
 
+# slow: compiles the toy model in a batch of two and the reference (~100 s); test_models_with_one_convention_ignore_the_mode still registers and solves it
+@pytest.mark.slow
 def test_a_third_model_is_added_in_one_place(third_model, capsys):
     e_dark = 3e-12
     alpha = e_dark**2 / (4 * math.pi)

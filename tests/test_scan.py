@@ -176,6 +176,8 @@ def test_killed_scan_resumes_bit_identical(killed_scan, reference, cache_env):
     assert_bit_identical(open_scan(store), reference)
 
 
+# slow: starts a Dask cluster whose workers load the solver (~70 s); the single-process scan stays covered by test_zarr_round_trip
+@pytest.mark.slow
 def test_dask_local_cluster_equals_single_process(reference, cache_env, monkeypatch, killed_scan):
     pytest.importorskip("distributed")
     killed_scan[2].join(timeout=900)  # the subprocess has filled the compilation cache by now

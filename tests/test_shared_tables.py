@@ -57,6 +57,8 @@ def check_agreement(shared, own, n_points: int):
     assert np.max(relative) <= 1e-4
 
 
+# slow: compiles both routes for 48 points (~1.5 min); the shared route stays checked by default in the invalid-points test below and in test_dark_photon.py::test_b4_exact_solution
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["uvmsm"])  # the dark photon: the slow test below
 def test_shared_tables_match_own_tables(name):
     fields, shared, own = compare(name, "physical", n_masses=4, n_couplings=12, seed=13)
@@ -119,6 +121,8 @@ def test_points_that_cannot_share_are_solved_with_their_own_tables():
     assert not bool(pipeline.uses_shared_rate_table(jnp.array([jnp.nan, 1.0, 1e-6, 1e-6, 100.0]), config))
 
 
+# slow: compiles a configuration of its own (~40 s); test_scan.py::test_chunk_function_compiles_once keeps a compile-once check by default
+@pytest.mark.slow
 def test_stages_compile_once_per_configuration():
     settings = uj.Settings(rtol=2e-7)  # a configuration no other test compiles
     config = pipeline.configure("uvmsm", settings)

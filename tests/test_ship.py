@@ -94,6 +94,8 @@ def test_angular_acceptance():
 # --- reach vs the published SHiP curves (E.3, E2.7) ------------------------------------------
 
 
+# slow: shares the edges_5y reach fixture (~25 s); the reach route stays covered by default in test_ship_reach_output_contract
+@pytest.mark.slow
 @pytest.mark.parametrize("ff", ["vmd", "dipole"])
 def test_lower_edge_within_factor_1p5_of_published(edges_5y, ff):
     lower_pub, upper_pub = published(ff).interpolate(E3_EDGE_MASSES)
@@ -106,6 +108,8 @@ def test_lower_edge_within_factor_1p5_of_published(edges_5y, ff):
     assert np.all((upper_ratio > 1 / 1.5) & (upper_ratio < 1.5))  # ECN3 vs BDF-2020 layout: ≈ 1.2–1.35
 
 
+# slow: shares the edges_5y reach fixture (~25 s); the reach route stays covered by default in test_ship_reach_output_contract
+@pytest.mark.slow
 def test_fifteen_year_lower_edge_scales_as_three_to_minus_quarter(edges_5y):
     lower_15 = sens.reach_edges(E3_EDGE_MASSES, sens.ship_setup("dark-photon", pot=6e20))["lower"]
     ratio = np.asarray(lower_15) / np.asarray(edges_5y["vmd"]["lower"])
@@ -114,6 +118,8 @@ def test_fifteen_year_lower_edge_scales_as_three_to_minus_quarter(edges_5y):
     np.testing.assert_allclose(ratio, 3.0**-0.25, rtol=2.5e-2)  # 2.0 GeV, near the tip: −2.0 %
 
 
+# slow: shares the edges_5y reach fixture (~25 s); the reach route stays covered by default in test_ship_reach_output_contract
+@pytest.mark.slow
 @pytest.mark.parametrize(("ff", "target"), [("vmd", -8.5), ("dipole", -7.9)])
 def test_e27_minima_of_vmd_and_dipole_reach(edges_5y, ff, target):
     """E2.7: the minima of the 2e20-POT Pbrem reach are ε ≈ 10^−8.5 (VMD) and 10^−7.9 (dipole).
@@ -129,6 +135,8 @@ def test_e27_minima_of_vmd_and_dipole_reach(edges_5y, ff, target):
     assert E3_EDGE_MASSES[np.nanargmin(lower)] == 0.75
 
 
+# slow: a B−L reach against the DarkCast recast (~10 s); the reach route stays covered by default in test_ship_reach_output_contract
+@pytest.mark.slow
 def test_b_minus_l_reach_close_to_darkcast_recast():
     masses = E3_EDGE_MASSES
     ours = sens.reach_edges(masses, sens.ship_setup("uvmsm", form_factor="vmd"))["lower"]
