@@ -9,7 +9,8 @@ Runs in one process, on the same parameter points, separately for freeze-out and
 * gradient: forward-mode Jacobian of Ωh² w.r.t. (m_n1, m_zp, g_bl) over the batch, relative to a
   plain solve.
 
-Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]``.
+Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]
+[--stage-jacobian per-stage|per-step]`` (the last: ``Settings.stage_jacobian``, for before/after rows).
 ``--json`` prints one JSON object (keys include speedup_freeze_out, speedup_freeze_in,
 points_per_s_freeze_out, points_per_s_freeze_in, points_per_s_random, steps_per_point_freeze_out,
 steps_per_point_freeze_in ({median, p99} ODE steps), memory_peak_mb, grad_over_forward). Targets
@@ -139,10 +140,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--points", type=int, default=None)
     parser.add_argument("--scipy-points", type=int, default=None)
+    parser.add_argument("--stage-jacobian", choices=("per-stage", "per-step"), default="per-stage")
     args = parser.parse_args(argv)
     n = args.points or (256 if args.quick else 1024)
     n_scipy = args.scipy_points or (3 if args.quick else 12)
-    settings = uj.Settings()
+    settings = uj.Settings(stage_jacobian=args.stage_jacobian)
     report = {
         "machine": {
             "platform": platform.platform(),
@@ -150,7 +152,12 @@ def main(argv=None) -> int:
             "jax": jax.__version__,
             "backend": jax.default_backend(),
         },
-        "settings": {"mode": settings.mode, "gstar": settings.gstar, "rtol": settings.rtol},
+        "settings": {
+            "mode": settings.mode,
+            "gstar": settings.gstar,
+            "rtol": settings.rtol,
+            "stage_jacobian": settings.stage_jacobian,
+        },
     }
     for regime in ("freeze-out", "freeze-in"):
         result = benchmark_regime(regime, n, n_scipy, settings)

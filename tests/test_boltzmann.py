@@ -1,6 +1,6 @@
 """Direct unit tests of uvmsm_jax.boltzmann: the right-hand side of the coupled system, the rate
 table (cubic Hermite interpolation of log rates, ``interpolant``), the LOG_ZERO convention,
-``production_estimate`` and ``solve`` (docs/equations.md A.8.1, B.3–B.4), and the adiabatic
+``production_estimates`` and ``solve`` (docs/equations.md A.8.1, B.3–B.4), and the adiabatic
 elimination of the mediator (``yields``, ``eliminates_mediator``; docs/equations.md (H13′)).
 
 The references are computed here in NumPy from the module docstring's equations
@@ -497,12 +497,14 @@ def test_rhs_gradient_matches_central_differences():
     np.testing.assert_allclose(jac, fd.T, rtol=1e-9, atol=1e-12 * np.abs(jac).max())
 
 
-# --- (f) production estimate ------------------------------------------------------------------------------
+# --- (f) production estimates ------------------------------------------------------------------------------
 
 
-def test_production_estimate_is_the_trapezoid_of_the_sources():
-    """Sources max(k_a − k_a,shift, 0) Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq: the k_a shift is zero on
-    part of the grid and on the rest makes the net k_a of either sign (a negative one contributes 0)."""
+@pytest.mark.parametrize("depletes", [True, False])
+def test_production_estimates_are_the_trapezoids_of_the_sources(depletes):
+    """DM sources max(k_a − k_a,shift, 0) Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq: the k_a shift is zero on
+    part of the grid and on the rest makes the net k_a of either sign (a negative one contributes 0).
+    Mediator sources d_SM Y_V,eq + k_b Y_V,eq² + k_c Y_X,eq², and d̄_X Y_X,eq² where DM DM → V feeds it."""
     rng = np.random.default_rng(6)
     n = 17
     values = rng.uniform(-8.0, 2.0, (n, bz.N_COLUMNS))
@@ -530,8 +532,15 @@ def test_production_estimate_is_the_trapezoid_of_the_sources():
     source = (
         annihilation + e[:, bz.LOG_K_C_REVERSE] * e[:, bz.LOG_Y_V_EQ] ** 2 + 2 * e[:, bz.LOG_D_DM] * e[:, bz.LOG_Y_V_EQ]
     )
-    expected = np.sum(0.5 * (source[1:] + source[:-1]) * np.diff(taus))
-    assert float(bz.production_estimate(table, jnp.asarray(taus))) == pytest.approx(expected, rel=1e-13)
+    mediator_source = (
+        e[:, bz.LOG_D_SM] * e[:, bz.LOG_Y_V_EQ]
+        + e[:, bz.LOG_K_B] * e[:, bz.LOG_Y_V_EQ] ** 2
+        + (e[:, bz.LOG_K_C] + depletes * e[:, bz.LOG_D_DM_INVERSE]) * e[:, bz.LOG_Y_DM_EQ] ** 2
+    )
+    expected = [np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(taus)) for f in (source, mediator_source)]
+    switches = bz.SystemSwitches(dm_decay_depletes_mediator=depletes)
+    got = np.asarray(bz.production_estimates(table, jnp.asarray(taus), switches))
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
 
 
 # --- (g) solve against closed-form solutions --------------------------------------------------------------

@@ -8,31 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import check_agreement, random_points
 
 import uvmsm_jax as uj
 from uvmsm_jax import pipeline
 from uvmsm_jax._relic import STAGE_TRACES
 from uvmsm_jax.rates import dm_pair_to_sm_cross_section, propagator_width_effect, resonance_window
-
-# (model, mode, mass ranges [GeV], coupling ranges) of the random points: every regime of both models
-RANGES = {
-    "uvmsm": ({"m_n1": (1e-5, 10.0), "m_zp": (1e-3, 100.0)}, {"g_bl": (1e-13, 1.0)}),
-    "dark-photon": ({"m_chi": (1e-3, 10.0), "m_ap": (1e-3, 10.0)}, {"epsilon": (1e-13, 1e-3), "e_dark": (1e-8, 1.0)}),
-}
-
-
-def _log_uniform(rng, bounds, size):
-    lo, hi = np.log(bounds)
-    return np.exp(rng.uniform(lo, hi, size))
-
-
-def random_points(name: str, n_masses: int, n_couplings: int, seed: int) -> dict[str, np.ndarray]:
-    """``n_masses`` random mass pairs, each with ``n_couplings`` random couplings (log-uniform)."""
-    rng = np.random.default_rng(seed)
-    masses, couplings = RANGES[name]
-    values = {k: np.repeat(_log_uniform(rng, b, n_masses), n_couplings) for k, b in masses.items()}
-    values.update({k: _log_uniform(rng, b, n_masses * n_couplings) for k, b in couplings.items()})
-    return values
 
 
 def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int):
@@ -41,20 +22,6 @@ def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int):
     shared = uj.relic(model, uj.Settings(mode=mode))
     own = uj.relic(model, uj.Settings(mode=mode, rate_tables="per-point"))
     return fields, shared, own
-
-
-def check_agreement(shared, own, n_points: int):
-    np.testing.assert_array_equal(np.asarray(shared.status), np.asarray(own.status))
-    np.testing.assert_array_equal(np.asarray(shared.mechanism), np.asarray(own.mechanism))
-    a, b = np.asarray(shared.omega_h2), np.asarray(own.omega_h2)
-    np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
-    ok = np.isfinite(b)
-    assert ok.sum() >= n_points // 2
-    a, b = a[ok], b[ok]
-    with np.errstate(divide="ignore", invalid="ignore"):  # Ωh² = 0 on both sides: no DM channel
-        relative = np.where(a == b, 0.0, np.abs(a - b) / np.abs(b))
-    assert np.median(relative) <= 1e-6
-    assert np.max(relative) <= 1e-4
 
 
 # slow: compiles both routes for 48 points (~1.5 min); the shared route stays checked by default in the invalid-points test below and in test_dark_photon.py::test_b4_exact_solution

@@ -78,7 +78,7 @@ def trajectory_indicators(
 
     still_changing = valid & (jnp.abs(y / jnp.where(y_final > 0, y_final, 1.0) - 1.0) > RELIC_SETTLED)
     last_changing = jnp.max(jnp.where(still_changing, jnp.arange(n), 0))
-    before_t_end = valid & (jnp.arange(n) <= jnp.minimum(last_changing + 1, n - 1))
+    before_t_end = valid & (jnp.arange(n) <= last_changing)  # T ≥ T_end of (H14)
 
     # DM saturation, min(Y/Y_eq, √(backward/forward)) of the DM number-changing reactions, while the
     # yield is still changing (T ≥ T_end of (H14)). Both equal Y/Y_eq for DM in equilibrium with a

@@ -157,16 +157,40 @@ def annihilation_source(values: Array) -> Array:
     return jnp.maximum(source, 0.0)
 
 
-def production_estimate(table: RateTable, taus: Array) -> Array:
-    """Upper estimate of the DM yield produced from an empty start: ∫ dτ of the source terms
-    (k_a Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq), trapezoidal on the table nodes."""
+def production_estimates(table: RateTable, taus: Array, switches: SystemSwitches) -> Array:
+    """Estimates of the (DM, mediator) yields produced from an empty start: ∫ dτ of each yield's
+    source terms at equilibrium densities, trapezoidal on the table nodes — for the DM
+    k_a Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq, for the mediator d_SM Y_V,eq + k_b Y_V,eq² + k_c Y_X,eq²
+    (+ d̄_X Y_X,eq² where DM DM → V feeds it). The scales of the solver's absolute tolerances
+    (docs/relic.md, "ODE"), not physics: for freeze-in they are the freeze-in yields."""
     q = table.values
-    source = (
+    e = jnp.exp
+    dm_source = (
         annihilation_source(q)
-        + jnp.exp(q[:, LOG_K_C_REVERSE] + 2 * q[:, LOG_Y_V_EQ])
-        + 2.0 * jnp.exp(q[:, LOG_D_DM] + q[:, LOG_Y_V_EQ])
+        + e(q[:, LOG_K_C_REVERSE] + 2 * q[:, LOG_Y_V_EQ])
+        + 2.0 * e(q[:, LOG_D_DM] + q[:, LOG_Y_V_EQ])
     )
-    return jnp.trapezoid(source, taus)
+    mediator_source = (
+        e(q[:, LOG_D_SM] + q[:, LOG_Y_V_EQ])
+        + e(q[:, LOG_K_B] + 2 * q[:, LOG_Y_V_EQ])
+        + e(q[:, LOG_K_C] + 2 * q[:, LOG_Y_DM_EQ])
+    )
+    if switches.dm_decay_depletes_mediator:
+        mediator_source = mediator_source + e(q[:, LOG_D_DM_INVERSE] + 2 * q[:, LOG_Y_DM_EQ])
+    return jnp.trapezoid(jnp.stack([dm_source, mediator_source], axis=-1), taus, axis=0)
+
+
+STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
+    # Newton matrix at each stage's predictor (optimistix's Chord re-linearises on every root find,
+    # i.e. per implicit stage). Stopped by the convergence-rate test (Hairer & Wanner's κ criterion)
+    # rather than by the residual: in the stiff equilibrium phase the stage residual carries rounding
+    # of order |λ| ulp(Y) (|λ| up to 1e12), which a residual test never meets — the step then shrinks
+    # without end. The loose tolerance (relative to the step controller's) is enough for the stages.
+    "per-stage": optx.Chord(rtol=1e-3, atol=1e-6, norm=optx.max_norm, kappa=0.1, cauchy_termination=False),
+    # one Newton matrix per step (at the second stage): 3–6× the freeze-out steps (benchmarks/README.md)
+    "per-step": diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm),
+}
+"""Root finders of the implicit stages of :func:`solve`, by :attr:`~uvmsm_jax.Settings.stage_jacobian`."""
 
 
 def solve(
@@ -183,6 +207,7 @@ def solve(
     adjoint: diffrax.AbstractAdjoint,
     save_taus: Array | None = None,
     save_steps: bool = False,
+    stage_jacobian: str = "per-stage",
 ) -> diffrax.Solution:
     """Integrate the system from ``tau_start`` to ``tau_end`` with an L-stable implicit solver.
 
@@ -196,14 +221,14 @@ def solve(
     Kvaerno5 (ESDIRK, 5th order, L-stable) with a PI step-size controller (gains 0.3/0.3, the
     usual choice for stiff problems — fewer rejected steps in the equilibrium phase); ``throw=False`` so a failing
     point reports through ``Solution.result`` instead of raising (docs/relic.md, "Batches").
+    ``stage_jacobian`` (:attr:`~uvmsm_jax.Settings.stage_jacobian`) picks the implicit stages' root
+    finder from :data:`STAGE_ROOT_FINDERS`.
     """
     main = diffrax.SubSaveAt(t1=True) if save_taus is None else diffrax.SubSaveAt(ts=save_taus)
     saveat = diffrax.SaveAt(subs=(main, diffrax.SubSaveAt(steps=True)) if save_steps else main)
     return diffrax.diffeqsolve(
         diffrax.ODETerm(right_hand_side),
-        # A loose chord-Newton tolerance (relative to the step controller's) is enough for the
-        # implicit stages and avoids spurious step rejections in the stiff equilibrium phase.
-        diffrax.Kvaerno5(root_finder=diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm)),
+        diffrax.Kvaerno5(root_finder=STAGE_ROOT_FINDERS[stage_jacobian]),
         t0=tau_start,
         t1=tau_end,
         dt0=None,

@@ -375,8 +375,11 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
     else:
         start_in_equilibrium = jnp.stack([regime.log_dm_rate_over_h[0] > 0, regime.log_mediator_rate_over_h[0] > 0])
     y0 = jnp.where(start_in_equilibrium, y_eq0, 0.0)
-    yield_scale = jnp.minimum(y_eq0[0], bz.production_estimate(p.table, p.taus))
-    # a tolerance, not physics: keep parameter derivatives out of the step-size control
+    # Absolute tolerances, a fraction settings.atol of each yield's scale min(Y_eq(T_R), production
+    # estimate); the mediator's never below the DM's (its error reaches the DM only through its decays
+    # and conversions). A tolerance, not physics: parameter derivatives stay out of the step control.
+    yield_scale = jnp.minimum(y_eq0, bz.production_estimates(p.table, p.taus, config.physics.system))
+    yield_scale = yield_scale.at[1].max(yield_scale[0])
     atol = jax.lax.stop_gradient(jnp.maximum(settings.atol * yield_scale, 1e-300))
     conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
     adiabatic = bz.eliminates_mediator(p.table, config.physics.system)
@@ -397,6 +400,7 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         diffrax.ForwardMode(),
         save_taus,
         save_steps=trajectory,
+        stage_jacobian=settings.stage_jacobian,
     )
     assert ode.ys is not None and ode.ts is not None  # bz.solve always saves (t1, or the save_taus)
     (ts, states), steps = ((ode.ts[0], ode.ys[0]), (ode.ts[1], ode.ys[1])) if trajectory else ((ode.ts, ode.ys), None)

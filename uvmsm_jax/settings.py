@@ -44,8 +44,9 @@ class Settings(eqx.Module):
     initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, else zero; A.6),
       "zero" (A39) or "equilibrium".
     rtol: relative accuracy of the ODE solution for each yield Y = n/s.
-    atol: absolute yield tolerance as a fraction of the point's DM yield scale
-      min(Y_DM,eq(T_R), production estimate); yields below it are not resolved relatively.
+    atol: absolute yield tolerances as a fraction of each yield's scale min(Y_eq(T_R), production
+      estimate) — the mediator's never below the DM's; a yield below its tolerance is not resolved
+      relatively (docs/relic.md, "ODE").
     n_grid: nodes of the ln T grid on which rate coefficients are tabulated.
     x_end: integrate down to T = min(M_DM, M_V)/x_end (and until the mediator has decayed).
     max_steps: ODE step limit (a point that needs more reports status 3).
@@ -54,6 +55,10 @@ class Settings(eqx.Module):
       shared table does not represent exactly get their own); "per-point": every point tabulates its
       own rates (the reference the shared tables are tested against). Traced input (``jit``,
       ``vmap``, derivatives) always tabulates per point.
+    stage_jacobian: where the implicit stages of the stiff solve evaluate their Newton matrix
+      (docs/relic.md, "ODE"): "per-stage" (default) at each stage's predictor, chord iterations
+      stopped by the convergence-rate test; "per-step": once per step (diffrax's VeryChord; the
+      solver before the per-stage matrix, kept as the reference the default is tested against).
     """
 
     mode: Mode = eqx.field(static=True, default="physical")
@@ -73,6 +78,7 @@ class Settings(eqx.Module):
     x_end: float = eqx.field(static=True, default=1e5)
     max_steps: int = eqx.field(static=True, default=8192)
     rate_tables: Literal["shared", "per-point"] = eqx.field(static=True, default="shared")
+    stage_jacobian: Literal["per-stage", "per-step"] = eqx.field(static=True, default="per-stage")
 
     def __check_init__(self):
         if self.mode not in ("physical", "paper"):
@@ -89,6 +95,7 @@ class Settings(eqx.Module):
             ("system", ("coupled", "reduced")),
             ("initial", ("auto", "zero", "equilibrium")),
             ("rate_tables", ("shared", "per-point")),
+            ("stage_jacobian", ("per-stage", "per-step")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
