@@ -187,7 +187,7 @@ STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
     # of order |λ| ulp(Y) (|λ| up to 1e12), which a residual test never meets — the step then shrinks
     # without end. The loose tolerance (relative to the step controller's) is enough for the stages.
     "per-stage": optx.Chord(rtol=1e-3, atol=1e-6, norm=optx.max_norm, kappa=0.1, cauchy_termination=False),
-    # one Newton matrix per step (at the second stage): 3–6× the freeze-out steps (benchmarks/README.md)
+    # one Newton matrix per step (at the second stage): 3–7× the freeze-out steps (benchmarks/README.md)
     "per-step": diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm),
 }
 """Root finders of the implicit stages of :func:`solve`, by :attr:`~uvmsm_jax.Settings.stage_jacobian`."""
