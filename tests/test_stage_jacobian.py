@@ -37,7 +37,7 @@ def test_per_stage_jacobian_matches_per_step_in_fewer_steps():
     check_agreement(per_stage, per_step, len(POINTS))
     np.testing.assert_allclose(np.asarray(per_stage.omega_h2), np.asarray(per_step.omega_h2), rtol=2e-6)
     # the point of the per-stage matrix: the stiff equilibrium phase of freeze-out no longer limits the
-    # step (749 → 190 accepted steps at (1, 3, 1e-3)); freeze-in is accuracy-limited, so unchanged
+    # step (749 → 187 accepted steps at (1, 3, 1e-3)); freeze-in is accuracy-limited, so unchanged
     stage_steps, step_steps = np.asarray(per_stage.ode_steps), np.asarray(per_step.ode_steps)
     assert np.all(stage_steps[FREEZE_OUT] < step_steps[FREEZE_OUT] / 2.5), (stage_steps, step_steps)
     assert np.all(stage_steps <= 1.1 * step_steps), (stage_steps, step_steps)
