@@ -418,6 +418,55 @@ def test_hermite_interpolation_converges_as_h4():
     assert convergence_order(error, h) == pytest.approx(4.0, abs=0.1)
 
 
+def test_analytic_part_is_evaluated_exactly_between_nodes():
+    """With an ``analytic`` part the table interpolates only the columns minus it and adds it exactly:
+    a plasma background that varies far faster than the grid resolves (as g* at the QCD transition)
+    and Boltzmann exponents E/T = (E/m_ref) e^τ cost nothing, while interpolating them with the rest
+    is wrong at O(1)."""
+    taus = jnp.linspace(0.0, 2.0, 41)
+
+    def background(tau):
+        return jnp.stack([0.3 * jnp.tanh((tau - 1.03) / 0.01), jnp.sin(40 * tau), jnp.cos(55 * tau)], axis=-1)
+
+    analytic = bz.AnalyticPart(background, bz.boltzmann_energies(jnp.asarray(30.0), jnp.asarray(70.0)))
+    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, _ in _columns(FUNCTIONS)], axis=1)
+    with_analytic = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus, analytic)
+    as_a_whole = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus)
+    tau = np.linspace(0.0, 2.0, 401)
+    exact = np.stack([f(tau) for f, _ in _columns(FUNCTIONS)], axis=1) + np.asarray(jax.vmap(analytic)(_f64(tau)))
+    # exactly the smooth part's own interpolant plus the analytic part
+    smooth_only = np.asarray(table_at(bz.interpolant(smooth, taus), _f64(tau)))
+    got = np.asarray(table_at(with_analytic, _f64(tau)))
+    np.testing.assert_allclose(got, smooth_only + np.asarray(jax.vmap(analytic)(_f64(tau))), rtol=0, atol=1e-11)
+    assert np.abs(got - exact).max() < 2e-4  # the smooth part's O(h⁴) (O(h³) in the end intervals)
+    assert np.abs(np.asarray(table_at(as_a_whole, _f64(tau))) - exact).max() > 0.3
+    np.testing.assert_array_equal(np.asarray(with_analytic.values), np.asarray(as_a_whole.values))
+
+
+def test_boltzmann_energies_are_the_columns_exponents():
+    """E_j of :func:`bz.boltzmann_energies` for M_V > m_DM and M_V < m_DM (docs/equations.md G12, A36–A37)."""
+    heavy_v = np.asarray(bz.boltzmann_energies(jnp.asarray(1.0), jnp.asarray(3.0)))
+    light_v = np.asarray(bz.boltzmann_energies(jnp.asarray(1.0), jnp.asarray(0.5)))
+    expected_heavy = {
+        bz.LOG_K_C: 4.0,
+        bz.LOG_K_C_REVERSE: 0.0,
+        bz.LOG_D_DM_INVERSE: 1.0,
+        bz.LOG_Y_DM_EQ: 1.0,
+        bz.LOG_Y_V_EQ: 3.0,
+        bz.LOG_K_A_SHIFT: 1.0,
+    }
+    expected_light = {
+        bz.LOG_K_C: 0.0,
+        bz.LOG_K_C_REVERSE: 1.0,
+        bz.LOG_D_DM_INVERSE: -1.5,
+        bz.LOG_Y_DM_EQ: 1.0,
+        bz.LOG_Y_V_EQ: 0.5,
+        bz.LOG_K_A_SHIFT: -1.5,
+    }
+    for got, expected in ((heavy_v, expected_heavy), (light_v, expected_light)):
+        np.testing.assert_allclose(got, [expected.get(j, 0.0) for j in range(bz.N_COLUMNS)], rtol=0, atol=1e-15)
+
+
 def test_interpolant_slopes_and_interpolation_order():
     """``interpolant`` of node values on linspace(τ_start, τ_end, n), aux stacked; slopes are the 4th-order
     5-point differences inside (error ratio 16 when h halves) and 2nd-order one-sided ones at the two

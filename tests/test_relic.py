@@ -13,7 +13,9 @@ from helpers import REGIME_GRADIENT_RTOL, REGIME_POINTS, RESONANT_FREEZE_IN_POIN
 
 import uvmsm_jax as uj
 from uvmsm_jax import approximations as ap
+from uvmsm_jax import boltzmann as bz
 from uvmsm_jax import constants as c
+from uvmsm_jax import pipeline
 
 PAPER_100 = uj.Settings(mode="paper", gstar=100.0)
 PHYSICAL_100 = uj.Settings(mode="physical", gstar=100.0)
@@ -276,3 +278,39 @@ def test_gradients_match_finite_differences_each_regime(point, mode, rtol):
     steps = np.array([FD_STEP, FD_STEP, 10 * FD_STEP])
     fd = central_difference(lambda x: f(jnp.asarray(x)), x0, steps, FD_ORDER, relative=True)
     np.testing.assert_allclose(grad * x0 / value, fd * x0 / value, rtol=rtol, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [uj.UVMSM(0.0707, 0.00171, 3.03e-11), uj.UVMSM(1.64e-5, 4.26, 8.34e-6), uj.DarkPhotonDM(0.05, 0.3, 1e-9, 0.1)],
+    ids=["uvmsm-light-zp", "uvmsm-light-n1", "dark-photon"],
+)
+def test_rate_table_between_nodes(model):
+    """The rate table of a point whose range crosses the QCD transition, at the midpoints of its
+    n_grid = 128 grid, against the coefficients tabulated there (grid 2n − 1), where they are neither
+    ln 0 nor beyond e^{±700}: the decay coefficients d = (1+δ)Γ⟨M/E⟩/H, whose only fast structure is
+    the plasma's, to ≤ 1e-5 (interpolating g*, g*s and δ with the rest, before their exact evaluation,
+    gave up to 3e-2 near T ≈ 0.12 GeV); every column to ≤ 1e-2 (the thermal averages' own structure:
+    hadronic resonances, the 2 GeV switch of Γ_SM, the quark gate of (b) at T_QCD, all O(h⁴)); the
+    equilibrium yields, whose Boltzmann exponent is exact, to ≤ 1e-5 at every temperature."""
+
+    tables = []
+    for n in (128, 255):
+        settings = uj.Settings(n_grid=n)
+        config = pipeline.configure(model, settings)
+        tables.append(
+            jax.jit(lambda theta, config=config: pipeline.prepare(theta, config))(pipeline.parameters(model, settings))
+        )
+    coarse, fine = tables
+    np.testing.assert_allclose(np.asarray(fine.taus)[::2], np.asarray(coarse.taus), rtol=0, atol=1e-12)
+    exact = np.asarray(fine.table.values)[1::2]
+    got = np.asarray(jax.vmap(coarse.table)(fine.taus[1::2]))
+    relevant = np.abs(exact) < 700.0
+    error = np.where(relevant, np.abs(got - exact), 0.0)
+    decays = [bz.LOG_D_SM, bz.LOG_D_DM]
+    assert relevant[:, bz.LOG_D_SM].any()
+    assert error[:, decays].max() <= 1e-5
+    assert error.max() <= 1e-2
+    # the equilibrium yields everywhere, e^{−m/T} included (interpolated whole: up to 1e6 at T_end)
+    yields = [bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ]
+    assert np.all(np.abs(got - exact)[:, yields] <= 1e-5 + 1e-12 * np.abs(exact[:, yields]))

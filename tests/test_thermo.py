@@ -150,6 +150,20 @@ def test_g_star_half_definition():
     np.testing.assert_allclose(dof.g_star_half(T), expected, rtol=1e-14)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_log_background_matches_the_public_functions(name):
+    """(ln(1+δ), ln g*s, ln g*ρ) of the rate tables' exact background (docs/equations.md G3–G5) from ln T;
+    δ = 0 without the entropy derivative; g*s = g*ρ under K11."""
+    dof = th.degrees_of_freedom(name)
+    T = np.logspace(-6, 6, 241)
+    got = np.asarray(dof.log_background(jnp.log(T), True, False))
+    expected = np.stack([np.log1p(dof.delta(T)), np.log(dof.g_s(T)), np.log(dof.g_rho(T))], axis=-1)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
+    plain = np.asarray(dof.log_background(jnp.log(T), False, True))
+    assert np.all(plain[:, 0] == 0.0)
+    np.testing.assert_allclose(plain[:, 1:], np.log(dof.g_rho(T))[:, None] * np.ones(2), rtol=0, atol=1e-13)
+
+
 def test_cache_and_bad_settings():
     assert th.degrees_of_freedom("saikawa2018") is th.degrees_of_freedom("saikawa2018")
     assert th.degrees_of_freedom() is th.degrees_of_freedom("saikawa2018")

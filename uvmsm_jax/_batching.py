@@ -42,14 +42,14 @@ def _on_gpu() -> bool:
 def default_block() -> int:
     """Points solved together in one vmapped block: 64 on CPU, 4096 when JAX's default backend is a
     GPU. Larger batches are mapped block by block, which bounds the memory (the rate tables of a
-    point take ~15 MB at ``n_grid`` = 256) without changing any result."""
+    point take ~8 MB at ``n_grid`` = 128) without changing any result."""
     return GPU_BLOCK if _on_gpu() else CPU_BLOCK
 
 
 def stage_blocks() -> tuple[int, int]:
     """(table block, solve block) of the two stages of a batch with shared rate tables: tabulation
-    holds ~15 MB of quadrature nodes per mass point and vectorises within it (1 on CPU, no padding;
-    512 on a GPU); a solve holds its ~20 kB table and the solver state (64 points on CPU, 16 384 on
+    holds ~8 MB of quadrature nodes per mass point and vectorises within it (1 on CPU, no padding;
+    512 on a GPU); a solve holds its ~10 kB table and the solver state (64 points on CPU, 16 384 on
     a GPU)."""
     return (GPU_TABLE_BLOCK, GPU_SOLVE_BLOCK) if _on_gpu() else (CPU_TABLE_BLOCK, CPU_BLOCK)
 

@@ -144,7 +144,7 @@ def _solve_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Arra
 
 SLICE_BLOCKS = 64
 """Solve blocks per slice of a batch with shared tables: the points are taken in order of their
-tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 × ~20 kB on CPU)."""
+tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 × ~10 kB on CPU)."""
 
 
 def _relic_shared_tables(flat: np.ndarray, config: Config) -> np.ndarray | None:

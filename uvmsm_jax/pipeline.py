@@ -32,6 +32,7 @@ from .rates import (
     RateDiagnostics,
     UnitRates,
     coupled_log_rates,
+    plasma_background,
     propagator_width_effect,
     unit_log_rates,
 )
@@ -271,6 +272,11 @@ def prepare(theta: Array, config: Config, rates: UnitRates | None = None) -> Pre
     rates = point_rate_table(theta, config) if rates is None else rates
     taus = jnp.linspace(r.tau_start, r.tau_end, config.settings.n_grid)
     values, diagnostics = coupled_log_rates(rates, portal, config.physics.processes, r.width_sm, r.width_dm)
+    physics = config.physics
+    analytic = bz.AnalyticPart(
+        background=plasma_background(physics.settings, physics.entropy_derivative, r.m_ref, physics.g_s_equals_g_rho),
+        exponents=bz.boltzmann_energies(portal.m_dm, portal.m_v) / r.m_ref,
+    )
     return PreparedPoint(
         valid=r.valid,
         theta=r.theta,
@@ -279,7 +285,7 @@ def prepare(theta: Array, config: Config, rates: UnitRates | None = None) -> Pre
         width_dm=r.width_dm,
         tau_start=r.tau_start,
         tau_end=r.tau_end,
-        table=bz.interpolant(values, taus),
+        table=bz.interpolant(values, taus, analytic),
         taus=taus,
         diagnostics=diagnostics,
     )

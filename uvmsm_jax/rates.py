@@ -23,7 +23,7 @@ from .hadrons import Current, fermion_pair_phase_space, sm_width_unit
 from .portal import VectorPortal
 from .settings import Mode, Settings
 from .special import bessel_k1e, bessel_k2e
-from .thermo import degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
+from .thermo import DegreesOfFreedom, degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
 from .xsec import (
     annihilation_normalisation,
     running_breit_wigner,
@@ -287,6 +287,27 @@ def thermodynamics(
         log_y_dm_eq=log_yield_eq(portal.m_dm, dm_degrees_of_freedom(portal), temperature, g_s, quantum, "fermion"),
         log_y_v_eq=log_yield_eq(portal.m_v, c.G_VECTOR, temperature, g_s, quantum, "boson"),
     )
+
+
+class PlasmaBackground(eqx.Module):
+    """τ ↦ (ln(1+δ), ln g*s, ln g*ρ) at T = m_ref e^{−τ}: the plasma's part of the rate table, which
+    :class:`~uvmsm_jax.boltzmann.RateTable` evaluates exactly instead of interpolating (docs/equations.md
+    G3–G5, A.5.1). Same conventions as :func:`thermodynamics`."""
+
+    dof: DegreesOfFreedom
+    ln_m_ref: Array
+    entropy_derivative: bool = eqx.field(static=True)
+    g_s_equals_g_rho: bool = eqx.field(static=True, default=False)
+
+    def __call__(self, tau: Array) -> Array:
+        return self.dof.log_background(self.ln_m_ref - tau, self.entropy_derivative, self.g_s_equals_g_rho)
+
+
+def plasma_background(
+    settings: Settings, entropy_derivative: bool, m_ref: Array, g_s_equals_g_rho: bool = False
+) -> PlasmaBackground:
+    """The :class:`PlasmaBackground` of ``settings.gstar`` on the τ axis of reference mass ``m_ref`` [GeV]."""
+    return PlasmaBackground(degrees_of_freedom(settings.gstar), jnp.log(m_ref), entropy_derivative, g_s_equals_g_rho)
 
 
 def resonance_window(portal: VectorPortal) -> Array:

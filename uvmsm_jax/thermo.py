@@ -47,6 +47,10 @@ __all__ = [
 # ============================================================================================
 
 
+def _ln(T: ArrayLike) -> Array:
+    return jnp.log(jnp.asarray(T, jnp.float64))
+
+
 class DegreesOfFreedom(eqx.Module):
     """Effective degrees of freedom g*ρ(T) and g*s(T) of the SM plasma (docs/equations.md D.1).
 
@@ -63,23 +67,23 @@ class DegreesOfFreedom(eqx.Module):
     ln_t_min: float = eqx.field(static=True)
     ln_t_step: float = eqx.field(static=True)
 
-    def _locate(self, T):
-        """Interval index i, local coordinate s ∈ [0, 1] for T (clamped to the grid)."""
+    def _locate(self, ln_t):
+        """Interval index i, local coordinate s ∈ [0, 1] for ln(T/GeV) (clamped to the grid)."""
         n = self.ln_g_s.shape[0]
         ln_t_max = self.ln_t_min + (n - 1) * self.ln_t_step
-        u = (jnp.clip(jnp.log(jnp.asarray(T, jnp.float64)), self.ln_t_min, ln_t_max) - self.ln_t_min) / self.ln_t_step
+        u = (jnp.clip(ln_t, self.ln_t_min, ln_t_max) - self.ln_t_min) / self.ln_t_step
         i = jnp.clip(jnp.floor(u), 0, n - 2).astype(jnp.int32)
         return i, u - i
 
-    def _spline(self, values, slopes, T):
-        """Cubic Hermite value of the spline at T."""
-        i, s = self._locate(T)
+    def _spline(self, values, slopes, ln_t):
+        """Cubic Hermite value of the spline at ln(T/GeV)."""
+        i, s = self._locate(ln_t)
         h = self.ln_t_step
         return cubic_hermite(values[i], values[i + 1], h * slopes[i], h * slopes[i + 1], s)
 
-    def _spline_slope(self, values, slopes, T):
-        """d(spline)/d ln T at T; the end slopes are zero, so this is also 0 where T is clamped."""
-        i, s = self._locate(T)
+    def _spline_slope(self, values, slopes, ln_t):
+        """d(spline)/d ln T at ln(T/GeV); the end slopes are zero, so this is also 0 where T is clamped."""
+        i, s = self._locate(ln_t)
         h = self.ln_t_step
         s2 = s * s
         return (
@@ -91,17 +95,29 @@ class DegreesOfFreedom(eqx.Module):
     @jit_when_eager
     def g_rho(self, T: ArrayLike) -> Float[Array, ...]:
         """g*(T) ≡ g*ρ, energy-density degrees of freedom (G2, G3); T in GeV."""
-        return jnp.exp(self._spline(self.ln_g_rho, self.slope_ln_g_rho, T))
+        return jnp.exp(self._spline(self.ln_g_rho, self.slope_ln_g_rho, _ln(T)))
 
     @jit_when_eager
     def g_s(self, T: ArrayLike) -> Float[Array, ...]:
         """g*s(T), entropy degrees of freedom (G2, G4); T in GeV."""
-        return jnp.exp(self._spline(self.ln_g_s, self.slope_ln_g_s, T))
+        return jnp.exp(self._spline(self.ln_g_s, self.slope_ln_g_s, _ln(T)))
 
     @jit_when_eager
     def delta(self, T: ArrayLike) -> Float[Array, ...]:
         """δ(T) = (1/3) d ln g*s / d ln T of (G5); dimensionless, T in GeV (0 outside the grid)."""
-        return self._spline_slope(self.ln_g_s, self.slope_ln_g_s, T) / 3.0
+        return self._spline_slope(self.ln_g_s, self.slope_ln_g_s, _ln(T)) / 3.0
+
+    def log_background(self, ln_t: Array, entropy_derivative: bool, g_s_equals_g_rho: bool) -> Array:
+        """(ln(1 + δ), ln g*s, ln g*ρ) at ln(T/GeV) = ``ln_t`` (shape (…, 3)): the plasma's part of
+        every rate coefficient and equilibrium yield (docs/equations.md G5, A.5.1). δ = 0 unless
+        ``entropy_derivative``; ``g_s_equals_g_rho``: g*s = g*ρ (K11)."""
+        ln_g_rho = self._spline(self.ln_g_rho, self.slope_ln_g_rho, ln_t)
+        ln_g_s = ln_g_rho if g_s_equals_g_rho else self._spline(self.ln_g_s, self.slope_ln_g_s, ln_t)
+        if entropy_derivative:
+            log_entropy_factor = jnp.log1p(self._spline_slope(self.ln_g_s, self.slope_ln_g_s, ln_t) / 3.0)
+        else:
+            log_entropy_factor = jnp.zeros_like(ln_g_rho)
+        return jnp.stack([log_entropy_factor, ln_g_s, ln_g_rho], axis=-1)
 
     @jit_when_eager
     def g_star_half(self, T: ArrayLike) -> Float[Array, ...]:
