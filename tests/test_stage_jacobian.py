@@ -55,7 +55,16 @@ def test_per_stage_jacobian_matches_per_step_on_random_points(name, mode):
     # the reference with room for its 2–10× more steps (at the default max_steps it stops at a point
     # of this draw that the per-stage solver finishes in 693 steps)
     per_step = uj.relic(model, uj.Settings(mode=mode, stage_jacobian="per-step", max_steps=65536))
-    check_agreement(per_stage, per_step, 60)
+    # The reference stalls at one dark-photon point of this draw (m_χ = 0.099, m_A′ = 0.0033,
+    # ε = 3.4e-8, e′ = 0.34: 65 536 steps at n_grid 128, 192 and 256, while the per-stage solver takes
+    # 554) since the rate table evaluates its closed-form part exactly (with every column interpolated
+    # it took 1 155 steps). Such points are left out of the comparison, at most one per draw, and the
+    # per-stage solver must have solved them.
+    stalled = np.asarray(per_step.status) == uj.Status.MAX_STEPS
+    assert stalled.sum() <= 1 and np.all(np.asarray(per_stage.status)[stalled] == uj.Status.OK)
+    keep = ~stalled
+    kept = [jax.tree_util.tree_map(lambda x: x[keep], result) for result in (per_stage, per_step)]
+    check_agreement(*kept, int(keep.sum()))
 
 
 # slow: three forward-mode Jacobians per regime point, two at rtol 1e-11 (~3 min on 2 workers)

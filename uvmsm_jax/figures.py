@@ -51,8 +51,8 @@ all-regime system (``mode="physical"``, docs/equations.md Part H). The momentum 
 Lyman-α figures are always computed in ``mode="physical"`` (the f of the out-of-equilibrium Z′ needs
 its decays; P1's paper mode has none, K50), on the coarser quadrature grid
 :data:`FIGURE_MOMENTUM_GRID`. By default the rate tables use ``n_grid=64`` nodes
-(:data:`FIGURE_N_GRID`; Ωh² within 4e-4 of 1024 nodes on random points, 2× faster than the default 128); pass
-``settings=`` to change any solver switch.
+(:data:`FIGURE_N_GRID`; Ωh² within 4e-4 of 1024 nodes on random UνMSM points, 1.7e-3 for the dark
+photon, 2× faster than the default 128); pass ``settings=`` to change any solver switch.
 
 The numbers behind each figure are attached as ``fig.figure_data`` (a dict: axes, grids,
 curve vertices, band edges) for tests and re-plotting. ``uvmsm-jax figure NAME --out FILE``

@@ -77,19 +77,28 @@ _HADRONIC_SQRT_S_EDGES = tuple(
 )
 
 
+_CHARMONIUM_SQRT_S_EDGES = tuple(np.round(np.arange(3.70, 4.70 + 1e-9, 0.05), 6))
+"""Panel edges [GeV] across the charmonium structure of the PDG R data (ψ(3770) … ψ(4415): steps of
+5–10 % in R between neighbouring points), for where the data are used above 2 GeV."""
+
+
 @functools.cache
-def _annihilation_sqrt_s_edges(sqrt_s_switch: float) -> tuple[float, ...]:
+def _annihilation_sqrt_s_edges(sqrt_s_switch: float, current: str) -> tuple[float, ...]:
     """Panel edges [GeV] of the σ_a average: the hadronic edges plus every place where Γ_SM(√s) is
     not smooth — the √-thresholds of the lepton and quark pairs, the quark/R-ratio switch and the
-    end of the PDG R data. A kink between two nodes makes the quadrature sum a non-smooth function
-    of the masses (a node sweeping across the b threshold moved d ln⟨σv⟩/d ln M_N₁ by 0.6); as panel
-    edges they move with t = (√s − √s_min)/T and the rate stays smooth."""
+    end of the PDG R data, and where the R data hold above 2 GeV (the EM current, or a switch above
+    the charmonium region), their charmonium structure. A kink between two nodes makes the quadrature
+    sum a non-smooth function of the masses (a node sweeping across the b threshold moved
+    d ln⟨σv⟩/d ln M_N₁ by 0.6); as panel edges they move with t = (√s − √s_min)/T and the rate stays
+    smooth. Without the charmonium edges ⟨σv⟩_a of the EM current was off by up to 1e-2 at T ≈ 1–2 GeV."""
     from .hadrons import pdg_r_ratio_points
 
     kinks = {2 * mass for mass in (c.M_ELECTRON, c.M_MUON, c.M_TAU, c.M_PI0, *c.QUARK_MASSES.values()) if mass > 0}
     kinks.add(float(pdg_r_ratio_points()[0][-1]))
     if np.isfinite(sqrt_s_switch):
         kinks.add(sqrt_s_switch)
+    if current == "em" or sqrt_s_switch > _CHARMONIUM_SQRT_S_EDGES[0]:
+        kinks.update(_CHARMONIUM_SQRT_S_EDGES)
     return tuple(sorted(kinks.union(_HADRONIC_SQRT_S_EDGES)))
 
 
@@ -372,7 +381,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     window = resonance_window(portal)
     sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window)
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0)]
-    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
+    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
     log_off_pole = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
     no_shift = jnp.full_like(log_off_pole, bz.LOG_ZERO)
@@ -410,7 +419,7 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
     sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
 
     edges = [safe_sqrt(big_m**2 + k * window) for k in (-8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0)]
-    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch)))
+    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
     outside = _sigma_v_scaled(sigma, m, 2.0 * m, temperature, edges + fixed_edges)
 
     # Inside the window, F(s) = σ(s)(s − M²)² (s − 4m²) √s K₁(√s/T) e^{2m/T}, evaluated relative to
