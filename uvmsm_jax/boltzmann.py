@@ -121,11 +121,10 @@ class RateTable(eqx.Module):
         i = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, n - 2)
         h = jnp.clip(u - i, 0.0, 1.0)
         lo, hi = self.values[i], self.values[i + 1]
-        if self.analytic is None or self.analytic_nodes is None:
-            return cubic_hermite(lo, hi, self.slopes[i] * self.step, self.slopes[i + 1] * self.step, h)
-        lo, hi = lo - self.analytic_nodes[i], hi - self.analytic_nodes[i + 1]
+        if self.analytic_nodes is not None:
+            lo, hi = lo - self.analytic_nodes[i], hi - self.analytic_nodes[i + 1]
         rest = cubic_hermite(lo, hi, self.slopes[i] * self.step, self.slopes[i + 1] * self.step, h)
-        return rest + self.analytic(tau)
+        return rest if self.analytic is None else rest + self.analytic(tau)
 
 
 def interpolant(values: Array, taus: Array, analytic: AnalyticPart | None = None) -> RateTable:
