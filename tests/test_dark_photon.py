@@ -405,8 +405,7 @@ def test_annihilation_quadrature_converged_over_the_r_data(monkeypatch):
         return np.asarray(jax.jit(lambda t: pipeline.point_rate_table(t, config))(theta).log_sv_a_off_pole)
 
     default = off_pole()
-    monkeypatch.setattr(rates, "_GL_X", np.polynomial.legendre.leggauss(32)[0])
-    monkeypatch.setattr(rates, "_GL_W", np.polynomial.legendre.leggauss(32)[1])
+    monkeypatch.setitem(rates.NODES_PER_PANEL, "annihilation", 32)
     converged = off_pole()
     relevant = np.abs(converged) < 700
     assert relevant.sum() > 20

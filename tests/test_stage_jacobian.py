@@ -35,7 +35,11 @@ def test_per_stage_jacobian_matches_per_step_in_fewer_steps():
     per_stage, per_step = _relic("per-stage"), _relic("per-step")
     np.testing.assert_array_equal(np.asarray(per_stage.status), 0)
     check_agreement(per_stage, per_step, len(POINTS))
-    np.testing.assert_allclose(np.asarray(per_stage.omega_h2), np.asarray(per_step.omega_h2), rtol=2e-6)
+    # Both at the default rtol. The largest difference is the decay-tail point (1.2, 0.5, 4e-6): alone,
+    # per-stage 2.0049691 (197 steps), per-step 2.0049649, converged (rtol 1e-11) 2.0049650 — the
+    # per-stage solver's own tolerance error (2.0e-6; 2.3e-6 before the quadrature change of
+    # rates.NODES_PER_PANEL, which moved this batch's difference from just below 2e-6 to 2.26e-6)
+    np.testing.assert_allclose(np.asarray(per_stage.omega_h2), np.asarray(per_step.omega_h2), rtol=3e-6)
     # the point of the per-stage matrix: the stiff equilibrium phase of freeze-out no longer limits the
     # step (749 → 187 accepted steps at (1, 3, 1e-3)); freeze-in is accuracy-limited, so unchanged
     stage_steps, step_steps = np.asarray(per_stage.ode_steps), np.asarray(per_step.ode_steps)
