@@ -131,15 +131,15 @@ def _sigma_v_scaled(
     m: Array,
     sqrt_s_min: Array,
     temperature: Array,
-    breakpoints_sqrt_s: Sequence[Array] = (),
-    nodes_per_panel: int | None = None,
+    breakpoints_sqrt_s: Sequence[Array],
+    nodes_per_panel: int,
 ) -> Array:
     """⟨σv⟩·e^{(√s_min − 2m)/T} [GeV⁻²] of (G12); see :func:`log_sigma_v_identical_pair`."""
     if breakpoints_sqrt_s:
         t_breaks = (jnp.stack([jnp.asarray(b, dtype=float) for b in breakpoints_sqrt_s]) - sqrt_s_min) / temperature
     else:
         t_breaks = jnp.zeros((0,))
-    t, w = _composite_nodes(t_breaks, nodes_per_panel or NODES_PER_PANEL["annihilation"])
+    t, w = _composite_nodes(t_breaks, nodes_per_panel)
     sqrt_s = sqrt_s_min + temperature * t
     s = sqrt_s**2
     integrand = 2.0 * s * sigma(s) * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
@@ -172,7 +172,8 @@ def log_sigma_v_identical_pair(
     Returns :data:`~uvmsm_jax.boltzmann.LOG_ZERO` where σ vanishes identically. For a Dirac pair
     this is the per-species average of (H0) (the degeneracy factors cancel).
     """
-    scaled = _sigma_v_scaled(sigma, m, sqrt_s_min, temperature, breakpoints_sqrt_s, nodes_per_panel)
+    nodes = NODES_PER_PANEL["annihilation"] if nodes_per_panel is None else nodes_per_panel
+    scaled = _sigma_v_scaled(sigma, m, sqrt_s_min, temperature, breakpoints_sqrt_s, nodes)
     return bz.log_or_zero(scaled) - (sqrt_s_min - 2.0 * m) / temperature
 
 
