@@ -10,10 +10,13 @@ Runs in one process, on the same parameter points, separately for freeze-out and
   plain solve.
 
 Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]
-[--stage-jacobian per-stage|per-step]`` (the last: ``Settings.stage_jacobian``, for before/after rows).
+[--stage-jacobian per-stage|per-step] [--solver auto|ode]`` (the last two: ``Settings.stage_jacobian``
+and ``Settings.solver``, for before/after rows).
 ``--json`` prints one JSON object (keys include speedup_freeze_out, speedup_freeze_in,
 points_per_s_freeze_out, points_per_s_freeze_in, points_per_s_random, steps_per_point_freeze_out,
-steps_per_point_freeze_in ({median, p99} ODE steps), memory_peak_mb, grad_over_forward). Targets
+steps_per_point_freeze_in ({median, p99} ODE steps of the points the ODE solved),
+collocated_fraction_freeze_out, collocated_fraction_freeze_in (points solved by collocation, 0 ODE
+steps), memory_peak_mb, grad_over_forward). Targets
 (2-core CPU, speed issue): speedup ≥ 1000× (freeze-out), ≥ 1000 random points/s, gradient ≤ 2× a
 solve.
 """
@@ -66,6 +69,8 @@ def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -
     run_s, result = time_call(solve, m_n1 * (1 + 1e-6), m_zp, g)
     ok = np.asarray(result.status) == 0
     omega = np.asarray(result.omega_h2)
+    steps = np.asarray(result.ode_steps)
+    ode_steps = steps[steps > 0] if np.any(steps > 0) else np.zeros(1)
 
     scipy_times, rel_diffs = [], []
     for i in range(n_scipy):
@@ -89,10 +94,8 @@ def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -
         "jax_compile_s": compile_s,
         "jax_run_s": run_s,
         "points_per_s": n / run_s,
-        "steps_per_point": {
-            "median": float(np.median(np.asarray(result.ode_steps))),
-            "p99": float(np.percentile(np.asarray(result.ode_steps), 99)),
-        },
+        "steps_per_point": {"median": float(np.median(ode_steps)), "p99": float(np.percentile(ode_steps, 99))},
+        "collocated_fraction": float(np.mean(steps == 0)),
         "scipy_points": n_scipy,
         "scipy_s_per_point": scipy_per_point,
         "speedup": scipy_per_point / jax_per_point,
@@ -141,10 +144,11 @@ def main(argv=None) -> int:
     parser.add_argument("--points", type=int, default=None)
     parser.add_argument("--scipy-points", type=int, default=None)
     parser.add_argument("--stage-jacobian", choices=("per-stage", "per-step"), default="per-stage")
+    parser.add_argument("--solver", choices=("auto", "ode"), default="auto")
     args = parser.parse_args(argv)
     n = args.points or (256 if args.quick else 1024)
     n_scipy = args.scipy_points or (3 if args.quick else 12)
-    settings = uj.Settings(stage_jacobian=args.stage_jacobian)
+    settings = uj.Settings(stage_jacobian=args.stage_jacobian, solver=args.solver)
     report = {
         "machine": {
             "platform": platform.platform(),
@@ -157,6 +161,7 @@ def main(argv=None) -> int:
             "gstar": settings.gstar,
             "rtol": settings.rtol,
             "stage_jacobian": settings.stage_jacobian,
+            "solver": settings.solver,
         },
     }
     for regime in ("freeze-out", "freeze-in"):
@@ -167,6 +172,7 @@ def main(argv=None) -> int:
         report[f"speedup_{key}"] = result["speedup"]
         report[f"points_per_s_{key}"] = result["points_per_s"]
         report[f"steps_per_point_{key}"] = result["steps_per_point"]
+        report[f"collocated_fraction_{key}"] = result["collocated_fraction"]
         if regime == "freeze-in":
             report.update(benchmark_gradient(inputs, settings, plain_s))
         if not args.json:
@@ -184,7 +190,10 @@ def main(argv=None) -> int:
     else:
         for key in ("freeze_out", "freeze_in"):
             steps = report[f"steps_per_point_{key}"]
-            print(f"{key:>11}: ODE steps per point median {steps['median']:.0f}, p99 {steps['p99']:.0f}")
+            print(
+                f"{key:>11}: ODE steps per point median {steps['median']:.0f}, p99 {steps['p99']:.0f}; "
+                f"collocated {report[f'collocated_fraction_{key}']:.0%}"
+            )
         print(
             f"     random: {report['points_per_s_random']:.1f} points/s; peak memory {report['memory_peak_mb']:.0f} MB"
         )

@@ -3,6 +3,7 @@
     python benchmarks/scan_contour.py            # 200×200 scan, contour at 200 masses (≈ 25 min on 2 CPU cores)
     python benchmarks/scan_contour.py --quick    # 6×12 scan, contour at 6 masses (minutes, mostly compiling)
     python benchmarks/scan_contour.py --json     # one JSON object on stdout
+    python benchmarks/scan_contour.py --solver ode   # Settings.solver, for before/after rows
 
 What is measured (UνMSM, M_N₁ = r·M_Z′, default Settings, M_Z′ in 0.01–10 GeV, g in 1e-13–1):
 
@@ -74,6 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-g", type=int, help="couplings per mass in the scan; default 200, quick 12")
     parser.add_argument("--ratio", type=float, default=1.0, help="M_N1/M_Z' (default 1: both branches exist)")
     parser.add_argument("--chunk", type=int, default=None, help="scan chunk (default: uvmsm_jax.default_block())")
+    parser.add_argument("--solver", choices=("auto", "ode"), default="auto", help="Settings.solver (default auto)")
     parser.add_argument(
         "--optax-masses", type=int, default=None, help="masses for optax vs optimistix (default 4, quick 1)"
     )
@@ -96,7 +98,7 @@ def run(args, log) -> dict:
     n_g = args.n_g or (12 if args.quick else 200)
     n_optax = args.optax_masses or (1 if args.quick else 4)
     target = 0.12
-    settings = uj.Settings()
+    settings = uj.Settings(solver=args.solver)
     m_zp = np.geomspace(0.01, 10.0, n_mass)
     g = np.geomspace(1e-13, 1.0, n_g)
     grid = {"m_zp": m_zp, "g_bl": g}

@@ -28,14 +28,20 @@ from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
 from .pipeline import (
     N_PARAMETERS,
+    CollocatedSolution,
     Config,
+    PreparedPoint,
+    Regime,
+    Solution,
     classify,
+    collocate,
     configure,
     parameters,
     point_rate_table,
     prepare,
     shared_rate_table,
     solve,
+    uses_collocation,
     uses_shared_rate_table,
 )
 from .rates import UnitRates
@@ -66,9 +72,22 @@ def _point_outputs(theta: Array, config: Config, table: UnitRates | None = None)
     prepared = prepare(theta, config, table)
     regime = classify(prepared, config)
     solution = solve(prepared, regime, config)
-    valid, nan = prepared.valid, jnp.nan
     indicators = solution.indicators
-    rates = (nan, nan) if indicators is None else (indicators.max_dark_rate_over_h, indicators.max_portal_rate_over_h)
+    rates = None if indicators is None else (indicators.max_dark_rate_over_h, indicators.max_portal_rate_over_h)
+    return _outputs(prepared, regime, solution, jnp.asarray(solution.ode.stats["num_steps"], float), rates)
+
+
+def _outputs(
+    prepared: PreparedPoint,
+    regime: Regime,
+    solution: Solution | CollocatedSolution,
+    steps: Array,
+    rates: tuple[Array, Array] | None,
+) -> Array:
+    """The :data:`OUTPUT_FIELDS` of one point as one float vector (``rates``: the (H15)–(H16) maxima, or
+    None for a model that does not make them)."""
+    valid, nan = prepared.valid, jnp.nan
+    maxima = (jnp.asarray(nan), jnp.asarray(nan)) if rates is None else rates
     return jnp.stack(
         [
             solution.omega_h2,
@@ -80,10 +99,19 @@ def _point_outputs(theta: Array, config: Config, table: UnitRates | None = None)
             jnp.where(valid, solution.mechanism, -1).astype(float),
             jnp.where(valid, solution.dm_thermalised, False).astype(float),
             jnp.where(valid, solution.mediator_thermalised, False).astype(float),
-            jnp.asarray(solution.ode.stats["num_steps"], float),
-            *(jnp.where(valid, rate, nan) for rate in rates),
+            steps,
+            *(jnp.where(valid, rate, nan) for rate in maxima),
         ]
     )
+
+
+def _collocated_outputs(theta: Array, config: Config, table: UnitRates) -> tuple[Array, Array]:
+    """The :data:`OUTPUT_FIELDS` of one point by collocation (:func:`~uvmsm_jax.pipeline.collocate`; 0
+    ODE steps) and whether they are accepted."""
+    prepared = prepare(theta, config, table)
+    regime = classify(prepared, config)
+    solution = collocate(prepared, regime, config)
+    return _outputs(prepared, regime, solution, jnp.asarray(0.0), None), solution.accepted
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -142,22 +170,35 @@ def _solve_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Arra
     return jax.vmap(lambda theta, table: _point_outputs(theta, config, table))(thetas, tables)
 
 
+@functools.partial(jax.jit, static_argnums=(2,))
+def _collocate_with_tables(thetas: Array, tables: UnitRates, config: Config) -> tuple[Array, Array]:
+    STAGE_TRACES["collocate", config, thetas.shape[0]] += 1
+    return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, table))(thetas, tables)
+
+
 SLICE_BLOCKS = 64
 """Solve blocks per slice of a batch with shared tables: the points are taken in order of their
 tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 × ~10 kB on CPU)."""
 
 
-def _relic_shared_tables(flat: np.ndarray, config: Config) -> np.ndarray | None:
-    """Outputs of a concrete batch θ (n, 5) in two stages (docs/relic.md, "Shared rate tables"):
-    the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once, and a point the
-    shared table does not represent exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`)
-    gets its own (blocks of the table stage); then every point adds its couplings to its table and
-    is solved (blocks of the solve stage). None when no two points share a table (nothing to gain)."""
+def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
+    """Outputs of a concrete batch θ (n, 5) in two stages (docs/relic.md, "Shared rate tables" and
+    "Collocation"): the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once
+    (where ``Settings.rate_tables`` is "shared"), and a point the shared table does not represent
+    exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`) gets its own (blocks of the table
+    stage); then every point adds its couplings to its table and is solved (blocks of the solve
+    stage) — by collocation where ``Settings.solver`` is "auto" and the collocation is accepted,
+    else by the ODE. None when neither sharing nor collocation applies (nothing to gain)."""
+    settings = config.settings
     table_block, solve_block = stage_blocks()
     solve_block = min(solve_block, flat.shape[0])  # a chunk smaller than a block is not padded up
-    shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
+    collocation = settings.solver == "auto" and uses_collocation(config)
+    if settings.rate_tables == "shared":
+        shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
+    else:
+        shares = np.zeros(flat.shape[0], dtype=bool)
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
-    if masses.shape[0] == np.count_nonzero(shares):
+    if masses.shape[0] == np.count_nonzero(shares) and not collocation:
         return None
     # table ids: the distinct masses first, then one per point with its own table
     table_id = np.empty(flat.shape[0], dtype=np.int64)
@@ -178,13 +219,25 @@ def _relic_shared_tables(flat: np.ndarray, config: Config) -> np.ndarray | None:
                 pieces.append(run_padded(tabulate, table_block, [table_theta[ids]]))
         tables = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)  # in the order of `needed`
         local = local.ravel()
-        for first in range(0, points.size, solve_block):  # the tables are gathered per block
-            rows = pad_rows(np.arange(first, min(first + solve_block, points.size)), solve_block)
-            table_rows = local[rows]
-            block_tables = jax.tree_util.tree_map(lambda x, i=table_rows: jnp.asarray(x[i]), tables)
-            block_outputs = np.asarray(_solve_with_tables(jnp.asarray(flat[points[rows]]), block_tables, config))
-            m = min(solve_block, points.size - first)
-            outputs[points[first : first + m]] = block_outputs[:m]
+
+        def in_blocks(stage, rows, tables=tables, local=local, points=points):
+            """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
+            results = []
+            for first in range(0, rows.size, solve_block):
+                block = pad_rows(rows[first : first + solve_block], solve_block)
+                block_tables = jax.tree_util.tree_map(lambda x, i=local[block]: jnp.asarray(x[i]), tables)
+                result = stage(jnp.asarray(flat[points[block]]), block_tables, config)
+                m = min(solve_block, rows.size - first)
+                results.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], result))
+            return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *results)
+
+        remaining = np.arange(points.size)
+        if collocation:
+            collocated, accepted = in_blocks(_collocate_with_tables, remaining)
+            outputs[points[accepted]] = collocated[accepted]
+            remaining = remaining[~accepted]
+        if remaining.size:
+            outputs[points[remaining]] = in_blocks(_solve_with_tables, remaining)
     return outputs
 
 
@@ -281,11 +334,11 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     batch_shape = theta.shape[:-1]
     flat = theta.reshape(-1, N_PARAMETERS)
     block = default_block()
-    shared = None
-    if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
-        shared = _relic_shared_tables(np.asarray(flat), config)
-    if shared is not None:
-        outputs = jnp.asarray(shared)
+    two_stages = None
+    if concrete and flat.shape[0] > 1:
+        two_stages = _relic_two_stages(np.asarray(flat), config)
+    if two_stages is not None:
+        outputs = jnp.asarray(two_stages)
     elif export_cache is not None and concrete:
         solve_batch = load_or_export(
             export_cache,

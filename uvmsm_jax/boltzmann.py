@@ -26,7 +26,7 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, ArrayLike
 
-from ._numerics import TwoByTwoLU, cubic_hermite
+from ._numerics import TwoByTwoLU, cubic_hermite, linear_collocation, radau_iia
 
 # Columns of the rate table (natural logs). k_a = e^{LOG_K_A} − e^{LOG_K_A_SHIFT}: the off-pole
 # finite part of (H11) can be negative near a resonance, so it is stored as the difference of two
@@ -307,3 +307,70 @@ def solve(
         adjoint=adjoint,
         throw=False,
     )
+
+
+COLLOCATION_STAGES = 4
+"""Stages of the Radau IIA collocation of :func:`collocate` (order 7 where the rates are smooth)."""
+COLLOCATION_ITERATIONS = 3
+"""Quasi-linearisation sweeps of :func:`collocate`; the change in the last one is the Newton check."""
+
+
+class Collocation(eqx.Module):
+    """Result of :func:`collocate`: the yields (Y_X, Y_V) at τ_end and |ΔY_X(τ_end)|/Y_X(τ_end)
+    between the last two sweeps (0 where both are 0)."""
+
+    y_dm: Array
+    y_v: Array
+    newton_change: Array
+
+
+def collocate(table: RateTable, taus: Array, switches: SystemSwitches, y0: Array, subdivisions: int) -> Collocation:
+    """The system of the module docstring (two-yield form; not the reduced or adiabatic forms) by Radau IIA
+    collocation on a fixed grid: every interval of the table grid ``taus`` split into ``subdivisions``
+    (docs/relic.md, "Collocation"; the system of docs/equations.md A.8.1).
+
+    Each yield obeys dY/dτ = P − L Y − B Y² with P, L, B ≥ 0 given the other yield (for the
+    mediator L = d_SM + ϑ d_X, B = k_b + k̄_c; for the DM L = 0, B = k_a + k_c + 2 d̄_X). A sweep
+    replaces B Y² by its linearisation 2BỸ Y − BỸ² about the previous sweep's Ỹ (zero at first) and
+    solves the mediator's linear equation, then the DM's with the new mediator yield
+    (:func:`~uvmsm_jax._numerics.linear_collocation`). The first sweep is the solution without
+    back-reaction (freeze-in); each further one a Newton step of the quadratic terms, so the sweeps
+    converge fast only where the quadratic terms are a small correction — the caller accepts a result
+    only where the last change is small and a second grid agrees. ``y0``: (Y_X, Y_V) at τ_start.
+    """
+    nodes, matrix = radau_iia(COLLOCATION_STAGES)
+    widths = (taus[1:] - taus[:-1]) / subdivisions
+    steps = jnp.repeat(widths, subdivisions)
+    left = (taus[:-1, None] + widths[:, None] * np.arange(subdivisions)).reshape(-1)
+    stage_taus = left[:, None] + steps[:, None] * nodes
+    q = jax.vmap(jax.vmap(table))(stage_taus)
+    e = jnp.exp
+    depletion = 1.0 if switches.dm_decay_depletes_mediator else 0.0
+    annihilation = e(q[..., LOG_K_A]) - e(q[..., LOG_K_A_SHIFT])
+    dm_sink = annihilation + e(q[..., LOG_K_C]) + 2.0 * e(q[..., LOG_D_DM_INVERSE])
+    dm_source = e(q[..., LOG_K_A] + 2 * q[..., LOG_Y_DM_EQ]) - e(q[..., LOG_K_A_SHIFT] + 2 * q[..., LOG_Y_DM_EQ])
+    mediator_sink = e(q[..., LOG_K_B]) + e(q[..., LOG_K_C_REVERSE])
+    mediator_decay = e(q[..., LOG_D_SM]) + depletion * e(q[..., LOG_D_DM])
+    mediator_source = e(q[..., LOG_K_B] + 2 * q[..., LOG_Y_V_EQ]) + e(q[..., LOG_D_SM] + q[..., LOG_Y_V_EQ])
+    dm_to_mediator = e(q[..., LOG_K_C]) + depletion * e(q[..., LOG_D_DM_INVERSE])
+    y_dm = y_v = jnp.zeros_like(dm_sink)
+    previous = y_dm[-1, -1]
+    for _ in range(COLLOCATION_ITERATIONS):
+        previous = y_dm[-1, -1]
+        y_v = linear_collocation(
+            mediator_decay + 2.0 * mediator_sink * y_v,
+            mediator_source + dm_to_mediator * y_dm**2 + mediator_sink * y_v**2,
+            steps,
+            y0[1],
+            matrix,
+        )
+        y_dm = linear_collocation(
+            2.0 * dm_sink * y_dm,
+            dm_source + e(q[..., LOG_K_C_REVERSE]) * y_v**2 + 2.0 * e(q[..., LOG_D_DM]) * y_v + dm_sink * y_dm**2,
+            steps,
+            y0[0],
+            matrix,
+        )
+    final = y_dm[-1, -1]
+    change = jnp.abs(final - previous) / jnp.where(final != 0, jnp.abs(final), 1.0)
+    return Collocation(y_dm=final, y_v=y_v[-1, -1], newton_change=change)

@@ -44,6 +44,7 @@ __all__ = [
     "PreparedPoint",
     "Regime",
     "classify",
+    "collocate",
     "configure",
     "crossing_temperature",
     "decayed_temperature",
@@ -54,6 +55,7 @@ __all__ = [
     "prepare",
     "shared_rate_table",
     "solve",
+    "uses_collocation",
     "uses_shared_rate_table",
 ]
 
@@ -367,12 +369,10 @@ class Solution(eqx.Module):
     ode: diffrax.Solution
 
 
-def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
-    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) / (H12)–(H13), Ωh² (A40) and the
-    model's assessment of one point."""
-    settings, spec = config.settings, config.spec
-    p = prepared
-    columns = p.table.values
+def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array]:
+    """(Y_X, Y_V) at T_R by ``Settings.initial`` (A39, A.6), and the equilibrium yields there."""
+    settings = config.settings
+    columns = prepared.table.values
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
     if settings.initial == "zero":
         start_in_equilibrium = jnp.array([False, False])
@@ -380,7 +380,15 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         start_in_equilibrium = jnp.array([True, True])
     else:
         start_in_equilibrium = jnp.stack([regime.log_dm_rate_over_h[0] > 0, regime.log_mediator_rate_over_h[0] > 0])
-    y0 = jnp.where(start_in_equilibrium, y_eq0, 0.0)
+    return jnp.where(start_in_equilibrium, y_eq0, 0.0), y_eq0
+
+
+def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
+    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) / (H12)–(H13), Ωh² (A40) and the
+    model's assessment of one point."""
+    settings, spec = config.settings, config.spec
+    p = prepared
+    y0, y_eq0 = _initial_yields(p, regime, config)
     # Absolute tolerances, a fraction settings.atol of each yield's scale min(Y_eq(T_R), production
     # estimate); the mediator's never below the DM's (its error reaches the DM only through its decays
     # and conversions). A tolerance, not physics: parameter derivatives stay out of the step control.
@@ -442,4 +450,68 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         mediator_thermalised=assessment.mediator_thermalised,
         indicators=indicators,
         ode=ode,
+    )
+
+
+COLLOCATION_SUBDIVISIONS = (4, 2)
+"""Sub-intervals per table interval of :func:`collocate`'s solution and of its check grid."""
+NEWTON_TOLERANCE = 1e-6
+"""Largest |ΔY_DM|/Y_DM in the last quasi-linearisation sweep for which :func:`collocate` accepts a point."""
+GRID_TOLERANCE = 1e-5
+"""Largest |Y_DM(check grid)/Y_DM − 1| for which :func:`collocate` accepts a point."""
+
+
+class CollocatedSolution(eqx.Module):
+    """Result of :func:`collocate` for one point: the fields of :class:`Solution` that do not refer to
+    an ODE solution, and ``accepted``: whether the collocation stands for the ODE at this point."""
+
+    omega_h2: Array
+    yield_dm: Array
+    yield_mediator: Array
+    status: Array
+    mechanism: Array
+    dm_thermalised: Array
+    mediator_thermalised: Array
+    accepted: Array
+
+
+def uses_collocation(config: Config) -> bool:
+    """Whether :func:`collocate` applies to the configured model at all: the two-yield system (not the
+    reduced one) and a model that does not read its labels off the solution ((H14)–(H18))."""
+    return not config.physics.system.reduced and not config.spec.uses_trajectory(config.physics)
+
+
+def collocate(prepared: PreparedPoint, regime: Regime, config: Config) -> CollocatedSolution:
+    """Ωh² of one point by collocation of the system on a fixed grid (:func:`~uvmsm_jax.boltzmann.collocate`;
+    docs/relic.md, "Collocation") instead of the adaptive ODE solve, with the check that decides
+    whether it may stand for :func:`solve`: a valid point outside the adiabatic form (H13′), the last
+    quasi-linearisation sweep changes Y_DM by ≤ :data:`NEWTON_TOLERANCE` and the check grid agrees
+    to :data:`GRID_TOLERANCE`. Where it is not accepted the caller solves the ODE."""
+    p = prepared
+    system = config.physics.system
+    y0, _ = _initial_yields(p, regime, config)
+    fine, check = (bz.collocate(p.table, p.taus, system, y0, n) for n in COLLOCATION_SUBDIVISIONS)
+    y_dm = fine.y_dm
+    grid_change = jnp.abs(check.y_dm - y_dm) / jnp.where(y_dm != 0, jnp.abs(y_dm), 1.0)
+    accepted = (
+        p.valid
+        & ~bz.eliminates_mediator(p.table, system)
+        & jnp.isfinite(y_dm)
+        & jnp.isfinite(fine.y_v)
+        & (y_dm >= 0)
+        & (fine.newton_change <= NEWTON_TOLERANCE)
+        & (grid_change <= GRID_TOLERANCE)
+    )
+    assessment = config.spec.assess(jnp.asarray(Status.OK), regime, None, p.width_dm, config.physics)
+    status = jnp.where(p.valid, assessment.status, Status.INVALID_INPUT)
+    failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
+    return CollocatedSolution(
+        omega_h2=jnp.where(failed, jnp.nan, c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm),
+        yield_dm=jnp.where(failed, jnp.nan, y_dm),
+        yield_mediator=jnp.where(failed, jnp.nan, fine.y_v),
+        status=status,
+        mechanism=assessment.mechanism,
+        dm_thermalised=assessment.dm_thermalised,
+        mediator_thermalised=assessment.mediator_thermalised,
+        accepted=accepted,
     )

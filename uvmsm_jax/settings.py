@@ -60,6 +60,13 @@ class Settings(eqx.Module):
       (docs/relic.md, "ODE"): "per-stage" (default) at each stage's predictor, chord iterations
       stopped by the convergence-rate test; "per-step": once per step (diffrax's VeryChord; the
       solver before the per-stage matrix, kept as the reference the default is tested against).
+    solver: "auto" (default): a concrete batch of more than one point first solves every point by
+      collocation on a fixed grid (quasi-linearised sweeps, docs/relic.md "Collocation") and keeps
+      that result where its checks pass — the freeze-in points, at a fraction of the ODE's cost —
+      and solves the rest with the adaptive ODE; such a point reports ``ode_steps`` = 0. Applies to
+      models that do not read their labels off the solved trajectory (the UνMSM, the dark photon's
+      paper mode) and the coupled system. "ode": every point by the ODE (the reference the
+      collocation is tested against). A scalar point and traced input always use the ODE.
     """
 
     mode: Mode = eqx.field(static=True, default="physical")
@@ -80,6 +87,7 @@ class Settings(eqx.Module):
     max_steps: int = eqx.field(static=True, default=8192)
     rate_tables: Literal["shared", "per-point"] = eqx.field(static=True, default="shared")
     stage_jacobian: Literal["per-stage", "per-step"] = eqx.field(static=True, default="per-stage")
+    solver: Literal["auto", "ode"] = eqx.field(static=True, default="auto")
 
     def __check_init__(self):
         if self.mode not in ("physical", "paper"):
@@ -97,6 +105,7 @@ class Settings(eqx.Module):
             ("initial", ("auto", "zero", "equilibrium")),
             ("rate_tables", ("shared", "per-point")),
             ("stage_jacobian", ("per-stage", "per-step")),
+            ("solver", ("auto", "ode")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -1,0 +1,91 @@
+"""Collocation of the Boltzmann system on a fixed grid (speed issue, item 3; docs/relic.md "Collocation"):
+the Radau IIA kernel against exact solutions, and ``Settings(solver="auto")`` — collocation where its
+checks pass, the ODE elsewhere — against the ODE on random points of every regime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import check_agreement, random_points
+
+import uvmsm_jax as uj
+from uvmsm_jax._numerics import linear_collocation, radau_iia
+
+
+@pytest.mark.parametrize("stages", [2, 3, 4])
+def test_radau_iia_tableau(stages):
+    nodes, matrix = radau_iia(stages)
+    assert nodes[-1] == pytest.approx(1.0, abs=1e-15)
+    # stage i integrates every polynomial of degree < s exactly from 0 to c_i (collocation); the last
+    # row, the quadrature weights, every polynomial of degree ≤ 2s − 2 over [0, 1]
+    for degree in range(stages):
+        np.testing.assert_allclose(matrix @ nodes**degree, nodes ** (degree + 1) / (degree + 1), atol=1e-14)
+    for degree in range(2 * stages - 1):
+        assert matrix[-1] @ nodes**degree == pytest.approx(1.0 / (degree + 1), abs=1e-14)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 2.0, 40.0, 1e6, 1e14])
+def test_linear_collocation_matches_exact_solution(rate):
+    # y′ = −a y + b e^{t}: y = (y₀ − b/(1 + a)) e^{−at} + b e^{t}/(1 + a). From a transient resolved by
+    # the steps (a h ≤ 0.2) to a rate of 1e14 per unit t (the mediator's inverse decays) on the slow
+    # manifold y₀ = b/(1 + a), which the fixed grid must follow without resolving e^{−at} (an
+    # unresolved transient is damped, not followed: L-stability; the grid check of the caller sees it)
+    nodes, matrix = radau_iia(4)
+    steps = np.full(50, 0.1)
+    stage_t = np.arange(50)[:, None] * 0.1 + 0.1 * nodes
+    b = 2.5
+    y0 = 1.0 if rate <= 2.0 else b / (1.0 + rate)
+    stages = linear_collocation(np.full(stage_t.shape, rate), b * np.exp(stage_t), np.asarray(steps), y0, matrix)
+    exact = (y0 - b / (1.0 + rate)) * np.exp(-rate * stage_t) + b * np.exp(stage_t) / (1.0 + rate)
+    # the interval ends to the method's order 2s − 1 = 7, the inner stages to its stage order s = 4
+    # (1e-10 at a h = 4, between the regimes)
+    np.testing.assert_allclose(np.asarray(stages)[:, -1], exact[:, -1], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(np.asarray(stages), exact, rtol=1e-8, atol=0)
+
+
+def test_collocation_falls_back_to_the_ode_where_its_checks_fail():
+    # freeze-in (0.05, 0.2, 7.36e-13) is collocated; freeze-out (1, 3, 1e-3): the quasi-linearised sweeps
+    # do not converge and the ODE solves it; a batch of the dark photon in physical mode reads its
+    # labels off the solution, so the ODE solves every point
+    uvmsm = uj.relic(uj.UVMSM(np.array([0.05, 1.0]), np.array([0.2, 3.0]), np.array([7.36e-13, 1e-3])))
+    steps = np.asarray(uvmsm.ode_steps)
+    assert steps[0] == 0 and steps[1] > 50, steps
+    assert list(uvmsm.mechanism_name) == ["freeze-in-resonant", "freeze-out"]
+    dark_photon = uj.relic(uj.DarkPhotonDM(np.array([0.1, 0.1]), 0.03, np.array([1e-10, 2e-10]), 1e-4))
+    assert np.all(np.asarray(dark_photon.ode_steps) > 0)
+
+
+def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int):
+    fields = random_points(name, n_masses, n_couplings, seed)
+    model = uj.model_spec(name).model(**fields)
+    auto = uj.relic(model, uj.Settings(mode=mode))
+    ode = uj.relic(model, uj.Settings(mode=mode, solver="ode"))
+    collocated = np.asarray(auto.ode_steps) == 0
+    return auto, ode, collocated
+
+
+# the dark photon's paper mode: the slow test below
+@pytest.mark.parametrize("name, mode", [("uvmsm", "physical")])
+def test_collocation_matches_the_ode(name, mode):
+    auto, ode, collocated = compare(name, mode, n_masses=4, n_couplings=8, seed=3)
+    check_agreement(auto, ode, 32)
+    assert collocated.sum() >= 8, collocated  # the draw exercises both routes
+    assert not collocated.all()
+
+
+# slow: 6 × 60 random points, both routes compiled for each configuration (~5 min)
+@pytest.mark.slow
+@pytest.mark.parametrize("name, mode", [("uvmsm", "physical"), ("uvmsm", "paper"), ("dark-photon", "paper")])
+def test_collocation_matches_the_ode_on_random_points(name, mode):
+    # the speed issue's acceptance: ≥ 200 random points across the regimes; the dark photon's physical
+    # mode never collocates (test above)
+    auto, ode, collocated = compare(name, mode, n_masses=20, n_couplings=12, seed=17)
+    check_agreement(auto, ode, 240)
+    assert collocated.sum() >= 40, collocated.sum()
+    # the collocated points alone: as close to the ODE as the ODE's own tolerance error (the three
+    # collocated points of a 4 × 64 grid farthest from the ODE, against rtol = 1e-11: collocation
+    # ≤ 6.5e-8, the ODE at the default rtol up to 1.2e-5)
+    a, b = np.asarray(auto.omega_h2)[collocated], np.asarray(ode.omega_h2)[collocated]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(a == b, 0.0, np.abs(a / b - 1.0))
+    assert np.median(relative) <= 1e-6 and np.max(relative) <= 3e-5, (np.median(relative), np.max(relative))
