@@ -28,11 +28,10 @@ from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
 from .pipeline import (
     N_PARAMETERS,
-    CollocatedSolution,
     Config,
+    Outcome,
     PreparedPoint,
     Regime,
-    Solution,
     classify,
     collocate,
     configure,
@@ -80,7 +79,7 @@ def _point_outputs(theta: Array, config: Config, table: UnitRates | None = None)
 def _outputs(
     prepared: PreparedPoint,
     regime: Regime,
-    solution: Solution | CollocatedSolution,
+    solution: Outcome,
     steps: Array,
     rates: tuple[Array, Array] | None,
 ) -> Array:

@@ -347,15 +347,14 @@ def classify(prepared: PreparedPoint, config: Config) -> Regime:
     )
 
 
-class Solution(eqx.Module):
-    """Result of :func:`solve` for one point.
+class Outcome(eqx.Module):
+    """Ωh² and the model's assessment of one solved point (the fields :func:`solve` and
+    :func:`collocate` share).
 
     omega_h2, yield_dm, yield_mediator: NaN where ``status`` flags a failure. status: a
     :class:`~uvmsm_jax.codes.Status` code. mechanism, dm_thermalised, mediator_thermalised: the
     model's :class:`~uvmsm_jax.models.Assessment` (from the solution where the model reads it, else
-    the :class:`Regime`'s). indicators: :class:`~uvmsm_jax._indicators.TrajectoryIndicators` of the
-    solution (at every accepted step), or None for a model that does not read them. ode: the diffrax
-    solution (ts and ys = (Y_DM, Y_V) at the saved τ: ``save_taus`` if given, else τ_end).
+    the :class:`Regime`'s).
     """
 
     omega_h2: Array
@@ -365,6 +364,41 @@ class Solution(eqx.Module):
     mechanism: Array
     dm_thermalised: Array
     mediator_thermalised: Array
+
+
+def _outcome(
+    prepared: PreparedPoint,
+    regime: Regime,
+    config: Config,
+    y_end: tuple[Array, Array],
+    solver_status: Array,
+    indicators: TrajectoryIndicators | None,
+) -> dict:
+    """The :class:`Outcome` fields of final yields ``y_end`` = (Y_DM, Y_V) that a solver reached with
+    ``solver_status``: Ωh² (A40), the model's assessment, NaN where the status flags a failure."""
+    p = prepared
+    y_dm, y_v = y_end
+    assessment = config.spec.assess(solver_status, regime, indicators, p.width_dm, config.physics)
+    status = jnp.where(p.valid, assessment.status, Status.INVALID_INPUT)
+    failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
+    return {
+        "omega_h2": jnp.where(failed, jnp.nan, c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm),
+        "yield_dm": jnp.where(failed, jnp.nan, y_dm),
+        "yield_mediator": jnp.where(failed, jnp.nan, y_v),
+        "status": status,
+        "mechanism": assessment.mechanism,
+        "dm_thermalised": assessment.dm_thermalised,
+        "mediator_thermalised": assessment.mediator_thermalised,
+    }
+
+
+class Solution(Outcome):
+    """Result of :func:`solve` for one point: the :class:`Outcome`, and indicators:
+    :class:`~uvmsm_jax._indicators.TrajectoryIndicators` of the solution (at every accepted step), or
+    None for a model that does not read them; ode: the diffrax solution (ts and ys = (Y_DM, Y_V) at
+    the saved τ: ``save_taus`` if given, else τ_end).
+    """
+
     indicators: TrajectoryIndicators | None
     ode: diffrax.Solution
 
@@ -429,25 +463,13 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         indicators = trajectory_indicators(p.table, step_taus, valid_yields, done, complete, p.m_ref, p.theta[1])
     ys = jnp.stack(bz.yields(jax.vmap(p.table)(ts), states, adiabatic), axis=-1)
     ode = eqx.tree_at(lambda o: (o.ts, o.ys), ode, (ts, ys))
-    y_dm, y_v = ode.ys[-1, 0], ode.ys[-1, 1]
-    omega = c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm
-
     status = jnp.where(
         ode.result == diffrax.RESULTS.successful,
         Status.OK,
         jnp.where(ode.result == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS, Status.SOLVER_FAILED),
     )
-    assessment = spec.assess(status, regime, indicators, p.width_dm, config.physics)
-    status = jnp.where(p.valid, assessment.status, Status.INVALID_INPUT)
-    failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
     return Solution(
-        omega_h2=jnp.where(failed, jnp.nan, omega),
-        yield_dm=jnp.where(failed, jnp.nan, y_dm),
-        yield_mediator=jnp.where(failed, jnp.nan, y_v),
-        status=status,
-        mechanism=assessment.mechanism,
-        dm_thermalised=assessment.dm_thermalised,
-        mediator_thermalised=assessment.mediator_thermalised,
+        **_outcome(p, regime, config, (ode.ys[-1, 0], ode.ys[-1, 1]), status, indicators),
         indicators=indicators,
         ode=ode,
     )
@@ -461,17 +483,10 @@ GRID_TOLERANCE = 1e-5
 """Largest |Y_DM(check grid)/Y_DM − 1| for which :func:`collocate` accepts a point."""
 
 
-class CollocatedSolution(eqx.Module):
-    """Result of :func:`collocate` for one point: the fields of :class:`Solution` that do not refer to
-    an ODE solution, and ``accepted``: whether the collocation stands for the ODE at this point."""
+class CollocatedSolution(Outcome):
+    """Result of :func:`collocate` for one point: the :class:`Outcome`, and accepted: whether the
+    collocation stands for the ODE at this point."""
 
-    omega_h2: Array
-    yield_dm: Array
-    yield_mediator: Array
-    status: Array
-    mechanism: Array
-    dm_thermalised: Array
-    mediator_thermalised: Array
     accepted: Array
 
 
@@ -502,16 +517,5 @@ def collocate(prepared: PreparedPoint, regime: Regime, config: Config) -> Colloc
         & (fine.newton_change <= NEWTON_TOLERANCE)
         & (grid_change <= GRID_TOLERANCE)
     )
-    assessment = config.spec.assess(jnp.asarray(Status.OK), regime, None, p.width_dm, config.physics)
-    status = jnp.where(p.valid, assessment.status, Status.INVALID_INPUT)
-    failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
-    return CollocatedSolution(
-        omega_h2=jnp.where(failed, jnp.nan, c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm),
-        yield_dm=jnp.where(failed, jnp.nan, y_dm),
-        yield_mediator=jnp.where(failed, jnp.nan, fine.y_v),
-        status=status,
-        mechanism=assessment.mechanism,
-        dm_thermalised=assessment.dm_thermalised,
-        mediator_thermalised=assessment.mediator_thermalised,
-        accepted=accepted,
-    )
+    outcome = _outcome(p, regime, config, (y_dm, fine.y_v), jnp.asarray(Status.OK), None)
+    return CollocatedSolution(**outcome, accepted=accepted)
