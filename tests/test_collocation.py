@@ -44,14 +44,17 @@ def test_linear_collocation_matches_exact_solution(rate):
 
 
 def test_collocation_falls_back_to_the_ode_where_its_checks_fail():
-    # freeze-in (0.05, 0.2, 7.36e-13) is collocated; freeze-out (1, 3, 1e-3): the quasi-linearised sweeps
-    # do not converge and the ODE solves it; a batch of the dark photon in physical mode reads its
-    # labels off the solution, so the ODE solves every point
-    uvmsm = uj.relic(uj.UVMSM(np.array([0.05, 1.0]), np.array([0.2, 3.0]), np.array([7.36e-13, 1e-3])))
+    # one mass pair (shared tables: the two-stage batch that collocates): freeze-in at 7.36e-13 is
+    # collocated; freeze-out at 1e-3 is not a candidate (the DM thermalises) and the ODE solves it;
+    # the dark photon in physical mode reads its labels off the solution, so the ODE solves every
+    # point; without repeated masses every point gets the ODE
+    uvmsm = uj.relic(uj.UVMSM(0.05, 0.2, np.array([7.36e-13, 1e-3])))
     steps = np.asarray(uvmsm.ode_steps)
     assert steps[0] == 0 and steps[1] > 50, steps
     assert list(uvmsm.mechanism_name) == ["freeze-in-resonant", "freeze-out"]
-    dark_photon = uj.relic(uj.DarkPhotonDM(np.array([0.1, 0.1]), 0.03, np.array([1e-10, 2e-10]), 1e-4))
+    distinct = uj.relic(uj.UVMSM(np.array([0.05, 0.06]), 0.2, 7.36e-13))
+    assert np.all(np.asarray(distinct.ode_steps) > 0)
+    dark_photon = uj.relic(uj.DarkPhotonDM(0.1, 0.03, np.array([1e-10, 2e-10]), 1e-4))
     assert np.all(np.asarray(dark_photon.ode_steps) > 0)
 
 

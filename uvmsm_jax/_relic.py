@@ -34,6 +34,7 @@ from .pipeline import (
     Regime,
     classify,
     collocate,
+    collocation_candidate,
     configure,
     parameters,
     point_rate_table,
@@ -170,6 +171,17 @@ def _solve_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Arra
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
+def _collocation_candidates(thetas: Array, tables: UnitRates, config: Config) -> Array:
+    STAGE_TRACES["candidates", config, thetas.shape[0]] += 1
+
+    def candidate(theta, table):
+        prepared = prepare(theta, config, table)
+        return collocation_candidate(prepared, classify(prepared, config), config)
+
+    return jax.vmap(candidate)(thetas, tables)
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
 def _collocate_with_tables(thetas: Array, tables: UnitRates, config: Config) -> tuple[Array, Array]:
     STAGE_TRACES["collocate", config, thetas.shape[0]] += 1
     return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, table))(thetas, tables)
@@ -182,22 +194,19 @@ tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 ×
 
 def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
     """Outputs of a concrete batch θ (n, 5) in two stages (docs/relic.md, "Shared rate tables" and
-    "Collocation"): the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once
-    (where ``Settings.rate_tables`` is "shared"), and a point the shared table does not represent
+    "Collocation"): the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once,
+    and a point the shared table does not represent
     exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`) gets its own (blocks of the table
     stage); then every point adds its couplings to its table and is solved (blocks of the solve
     stage) — by collocation where ``Settings.solver`` is "auto" and the collocation is accepted,
-    else by the ODE. None when neither sharing nor collocation applies (nothing to gain)."""
-    settings = config.settings
+    else by the ODE. None when no two points share a table: the tabulation then dominates, and one
+    program that tabulates and solves each point is as fast (docs/relic.md, "Collocation")."""
     table_block, solve_block = stage_blocks()
     solve_block = min(solve_block, flat.shape[0])  # a chunk smaller than a block is not padded up
-    collocation = settings.solver == "auto" and uses_collocation(config)
-    if settings.rate_tables == "shared":
-        shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
-    else:
-        shares = np.zeros(flat.shape[0], dtype=bool)
+    collocation = config.settings.solver == "auto" and uses_collocation(config)
+    shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
-    if masses.shape[0] == np.count_nonzero(shares) and not collocation:
+    if masses.shape[0] == np.count_nonzero(shares):
         return None
     # table ids: the distinct masses first, then one per point with its own table
     table_id = np.empty(flat.shape[0], dtype=np.int64)
@@ -231,10 +240,12 @@ def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
             return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *results)
 
         remaining = np.arange(points.size)
-        if collocation:
-            collocated, accepted = in_blocks(_collocate_with_tables, remaining)
-            outputs[points[accepted]] = collocated[accepted]
-            remaining = remaining[~accepted]
+        if collocation:  # only where it can be accepted: a thermalised DM goes straight to the ODE
+            candidates = remaining[in_blocks(_collocation_candidates, remaining)]
+            if candidates.size:
+                collocated, accepted = in_blocks(_collocate_with_tables, candidates)
+                outputs[points[candidates[accepted]]] = collocated[accepted]
+                remaining = np.setdiff1d(remaining, candidates[accepted])
         if remaining.size:
             outputs[points[remaining]] = in_blocks(_solve_with_tables, remaining)
     return outputs
@@ -252,7 +263,8 @@ class RelicResult(eqx.Module):
       the indicators of (H18) read off the solution (max Y/Y_eq ≥ 0.9).
     t_dec [GeV], x_dec: DM decoupling temperature (A32) and M_DM/T_dec (NaN when not thermalised).
     ode_steps: accepted + rejected steps of the stiff solver (the cost of the point; a vmapped
-      block runs as long as its slowest point).
+      block runs as long as its slowest point); 0 for a point solved by collocation
+      (``Settings.solver``).
     max_dark_rate_over_h, max_portal_rate_over_h: max Γ_N/H (H16) and max Γ_P/H (H15) over
       T_end ≤ T ≤ T_R, the diagnostics of the T′ = T check (H17); NaN for a model that does not make it.
     """
@@ -334,7 +346,7 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     flat = theta.reshape(-1, N_PARAMETERS)
     block = default_block()
     two_stages = None
-    if concrete and flat.shape[0] > 1:
+    if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
         two_stages = _relic_two_stages(np.asarray(flat), config)
     if two_stages is not None:
         outputs = jnp.asarray(two_stages)

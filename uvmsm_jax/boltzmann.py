@@ -329,8 +329,9 @@ def collocate(table: RateTable, taus: Array, switches: SystemSwitches, y0: Array
     collocation on a fixed grid: every interval of the table grid ``taus`` split into ``subdivisions``
     (docs/relic.md, "Collocation"; the system of docs/equations.md A.8.1).
 
-    Each yield obeys dY/dτ = P − L Y − B Y² with P, L, B ≥ 0 given the other yield (for the
-    mediator L = d_SM + ϑ d_X, B = k_b + k̄_c; for the DM L = 0, B = k_a + k_c + 2 d̄_X). A sweep
+    Each yield obeys dY/dτ = P − L Y − B Y² given the other yield (for the mediator L = d_SM + ϑ d_X,
+    B = k_b + k̄_c; for the DM L = 0, B = k_a + k_c + 2 d̄_X; P, L ≥ 0, and B ≥ 0 except where the
+    finite part of (H11) in k_a is negative near Model 2's pole — the sweeps are the same). A sweep
     replaces B Y² by its linearisation 2BỸ Y − BỸ² about the previous sweep's Ỹ (zero at first) and
     solves the mediator's linear equation, then the DM's with the new mediator yield
     (:func:`~uvmsm_jax._numerics.linear_collocation`). The first sweep is the solution without

@@ -45,6 +45,7 @@ __all__ = [
     "Regime",
     "classify",
     "collocate",
+    "collocation_candidate",
     "configure",
     "crossing_temperature",
     "decayed_temperature",
@@ -496,21 +497,26 @@ def uses_collocation(config: Config) -> bool:
     return not config.physics.system.reduced and not config.spec.uses_trajectory(config.physics)
 
 
+def collocation_candidate(prepared: PreparedPoint, regime: Regime, config: Config) -> Array:
+    """Whether :func:`collocate` can be accepted at all (bool): a valid point whose DM does not
+    thermalise by (A31) — where it does, the quadratic terms are no small correction and the Newton
+    check fails — and which is not solved in the adiabatic form (H13′)."""
+    return prepared.valid & ~regime.dm_thermalised & ~bz.eliminates_mediator(prepared.table, config.physics.system)
+
+
 def collocate(prepared: PreparedPoint, regime: Regime, config: Config) -> CollocatedSolution:
     """Ωh² of one point by collocation of the system on a fixed grid (:func:`~uvmsm_jax.boltzmann.collocate`;
     docs/relic.md, "Collocation") instead of the adaptive ODE solve, with the check that decides
-    whether it may stand for :func:`solve`: a valid point outside the adiabatic form (H13′), the last
+    whether it may stand for :func:`solve`: a :func:`collocation_candidate`, the last
     quasi-linearisation sweep changes Y_DM by ≤ :data:`NEWTON_TOLERANCE` and the check grid agrees
     to :data:`GRID_TOLERANCE`. Where it is not accepted the caller solves the ODE."""
     p = prepared
-    system = config.physics.system
     y0, _ = _initial_yields(p, regime, config)
-    fine, check = (bz.collocate(p.table, p.taus, system, y0, n) for n in COLLOCATION_SUBDIVISIONS)
+    fine, check = (bz.collocate(p.table, p.taus, config.physics.system, y0, n) for n in COLLOCATION_SUBDIVISIONS)
     y_dm = fine.y_dm
     grid_change = jnp.abs(check.y_dm - y_dm) / jnp.where(y_dm != 0, jnp.abs(y_dm), 1.0)
     accepted = (
-        p.valid
-        & ~bz.eliminates_mediator(p.table, system)
+        collocation_candidate(p, regime, config)
         & jnp.isfinite(y_dm)
         & jnp.isfinite(fine.y_v)
         & (y_dm >= 0)

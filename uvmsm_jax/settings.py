@@ -60,13 +60,14 @@ class Settings(eqx.Module):
       (docs/relic.md, "ODE"): "per-stage" (default) at each stage's predictor, chord iterations
       stopped by the convergence-rate test; "per-step": once per step (diffrax's VeryChord; the
       solver before the per-stage matrix, kept as the reference the default is tested against).
-    solver: "auto" (default): a concrete batch of more than one point first solves every point by
-      collocation on a fixed grid (quasi-linearised sweeps, docs/relic.md "Collocation") and keeps
-      that result where its checks pass — the freeze-in points, at a fraction of the ODE's cost —
-      and solves the rest with the adaptive ODE; such a point reports ``ode_steps`` = 0. Applies to
-      models that do not read their labels off the solved trajectory (the UνMSM, the dark photon's
-      paper mode) and the coupled system. "ode": every point by the ODE (the reference the
-      collocation is tested against). A scalar point and traced input always use the ODE.
+    solver: "auto" (default): a batch solved in two stages (shared rate tables: concrete, repeated
+      masses) first solves by collocation on a fixed grid (quasi-linearised sweeps, docs/relic.md
+      "Collocation") every point whose DM does not thermalise, and keeps that result where its checks
+      pass — freeze-in, at 0.4× the ODE's cost — and solves the rest with the adaptive ODE; a
+      collocated point reports ``ode_steps`` = 0. Applies to models that do not read their labels
+      off the solved trajectory (the UνMSM, the dark photon's paper mode) and the coupled system.
+      "ode": every point by the ODE (the reference the collocation is tested against). A scalar
+      point, traced input and a batch without repeated masses always use the ODE.
     """
 
     mode: Mode = eqx.field(static=True, default="physical")
