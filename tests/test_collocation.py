@@ -43,6 +43,9 @@ def test_linear_collocation_matches_exact_solution(rate):
     np.testing.assert_allclose(np.asarray(stages), exact, rtol=1e-8, atol=0)
 
 
+# slow: three small configurations compiled (~25 s); by default test_collocation_matches_the_ode
+# checks that the points whose DM thermalises get the ODE
+@pytest.mark.slow
 def test_collocation_falls_back_to_the_ode_where_its_checks_fail():
     # one mass pair (shared tables: the two-stage batch that collocates): freeze-in at 7.36e-13 is
     # collocated; freeze-out at 1e-3 is not a candidate (the DM thermalises) and the ODE solves it;
@@ -74,6 +77,8 @@ def test_collocation_matches_the_ode(name, mode):
     check_agreement(auto, ode, 32)
     assert collocated.sum() >= 8, collocated  # the draw exercises both routes
     assert not collocated.all()
+    # a DM that thermalises is no candidate: the ODE solves it
+    assert not np.any(collocated & np.asarray(ode.dm_thermalised))
 
 
 # slow: 6 × 60 random points, both routes compiled for each configuration (~5 min)
