@@ -62,6 +62,10 @@ from .settings import Settings
 __all__ = ["ContourResult", "LogOmegaObjective", "RelicObjective", "contour"]
 
 METHODS = ("newton", "optax", "secant")
+BRACKETING_BLOCKS = 16
+"""Solve blocks per chunk of the bracketing scan (1 024 points on CPU): one chunk holds the couplings
+of ~25 masses, whose rate tables are shared and whose solve blocks are full (docs/relic.md,
+"At scale")."""
 EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "mediator_thermalised")
 """The per-point values an objective reports beside ln Ωh² (in this order)."""
 
@@ -427,9 +431,11 @@ def contour(
       compiled chunk function: no new compilation, no sensitivities — ``sensitivities`` is empty).
       tol: required |ln(Ωh²/target)| (and Newton step in ln g). max_iter: Newton / L-BFGS iterations
       (``"secant"``: 3·max_iter evaluations per bracket).
-    chunk: points per chunk of the bracketing scan (default :func:`uvmsm_jax.default_block`);
+    chunk: points per chunk of the bracketing scan (default :data:`BRACKETING_BLOCKS` ×
+      :func:`uvmsm_jax.default_block`); later evaluations (re-sampling, secant steps) go in chunks of
+      at most :func:`uvmsm_jax.default_block` points.
     solver_chunk: brackets per compiled root-finding chunk (default: next power of two ≥ the number
-      of brackets, at most the scan chunk).
+      of brackets, at most :func:`uvmsm_jax.default_block` and ``chunk``).
     objective_class: the function solved for (default :class:`RelicObjective`, ln Ωh² of
       :func:`uvmsm_jax.relic`); a :class:`LogOmegaObjective` subclass contours another function.
     """
@@ -483,30 +489,34 @@ def contour(
             base[key] = np.full(n_mass, float(value))
     tie = settings.t_reheat is None
     objective = objective_class(spec, static_settings(settings), tie)
-    chunk = int(chunk or default_chunk())
+    chunk = int(chunk or BRACKETING_BLOCKS * default_chunk())
+    block = min(chunk, default_chunk())
     ln_target = math.log(target)
 
     # 1. coarse scan in ln g and brackets --------------------------------------------------
     u_grid = np.linspace(math.log(lo_g), math.log(hi_g), int(n_coarse))
 
     iu = names.index(unknown)
-    coarse = objective.batch(chunk)
     ln_tr = 0.0 if settings.t_reheat is None else math.log(float(settings.t_reheat))
+    batch = functools.cache(objective.batch)
 
-    def evaluate_points(mass_index: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(F, ln Ωh², extras) at (mass index, ln g); F is NaN where the relic status is not 0."""
+    def evaluate_points(
+        mass_index: np.ndarray, u: np.ndarray, size: int = block
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(F, ln Ωh², extras) at (mass index, ln g) in chunks of ``size`` points; F is NaN where the
+        relic status is not 0."""
         p = np.empty((u.size, len(names) + 1))
         for j, name in enumerate(names):
             p[:, j] = u if name == unknown else np.log(base[name][mass_index])
         p[:, -1] = ln_tr
-        lo, extras = run_padded(coarse, chunk, [p])
+        lo, extras = run_padded(batch(size), size, [p])
         return np.where(extras[:, 1] == 0, lo - ln_target, np.nan), lo, extras
 
-    def log_f(mass_index: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return evaluate_points(mass_index, u)[0]
+    def log_f(mass_index: np.ndarray, u: np.ndarray, size: int = block) -> np.ndarray:
+        return evaluate_points(mass_index, u, size)[0]
 
     idx = np.repeat(np.arange(n_mass), u_grid.size)
-    f_all = log_f(idx, np.tile(u_grid, n_mass)).reshape(n_mass, u_grid.size)
+    f_all = log_f(idx, np.tile(u_grid, n_mass), chunk).reshape(n_mass, u_grid.size)
     samples = [(u_grid.copy(), f_all[i]) for i in range(n_mass)]
     n_evaluations = f_all.size
     for _ in range(max(int(refine), 0)):
@@ -550,7 +560,7 @@ def contour(
                 p_other[:, j] = np.log(base[name][mass_index])
         p_other[:, iu] = u0
         p_other[:, -1] = ln_tr
-        size = int(solver_chunk or min(chunk, max(4, _next_power_of_two(n_br))))
+        size = int(solver_chunk or min(block, max(4, _next_power_of_two(n_br))))
         if method == "secant":
             res = _illinois(evaluate_points, mass_index, a, b_, fa, fb, float(tol), 3 * int(max_iter))
         else:

@@ -199,11 +199,13 @@ def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
     exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`) gets its own (blocks of the table
     stage); then every point adds its couplings to its table and is solved (blocks of the solve
     stage) — by collocation where ``Settings.solver`` is "auto" and the collocation is accepted,
-    else by the ODE. None when no two points share a table: the tabulation then dominates, and one
-    program that tabulates and solves each point is as fast (docs/relic.md, "Collocation")."""
+    else by the ODE. Identical points (e.g. the rows that pad a chunk) are solved once. None when no
+    two distinct points share a table: the tabulation then dominates, and one program that tabulates
+    and solves each point is as fast (docs/relic.md, "Collocation")."""
     table_block, solve_block = stage_blocks()
     solve_block = min(solve_block, flat.shape[0])  # a chunk smaller than a block is not padded up
     collocation = config.settings.solver == "auto" and uses_collocation(config)
+    flat, copies = np.unique(flat, axis=0, return_inverse=True)
     shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
     if masses.shape[0] == np.count_nonzero(shares):
@@ -248,7 +250,7 @@ def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
                 remaining = np.setdiff1d(remaining, candidates[accepted])
         if remaining.size:
             outputs[points[remaining]] = in_blocks(_solve_with_tables, remaining)
-    return outputs
+    return outputs[copies.ravel()]
 
 
 class RelicResult(eqx.Module):
