@@ -146,6 +146,51 @@ def test_bisection_fallback(stand_in):
     assert abs(r.points[0]["g_bl"] / 2e-5 - 1) < 1e-6
 
 
+class HeldTwoBranch(uj.LogOmegaObjective):
+    """:func:`two_branch` with a held part, as :class:`uvmsm_jax.RelicObjective` holds a rate table:
+    the mass and T_R columns of the bracket's p (the unknown g_B−L, column 2, is never held). The held
+    value is off by 1e-8 (error bound 2e-8, within the tolerance) for g < 1e-3 and by 0.3 (bound 1)
+    above."""
+
+    @property
+    def holds(self):
+        return True
+
+    def held(self, p):
+        return p.at[2].set(jnp.nan)  # only what does not change along the bracket
+
+    def value_and_jacobian(self, p, held):
+        if held is None:  # solving again without the held part
+            return super().value_and_jacobian(p, held)
+        lo, extras, jac = contour_module._kernel(held.at[2].set(p[2]), self)
+        close = p[2] < math.log(1e-3)
+        return lo + jnp.where(close, 1e-8, 0.3), extras, jac, jnp.where(close, 2e-8, 1.0)
+
+    def __call__(self, p):
+        return two_branch(p, self.spec, self.settings, self.tie)
+
+
+@pytest.mark.parametrize("method", ["newton", "optax"])
+def test_held_part_and_roots_beyond_its_error_solved_again(stand_in, method):
+    """The held part serves every iterate of a bracket; a root where its error bound exceeds the
+    tolerance (here the freeze-out branch) is solved again without it and matches the plain
+    objective's root; within the bound (freeze-in) the held root is kept."""
+    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4, "method": method}
+    masses = [0.1, 0.2, 0.3]
+    plain = stand_in(two_branch)("uvmsm", masses, **kw)
+    held = uj.contour("uvmsm", masses, objective_class=HeldTwoBranch, **kw)
+    assert len(held) == 6 and np.all(held.array("status") == 0)
+    assert held.timings["solved_again_unheld"] == 3 and plain.timings["solved_again_unheld"] == 0
+    assert [p["mechanism"] for p in held.points] == ["freeze-in", "freeze-out"] * 3
+    g_held, g_plain = held.array("g_bl"), plain.array("g_bl")
+    np.testing.assert_allclose(g_held[1::2], g_plain[1::2], rtol=1e-9)  # solved again: the plain root
+    np.testing.assert_allclose(g_held[::2], g_plain[::2], rtol=1e-6)  # held roots: 1e-8/4 in ln g away at most
+    steps_held, steps_plain = held.array("iterations"), plain.array("iterations")
+    assert np.all(steps_held[::2] == steps_plain[::2]) and np.all(steps_held[1::2] > steps_plain[1::2])
+    for a, b in zip(held.points, plain.points):
+        assert a["sensitivities"] == pytest.approx(b["sensitivities"], rel=1e-6)
+
+
 def test_sensitivities_match_finite_differences_of_the_contour(stand_in):
     contour = stand_in(two_branch)
     m, ratio, h = 0.1, 1.3, 1e-4
@@ -435,3 +480,23 @@ def test_real_sensitivities_match_finite_differences():
         assert abs(s_t["d_ln_g_bl/d_ln_t_reheat"] - fd_t) <= accept * max(1.0, abs(fd_t)), (mechanism, s_t, fd_t)
         # the IFT relation itself
         assert s["d_ln_g_bl/d_ln_ratio"] == pytest.approx(-s["d_ln_omega/d_ln_m_n1"] / s["d_ln_omega/d_ln_g_bl"])
+
+
+@pytest.mark.slow
+def test_real_held_table_kernel_matches_the_full_evaluation():
+    """RelicObjective's held-table evaluation (table and its mass/T_R tangents once, one ODE with
+    all tangents) against forward mode through uj.relic at the same points: the same ln Ωh² and
+    gradient to the ODE's own error at the default rtol (docs/relic.md, "At scale"), and an infinite
+    error bound where the held table cannot stand in (the Z′ decays after T_end: the τ range depends
+    on g_B−L)."""
+    spec = uj.models.model_spec("uvmsm")
+    objective = uj.RelicObjective(spec, uj.Settings(), True)
+    points = [(0.1, 0.1, 1.4e-6), (0.1, 0.1, 8.0e-3), (6.0, 6.0, 5.5e-2), (0.1, 0.1, 1e-14)]
+    p = jnp.asarray([[math.log(m_n1), math.log(m_zp), math.log(g), 0.0] for m_n1, m_zp, g in points])
+    held_lo, _, held_jac, error = jax.jit(jax.vmap(lambda q: objective.value_and_jacobian(q, objective.held(q))))(p)
+    full_lo, _, full_jac = jax.jit(jax.vmap(lambda q: contour_module._kernel(q, objective)))(p)
+    assert np.all(np.isfinite(error[:3])) and np.all(error[:3] <= 1e-6) and np.isinf(error[3])
+    np.testing.assert_allclose(held_lo[:3], full_lo[:3], rtol=0, atol=1e-5)
+    scale = np.maximum(1.0, np.abs(full_jac[:3]))
+    assert np.all(np.abs(held_jac[:3] - full_jac[:3]) <= 2e-3 * scale), (held_jac, full_jac)
+    assert abs(float(held_jac[0, 2]) - 4.0) < 0.05 and float(held_jac[2, 2]) < -3.0  # freeze-in ∝ g⁴; freeze-out

@@ -12,14 +12,19 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    ``optimistix.Newton`` inside each bracket (iterates clipped to it), vmapped over all brackets of
    all masses in fixed-size padded chunks (compiled once). F′ comes from forward-mode
    differentiation through the ODE solver (one solve carrying all tangents gives F and the full
-   gradient ∂ ln Ω/∂ ln θ, reused for the sensitivities). Brackets where Newton does not converge
+   gradient ∂ ln Ω/∂ ln θ, reused for the sensitivities). Each bracket first holds what does not
+   change with the coupling (:meth:`LogOmegaObjective.held`; for :func:`uvmsm_jax.relic` its
+   masses' coupling-free rate table and the table's mass and T_R derivatives), so an iterate costs
+   one ODE solve; a root where the held part is not the point's own is solved again by forward mode
+   through the whole objective, from the root found. Brackets where Newton does not converge
    fall back to ``optimistix.Bisection`` in ln g, then Newton again from the bisection point.
    ``method="optax"`` minimises (ln Ωh² − ln target)² with ``optax.lbfgs`` from the same start,
    for comparison (benchmarks/scan_contour.py). ``method="secant"`` needs no derivative: the
    Illinois variant of regula falsi in ln g inside each bracket, evaluated with the compiled chunk
    function of the bracketing scan (nothing new is compiled, and that function is kept in JAX's
    persistent compilation cache, whereas the forward-mode Newton kernel is traced and compiled anew
-   in every process: minutes on 2 CPU cores for the dark photon). It returns no sensitivities.
+   in every process — its stage-solve derivatives carry a host callback (equinox's ``error_if``),
+   which JAX does not cache: ~40 s for the UνMSM on 2 CPU cores). It returns no sensitivities.
 3. **Sensitivities** by the implicit-function theorem at each solution: with J = ∂ ln Ω/∂ ln θ,
    d ln g/d ln θ = −J_θ/J_g. Reported per point (keys ``"d_ln_<g>/d_ln_<x>"`` and
    ``"d_ln_omega/d_ln_<x>"``): the mediator mass at fixed ratio (or at fixed DM mass), the mass ratio
@@ -52,11 +57,11 @@ import numpy as np
 import optimistix as optx
 
 from ._batching import run_padded
-from ._relic import relic
+from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, default_chunk, settings_dict, static_settings
 from .codes import MECHANISMS, Status
 from .models import ModelSpec, model_spec
-from .pipeline import parameters
+from .pipeline import configure, parameters
 from .settings import Settings
 
 __all__ = ["ContourResult", "LogOmegaObjective", "RelicObjective", "contour"]
@@ -66,6 +71,10 @@ BRACKETING_BLOCKS = 16
 """Solve blocks per chunk of the bracketing scan (1 024 points on CPU): one chunk holds the couplings
 of ~25 masses, whose rate tables are shared and whose solve blocks are full (docs/relic.md,
 "At scale")."""
+RATE_ELASTICITY_MARGIN = 10.0
+"""|Δ ln Ωh²| per relative change of the rate coefficients assumed by :class:`RelicObjective`'s error
+bound: Ωh² responds to σ_a with an elasticity of about −1 (freeze-out) to +1 (freeze-in from
+annihilations), so 10 is a margin (docs/relic.md, "At scale", gives the measured differences)."""
 EXTRAS = ("omega_h2", "status", "mechanism", "yield_dm", "dm_thermalised", "mediator_thermalised")
 """The per-point values an objective reports beside ln Ωh² (in this order)."""
 
@@ -94,16 +103,74 @@ class LogOmegaObjective(eqx.Module):
         """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1))."""
         return eqx.filter_jit(jax.vmap(self))
 
+    @property
+    def holds(self) -> bool:
+        """Whether :meth:`held` holds anything (False here): then :meth:`value_and_jacobian` may be
+        approximate at some p, and a root whose error bound exceeds the tolerance is solved again
+        without it."""
+        return False
+
+    def held(self, p):
+        """What :meth:`value_and_jacobian` reuses at every p that differs from ``p`` only in the
+        unknown coupling (computed once per bracket); None here: nothing."""
+        return None
+
+    def value_and_jacobian(self, p, held):
+        """(ln Ω, extras, J = ∂ ln Ω/∂p, error) at p, given ``held`` = :meth:`held` at p's masses;
+        ``error`` ≥ 0 bounds |ln Ω − the objective's own ln Ω at p| (∞: not the objective's at all;
+        with ``held`` None it must be 0). Here: forward-mode differentiation through
+        :meth:`__call__` (error 0)."""
+        lo, extras, jac = _kernel(p, self)
+        return lo, extras, jac, jnp.asarray(0.0)
+
 
 class RelicObjective(LogOmegaObjective):
-    """ln Ωh² of :func:`uvmsm_jax.relic` (the default objective)."""
+    """ln Ωh² of :func:`uvmsm_jax.relic` (the default objective).
 
-    def __call__(self, p):
+    With the default ``Settings.rate_tables="shared"`` a bracket holds its masses' coupling-free rate
+    table and the table's mass and T_R derivatives (:func:`~uvmsm_jax._relic.held_rate_table`), and
+    every Newton iterate solves one ODE carrying all tangents with it. The error of that value is
+    :data:`RATE_ELASTICITY_MARGIN` × the bound on the relative change of the rates
+    (:func:`~uvmsm_jax.pipeline.shared_rate_table_error`: the propagator width the table leaves out;
+    ∞ where the table cannot stand in), so a root is kept only where it lies within the tolerance,
+    and is otherwise found again by forward mode through :func:`uvmsm_jax.relic`.
+    """
+
+    def _model_and_settings(self, p):
         spec = self.spec
         n = len(spec.fields)
         model = spec.model(**{name: jnp.exp(p[i]) for i, name in enumerate(spec.fields)})
         t_reheat = parameters(model, self.settings)[..., 4] * jnp.exp(p[n]) if self.tie else jnp.exp(p[n])
-        r = relic(model, dataclasses.replace(self.settings, t_reheat=t_reheat))
+        return model, dataclasses.replace(self.settings, t_reheat=t_reheat)
+
+    def theta(self, p):
+        """θ = (m_dm, m_v, g_sm, g_dm, T_R) of p (:func:`uvmsm_jax.pipeline.parameters`)."""
+        return parameters(*self._model_and_settings(p))
+
+    @property
+    def holds(self) -> bool:
+        return self.settings.rate_tables == "shared"
+
+    def held(self, p):
+        if not self.holds:
+            return None
+        return held_rate_table(self.theta(p), configure(self.spec, self.settings))
+
+    def value_and_jacobian(self, p, held):
+        if held is None:
+            return super().value_and_jacobian(p, held)
+        theta = self.theta(p)
+        outputs, jacobian, rate_error = outputs_with_held_table(
+            theta, jax.jacfwd(self.theta)(p), configure(self.spec, self.settings), held
+        )
+        column = {name: i for i, name in enumerate(OUTPUT_FIELDS)}
+        omega = outputs[column["omega_h2"]]
+        extras = jnp.stack([outputs[column[name]] for name in EXTRAS])
+        error = RATE_ELASTICITY_MARGIN * rate_error
+        return jnp.log(omega), extras, jacobian[column["omega_h2"]] / omega, error
+
+    def __call__(self, p):
+        r = relic(*self._model_and_settings(p))
         extras = jnp.stack(
             [
                 r.omega_h2,
@@ -141,19 +208,21 @@ def _kernel(p, objective: LogOmegaObjective):
 
 
 def _differentiable_kernel(objective: LogOmegaObjective):
-    """ln Ω(p) as a custom_jvp function whose JVP rule evaluates :func:`_kernel` once, returning
-    (ln Ω, extras, J) as primal outputs so that a Newton step gets F, F′ and the full gradient from
-    a single solve."""
+    """ln Ω(p, held) as a custom_jvp function whose JVP rule evaluates
+    :meth:`LogOmegaObjective.value_and_jacobian` once, returning (ln Ω, extras, J, error) as primal
+    outputs so that a Newton step gets F, F′ and the full gradient from a single solve (``held``
+    does not change along a bracket: its tangent is ignored)."""
 
     @jax.custom_jvp
-    def g(p):
-        return _kernel(p, objective)
+    def g(p, held):
+        return objective.value_and_jacobian(p, held)
 
     @g.defjvp
     def g_jvp(primals, tangents):
-        (p,), (dp,) = primals, tangents
-        lo, extras, jac = _kernel(p, objective)
-        return (lo, extras, jac), (jac @ dp, jnp.zeros_like(extras), jnp.zeros_like(jac))
+        (p, held), (dp, _) = primals, tangents
+        lo, extras, jac, error = objective.value_and_jacobian(p, held)
+        zeros = tuple(jnp.zeros_like(x) for x in (extras, jac, error))
+        return (lo, extras, jac, error), (jac @ dp, *zeros)
 
     return g
 
@@ -164,14 +233,16 @@ def _differentiable_kernel(objective: LogOmegaObjective):
 
 
 @functools.cache
-def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
+def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int, hold: bool):
     g = _differentiable_kernel(objective)
 
     def one(u0, lower, upper, p_other, ln_target):
+        held = objective.held(p_other) if hold else None
+
         def fn(u, args):
             p = args.at[iu].set(u)
-            lo, extras, jac = g(p)
-            aux = jax.lax.stop_gradient((u, lo, extras, jac))
+            lo, extras, jac, error = g(p, held)
+            aux = jax.lax.stop_gradient((u, lo, extras, jac, error))
             return lo - ln_target, aux
 
         sol = optx.root_find(
@@ -184,13 +255,14 @@ def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter
             max_steps=max_iter,
             throw=False,
         )
-        u_eval, lo, extras, jac = sol.aux
+        u_eval, lo, extras, jac, error = sol.aux
         return {
             "u": u_eval,
             "u_final": sol.value,
             "log_omega": lo,
             "extras": extras,
             "jacobian": jac,
+            "error": error,
             "converged": sol.result == optx.RESULTS.successful,
             "steps": sol.stats["num_steps"],
         }
@@ -222,14 +294,16 @@ def _bisection_function(objective: LogOmegaObjective, iu: int, tol: float, size:
 
 
 @functools.cache
-def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
+def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int, hold: bool):
     import optax
 
     g = _differentiable_kernel(objective)
 
     def one(u0, lower, upper, p_other, ln_target):
+        held = objective.held(p_other) if hold else None
+
         def loss(u):
-            lo, _, _ = g(p_other.at[iu].set(u[0]))
+            lo, _, _, _ = g(p_other.at[iu].set(u[0]), held)
             return (lo - ln_target) ** 2
 
         solver = optax.lbfgs()
@@ -248,13 +322,14 @@ def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter:
 
         u = jnp.reshape(u0, (1,))
         u, _, steps, _ = jax.lax.while_loop(cond, body, (u, solver.init(u), 0, jnp.inf))
-        lo, extras, jac = g(p_other.at[iu].set(u[0]))
+        lo, extras, jac, error = g(p_other.at[iu].set(u[0]), held)
         return {
             "u": u[0],
             "u_final": u[0],
             "log_omega": lo,
             "extras": extras,
             "jacobian": jac,
+            "error": error,
             "converged": jnp.abs(lo - ln_target) <= tol,
             "steps": steps,
         }
@@ -306,6 +381,7 @@ def _illinois(evaluate, mass_index, a, b, fa, fb, tol: float, max_evaluations: i
         "log_omega": log_omega,
         "extras": extras,
         "jacobian": None,
+        "error": np.zeros(n),
         "converged": np.isfinite(f_last) & (np.abs(f_last) <= tol),
         "steps": steps,
     }
@@ -546,7 +622,7 @@ def contour(
     n_br = len(brackets)
     points: list[dict[str, Any]] = []
     t_solve = t_brackets
-    n_fallback = 0
+    n_fallback = n_inexact = 0
     if n_br:
         mass_index = np.asarray([b[0] for b in brackets])
         a = np.asarray([b[1] for b in brackets])
@@ -564,11 +640,22 @@ def contour(
         if method == "secant":
             res = _illinois(evaluate_points, mass_index, a, b_, fa, fb, float(tol), 3 * int(max_iter))
         else:
-            if method == "newton":
-                solve = _newton_function(objective, iu, float(tol), int(max_iter), size)
-            else:
-                solve = _optax_function(objective, iu, float(tol), int(max_iter), size)
-            res = run_padded(solve, size, [u0, a, b_, p_other], ln_target)
+            make = _newton_function if method == "newton" else _optax_function
+
+            def solver(hold: bool):
+                return make(objective, iu, float(tol), int(max_iter), size, hold)
+
+            solve = solver(False)
+            res = run_padded(solver(True) if objective.holds else solve, size, [u0, a, b_, p_other], ln_target)
+            f_held = res["log_omega"] - ln_target
+            inexact = np.flatnonzero((res["error"] != 0) & ~(np.abs(f_held) + res["error"] <= tol))
+            if inexact.size:  # the held part's error bound exceeds the tolerance: again without it
+                n_inexact = int(inexact.size)
+                start = np.where(np.isfinite(res["u_final"][inexact]), res["u_final"][inexact], u0[inexact])
+                again = run_padded(solve, size, [start, a[inexact], b_[inexact], p_other[inexact]], ln_target)
+                for key in res:
+                    res[key][inexact] = again[key] + (res[key][inexact] if key == "steps" else 0)
+                say(f"{inexact.size} roots solved again without the held tables")
         f_eval = res["log_omega"] - ln_target
         good = np.isfinite(f_eval) & (np.abs(f_eval) <= tol) & (res["extras"][:, 1] == 0)
         bad = np.flatnonzero(~good)
@@ -601,6 +688,7 @@ def contour(
         "coarse_evaluations": float(n_evaluations),
         "brackets": float(n_br),
         "fallbacks": float(n_fallback),
+        "solved_again_unheld": float(n_inexact),
     }
     say(f"{sum(p['status'] == 0 for p in points)} solutions at {n_mass} masses")
     return ContourResult(kind, unknown, float(target), method, settings, points, no_solution, (lo_g, hi_g), timings)

@@ -40,6 +40,7 @@ from .pipeline import (
     point_rate_table,
     prepare,
     shared_rate_table,
+    shared_rate_table_error,
     solve,
     uses_collocation,
     uses_shared_rate_table,
@@ -149,6 +150,38 @@ def _relic_batch(thetas: Array, config: Config, block: int) -> Array:
 
 MASS_COLUMNS = (0, 1, 4)
 """The entries of θ a shared rate table depends on: m_dm, m_v and T_R."""
+
+
+def held_rate_table(theta: Array, config: Config) -> tuple[UnitRates, UnitRates]:
+    """θ's shared rate table (:func:`~uvmsm_jax.pipeline.shared_rate_table`) and its derivatives along
+    the :data:`MASS_COLUMNS` of θ (leading axis of length 3): what every coupling at θ's masses and
+    T_R shares, the derivatives included (docs/relic.md, "At scale")."""
+    directions = jnp.eye(N_PARAMETERS)[jnp.asarray(MASS_COLUMNS)]
+
+    def along(direction):
+        return jax.jvp(lambda th: shared_rate_table(th, config), (theta,), (direction,))
+
+    return jax.vmap(along, out_axes=(None, 0))(directions)
+
+
+def outputs_with_held_table(
+    theta: Array, theta_tangents: Array, config: Config, held: tuple[UnitRates, UnitRates]
+) -> tuple[Array, Array, Array]:
+    """The :data:`OUTPUT_FIELDS` of θ solved with its masses' ``held`` table (:func:`held_rate_table`),
+    their derivatives along the columns of ``theta_tangents`` (shape (5, k)) in one forward-mode solve
+    (the table's tangent along a column is composed from the held derivatives; the couplings do not
+    enter the table), and the bound on the relative change of any rate by which the held table
+    differs from θ's own (:func:`~uvmsm_jax.pipeline.shared_rate_table_error`; ∞: the outputs are not θ's)."""
+    table, table_derivatives = held
+    mass_tangents = theta_tangents[jnp.asarray(MASS_COLUMNS)]
+
+    def along(theta_dot, weights):
+        table_dot = jax.tree_util.tree_map(lambda d: jnp.tensordot(weights, d, axes=1), table_derivatives)
+        return jax.jvp(lambda th, tab: _point_outputs(th, config, tab), (theta, table), (theta_dot, table_dot))
+
+    outputs, jacobian = jax.vmap(along, in_axes=(1, 1), out_axes=(None, 1))(theta_tangents, mass_tangents)
+    jacobian = jnp.where(jnp.isfinite(outputs)[:, None], jacobian, 0.0)  # as in _relic_outputs_jvp
+    return outputs, jacobian, shared_rate_table_error(theta, config)
 
 
 @functools.partial(jax.jit, static_argnums=(1,))

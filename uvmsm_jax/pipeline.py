@@ -55,6 +55,7 @@ __all__ = [
     "portal_of",
     "prepare",
     "shared_rate_table",
+    "shared_rate_table_error",
     "solve",
     "uses_collocation",
     "uses_shared_rate_table",
@@ -250,17 +251,24 @@ def shared_rate_table(theta: Array, config: Config) -> UnitRates:
     return _tabulate_unit_rates(r, config, (zero, zero, zero), r.tau_end_masses)
 
 
+def shared_rate_table_error(theta: Array, config: Config) -> Array:
+    """Upper bound on the relative change of any rate coefficient when :func:`shared_rate_table` stands
+    in for θ's own (:func:`point_rate_table`): the width in σ_a's propagator below the pole
+    (:func:`~uvmsm_jax.rates.propagator_width_effect`; 0 without annihilation), and ∞ where it cannot
+    stand in at all (θ invalid, or its τ range depends on the couplings)."""
+    r = _integration_range(theta, config)
+    if not config.physics.processes.annihilation:
+        effect = jnp.zeros_like(r.m_ref)
+    else:
+        effect = propagator_width_effect(r.portal, config.settings, r.width_sm + r.width_dm)
+    return jnp.where(r.valid & r.range_coupling_free, effect, jnp.inf)
+
+
 def uses_shared_rate_table(theta: Array, config: Config) -> Array:
     """Whether :func:`shared_rate_table` gives θ its exact rate table (bool): θ is valid, its τ range
     does not depend on the couplings, and the width in σ_a's propagator below the pole changes no rate
-    by more than :data:`~uvmsm_jax.rates.WIDTH_FREE_TOLERANCE` (:func:`~uvmsm_jax.rates.propagator_width_effect`)."""
-    r = _integration_range(theta, config)
-    if not config.physics.processes.annihilation:
-        width_ok = jnp.asarray(True)
-    else:
-        effect = propagator_width_effect(r.portal, config.settings, r.width_sm + r.width_dm)
-        width_ok = effect <= WIDTH_FREE_TOLERANCE
-    return r.valid & r.range_coupling_free & width_ok
+    by more than :data:`~uvmsm_jax.rates.WIDTH_FREE_TOLERANCE` (:func:`shared_rate_table_error`)."""
+    return shared_rate_table_error(theta, config) <= WIDTH_FREE_TOLERANCE
 
 
 def prepare(theta: Array, config: Config, rates: UnitRates | None = None) -> PreparedPoint:
