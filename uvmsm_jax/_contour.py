@@ -12,11 +12,11 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    ``optimistix.Newton`` inside each bracket (iterates clipped to it), vmapped over all brackets of
    all masses in fixed-size padded chunks (compiled once). F′ comes from forward-mode
    differentiation through the ODE solver (one solve carrying all tangents gives F and the full
-   gradient ∂ ln Ω/∂ ln θ, reused for the sensitivities). Each bracket first holds what does not
-   change with the coupling (:meth:`LogOmegaObjective.held`; for :func:`uvmsm_jax.relic` its
-   masses' coupling-free rate table and the table's mass and T_R derivatives), so an iterate costs
-   one ODE solve; a root where the held part is not the point's own is solved again by forward mode
-   through the whole objective, from the root found. Brackets where Newton does not converge
+   gradient ∂ ln Ω/∂ ln θ, reused for the sensitivities). What does not change with the coupling
+   is computed first, once per mass (:meth:`LogOmegaObjective.held`; for :func:`uvmsm_jax.relic`
+   the masses' coupling-free rate table and the table's mass and T_R derivatives), so an iterate
+   costs one ODE solve; a root whose held value's error bound exceeds ``tol`` is solved again by
+   forward mode through the whole objective, from the root found. Brackets where Newton does not converge
    fall back to ``optimistix.Bisection`` in ln g, then Newton again from the bisection point.
    ``method="optax"`` minimises (ln Ωh² − ln target)² with ``optax.lbfgs`` from the same start,
    for comparison (benchmarks/scan_contour.py). ``method="secant"`` needs no derivative: the
@@ -112,7 +112,7 @@ class LogOmegaObjective(eqx.Module):
 
     def held(self, p):
         """What :meth:`value_and_jacobian` reuses at every p that differs from ``p`` only in the
-        unknown coupling (computed once per bracket); None here: nothing."""
+        unknown coupling (computed once for all brackets at the same masses); None here: nothing."""
         return None
 
     def value_and_jacobian(self, p, held):
@@ -233,12 +233,16 @@ def _differentiable_kernel(objective: LogOmegaObjective):
 
 
 @functools.cache
-def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int, hold: bool):
+def _held_function(objective: LogOmegaObjective, size: int):
+    """:meth:`LogOmegaObjective.held` vmapped and jitted for ``size`` points p."""
+    return eqx.filter_jit(jax.vmap(objective.held))
+
+
+@functools.cache
+def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
     g = _differentiable_kernel(objective)
 
-    def one(u0, lower, upper, p_other, ln_target):
-        held = objective.held(p_other) if hold else None
-
+    def one(u0, lower, upper, p_other, held, ln_target):
         def fn(u, args):
             p = args.at[iu].set(u)
             lo, extras, jac, error = g(p, held)
@@ -267,7 +271,7 @@ def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter
             "steps": sol.stats["num_steps"],
         }
 
-    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
 
 
 @functools.cache
@@ -294,14 +298,12 @@ def _bisection_function(objective: LogOmegaObjective, iu: int, tol: float, size:
 
 
 @functools.cache
-def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int, hold: bool):
+def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
     import optax
 
     g = _differentiable_kernel(objective)
 
-    def one(u0, lower, upper, p_other, ln_target):
-        held = objective.held(p_other) if hold else None
-
+    def one(u0, lower, upper, p_other, held, ln_target):
         def loss(u):
             lo, _, _, _ = g(p_other.at[iu].set(u[0]), held)
             return (lo - ln_target) ** 2
@@ -334,7 +336,7 @@ def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter:
             "steps": steps,
         }
 
-    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
 
 
 def _illinois(evaluate, mass_index, a, b, fa, fb, tol: float, max_evaluations: int) -> dict[str, Any]:
@@ -440,6 +442,41 @@ class ContourResult:
 # ---------------------------------------------------------------------------------------------
 # contour()
 # ---------------------------------------------------------------------------------------------
+
+
+HELD_GROUP = 16
+"""Root-finding chunks per group of brackets whose held parts are computed together (memory: a
+group holds ≤ 16 × 64 held parts on CPU, ~40 kB each for :class:`RelicObjective`)."""
+
+
+def _root_finder(solve, objective: LogOmegaObjective, iu: int, size: int, ln_target: float):
+    """``find(u0, lower, upper, p_other, hold)``: ``solve`` (a vmapped root finder) over all brackets
+    in padded chunks of ``size``. With ``hold``, :meth:`LogOmegaObjective.held` is computed once per
+    distinct p apart from the unknown (the two branches at one mass share it), a group of
+    :data:`HELD_GROUP` chunks at a time; without, every bracket gets ``held`` None."""
+
+    def find(u0, lower, upper, p_other, hold: bool):
+        pieces = []
+        for start in range(0, u0.size, HELD_GROUP * size):
+            rows = slice(start, start + HELD_GROUP * size)
+            held = None
+            if hold:
+                key = p_other[rows].copy()
+                key[:, iu] = 0.0
+                _, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
+                held = run_padded(_held_function(objective, size), size, [p_other[rows][first]])
+                held = jax.tree_util.tree_map(functools.partial(np.take, indices=which.ravel(), axis=0), held)
+            leaves, structure = jax.tree_util.tree_flatten(held)
+
+            def call(*args, structure=structure):
+                *inputs, target = args
+                return solve(*inputs[:4], jax.tree_util.tree_unflatten(structure, inputs[4:]), target)
+
+            arrays = [u0[rows], lower[rows], upper[rows], p_other[rows], *leaves]
+            pieces.append(run_padded(call, size, arrays, ln_target))
+        return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
+
+    return find
 
 
 def _next_power_of_two(n: int) -> int:
@@ -641,18 +678,14 @@ def contour(
             res = _illinois(evaluate_points, mass_index, a, b_, fa, fb, float(tol), 3 * int(max_iter))
         else:
             make = _newton_function if method == "newton" else _optax_function
-
-            def solver(hold: bool):
-                return make(objective, iu, float(tol), int(max_iter), size, hold)
-
-            solve = solver(False)
-            res = run_padded(solver(True) if objective.holds else solve, size, [u0, a, b_, p_other], ln_target)
+            find = _root_finder(make(objective, iu, float(tol), int(max_iter), size), objective, iu, size, ln_target)
+            res = find(u0, a, b_, p_other, hold=objective.holds)
             f_held = res["log_omega"] - ln_target
             inexact = np.flatnonzero((res["error"] != 0) & ~(np.abs(f_held) + res["error"] <= tol))
             if inexact.size:  # the held part's error bound exceeds the tolerance: again without it
                 n_inexact = int(inexact.size)
                 start = np.where(np.isfinite(res["u_final"][inexact]), res["u_final"][inexact], u0[inexact])
-                again = run_padded(solve, size, [start, a[inexact], b_[inexact], p_other[inexact]], ln_target)
+                again = find(start, a[inexact], b_[inexact], p_other[inexact], hold=False)
                 for key in res:
                     res[key][inexact] = again[key] + (res[key][inexact] if key == "steps" else 0)
                 say(f"{inexact.size} roots solved again without the held tables")
@@ -665,7 +698,7 @@ def contour(
             sign = np.where(fb[bad] > fa[bad], 1.0, -1.0)
             bisect = _bisection_function(objective, iu, float(tol), size)
             u_b = run_padded(bisect, size, [a[bad], b_[bad], sign, p_other[bad]], ln_target)
-            res2 = run_padded(solve, size, [u_b, a[bad], b_[bad], p_other[bad]], ln_target)
+            res2 = find(u_b, a[bad], b_[bad], p_other[bad], hold=False)
             f2 = res2["log_omega"] - ln_target
             better = np.isfinite(f2) & ((np.abs(f2) < np.abs(f_eval[bad])) | ~np.isfinite(f_eval[bad]))
             for key in res:
