@@ -171,16 +171,7 @@ class RelicObjective(LogOmegaObjective):
 
     def __call__(self, p):
         r = relic(*self._model_and_settings(p))
-        extras = jnp.stack(
-            [
-                r.omega_h2,
-                r.status.astype(float),
-                r.mechanism.astype(float),
-                r.yield_dm,
-                r.dm_thermalised.astype(float),
-                r.mediator_thermalised.astype(float),
-            ]
-        )
+        extras = jnp.stack([getattr(r, name).astype(float) for name in EXTRAS])
         return jnp.log(r.omega_h2), jax.lax.stop_gradient(extras)
 
     def batch(self, size: int):
@@ -233,8 +224,8 @@ def _differentiable_kernel(objective: LogOmegaObjective):
 
 
 @functools.cache
-def _held_function(objective: LogOmegaObjective, size: int):
-    """:meth:`LogOmegaObjective.held` vmapped and jitted for ``size`` points p."""
+def _held_function(objective: LogOmegaObjective):
+    """:meth:`LogOmegaObjective.held` vmapped and jitted (one compilation per batch size)."""
     return eqx.filter_jit(jax.vmap(objective.held))
 
 
@@ -464,7 +455,7 @@ def _root_finder(solve, objective: LogOmegaObjective, iu: int, size: int, ln_tar
                 key = p_other[rows].copy()
                 key[:, iu] = 0.0
                 _, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
-                held = run_padded(_held_function(objective, size), size, [p_other[rows][first]])
+                held = run_padded(_held_function(objective), size, [p_other[rows][first]])
                 held = jax.tree_util.tree_map(functools.partial(np.take, indices=which.ravel(), axis=0), held)
             leaves, structure = jax.tree_util.tree_flatten(held)
 
