@@ -1,34 +1,62 @@
-"""The on-disk export cache of the traced solver (``relic(..., export_cache=DIR)``, used by the CLI)."""
+"""The on-disk cache of compiled solvers (``relic(..., export_cache=DIR)``, used by the CLI)."""
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import sys
+
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import uvmsm_jax as uj
-from uvmsm_jax._export import SUFFIX
+from uvmsm_jax._export import SUFFIX, call_compiled
 
 MODEL = uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12)
 SETTINGS = uj.Settings(n_grid=32)
 
 
-def test_exported_solver_is_stored_reused_and_equal(tmp_path):
+def test_compiled_solver_is_stored_reused_and_equal(tmp_path):
+    plain = uj.relic(MODEL, SETTINGS)
     first = uj.relic(MODEL, SETTINGS, export_cache=tmp_path)
     (stored,) = tmp_path.glob("*" + SUFFIX)
     stamp = stored.stat().st_mtime_ns
     second = uj.relic(MODEL, SETTINGS, export_cache=tmp_path)
-    assert stored.stat().st_mtime_ns == stamp  # loaded, not exported again
-    plain = uj.relic(MODEL, SETTINGS)
+    assert stored.stat().st_mtime_ns == stamp  # loaded and run, not compiled again
     assert first.as_dict() == second.as_dict() == plain.as_dict()
     assert first.as_dict()["status"] == 0 and first.as_dict()["omega_h2"] > 0
     assert first.as_dict()["ode_steps"] > 10  # the stiff solve took steps, and the count is reported
-    # another batch size (or model, or settings) is another file
-    uj.relic(uj.DarkPhotonDM([0.1, 0.2], 1.0, 1e-9, 1e-12), SETTINGS, export_cache=tmp_path)
-    assert len(list(tmp_path.glob("*" + SUFFIX))) == 2
-    # a corrupt (or foreign) file is exported again
-    stored.write_bytes(b"not an exported program")
-    assert uj.relic(MODEL, SETTINGS, export_cache=tmp_path).as_dict() == plain.as_dict()
-    assert stored.read_bytes() != b"not an exported program"
+    assert isinstance(second.omega_h2, jax.Array) and second.status.dtype == np.int32
+
+
+@functools.partial(jax.jit, static_argnames="power")
+def _power_sum(x, *, power):
+    return jnp.sum(jnp.sort(x) ** power)  # a sort: XLA:CPU cannot serialise it once it has run
+
+
+def test_keys_and_recovery_from_a_bad_file(tmp_path):
+    """One file per static argument and argument shape; a corrupt file is compiled again and replaced,
+    except in a process that has run that executable already (XLA:CPU cannot serialise an executable
+    with a sort after it has run): the call still answers, and a later process stores it."""
+    x = np.arange(4.0)
+    assert call_compiled(tmp_path, _power_sum, x, power=2) == 14.0
+    (stored,) = tmp_path.glob("*" + SUFFIX)
+    stamp = stored.stat().st_mtime_ns
+    assert call_compiled(tmp_path, _power_sum, x, power=2) == 14.0
+    assert stored.stat().st_mtime_ns == stamp
+    assert call_compiled(tmp_path, _power_sum, x, power=3) == 36.0
+    assert call_compiled(tmp_path, _power_sum, x[:3], power=2) == 5.0
+    assert len(list(tmp_path.glob("*" + SUFFIX))) == 3
+    stored.write_bytes(b"not an executable")
+    assert call_compiled(tmp_path, _power_sum, x, power=2) == 14.0
+    assert stored.read_bytes() == b"not an executable"
+    jax.clear_caches()  # as in a new process: compiled afresh, and the file is replaced
+    assert call_compiled(tmp_path, _power_sum, x, power=2) == 14.0
+    assert stored.read_bytes() != b"not an executable"
+    assert call_compiled(tmp_path, _power_sum, x, power=2) == 14.0
 
 
 def test_traced_inputs_ignore_the_cache(tmp_path):
@@ -38,3 +66,31 @@ def test_traced_inputs_ignore_the_cache(tmp_path):
     traced = solve(1e-12)
     assert not list(tmp_path.glob("*" + SUFFIX))
     np.testing.assert_array_equal(traced, uj.relic(MODEL, SETTINGS).omega_h2)
+
+
+@pytest.mark.slow
+def test_stored_after_a_compilation_cache_hit_loads_in_a_new_process(tmp_path):
+    """An executable XLA read from its persistent compilation cache serialises without some of its
+    functions, which only a new process notices ("Function … not found"): the stored one is compiled
+    afresh. Three processes sharing one XLA cache: a plain solve fills it, the next stores the
+    executable, the third must load that file (not compile and store it again)."""
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla")}
+    script = (
+        "import sys, uvmsm_jax as uj; "
+        "r = uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12), uj.Settings(n_grid=32), export_cache=sys.argv[1] or None); "
+        "print(repr(r.as_dict()))"
+    )
+
+    def solve(export_cache: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script, export_cache], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    plain = solve("")
+    assert list((tmp_path / "xla").iterdir())  # the solver is in XLA's cache
+    stored_dir = tmp_path / "executables"
+    assert solve(str(stored_dir)) == plain
+    (stored,) = stored_dir.glob("*" + SUFFIX)
+    stamp = stored.stat().st_mtime_ns
+    assert solve(str(stored_dir)) == plain
+    assert stored.stat().st_mtime_ns == stamp  # loaded and run in the third process

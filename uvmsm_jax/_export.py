@@ -1,10 +1,15 @@
-"""Traced-and-lowered solvers kept on disk with ``jax.export``, so a repeated call skips tracing.
+"""Compiled solvers kept on disk, so a repeated call neither traces, lowers nor compiles them.
 
-A command-line call solves one point: with a warm XLA compilation cache most of its time is spent
-tracing and lowering the solver (seconds). :func:`load_or_export` stores the lowered program
-(StableHLO, ``jax.export``) under a key that names everything it depends on — the package's own
-source and data files, the JAX version, the backend and the static configuration — and later calls
-load it instead (milliseconds); XLA then finds the compiled program in its own cache.
+A command-line call solves one point. Even with a warm XLA compilation cache, most of its time went
+to tracing and lowering the solver (seconds; JAX needs the lowered program to look it up in that
+cache). :func:`call_compiled` stores the compiled executable itself (JAX's executable
+serialisation) under a key that names everything it depends on — the package's own source and data
+files, the JAX version, the backend, its platform version and the CPU's instruction-set flags
+(XLA compiles for the host CPU), and the static configuration — and a later call loads it instead:
+≈ 0.7 s for the relic solver on a 2-core CPU, XLA's own deserialisation of the machine code.
+
+Loading an executable runs what the file contains (it is pickled, as in XLA's own compilation
+cache): the folder must be the user's own.
 """
 
 from __future__ import annotations
@@ -13,14 +18,20 @@ import functools
 import hashlib
 import importlib.resources
 import os
-from collections.abc import Callable
+import pickle
+import platform
+from collections.abc import Hashable
 from pathlib import Path
 
 import jax
+import numpy as np
+from jax.experimental import serialize_executable
+from jax.experimental.compilation_cache import compilation_cache
+from jax.typing import ArrayLike
 
-__all__ = ["load_or_export", "package_digest"]
+__all__ = ["call_compiled", "machine_digest", "package_digest"]
 
-SUFFIX = ".jax-export"
+SUFFIX = ".jax-executable"
 
 
 @functools.cache
@@ -34,23 +45,69 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
-def load_or_export(directory: str | os.PathLike, key: str, fn: Callable, *arg_specs: jax.ShapeDtypeStruct) -> Callable:
-    """``fn`` as a callable on arrays of ``arg_specs``, loaded from ``directory`` when present.
+@functools.cache
+def machine_digest() -> str:
+    """The backend, its platform version and the CPU (architecture and, on Linux, its instruction-set
+    flags): an executable compiled on one machine is never loaded on another kind."""
+    client = jax.devices()[0].client
+    parts = [jax.__version__, client.platform, client.platform_version, platform.machine()]
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            parts += sorted({line for line in cpuinfo if line.startswith(("flags", "model name"))})
+    except OSError:  # not Linux: the architecture above is all we know
+        pass
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
-    ``key`` must name everything static that ``fn`` closes over (its configuration); the package
-    digest, JAX version and default backend are added here. A missing, unreadable or stale file is
-    (re)written atomically. Only for concrete inputs: the loaded program is not differentiable.
+
+def call_compiled(
+    directory: str | os.PathLike, jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hashable
+) -> jax.Array:
+    """``jitted(*args, **static)`` run by its executable kept in ``directory`` (compiled and stored
+    when missing, unreadable or incomplete).
+
+    ``jitted``: a ``jax.jit`` function whose keyword arguments ``static`` are static (their ``repr``
+    must name all they hold). The file's key adds the argument shapes and dtypes and the package and
+    machine digests. Only for concrete inputs: the executable is not differentiable.
     """
-    full_key = "\n".join((key, package_digest(), jax.__version__, jax.default_backend()))
-    path = Path(directory) / (hashlib.sha256(full_key.encode()).hexdigest() + SUFFIX)
+    key = "\n".join(
+        (
+            f"{jitted.__module__}.{getattr(jitted, '__qualname__', jitted)}",  # a jit function has both
+            repr(sorted(static.items())),
+            repr([(np.shape(a), np.result_type(a).str) for a in args]),
+            package_digest(),
+            machine_digest(),
+        )
+    )
+    path = Path(directory) / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
     if path.is_file():
-        try:
-            return jax.export.deserialize(bytearray(path.read_bytes())).call
-        except Exception:  # written by another version of the serialiser, or truncated: export again
+        try:  # loaded and run to the end: a defect shows when the result is fetched
+            return jax.block_until_ready(
+                serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))(*args)
+            )
+        except Exception:  # truncated, incomplete or written by another serialiser: compile again
             pass
-    exported = jax.export.export(jax.jit(fn))(*arg_specs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(exported.serialize())
-    os.replace(tmp, path)
-    return exported.call
+    compiled = _compile_afresh(jitted, *args, **static)
+    try:
+        payload = pickle.dumps(serialize_executable.serialize(compiled))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    except Exception:  # not stored: XLA:CPU cannot serialise an executable this process has run, or
+        pass  # the folder is not writable; the answer does not depend on it
+    return compiled(*args)
+
+
+def _compile_afresh(jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hashable) -> jax.stages.Compiled:
+    """Compiled by XLA, never read from JAX's persistent compilation cache: on CPU an executable
+    loaded from that cache serialises without some of its functions (jax 0.10.2: loading it again
+    fails with "Function … not found"). Whether the cache is used is decided once per process,
+    hence the resets."""
+    enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        return jitted.lower(*args, **static).compile()
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+        compilation_cache.reset_cache()

@@ -22,7 +22,7 @@ from jaxtyping import Array
 
 from . import boltzmann as bz
 from ._batching import default_block, map_blocks, pad_rows, run_padded, stage_blocks
-from ._export import load_or_export
+from ._export import call_compiled
 from ._validation import is_concrete
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -340,21 +340,22 @@ class RelicResult(eqx.Module):
         def optional(x):
             return float(x) if np.isfinite(x) else None
 
+        host = jax.tree.map(np.asarray, self)  # NumPy: a jnp check would compile a small program
         return {
-            "omega_h2": float(self.omega_h2),
-            "yield_dm": float(self.yield_dm),
-            "yield_mediator": float(self.yield_mediator),
-            "mechanism": self.mechanism_name,
-            "status": int(self.status),
-            "status_message": STATUS_MESSAGES.get(int(self.status), "unknown"),
-            "dm_thermalised": bool(self.dm_thermalised),
-            "mediator_thermalised": bool(self.mediator_thermalised),
-            "t_dec": optional(self.t_dec),
-            "x_dec": optional(self.x_dec),
-            "ode_steps": int(self.ode_steps),
-            "max_dark_rate_over_h": optional(self.max_dark_rate_over_h),
-            "max_portal_rate_over_h": optional(self.max_portal_rate_over_h),
-            "marginal": bool(self.marginal),
+            "omega_h2": float(host.omega_h2),
+            "yield_dm": float(host.yield_dm),
+            "yield_mediator": float(host.yield_mediator),
+            "mechanism": host.mechanism_name,
+            "status": int(host.status),
+            "status_message": STATUS_MESSAGES.get(int(host.status), "unknown"),
+            "dm_thermalised": bool(host.dm_thermalised),
+            "mediator_thermalised": bool(host.mediator_thermalised),
+            "t_dec": optional(host.t_dec),
+            "x_dec": optional(host.x_dec),
+            "ode_steps": int(host.ode_steps),
+            "max_dark_rate_over_h": optional(host.max_dark_rate_over_h),
+            "max_portal_rate_over_h": optional(host.max_portal_rate_over_h),
+            "marginal": bool(host.marginal),
         }
 
 
@@ -365,7 +366,7 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     point by point with per-point ``status``. Differentiable (``jax.grad``, ``jax.jvp``, ``jax.jacfwd``)
     with respect to every model field and ``Settings.t_reheat``.
 
-    ``export_cache``: a folder in which the traced solver is kept (``jax.export``, one file per
+    ``export_cache``: a folder in which the compiled solver is kept (one executable per
     model, settings and batch size); a later call with concrete inputs loads it instead of tracing
     (seconds saved per call; the CLI uses ``~/.cache/uvmsm-jax/export``). Ignored for traced inputs
     (inside ``jit``, ``vmap`` or a derivative), so differentiation is unaffected, and for a batch
@@ -373,8 +374,10 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     """
     settings = Settings() if settings is None else settings
     config = configure(model, settings)
-    theta = parameters(model, settings)
+    theta: Array | np.ndarray = parameters(model, settings)
     concrete = is_concrete(theta)
+    if concrete:  # NumPy around the solve: on concrete values each jnp operation compiles a program
+        theta = np.asarray(theta)
     if theta.ndim == 1 and concrete:
         validate_model(model)
     batch_shape = theta.shape[:-1]
@@ -383,25 +386,27 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     two_stages = None
     if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
         two_stages = _relic_two_stages(np.asarray(flat), config)
+    outputs: Array | np.ndarray
     if two_stages is not None:
-        outputs = jnp.asarray(two_stages)
+        outputs = two_stages
     elif export_cache is not None and concrete:
-        solve_batch = load_or_export(
-            export_cache,
-            f"relic\n{config!r}\n{block}\n{flat.shape}",
-            functools.partial(_relic_batch, config=config, block=block),
-            jax.ShapeDtypeStruct(flat.shape, flat.dtype),
-        )
-        outputs = solve_batch(flat)
+        outputs = call_compiled(export_cache, _relic_batch, flat, config=config, block=block)
     else:
         outputs = _relic_batch(flat, config, block)
+    if concrete:
+        outputs = np.asarray(outputs)
     outputs = outputs.reshape(*batch_shape, -1)
     fields = {name: outputs[..., i] for i, name in enumerate(OUTPUT_FIELDS)}
     for name in ("status", "mechanism", "ode_steps"):  # codes and counts: no derivative
-        fields[name] = jax.lax.stop_gradient(fields[name]).astype(jnp.int32)
+        fields[name] = _without_derivative(fields[name]).astype(np.int32)
     for name in ("dm_thermalised", "mediator_thermalised"):
-        fields[name] = jax.lax.stop_gradient(fields[name]) > 0.5
-    return RelicResult(**fields)
+        fields[name] = _without_derivative(fields[name]) > 0.5
+    return RelicResult(**jax.device_put(fields) if concrete else fields)
+
+
+def _without_derivative(x):
+    """``x`` as a constant for differentiation (a NumPy array is one already)."""
+    return x if isinstance(x, np.ndarray) else jax.lax.stop_gradient(x)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
