@@ -115,3 +115,21 @@ def test_invalid_points_in_a_shared_batch_do_not_touch_their_neighbours():
     np.testing.assert_allclose(np.asarray(mixed.omega_h2)[[0, 2, 4]], np.asarray(clean.omega_h2), rtol=1e-12)
     assert np.all(np.asarray(clean.omega_h2) > 0)
     assert mixed.omega_h2[2] == mixed.omega_h2[4] and clean.omega_h2[1] == clean.omega_h2[2]
+
+
+# the dark photon is slow (21 s: its physical-mode classifier compiled twice); the code path is the same
+@pytest.mark.parametrize(
+    "name, mode", [("uvmsm", "paper"), pytest.param("dark-photon", "physical", marks=pytest.mark.slow)]
+)
+def test_thermalisation_with_shared_tables_matches_own_tables(name, mode):
+    """``uj.thermalisation`` of a concrete batch tabulates once per mass point (the regime maps of
+    the figures): the same flags and mechanisms as every point tabulating its own rates, the same
+    crossing temperatures to 1e-8 (both read off tables that agree to the width bound, 1e-8)."""
+    model = uj.model_spec(name).model(**random_points(name, n_masses=4, n_couplings=8, seed=11))
+    shared = uj.thermalisation(model, uj.Settings(mode=mode))
+    own = uj.thermalisation(model, uj.Settings(mode=mode, rate_tables="per-point"))
+    for field in ("dm_thermalised", "mediator_thermalised", "mechanism"):
+        np.testing.assert_array_equal(np.asarray(getattr(shared, field)), np.asarray(getattr(own, field)))
+    for field in ("t_dec", "x_dec", "t_therm_dm", "t_dec_mediator", "t_therm_mediator"):
+        np.testing.assert_allclose(np.asarray(getattr(shared, field)), np.asarray(getattr(own, field)), rtol=1e-8)
+    assert 0 < np.sum(np.asarray(own.dm_thermalised)) < 32  # both sides of the (A31) criterion

@@ -13,11 +13,15 @@ import functools
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from ._batching import default_block, map_blocks
+from ._relic import map_with_shared_tables
+from ._validation import is_concrete
 from .codes import mechanism_names
 from .pipeline import N_PARAMETERS, Config, classify, configure, parameters, prepare
+from .rates import UnitRates
 from .settings import Settings
 
 __all__ = ["Thermalisation", "thermalisation"]
@@ -51,36 +55,53 @@ class Thermalisation(eqx.Module):
         return mechanism_names(self.mechanism)
 
 
+def _classified(theta: Array, config: Config, table: UnitRates | None = None) -> Thermalisation:
+    """The :class:`Thermalisation` of one point (``table``: its coupling-free rate table when
+    tabulated beforehand, see :func:`~uvmsm_jax.pipeline.prepare`)."""
+    p = prepare(theta, config, table)
+    r = classify(p, config)
+
+    def masked(x):
+        return jnp.where(p.valid, x, jnp.nan)
+
+    return Thermalisation(
+        dm_thermalised=p.valid & r.dm_thermalised,
+        mediator_thermalised=p.valid & r.mediator_thermalised,
+        t_dec=masked(r.t_dec_dm),
+        x_dec=masked(r.x_dec),
+        t_therm_dm=masked(r.t_therm_dm),
+        t_dec_mediator=masked(r.t_dec_mediator),
+        t_therm_mediator=masked(r.t_therm_mediator),
+        mechanism=jnp.where(p.valid, r.mechanism, -1).astype(jnp.int32),
+    )
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _classify_batch(thetas: Array, config: Config, block: int) -> Thermalisation:
-    def one(theta):
-        p = prepare(theta, config)
-        r = classify(p, config)
-        nan = jnp.nan
+    return map_blocks(lambda theta: _classified(theta, config), thetas, block)
 
-        def masked(x):
-            return jnp.where(p.valid, x, nan)
 
-        return Thermalisation(
-            dm_thermalised=p.valid & r.dm_thermalised,
-            mediator_thermalised=p.valid & r.mediator_thermalised,
-            t_dec=masked(r.t_dec_dm),
-            x_dec=masked(r.x_dec),
-            t_therm_dm=masked(r.t_therm_dm),
-            t_dec_mediator=masked(r.t_dec_mediator),
-            t_therm_mediator=masked(r.t_therm_mediator),
-            mechanism=jnp.where(p.valid, r.mechanism, -1).astype(jnp.int32),
-        )
-
-    return map_blocks(one, thetas, block)
+@functools.partial(jax.jit, static_argnums=(2,))
+def _classify_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Thermalisation:
+    return jax.vmap(lambda theta, table: _classified(theta, config, table))(thetas, tables)
 
 
 def thermalisation(model, settings: Settings | None = None) -> Thermalisation:
     """Thermalisation flags, decoupling and thermalisation temperatures and mechanism for every point
     of ``model`` (solved in blocks of :func:`uvmsm_jax.default_block` points, so any batch fits in
-    memory)."""
+    memory). A concrete batch tabulates each distinct mass point's coupling-free rates once
+    (``Settings.rate_tables``, as :func:`uvmsm_jax.relic` does): a (mass × coupling) map costs one
+    tabulation per mass."""
     settings = Settings() if settings is None else settings
+    config = configure(model, settings)
     theta = parameters(model, settings)
     shape = theta.shape[:-1]
-    flat = _classify_batch(theta.reshape(-1, N_PARAMETERS), configure(model, settings), default_block())
-    return jax.tree.map(lambda x: x.reshape(shape), flat)
+    flat = theta.reshape(-1, N_PARAMETERS)
+    result = None
+    if is_concrete(flat) and flat.shape[0] > 1 and settings.rate_tables == "shared":
+        result = map_with_shared_tables(
+            np.asarray(flat), config, lambda in_blocks, n: in_blocks(_classify_with_tables, np.arange(n))
+        )
+    if result is None:
+        result = _classify_batch(flat, config, default_block())
+    return jax.tree.map(lambda x: jnp.reshape(x, shape), result)

@@ -225,19 +225,21 @@ SLICE_BLOCKS = 64
 tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 × ~10 kB on CPU)."""
 
 
-def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
-    """Outputs of a concrete batch θ (n, 5) in two stages (docs/relic.md, "Shared rate tables" and
-    "Collocation"): the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once,
-    and a point the shared table does not represent
-    exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`) gets its own (blocks of the table
-    stage); then every point adds its couplings to its table and is solved (blocks of the solve
-    stage) — by collocation where ``Settings.solver`` is "auto" and the collocation is accepted,
-    else by the ODE. Identical points (e.g. the rows that pad a chunk) are solved once. None when no
-    two distinct points share a table: the tabulation then dominates, and one program that tabulates
-    and solves each point is as fast (docs/relic.md, "Collocation")."""
+def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
+    """A stage evaluated on a concrete batch θ (n, 5) with shared rate tables (docs/relic.md, "Shared
+    rate tables"), or None when no two distinct points share a table (the tabulation then dominates,
+    and one program that tabulates and evaluates each point is as fast).
+
+    First the coupling-free table of every distinct (m_dm, m_v, T_R) is tabulated once, and a point
+    the shared table does not represent exactly (:func:`~uvmsm_jax.pipeline.uses_shared_rate_table`)
+    gets its own (blocks of the table stage). Then the distinct points are taken in the order of their
+    tables, a slice of :data:`SLICE_BLOCKS` solve blocks at a time (only that slice's tables are
+    held): ``evaluate_slice(in_blocks, n)`` returns the slice's results (a pytree of arrays with
+    leading axis n), where ``in_blocks(stage, rows)`` evaluates ``stage(θ, tables, config)`` on the
+    slice's ``rows`` (indices < n) in solve blocks with NumPy leaves. Identical points (e.g. the rows
+    that pad a chunk) are evaluated once. Returns the results for every row of ``flat``."""
     table_block, solve_block = stage_blocks()
     solve_block = min(solve_block, flat.shape[0])  # a chunk smaller than a block is not padded up
-    collocation = config.settings.solver == "auto" and uses_collocation(config)
     flat, copies = np.unique(flat, axis=0, return_inverse=True)
     shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
@@ -251,7 +253,7 @@ def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
     table_theta[: masses.shape[0], MASS_COLUMNS] = masses
     table_theta[masses.shape[0] :] = flat[~shares]
     order = np.argsort(table_id, kind="stable")
-    outputs = np.empty((flat.shape[0], len(OUTPUT_FIELDS)))
+    results = None
     for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
         points = order[start : start + SLICE_BLOCKS * solve_block]
         needed, local = np.unique(table_id[points], return_inverse=True)
@@ -264,26 +266,44 @@ def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
         local = local.ravel()
 
         def in_blocks(stage, rows, tables=tables, local=local, points=points):
-            """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
-            results = []
+            pieces = []
             for first in range(0, rows.size, solve_block):
                 block = pad_rows(rows[first : first + solve_block], solve_block)
                 block_tables = jax.tree_util.tree_map(lambda x, i=local[block]: jnp.asarray(x[i]), tables)
                 result = stage(jnp.asarray(flat[points[block]]), block_tables, config)
                 m = min(solve_block, rows.size - first)
-                results.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], result))
-            return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *results)
+                pieces.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], result))
+            return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
 
-        remaining = np.arange(points.size)
+        part = evaluate_slice(in_blocks, points.size)
+        if results is None:
+            results = jax.tree_util.tree_map(lambda x: np.empty((flat.shape[0], *x.shape[1:]), x.dtype), part)
+        for whole, piece in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(part), strict=True):
+            whole[points] = piece
+    return jax.tree_util.tree_map(lambda x: x[copies.ravel()], results)
+
+
+def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
+    """The :data:`OUTPUT_FIELDS` of a concrete batch θ (n, 5) with shared rate tables
+    (:func:`map_with_shared_tables`): each point adds its couplings to its table and is solved — by
+    collocation where ``Settings.solver`` is "auto" and the collocation is accepted (docs/relic.md,
+    "Collocation"), else by the ODE."""
+    collocation = config.settings.solver == "auto" and uses_collocation(config)
+
+    def solve_slice(in_blocks, n):
+        outputs = np.empty((n, len(OUTPUT_FIELDS)))
+        remaining = np.arange(n)
         if collocation:  # only where it can be accepted: a thermalised DM goes straight to the ODE
             candidates = remaining[in_blocks(_collocation_candidates, remaining)]
             if candidates.size:
                 collocated, accepted = in_blocks(_collocate_with_tables, candidates)
-                outputs[points[candidates[accepted]]] = collocated[accepted]
+                outputs[candidates[accepted]] = collocated[accepted]
                 remaining = np.setdiff1d(remaining, candidates[accepted])
         if remaining.size:
-            outputs[points[remaining]] = in_blocks(_solve_with_tables, remaining)
-    return outputs[copies.ravel()]
+            outputs[remaining] = in_blocks(_solve_with_tables, remaining)
+        return outputs
+
+    return map_with_shared_tables(flat, config, solve_slice)
 
 
 class RelicResult(eqx.Module):
