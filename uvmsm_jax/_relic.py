@@ -266,6 +266,7 @@ def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
         local = local.ravel()
 
         def in_blocks(stage, rows, tables=tables, local=local, points=points):
+            """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
             pieces = []
             for first in range(0, rows.size, solve_block):
                 block = pad_rows(rows[first : first + solve_block], solve_block)
