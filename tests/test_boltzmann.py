@@ -805,7 +805,7 @@ def test_two_by_two_lu_solves_like_lapack():
     rounding level for every matrix, and the LAPACK solution to 1e-10 where the condition number allows."""
     import lineax as lx
 
-    from uvmsm_jax._numerics import TwoByTwoLU
+    from uvmsm_jax._implicit_stages import TwoByTwoLU
 
     rng = np.random.default_rng(7)
     matrices = [rng.normal(size=(2, 2)) for _ in range(20)]

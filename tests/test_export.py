@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import uvmsm_jax as uj
+from uvmsm_jax import _export as export
 from uvmsm_jax._export import SUFFIX, call_compiled
 
 MODEL = uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12)
@@ -59,6 +61,24 @@ def test_keys_and_recovery_from_a_bad_file(tmp_path):
     assert call_compiled(tmp_path, _power_sum, x, power=2) == 14.0
 
 
+def test_folder_stays_within_its_budget(tmp_path, monkeypatch):
+    """Storing an executable removes the oldest files beyond the folder's budget, never the new one."""
+    x = np.arange(4.0)
+    jax.clear_caches()  # powers this process has not run: each is stored (see above)
+    for power, age in ((6, 200), (7, 100)):
+        call_compiled(tmp_path, _power_sum, x, power=power)
+        (newest,) = (p for p in tmp_path.glob("*" + SUFFIX) if p.stat().st_mtime > time.time() - 50)
+        os.utime(newest, (time.time() - age, time.time() - age))
+    oldest, middle = sorted(tmp_path.glob("*" + SUFFIX), key=lambda p: p.stat().st_mtime)
+    monkeypatch.setattr(export, "FOLDER_BUDGET_BYTES", oldest.stat().st_size + middle.stat().st_size + 1)
+    assert call_compiled(tmp_path, _power_sum, x, power=8) == 6818.0
+    remaining = set(tmp_path.glob("*" + SUFFIX))
+    assert len(remaining) == 2 and middle in remaining and oldest not in remaining
+    monkeypatch.setattr(export, "FOLDER_BUDGET_BYTES", 0)
+    assert call_compiled(tmp_path, _power_sum, x, power=9) == 20196.0
+    assert len(list(tmp_path.glob("*" + SUFFIX))) == 1  # only the one just stored
+
+
 def test_traced_inputs_ignore_the_cache(tmp_path):
     """Inside ``jit`` (or a derivative) the inputs are traced: the differentiable path runs, no file is
     written, and the value equals the plain solve."""
@@ -73,19 +93,23 @@ def test_stored_after_a_compilation_cache_hit_loads_in_a_new_process(tmp_path):
     """An executable XLA read from its persistent compilation cache serialises without some of its
     functions, which only a new process notices ("Function … not found"): the stored one is compiled
     afresh. Three processes sharing one XLA cache: a plain solve fills it, the next stores the
-    executable, the third must load that file (not compile and store it again)."""
+    executable, the third must load that file (not compile and store it again), without importing
+    the solver libraries (they are only needed to trace a solve)."""
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla")}
     script = (
         "import sys, uvmsm_jax as uj; "
         "r = uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 1e-12), uj.Settings(n_grid=32), export_cache=sys.argv[1] or None); "
-        "print(repr(r.as_dict()))"
+        "print(repr(r.as_dict())); print(sorted(set(sys.modules) & {'diffrax', 'optimistix', 'lineax'}))"
     )
 
     def solve(export_cache: str) -> str:
-        return subprocess.run(
+        result, imported = subprocess.run(
             [sys.executable, "-c", script, export_cache], env=env, capture_output=True, text=True, check=True
-        ).stdout
+        ).stdout.splitlines()
+        loaded.append(imported)
+        return result
 
+    loaded: list[str] = []
     plain = solve("")
     assert list((tmp_path / "xla").iterdir())  # the solver is in XLA's cache
     stored_dir = tmp_path / "executables"
@@ -94,3 +118,20 @@ def test_stored_after_a_compilation_cache_hit_loads_in_a_new_process(tmp_path):
     stamp = stored.stat().st_mtime_ns
     assert solve(str(stored_dir)) == plain
     assert stored.stat().st_mtime_ns == stamp  # loaded and run in the third process
+    assert loaded == ["['diffrax', 'lineax', 'optimistix']"] * 2 + ["[]"]
+
+
+def test_package_and_command_line_import_no_solver_library():
+    """``import uvmsm_jax`` and building the ``uvmsm-jax`` parser load neither diffrax, optimistix nor
+    lineax (≈ 0.5 s of a CLI call); an attribute read through the stand-in gives the real module's."""
+    script = (
+        "import sys, uvmsm_jax, uvmsm_jax.cli; uvmsm_jax.cli.build_parser(); "
+        "print(sorted(set(sys.modules) & {'diffrax', 'optimistix', 'lineax'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    import diffrax
+
+    from uvmsm_jax import boltzmann
+
+    assert boltzmann.diffrax.Kvaerno5 is diffrax.Kvaerno5

@@ -1,8 +1,6 @@
 """``python -m uvmsm_jax`` — the same as the ``uvmsm-jax`` command."""
 
-import sys
-
-from .cli import main
+from .cli import console_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_script()

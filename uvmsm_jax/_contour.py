@@ -48,21 +48,26 @@ import math
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 
 from ._batching import run_padded
+from ._lazy import LazyModule
 from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, default_chunk, settings_dict, static_settings
 from .codes import MECHANISMS, Status
 from .models import ModelSpec, model_spec
 from .pipeline import configure, parameters
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import optimistix as optx
+else:  # imported on first use (docs/relic.md, "Compilation")
+    optx = LazyModule("optimistix")
 
 __all__ = ["ContourResult", "LogOmegaObjective", "RelicObjective", "contour"]
 

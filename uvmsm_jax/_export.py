@@ -14,6 +14,7 @@ cache): the folder must be the user's own.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.resources
@@ -29,9 +30,13 @@ from jax.experimental import serialize_executable
 from jax.experimental.compilation_cache import compilation_cache
 from jax.typing import ArrayLike
 
-__all__ = ["call_compiled", "machine_digest", "package_digest"]
+__all__ = ["FOLDER_BUDGET_BYTES", "call_compiled", "machine_digest", "package_digest"]
 
 SUFFIX = ".jax-executable"
+FOLDER_BUDGET_BYTES = 256 * 2**20
+"""Largest total size of the stored executables in one folder (the relic solver's is ≈ 5.4 MB on
+CPU); storing one more removes the oldest files beyond it. Keys change with every package version,
+so without a bound the folder would grow with each upgrade and each settings combination."""
 
 
 @functools.cache
@@ -93,6 +98,7 @@ def call_compiled(
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(payload)
         os.replace(tmp, path)
+        _trim(path.parent, keep=path)
     except Exception:  # not stored: XLA:CPU cannot serialise an executable this process has run, or
         pass  # the folder is not writable; the answer does not depend on it
     return compiled(*args)
@@ -111,3 +117,21 @@ def _compile_afresh(jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hash
     finally:
         jax.config.update("jax_enable_compilation_cache", enabled)
         compilation_cache.reset_cache()
+
+
+def _trim(directory: Path, keep: Path) -> None:
+    """Remove the oldest stored executables (by modification time) until the folder's total is at most
+    :data:`FOLDER_BUDGET_BYTES`; ``keep``, the one just stored, stays. Files another process removes
+    meanwhile are skipped."""
+    files = []
+    for path in directory.glob("*" + SUFFIX):
+        with contextlib.suppress(OSError):
+            files.append((path.stat().st_mtime_ns, path.stat().st_size, path))
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files):
+        if total <= FOLDER_BUDGET_BYTES:
+            break
+        if path != keep:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            total -= size

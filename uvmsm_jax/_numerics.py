@@ -1,18 +1,14 @@
-"""Small numerical kernels shared by the physics layers (polynomials, cubic Hermite interpolation, the
-closed-form 2 × 2 linear solve of the Boltzmann solver's implicit stages, and Radau IIA collocation
-of a linear scalar ODE on a fixed grid)."""
+"""Small numerical kernels shared by the physics layers (polynomials, cubic Hermite interpolation and
+Radau IIA collocation of a linear scalar ODE on a fixed grid)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-__all__ = ["TwoByTwoLU", "cubic_hermite", "horner", "linear_collocation", "radau_iia"]
+__all__ = ["cubic_hermite", "horner", "linear_collocation", "radau_iia"]
 
 
 def horner(coeffs, t: ArrayLike) -> Array:
@@ -31,51 +27,6 @@ def cubic_hermite(y0: Array, y1: Array, m0: Array, m1: Array, s: Array) -> Array
     """
     s2, s3 = s * s, s * s * s
     return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * m0 + (-2 * s3 + 3 * s2) * y1 + (s3 - s2) * m1
-
-
-class TwoByTwoLU(lx.AbstractLinearSolver):
-    """LU with partial pivoting of a 2 × 2 system, written out (a lineax solver).
-
-    Every Newton iteration of the Boltzmann solver's implicit stages solves (I − γhJ) Δ = r for the
-    two yields. lineax's :class:`~lineax.LU` calls LAPACK (getrf, then getrs) once per point of a
-    vmapped batch and per call; for two unknowns the same arithmetic is a handful of elementwise
-    operations, which XLA fuses over the batch (docs/relic.md, "ODE"). The operations are getrf's and
-    getrs's, in their order: the row with the larger |first entry| is the pivot row, the multiplier
-    is the other row's first entry times the pivot's reciprocal. The order matters where I − γhJ is
-    singular to working precision (|γhJ| ~ 1e19 while a fast conversion conserves Y_X + Y_V: the
-    identity is lost in rounding) and the stage's fate depends on rounding; with a division for the
-    multiplier, 3 of 200 random dark-photon points stopped at max_steps against 1 with LAPACK, in
-    this order 1. For operators with one (2,) array in and out; a singular matrix gives inf/NaN, as
-    LAPACK's does.
-    """
-
-    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> Array:
-        del options
-        for structure in (operator.in_structure(), operator.out_structure()):
-            if not (isinstance(structure, jax.ShapeDtypeStruct) and structure.shape == (2,)):
-                raise ValueError(f"TwoByTwoLU solves for one array of shape (2,), got {structure}")
-        return operator.as_matrix()
-
-    def compute(self, state: Array, vector: Array, options: dict[str, Any]) -> tuple[Array, Any, dict[str, Any]]:
-        del options
-        swap = jnp.abs(state[1, 0]) > jnp.abs(state[0, 0])
-        pivot, other = jnp.where(swap, state[1], state[0]), jnp.where(swap, state[0], state[1])
-        rhs_pivot, rhs_other = jnp.where(swap, vector[1], vector[0]), jnp.where(swap, vector[0], vector[1])
-        multiplier = other[0] * (1.0 / pivot[0])  # getrf scales by the reciprocal of the pivot
-        second = (rhs_other - multiplier * rhs_pivot) / (other[1] - multiplier * pivot[1])
-        first = (rhs_pivot - second * pivot[1]) / pivot[0]
-        return jnp.stack([first, second]), lx.RESULTS.successful, {}
-
-    def transpose(self, state: Array, options: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
-        del options
-        return state.T, {}
-
-    def conj(self, state: Array, options: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
-        del options
-        return state.conj(), {}
-
-    def assume_full_rank(self) -> bool:
-        return True
 
 
 def radau_iia(stages: int) -> tuple[np.ndarray, np.ndarray]:

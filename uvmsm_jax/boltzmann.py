@@ -17,16 +17,21 @@ interpolation of their logarithms, so the stiff solver sees a smooth, cheap righ
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 from jaxtyping import Array, ArrayLike
 
-from ._numerics import TwoByTwoLU, cubic_hermite, linear_collocation, radau_iia
+from ._lazy import LazyModule
+from ._numerics import cubic_hermite, linear_collocation, radau_iia
+
+if TYPE_CHECKING:
+    import diffrax
+else:  # imported on the first solve (docs/relic.md, "Compilation")
+    diffrax = LazyModule("diffrax")
 
 # Columns of the rate table (natural logs). k_a = e^{LOG_K_A} − e^{LOG_K_A_SHIFT}: the off-pole
 # finite part of (H11) can be negative near a resonance, so it is stored as the difference of two
@@ -243,23 +248,6 @@ def production_estimates(table: RateTable, taus: Array, switches: SystemSwitches
     return jnp.trapezoid(jnp.stack([dm_source, mediator_source], axis=-1), taus, axis=0)
 
 
-STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
-    # Newton matrix at each stage's predictor (optimistix's Chord re-linearises on every root find,
-    # i.e. per implicit stage). Stopped by the convergence-rate test (Hairer & Wanner's κ criterion)
-    # rather than by the residual: in the stiff equilibrium phase the stage residual carries rounding
-    # of order |λ| ulp(Y) (|λ| up to 1e12), which a residual test never meets — the step then shrinks
-    # without end. The loose tolerance (relative to the step controller's) is enough for the stages.
-    # The 2 × 2 Newton systems are solved in closed form (TwoByTwoLU) instead of by a LAPACK call per
-    # point and solve: the same steps, the solve stage 1.3–1.6× faster (docs/relic.md, "ODE").
-    "per-stage": optx.Chord(
-        rtol=1e-3, atol=1e-6, norm=optx.max_norm, kappa=0.1, cauchy_termination=False, linear_solver=TwoByTwoLU()
-    ),
-    # one Newton matrix per step (at the second stage): 3–7× the freeze-out steps (benchmarks/README.md)
-    "per-step": diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm),
-}
-"""Root finders of the implicit stages of :func:`solve`, by :attr:`~uvmsm_jax.Settings.stage_jacobian`."""
-
-
 def solve(
     table: RateTable,
     switches: SystemSwitches,
@@ -289,8 +277,10 @@ def solve(
     usual choice for stiff problems — fewer rejected steps in the equilibrium phase); ``throw=False`` so a failing
     point reports through ``Solution.result`` instead of raising (docs/relic.md, "Batches").
     ``stage_jacobian`` (:attr:`~uvmsm_jax.Settings.stage_jacobian`) picks the implicit stages' root
-    finder from :data:`STAGE_ROOT_FINDERS`.
+    finder from :data:`uvmsm_jax._implicit_stages.STAGE_ROOT_FINDERS`.
     """
+    from ._implicit_stages import STAGE_ROOT_FINDERS  # here, not with the package (docs/relic.md, "Compilation")
+
     main = diffrax.SubSaveAt(t1=True) if save_taus is None else diffrax.SubSaveAt(ts=save_taus)
     saveat = diffrax.SaveAt(subs=(main, diffrax.SubSaveAt(steps=True)) if save_steps else main)
     return diffrax.diffeqsolve(

@@ -28,14 +28,15 @@ Closed forms for validation (constant g* = g*s, δ = 0, docs/equations.md B.4, A
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
+from ._lazy import LazyModule
 from ._relic import relic
 from .hadrons import sm_width_unit
 from .models import DarkPhotonDM
@@ -43,6 +44,11 @@ from .pipeline import classify, configure, parameters, prepare, solve
 from .rates import thermodynamics
 from .settings import Settings
 from .thermo import degrees_of_freedom, hubble_rate
+
+if TYPE_CHECKING:
+    import optimistix as optx
+else:  # imported on first use (docs/relic.md, "Compilation")
+    optx = LazyModule("optimistix")
 
 __all__ = [
     "B20_COEFFICIENT",

@@ -13,7 +13,8 @@ comes from the registry (:mod:`uvmsm_jax.models`).
 
 from __future__ import annotations
 
-import diffrax
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,7 @@ from jaxtyping import Array
 from . import boltzmann as bz
 from . import constants as c
 from ._indicators import TrajectoryIndicators, trajectory_indicators
+from ._lazy import LazyModule
 from ._widths import dm_pair_width
 from .codes import Status
 from .hadrons import sm_width_unit
@@ -37,6 +39,11 @@ from .rates import (
     unit_log_rates,
 )
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import diffrax
+else:  # imported on first use (docs/relic.md, "Compilation")
+    diffrax = LazyModule("diffrax")
 
 __all__ = [
     "Config",
@@ -92,6 +99,7 @@ def configure(model, settings: Settings | None = None) -> Config:
     return Config(spec=spec, physics=spec.physics(spec.resolve_settings(static_settings)))
 
 
+@eqx.filter_jit  # on concrete input one compiled program, not one per operation (≈ 0.1 s a CLI call)
 def parameters(model, settings: Settings | None = None) -> Array:
     """θ = (m_dm, m_v, g_sm, g_dm, T_R) broadcast to the batch shape, last axis of length 5.
 

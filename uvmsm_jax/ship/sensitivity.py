@@ -32,21 +32,26 @@ no tuning was needed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 from jaxtyping import ArrayLike
 
 from .. import constants as c
+from .._lazy import LazyModule
 from ..hadrons import sm_width_unit
 from ..models import model_spec
 from ..settings import Settings
 from . import brems, mesons
 from . import geometry as geo
+
+if TYPE_CHECKING:
+    import optimistix as optx
+else:  # imported on first use (docs/relic.md, "Compilation")
+    optx = LazyModule("optimistix")
 
 Production = Literal["brems", "mesons", "all"]
 PRODUCTIONS = ("brems", "mesons", "all")
@@ -264,18 +269,20 @@ def log_events_from_kernel(kernel: SignalKernel, log_coupling, setup: ShipSetup)
 
 
 @eqx.filter_jit
-def log_signal_events(mass, coupling, setup: ShipSetup = ShipSetup()):
-    """ln N_sig(m, c) of (C1); ``mass`` [GeV] and ``coupling`` (ε or g_BL) broadcast together.
+def log_signal_events(mass, coupling, setup: ShipSetup | None = None):
+    """ln N_sig(m, c) of (C1); ``mass`` [GeV] and ``coupling`` (ε or g_BL) broadcast together;
+    ``setup`` None is the default :class:`ShipSetup`.
 
     Smooth in the coupling (``jax.grad`` works, also inside ``vmap``/``jit``).
     """
+    setup = ShipSetup() if setup is None else setup
     mass, coupling = jnp.broadcast_arrays(
         jnp.asarray(mass, dtype=jnp.float64), jnp.asarray(coupling, dtype=jnp.float64)
     )
     return log_events_from_kernel(signal_kernel(mass, setup), jnp.log(coupling), setup)
 
 
-def signal_events(mass, coupling, setup: ShipSetup = ShipSetup()):
+def signal_events(mass, coupling, setup: ShipSetup | None = None):
     """N_sig(m, c) of (C1): expected signal events (see :func:`log_signal_events`)."""
     return jnp.exp(log_signal_events(mass, coupling, setup))
 
@@ -343,8 +350,9 @@ def _edges_batch(masses, setup: ShipSetup, n_grid: int, coupling_scan: tuple):
     return jax.vmap(lambda m: _edges_one_mass(m, setup, n_grid, coupling_scan))(masses)
 
 
-def reach_edges(masses, setup: ShipSetup = ShipSetup(), *, n_grid: int = 64, coupling_scan=COUPLING_SCAN):
-    """Edges of the reach, N_sig = N_thr (C18), at each mass [GeV].
+def reach_edges(masses, setup: ShipSetup | None = None, *, n_grid: int = 64, coupling_scan=COUPLING_SCAN):
+    """Edges of the reach, N_sig = N_thr (C18), at each mass [GeV], under ``setup`` (None: the
+    default :class:`ShipSetup`).
 
     Returns a dict of arrays shaped like ``masses``: ``lower`` (long-lifetime edge) and ``upper``
     (short-lifetime edge) in ε or g_BL — NaN where N_sig < N_thr for every coupling in
@@ -353,6 +361,7 @@ def reach_edges(masses, setup: ShipSetup = ShipSetup(), *, n_grid: int = 64, cou
     (vmap) and jit-compiled (one compilation per array shape and setup); differentiable with
     respect to the array fields of ``setup`` (implicit function theorem, optimistix).
     """
+    setup = ShipSetup() if setup is None else setup
     masses = jnp.asarray(masses, dtype=jnp.float64)
     lower, upper, peak, log_peak = _edges_batch(masses.reshape(-1), setup, int(n_grid), tuple(coupling_scan))
     shape = masses.shape

@@ -1,0 +1,81 @@
+"""Root finders of the implicit stages of the Boltzmann solve (:func:`uvmsm_jax.boltzmann.solve`,
+Kvaerno5) and the closed-form 2 × 2 linear solve they use (docs/relic.md, "ODE").
+
+Imported when a solve is traced, not with the package: it needs lineax, optimistix and diffrax, which
+a call answered by a stored executable never loads (docs/relic.md, "Compilation").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import optimistix as optx
+from jaxtyping import Array
+
+__all__ = ["STAGE_ROOT_FINDERS", "TwoByTwoLU"]
+
+
+class TwoByTwoLU(lx.AbstractLinearSolver):
+    """LU with partial pivoting of a 2 × 2 system, written out (a lineax solver).
+
+    Every Newton iteration of the Boltzmann solver's implicit stages solves (I − γhJ) Δ = r for the
+    two yields. lineax's :class:`~lineax.LU` calls LAPACK (getrf, then getrs) once per point of a
+    vmapped batch and per call; for two unknowns the same arithmetic is a handful of elementwise
+    operations, which XLA fuses over the batch (docs/relic.md, "ODE"). The operations are getrf's and
+    getrs's, in their order: the row with the larger |first entry| is the pivot row, the multiplier
+    is the other row's first entry times the pivot's reciprocal. The order matters where I − γhJ is
+    singular to working precision (|γhJ| ~ 1e19 while a fast conversion conserves Y_X + Y_V: the
+    identity is lost in rounding) and the stage's fate depends on rounding; with a division for the
+    multiplier, 3 of 200 random dark-photon points stopped at max_steps against 1 with LAPACK, in
+    this order 1. For operators with one (2,) array in and out; a singular matrix gives inf/NaN, as
+    LAPACK's does.
+    """
+
+    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> Array:
+        del options
+        for structure in (operator.in_structure(), operator.out_structure()):
+            if not (isinstance(structure, jax.ShapeDtypeStruct) and structure.shape == (2,)):
+                raise ValueError(f"TwoByTwoLU solves for one array of shape (2,), got {structure}")
+        return operator.as_matrix()
+
+    def compute(self, state: Array, vector: Array, options: dict[str, Any]) -> tuple[Array, Any, dict[str, Any]]:
+        del options
+        swap = jnp.abs(state[1, 0]) > jnp.abs(state[0, 0])
+        pivot, other = jnp.where(swap, state[1], state[0]), jnp.where(swap, state[0], state[1])
+        rhs_pivot, rhs_other = jnp.where(swap, vector[1], vector[0]), jnp.where(swap, vector[0], vector[1])
+        multiplier = other[0] * (1.0 / pivot[0])  # getrf scales by the reciprocal of the pivot
+        second = (rhs_other - multiplier * rhs_pivot) / (other[1] - multiplier * pivot[1])
+        first = (rhs_pivot - second * pivot[1]) / pivot[0]
+        return jnp.stack([first, second]), lx.RESULTS.successful, {}
+
+    def transpose(self, state: Array, options: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
+        del options
+        return state.T, {}
+
+    def conj(self, state: Array, options: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
+        del options
+        return state.conj(), {}
+
+    def assume_full_rank(self) -> bool:
+        return True
+
+
+STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
+    # Newton matrix at each stage's predictor (optimistix's Chord re-linearises on every root find,
+    # i.e. per implicit stage). Stopped by the convergence-rate test (Hairer & Wanner's κ criterion)
+    # rather than by the residual: in the stiff equilibrium phase the stage residual carries rounding
+    # of order |λ| ulp(Y) (|λ| up to 1e12), which a residual test never meets — the step then shrinks
+    # without end. The loose tolerance (relative to the step controller's) is enough for the stages.
+    # The 2 × 2 Newton systems are solved in closed form (TwoByTwoLU) instead of by a LAPACK call per
+    # point and solve: the same steps, the solve stage 1.3–1.6× faster (docs/relic.md, "ODE").
+    "per-stage": optx.Chord(
+        rtol=1e-3, atol=1e-6, norm=optx.max_norm, kappa=0.1, cauchy_termination=False, linear_solver=TwoByTwoLU()
+    ),
+    # one Newton matrix per step (at the second stage): 3–7× the freeze-out steps (benchmarks/README.md)
+    "per-step": diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm),
+}
+"""Root finders of the implicit stages of :func:`uvmsm_jax.boltzmann.solve`, by :attr:`~uvmsm_jax.Settings.stage_jacobian`."""
