@@ -34,6 +34,30 @@ def test_compiled_solver_is_stored_reused_and_equal(tmp_path):
     assert isinstance(second.omega_h2, jax.Array) and second.status.dtype == np.int32
 
 
+@pytest.mark.slow  # 48 s on 2 cores (two solvers compiled twice); the default run covers call_compiled above
+def test_momentum_distribution_is_stored_reused_and_equal(tmp_path):
+    """``momentum_distribution(..., export_cache=DIR)`` (the ``momentum`` command) keeps its executable
+    beside the relic solver's: the second call loads both, and every field equals the plain call's
+    (the result unpacked in NumPy may differ from XLA's by rounding in ``lya_margin``)."""
+    plain = uj.momentum_distribution(MODEL, SETTINGS)
+    first = uj.momentum_distribution(MODEL, SETTINGS, export_cache=tmp_path)
+    stored = sorted(tmp_path.glob("*" + SUFFIX))
+    assert len(stored) == 2  # the relic solve's and the momentum computation's
+    stamps = [path.stat().st_mtime_ns for path in stored]
+    second = uj.momentum_distribution(MODEL, SETTINGS, export_cache=tmp_path)
+    assert [path.stat().st_mtime_ns for path in stored] == stamps
+    assert int(first.status) == 0 and float(first.mean_q) > 0
+    for result in (first, second):
+        for name, value in vars(plain).items():
+            if name == "lya_margin":
+                np.testing.assert_allclose(getattr(result, name), value, rtol=1e-14)
+            elif isinstance(value, str | float):
+                assert getattr(result, name) == value
+            else:
+                assert isinstance(getattr(result, name), jax.Array)
+                np.testing.assert_array_equal(getattr(result, name), value)
+
+
 @functools.partial(jax.jit, static_argnames="power")
 def _power_sum(x, *, power):
     return jnp.sum(jnp.sort(x) ** power)  # a sort: XLA:CPU cannot serialise it once it has run

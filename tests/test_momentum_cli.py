@@ -97,7 +97,7 @@ def test_help_lists_the_options():
 
 
 # ---------------------------------------------------------------------------------------------
-# Wiring, with stand-ins for uj.relic and uj.momentum_distribution
+# Wiring, with a stand-in for uj.momentum_distribution
 # ---------------------------------------------------------------------------------------------
 
 
@@ -134,26 +134,20 @@ def stand_in_dict(lya_bound, status: int = 0) -> dict:
 
 
 @pytest.fixture
-def stand_in(monkeypatch):
-    calls: dict = {"status": 0}
-    relic_result = SimpleNamespace(omega_h2=0.017, status=0)
+def stand_in(monkeypatch, tmp_path):
+    calls: dict = {"status": 0, "cache_home": tmp_path}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
-    def relic(model, settings, export_cache=None):
-        calls["relic"] = (model, settings)
-        print("solver chatter on stdout")
-        return relic_result
-
-    def momentum_distribution(model, settings=None, q=None, *, lya_bound="irsic2017", t_kd=None, relic_result=None):
+    def momentum_distribution(model, settings=None, q=None, *, lya_bound="irsic2017", t_kd=None, export_cache=None):
         calls["momentum"] = {"model": model, "settings": settings, "lya_bound": lya_bound, "t_kd": t_kd}
-        calls["relic_result_passed"] = relic_result
+        calls["export_cache"] = export_cache
+        print("solver chatter on stdout")
         data = stand_in_dict(lya_bound, calls["status"])
         if calls.get("cold_relic"):
             data.update(distribution="cold-relic", warmth_is_lower_bound=True, kinetic_decoupling_temperature_gev=1e-6)
         return SimpleNamespace(as_dict=lambda: data)
 
-    monkeypatch.setattr(momentum_command, "relic", relic)
     monkeypatch.setattr(momentum_command, "momentum_distribution", momentum_distribution)
-    calls["relic_result"] = relic_result
     return calls
 
 
@@ -166,7 +160,7 @@ def test_json_object_and_options_reach_the_library(capsys, stand_in):
     assert data["settings"]["mode"] == "physical"
     assert "solver chatter" in err
     assert stand_in["momentum"]["lya_bound"] == "irsic2017" and stand_in["momentum"]["t_kd"] is None
-    assert stand_in["relic_result_passed"] is stand_in["relic_result"]  # the relic is solved once
+    assert stand_in["export_cache"] == str(stand_in["cache_home"] / "uvmsm-jax" / "export")  # kept compiled
     assert data["lya_bound"] == "irsic2017" and data["lya_bound_kev"] == 5.3
 
     rc, out, err = run_main(capsys, ["momentum", *POINT, "--lya-bound", "4.2", "--t-kd", "1e-6", "--json"])

@@ -23,7 +23,7 @@ from jaxtyping import Array
 from . import boltzmann as bz
 from ._batching import default_block, map_blocks, pad_rows, run_padded, stage_blocks
 from ._export import call_compiled
-from ._validation import is_concrete
+from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
 from .pipeline import (
@@ -419,15 +419,10 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     outputs = outputs.reshape(*batch_shape, -1)
     fields = {name: outputs[..., i] for i, name in enumerate(OUTPUT_FIELDS)}
     for name in ("status", "mechanism", "ode_steps"):  # codes and counts: no derivative
-        fields[name] = _without_derivative(fields[name]).astype(np.int32)
+        fields[name] = without_derivative(fields[name]).astype(np.int32)
     for name in ("dm_thermalised", "mediator_thermalised"):
-        fields[name] = _without_derivative(fields[name]) > 0.5
+        fields[name] = without_derivative(fields[name]) > 0.5
     return RelicResult(**jax.device_put(fields) if concrete else fields)
-
-
-def _without_derivative(x):
-    """``x`` as a constant for differentiation (a NumPy array is one already)."""
-    return x if isinstance(x, np.ndarray) else jax.lax.stop_gradient(x)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))

@@ -15,6 +15,11 @@ def is_concrete(value) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
 
 
+def without_derivative(x):
+    """``x`` as a constant for differentiation (``jax.lax.stop_gradient``; a NumPy array is one already)."""
+    return x if isinstance(x, np.ndarray) else jax.lax.stop_gradient(x)
+
+
 def check_positive_finite(name: str, value) -> None:
     """Raise ``ValueError`` if a concrete ``value`` has an element that is not finite and > 0."""
     if not is_concrete(value):

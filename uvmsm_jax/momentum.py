@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import equinox as eqx
 import jax
@@ -44,8 +45,9 @@ from jaxtyping import Array, ArrayLike
 
 from . import constants as c
 from ._batching import default_block, map_blocks
+from ._export import call_compiled
 from ._relic import RelicResult, relic
-from ._validation import check_positive_finite, is_concrete
+from ._validation import check_positive_finite, is_concrete, without_derivative
 from ._widths import dm_pair_width
 from .codes import STATUS_MESSAGES, Mechanism, Status, mechanism_names
 from .hadrons import sm_width_unit
@@ -270,10 +272,10 @@ def two_to_two_collision_term(p3: Array, m: Array, temperature: Array, sigma, s_
 
 
 def _trapezoid_log(q: Array, integrand_times_q: Array) -> Array:
-    """∫ g(q) dq = ∫ q g(q) d ln q by the trapezoid rule on a log grid (last axis)."""
-    ln_q = jnp.log(q)
+    """∫ g(q) dq = ∫ q g(q) d ln q by the trapezoid rule on a log grid (last axis; NumPy for NumPy input)."""
+    xp = np if isinstance(q, np.ndarray) and isinstance(integrand_times_q, np.ndarray) else jnp
     values = integrand_times_q
-    return jnp.sum(0.5 * (values[..., 1:] + values[..., :-1]) * jnp.diff(ln_q), axis=-1)
+    return xp.sum(0.5 * (values[..., 1:] + values[..., :-1]) * xp.diff(xp.log(q)), axis=-1)
 
 
 def moments(q: Array, f: Array) -> tuple[Array, Array, Array]:
@@ -703,7 +705,7 @@ class MomentumDistribution(eqx.Module):
             return x if math.isfinite(x) else None
 
         status = int(self.status)
-        q2f = np.asarray(self.q2f_normalised())
+        q2f = jax.tree.map(np.asarray, self).q2f_normalised()  # NumPy: no program compiled for it
         return {
             "mean_q": optional(self.mean_q),
             "rms_q": optional(self.rms_q),
@@ -742,6 +744,7 @@ def momentum_distribution(
     t_kd: ArrayLike | None = None,
     grid: MomentumGrid | None = None,
     relic_result: RelicResult | None = None,
+    export_cache: str | os.PathLike | None = None,
 ) -> MomentumDistribution:
     """The DM momentum distribution f(q), its moments, λ_FS, the equivalent WDM mass and the Lyman-α
     verdict of ``model`` (any registered model; scalar or array fields) under ``settings``
@@ -751,57 +754,68 @@ def momentum_distribution(
     lya_bound: a name of :data:`LYMAN_ALPHA_BOUNDS` (default ``"irsic2017"``, 5.3 keV) or a bound in keV.
     t_kd: kinetic-decoupling temperature [GeV] of (W16) for freeze-out points (default T_dec, K56).
     grid: the quadrature grids (:class:`MomentumGrid`, W.5). relic_result: a :func:`~uvmsm_jax.relic`
-    result of the same model and settings, reused instead of solving again.
+    result of the same model and settings, reused instead of solving again. export_cache: a folder in
+    which the compiled computation is kept, as for :func:`~uvmsm_jax.relic` (concrete inputs only;
+    docs/relic.md, "Compilation"); it also serves the relic solve when ``relic_result`` is None.
 
-    Differentiable (``jax.jvp``, ``jax.grad``) in every model field and ``Settings.t_reheat``; the smooth
+    Differentiable in forward mode (``jax.jvp``, ``jax.jacfwd``) in every model field and
+    ``Settings.t_reheat`` (reverse mode, ``jax.grad``, gives NaN: use ``jax.jacfwd``); the smooth
     ``lya_margin`` is the differentiable verdict. A batch never raises: each point has its ``status``.
     """
     settings = Settings() if settings is None else settings
     grid = MomentumGrid() if grid is None else grid
     bound_name, bound_kev = resolve_lyman_alpha_bound(lya_bound)
     config = configure(model, settings)
-    theta = parameters(model, settings)
+    theta: Array | np.ndarray = parameters(model, settings)
     if theta.ndim == 1 and is_concrete(theta):
         validate_model(model)
-    if q is not None:
-        if is_concrete(q):
-            q_check = np.asarray(q, dtype=float)
-            if q_check.ndim != 1 or q_check.size == 0 or not np.all(np.isfinite(q_check) & (q_check > 0)):
-                raise ValueError("q must be a non-empty 1-D array of positive finite momenta")
+    q_out: Array | np.ndarray = np.zeros((0,))
+    if q is not None and is_concrete(q):
+        q_out = np.asarray(q, dtype=float)
+        if q_out.ndim != 1 or q_out.size == 0 or not np.all(np.isfinite(q_out) & (q_out > 0)):
+            raise ValueError("q must be a non-empty 1-D array of positive finite momenta")
+    elif q is not None:
         q_out = jnp.asarray(q, dtype=float)
-    else:
-        q_out = jnp.zeros((0,))
     if t_kd is not None and is_concrete(t_kd):
         check_positive_finite("t_kd", t_kd)
-    relic_result = relic(model, settings) if relic_result is None else relic_result
+    relic_result = relic(model, settings, export_cache=export_cache) if relic_result is None else relic_result
     batch_shape = theta.shape[:-1]
-    relic_columns = [
-        jnp.broadcast_to(jnp.asarray(getattr(relic_result, name), float), batch_shape) for name in _RELIC_FIELDS
-    ]
-    t_kd_column = jnp.broadcast_to(jnp.asarray(jnp.nan if t_kd is None else t_kd, float), batch_shape)
-    flags = [jax.lax.stop_gradient(col) for col in relic_columns[:2]] + relic_columns[2:5]
-    codes = [jax.lax.stop_gradient(col) for col in relic_columns[5:]]
-    rows = jnp.concatenate([theta, jnp.stack([*flags, *codes, t_kd_column], axis=-1)], axis=-1).reshape(
+    relic_fields = [getattr(relic_result, name) for name in _RELIC_FIELDS]
+    concrete = is_concrete((theta, q_out, t_kd, relic_fields, relic_result.omega_h2))
+    # NumPy around the computation for concrete input: on concrete values each jnp operation compiles a program
+    xp = np if concrete else jnp
+    if concrete:
+        theta = np.asarray(theta)
+    relic_columns = [xp.broadcast_to(xp.asarray(field, float), batch_shape) for field in relic_fields]
+    t_kd_column = xp.broadcast_to(xp.asarray(np.nan if t_kd is None else t_kd, float), batch_shape)
+    flags = [without_derivative(col) for col in relic_columns[:2]] + relic_columns[2:5]
+    codes = [without_derivative(col) for col in relic_columns[5:]]
+    rows = xp.concatenate([theta, xp.stack([*flags, *codes, t_kd_column], axis=-1)], axis=-1).reshape(
         -1, N_PARAMETERS + len(_RELIC_FIELDS) + 1
     )
-    outputs = _momentum_batch(rows, q_out, config, grid, default_block())
-    outputs = jax.tree_util.tree_map(lambda x: x.reshape(*batch_shape, *x.shape[1:]), outputs)
+    if concrete and export_cache is not None:
+        outputs = call_compiled(
+            export_cache, _momentum_batch, rows, q_out, config=config, grid=grid, block=default_block()
+        )
+    else:
+        outputs = _momentum_batch(rows, q_out, config, grid, default_block())
+    outputs = jax.tree.map(lambda x: (np.asarray(x) if concrete else x).reshape((*batch_shape, *x.shape[1:])), outputs)
     q_grid = outputs.pop("q_grid")
     f_out = outputs.pop("f_out")
-    margin = jnp.log(outputs["m_wdm_kev"] / bound_kev)
     for name in ("status", "distribution"):
-        outputs[name] = jax.lax.stop_gradient(outputs[name]).astype(jnp.int32)
-    return MomentumDistribution(
-        q=q_grid if q is None else q_out,
-        f=outputs["f"] if q is None else f_out,
-        q_grid=q_grid,
-        f_grid=outputs.pop("f"),
-        omega_h2=jnp.where(outputs["status"] == Status.OK, relic_result.omega_h2, jnp.nan),
-        mechanism=jnp.asarray(relic_result.mechanism),
-        lya_bound_kev=bound_kev,
-        lya_bound=bound_name,
-        lya_margin=margin,
+        outputs[name] = without_derivative(outputs[name]).astype(np.int32)
+    arrays = {
+        "q": q_grid if q is None else q_out,
+        "f": outputs["f"] if q is None else f_out,
+        "q_grid": q_grid,
+        "f_grid": outputs.pop("f"),
+        "omega_h2": xp.where(outputs["status"] == Status.OK, xp.asarray(relic_result.omega_h2), np.nan),
+        "mechanism": xp.asarray(relic_result.mechanism),
+        "lya_margin": xp.log(outputs["m_wdm_kev"] / bound_kev),
         **outputs,
+    }
+    return MomentumDistribution(
+        **(jax.device_put(arrays) if concrete else arrays), lya_bound_kev=bound_kev, lya_bound=bound_name
     )
 
 

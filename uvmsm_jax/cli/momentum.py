@@ -8,7 +8,6 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from .._relic import relic
 from ..momentum import DEFAULT_LYMAN_ALPHA_BOUND, LYMAN_ALPHA_BOUNDS, momentum_distribution, resolve_lyman_alpha_bound
 from ._common import (
     PROG,
@@ -63,10 +62,8 @@ def run(args: argparse.Namespace) -> dict:
     """``momentum_distribution(model, settings, ...).as_dict()`` with the model, its parameters and the
     settings used."""
     model, settings = point_from_args(args)
-    # the relic solve is the expensive part: keep its traced solver beside the compilation cache
-    relic_result = relic(model, settings, export_cache=cache_directory("export"))
     data = momentum_distribution(
-        model, settings, lya_bound=args.lya_bound, t_kd=args.t_kd, relic_result=relic_result
+        model, settings, lya_bound=args.lya_bound, t_kd=args.t_kd, export_cache=cache_directory("export")
     ).as_dict()
     if data["status"] != 0:
         print(
