@@ -23,6 +23,7 @@ import pickle
 import platform
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -66,8 +67,8 @@ def machine_digest() -> str:
 
 def call_compiled(
     directory: str | os.PathLike, jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hashable
-) -> jax.Array:
-    """``jitted(*args, **static)`` run by its executable kept in ``directory`` (compiled and stored
+) -> Any:
+    """``jitted(*args, **static)`` (an array or a pytree of arrays) run by its executable kept in ``directory`` (compiled and stored
     when missing, unreadable or incomplete).
 
     ``jitted``: a ``jax.jit`` function whose keyword arguments ``static`` are static (their ``repr``
@@ -126,7 +127,8 @@ def _trim(directory: Path, keep: Path) -> None:
     files = []
     for path in directory.glob("*" + SUFFIX):
         with contextlib.suppress(OSError):
-            files.append((path.stat().st_mtime_ns, path.stat().st_size, path))
+            stat = path.stat()
+            files.append((stat.st_mtime_ns, stat.st_size, path))
     total = sum(size for _, size, _ in files)
     for _, size, path in sorted(files):
         if total <= FOLDER_BUDGET_BYTES:
