@@ -256,6 +256,33 @@ def test_observables_end_to_end():
     assert "2 m_chi" in d["conventions"]
 
 
+def test_stored_closed_forms_are_reused_and_equal(tmp_path):
+    """``export_cache`` keeps the compiled closed forms (the ``observables`` command): one file per model
+    kind and batch shape, loaded by the next call, and the same numbers as the plain call."""
+    batch = uj.DarkPhotonDM(*BATCH.T)
+    relic = types.SimpleNamespace(
+        **{k: jnp.broadcast_to(v, BATCH.shape[:1]) for k, v in vars(stand_in_relic()).items()}
+    )
+    cases = [
+        (uj.DarkPhotonDM(*M2_FO), stand_in_relic()),
+        (uj.UVMSM(0.05, 0.2, 7.36e-13), stand_in_relic()),
+        (batch, relic),
+    ]
+    plain = [uj.observables(model, relic_result=result) for model, result in cases]
+    for model, result in cases:
+        uj.observables(model, relic_result=result, export_cache=tmp_path)
+    stored = sorted(tmp_path.glob("*.jax-executable"))
+    assert len(stored) == len(cases)
+    stamps = [path.stat().st_mtime_ns for path in stored]
+    loaded = [uj.observables(model, relic_result=result, export_cache=tmp_path) for model, result in cases]
+    assert [path.stat().st_mtime_ns for path in stored] == stamps  # loaded, not compiled again
+    for reference, result in zip(plain, loaded, strict=True):
+        assert isinstance(result.p_ann, jax.Array) and result.modelled == reference.modelled
+        for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(result), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert plain[0].as_dict() == loaded[0].as_dict() and loaded[1].as_dict()["p_ann"] is None
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +291,8 @@ DARK_PHOTON_FO = ["--model", "dark-photon", "--m-chi", "0.1", "--m-ap", "0.3", "
 
 
 @pytest.fixture
-def stand_in_solver(monkeypatch):
+def stand_in_solver(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the command keeps its compiled closed forms there
     calls = []
 
     def relic(model, settings, export_cache=None):

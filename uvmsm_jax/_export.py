@@ -79,7 +79,7 @@ def call_compiled(
         (
             f"{jitted.__module__}.{getattr(jitted, '__qualname__', jitted)}",  # a jit function has both
             repr(sorted(static.items())),
-            repr([(np.shape(a), np.result_type(a).str) for a in args]),
+            repr([(np.shape(a), _dtype(a).str) for a in args]),
             package_digest(),
             machine_digest(),
         )
@@ -105,16 +105,27 @@ def call_compiled(
     return compiled(*args)
 
 
+def _dtype(a: ArrayLike) -> np.dtype:
+    """The dtype of an array (NumPy or JAX) or of a Python scalar."""
+    return np.dtype(a.dtype) if hasattr(a, "dtype") else np.result_type(a)
+
+
+FRESH_COMPILE_OPTIONS = {"xla_embed_ir_in_executable": False}
+"""XLA options of a compilation to be stored: XLA's default value, so the same machine code, but a key of
+its own in JAX's in-memory cache of compiled programs. Without it, a program this process had already
+run (read from the persistent cache) came back from memory and was stored in that incomplete form."""
+
+
 def _compile_afresh(jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hashable) -> jax.stages.Compiled:
-    """Compiled by XLA, never read from JAX's persistent compilation cache: on CPU an executable
-    loaded from that cache serialises without some of its functions (jax 0.10.2: loading it again
-    fails with "Function … not found"). Whether the cache is used is decided once per process,
-    hence the resets."""
+    """Compiled by XLA, never read from JAX's compilation caches: on CPU an executable loaded from the
+    persistent cache serialises without some of its functions (jax 0.10.2: loading it again fails
+    with "Function … not found"). Whether that cache is used is decided once per process, hence the
+    resets; :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
     enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
     jax.config.update("jax_enable_compilation_cache", False)
     compilation_cache.reset_cache()
     try:
-        return jitted.lower(*args, **static).compile()
+        return jitted.lower(*args, **static).compile(compiler_options=FRESH_COMPILE_OPTIONS)
     finally:
         jax.config.update("jax_enable_compilation_cache", enabled)
         compilation_cache.reset_cache()

@@ -28,18 +28,24 @@ import dataclasses
 import functools
 import importlib.resources
 import math
+import os
+from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
+from ._export import call_compiled
 from ._relic import RelicResult, relic
+from ._validation import is_concrete
 from ._widths import dm_pair_width
 from .codes import STATUS_MESSAGES, mechanism_names
 from .hadrons import sm_width_unit
 from .models import model_spec
+from .pipeline import Config, configure
 from .portal import VectorPortal, as_float
 from .settings import Settings
 from .xsec import running_breit_wigner, safe_sqrt
@@ -628,26 +634,61 @@ class Observables(eqx.Module):
         }
 
 
-@eqx.filter_jit
-def _closed_forms(portal: VectorPortal, settings: Settings, target: str, pair_mass_factor: float) -> dict:
-    """The annihilation and scattering observables of a modelled DM kind (one compiled function; units as
-    :class:`Observables`)."""
-    m = portal.m_dm
-    channels = sigma_v_late(portal, settings)
+@functools.partial(jax.jit, static_argnames=("config", "target"))
+def _late_time(
+    m_dm: Array,
+    m_v: Array,
+    g_sm: Array,
+    g_dm: Array,
+    dm_thermalised: Array,
+    mediator_thermalised: Array,
+    p_ann_limit: Array,
+    *,
+    config: Config,
+    target: str,
+) -> dict[str, Any]:
+    """Every :class:`Observables` array that does not come from the relic solver, for inputs of one
+    shape (one compiled program; units and meaning as in :class:`Observables`)."""
+    spec = config.spec
+    rule = _rule(spec.dm_kind)
+    shape = m_dm.shape
+    q_max = nuclear_recoil_q_max(m_dm, target)
+    light = (dm_thermalised & (m_dm < DELTA_NEFF_MASS_THRESHOLD)) | (
+        mediator_thermalised & (m_v < DELTA_NEFF_MASS_THRESHOLD)
+    )
+    out: dict[str, Any] = {"q_nuclear_max_gev": q_max, "delta_neff_unmodelled": light}
+    if not rule.modelled:
+        nan = jnp.full(shape, jnp.nan)
+        no = jnp.zeros(shape, dtype=bool)
+        quantities = ("f_eff", "sigma_v_late_cm3_s", "p_ann", "sigma_e_cm2", "sigma_p_cm2", "sigma_n_cm2")
+        return {
+            **out,
+            **dict.fromkeys(quantities, nan),
+            "channel_fractions": dict.fromkeys(ANNIHILATION_CHANNELS, nan),
+            "f_eff_channels": dict.fromkeys(ANNIHILATION_CHANNELS, nan),
+            "cmb_excluded": no,
+            "nuclear_recoil_light_mediator": no,
+        }
+    portal = VectorPortal(m_dm, m_v, g_sm, g_dm, current=spec.current, dm_kind=spec.dm_kind)
+    channels = sigma_v_late(portal, config.settings)
     total = sum(channels.values())
     has_rate = total > 0.0
     total_safe = jnp.where(has_rate, total, 1.0)
-    f_channels = f_eff_channels(portal, settings)
+    f_channels = f_eff_channels(portal, config.settings)
     f_weighted = sum(f_channels[name] * channels[name] for name in channels)
+    p_ann = f_weighted * GEV_M2_TO_CM3_S / (rule.pair_mass_factor * m_dm)
     return {
+        **out,
         "channel_fractions": {name: value / total_safe for name, value in channels.items()},
         "f_eff_channels": f_channels,
         "f_eff": jnp.where(has_rate, f_weighted / total_safe, jnp.nan),
         "sigma_v_late_cm3_s": total * GEV_M2_TO_CM3_S,
-        "p_ann": f_weighted * GEV_M2_TO_CM3_S / (pair_mass_factor * m),
+        "p_ann": p_ann,
+        "cmb_excluded": jnp.broadcast_to(p_ann > p_ann_limit, shape),
         "sigma_e_cm2": electron_cross_section(portal) * GEV_M2_TO_CM2,
         "sigma_p_cm2": proton_cross_section(portal) * GEV_M2_TO_CM2,
         "sigma_n_cm2": nucleon_cross_section(portal, target) * GEV_M2_TO_CM2,
+        "nuclear_recoil_light_mediator": m_v < q_max,
     }
 
 
@@ -658,6 +699,7 @@ def observables(
     p_ann_limit: ArrayLike = PLANCK_P_ANN_LIMIT,
     target: str = "xenon",
     relic_result: RelicResult | None = None,
+    export_cache: str | os.PathLike | None = None,
 ) -> Observables:
     """Late-time observables of ``model`` (any registered model) → :class:`Observables` (docs/equations.md H.4).
 
@@ -671,60 +713,46 @@ def observables(
     The DM kind of the model's registry entry (``ModelSpec.dm_kind``) decides what applies
     (:data:`DM_KIND_RULES`). With ``relic_result`` given the function is pure JAX: jit-, vmap- and
     grad-safe in every model field.
+
+    ``export_cache``: a folder in which the compiled closed forms (and, without ``relic_result``,
+    the relic solver) are kept, as in :func:`uvmsm_jax.relic`: a later call with concrete input
+    loads them instead of tracing (docs/relic.md, "Compilation"). Ignored for traced input.
     """
     spec = model_spec(model)
     settings = Settings() if settings is None else settings
     _target(target)
     rule = _rule(spec.dm_kind)
     if relic_result is None:
-        relic_result = relic(model, settings)
-    resolved = spec.resolve_settings(settings)
+        relic_result = relic(model, settings, export_cache=export_cache)
     portal = model.portal
-    m, big_m = jnp.broadcast_arrays(portal.m_dm, portal.m_v)
     limit = as_float(p_ann_limit)
-    q_max = nuclear_recoil_q_max(m, target)
-    light = (relic_result.dm_thermalised & (m < DELTA_NEFF_MASS_THRESHOLD)) | (
-        relic_result.mediator_thermalised & (big_m < DELTA_NEFF_MASS_THRESHOLD)
+    inputs = (
+        portal.m_dm,
+        portal.m_v,
+        portal.g_sm,
+        portal.g_dm,
+        relic_result.dm_thermalised,
+        relic_result.mediator_thermalised,
     )
-    if rule.modelled:
-        values = _closed_forms(portal, resolved, target, rule.pair_mass_factor)
-        fractions, f_channels = values["channel_fractions"], values["f_eff_channels"]
-        f_eff, sigma_v_cm3_s, p_ann = values["f_eff"], values["sigma_v_late_cm3_s"], values["p_ann"]
-        sigma_e, sigma_p, sigma_n = values["sigma_e_cm2"], values["sigma_p_cm2"], values["sigma_n_cm2"]
-        excluded = p_ann > limit
-        light_mediator = big_m < q_max
+    config = configure(model, settings)
+    if is_concrete((inputs, limit)):  # NumPy for the broadcast: a jnp one would compile a program
+        arrays = np.broadcast_arrays(*(np.asarray(x) for x in inputs))
+        if export_cache is not None:
+            values = call_compiled(export_cache, _late_time, *arrays, limit, config=config, target=target)
+        else:
+            values = _late_time(*arrays, limit, config=config, target=target)
     else:
-        nan = jnp.full(m.shape, jnp.nan)
-        fractions = dict.fromkeys(ANNIHILATION_CHANNELS, nan)
-        f_channels = dict.fromkeys(ANNIHILATION_CHANNELS, nan)
-        f_eff = sigma_v_cm3_s = p_ann = sigma_e = sigma_p = sigma_n = nan
-        excluded = light_mediator = jnp.zeros(m.shape, dtype=bool)
-    shape = m.shape
-
-    def full(x):
-        return jnp.broadcast_to(x, shape)
-
+        values = _late_time(*jnp.broadcast_arrays(*inputs), limit, config=config, target=target)
     return Observables(
         omega_h2=relic_result.omega_h2,
         status=relic_result.status,
         mechanism=relic_result.mechanism,
         dm_thermalised=relic_result.dm_thermalised,
         mediator_thermalised=relic_result.mediator_thermalised,
-        sigma_v_late_cm3_s=full(sigma_v_cm3_s),
-        channel_fractions={k: full(v) for k, v in fractions.items()},
-        f_eff_channels={k: full(v) for k, v in f_channels.items()},
-        f_eff=full(f_eff),
-        p_ann=full(p_ann),
         p_ann_limit=limit,
-        cmb_excluded=full(excluded),
-        sigma_e_cm2=full(sigma_e),
-        sigma_p_cm2=full(sigma_p),
-        sigma_n_cm2=full(sigma_n),
-        q_nuclear_max_gev=full(q_max),
-        nuclear_recoil_light_mediator=full(light_mediator),
-        delta_neff_unmodelled=full(light),
         target=target,
         modelled=rule.modelled,
         conventions=rule.conventions,
         not_modelled=rule.not_modelled,
+        **values,
     )

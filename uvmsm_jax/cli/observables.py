@@ -44,10 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     """``observables(model, settings).as_dict()`` with the model, its parameters and the settings used."""
     model, settings = point_from_args(args)
-    # the relic solve is the expensive part: keep its traced solver beside the compilation cache
-    relic_result = relic(model, settings, export_cache=cache_directory("export"))
+    # keep the compiled solver and closed forms beside the compilation cache: a repeated call loads them
+    export_cache = cache_directory("export")
+    relic_result = relic(model, settings, export_cache=export_cache)
     data = observables(
-        model, settings, p_ann_limit=args.p_ann_limit, target=args.target, relic_result=relic_result
+        model,
+        settings,
+        p_ann_limit=args.p_ann_limit,
+        target=args.target,
+        relic_result=relic_result,
+        export_cache=export_cache,
     ).as_dict()
     if data["status"] != 0:
         print(
