@@ -110,7 +110,7 @@ def _dtype(a: ArrayLike) -> np.dtype:
     return np.dtype(a.dtype) if hasattr(a, "dtype") else np.result_type(a)
 
 
-FRESH_COMPILE_OPTIONS = {"xla_embed_ir_in_executable": False}
+FRESH_COMPILE_OPTIONS: dict[str, str | bool] = {"xla_embed_ir_in_executable": False}
 """XLA options of a compilation to be stored: XLA's default value, so the same machine code, but a key of
 its own in JAX's in-memory cache of compiled programs. Without it, a program this process had already
 run (read from the persistent cache) came back from memory and was stored in that incomplete form."""
