@@ -174,6 +174,32 @@ def test_lower_edge_derivative_wrt_pot_is_minus_quarter():
     assert float(jax.jacfwd(log_edges)(jnp.log(2e20))) == pytest.approx(-0.25, abs=2e-3)
 
 
+def test_reach_edges_are_stored_reused_and_equal(tmp_path):
+    """``export_cache`` keeps the compiled reach computation (the ``ship`` command): stored once per
+    setup and mass count, loaded by the next call, with the plain call's edges; traced setups skip it."""
+    masses = np.array([0.3, 1.0])
+    setup = sens.ship_setup("dark-photon", pot=6e20)
+    plain = sens.reach_edges(masses, setup)
+    first = sens.reach_edges(masses, setup, export_cache=tmp_path)
+    (stored,) = tmp_path.glob("*.jax-executable")
+    stamp = stored.stat().st_mtime_ns
+    second = sens.reach_edges(masses, setup, export_cache=tmp_path)
+    assert stored.stat().st_mtime_ns == stamp  # loaded, not compiled again
+    for result in (first, second):
+        for key, value in plain.items():
+            np.testing.assert_array_equal(result[key], value)
+    assert np.all(np.isfinite(plain["lower"]))
+    sens.reach_edges(masses, sens.ship_setup("uvmsm"), export_cache=tmp_path)
+    assert len(list(tmp_path.glob("*.jax-executable"))) == 2  # another setup, another file
+
+    def lower_edge(log_pot):
+        traced = eqx.tree_at(lambda x: x.n_pot, setup, jnp.exp(log_pot))
+        return sens.reach_edges(masses, traced, export_cache=tmp_path)["lower"][0]
+
+    assert float(jax.jit(lower_edge)(jnp.log(6e20))) == pytest.approx(float(plain["lower"][0]), rel=1e-12)
+    assert len(list(tmp_path.glob("*.jax-executable"))) == 2
+
+
 # --- mesons ------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from ._common import (
     Command,
     add_json_argument,
     add_model_option,
+    cache_directory,
     format_value,
     positive_float,
     range_type,
@@ -45,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     """The reach edges at N log-spaced masses, with the model's SM coupling named."""
     reach = ship_reach(
-        args.model, args.m.values("log"), pot=args.pot, form_factor=args.form_factor, production=args.production
+        args.model,
+        args.m.values("log"),
+        pot=args.pot,
+        form_factor=args.form_factor,
+        production=args.production,
+        export_cache=cache_directory("export"),  # a repeated call loads the compiled computation
     )
     return {"model": args.model, "coupling": model_spec(args.model).sm_coupling, **reach}
 

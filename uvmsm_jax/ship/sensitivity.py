@@ -32,6 +32,8 @@ no tuning was needed.
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import TYPE_CHECKING, Literal
 
 import equinox as eqx
@@ -41,7 +43,9 @@ import numpy as np
 from jaxtyping import ArrayLike
 
 from .. import constants as c
+from .._export import call_compiled
 from .._lazy import LazyModule
+from .._validation import is_concrete
 from ..hadrons import sm_width_unit
 from ..models import model_spec
 from ..settings import Settings
@@ -345,12 +349,27 @@ def _edges_one_mass(mass, setup: ShipSetup, n_grid: int, coupling_scan):
     )
 
 
-@eqx.filter_jit
-def _edges_batch(masses, setup: ShipSetup, n_grid: int, coupling_scan: tuple):
+def _array_fields(setup: ShipSetup) -> tuple:
+    """The differentiable (array) fields of a :class:`ShipSetup`, in declaration order."""
+    return setup.n_pot, setup.n_threshold, setup.efficiency, setup.f_charged
+
+
+@functools.partial(jax.jit, static_argnames=("layout", "n_grid", "coupling_scan"))
+def _edges_batch(masses, *arrays, layout: ShipSetup, n_grid: int, coupling_scan: tuple):
+    """The edges at each of ``masses`` under the setup ``layout`` (its static fields) with the
+    :func:`_array_fields` values ``arrays``."""
+    setup = eqx.tree_at(_array_fields, layout, arrays, is_leaf=lambda x: x is None)
     return jax.vmap(lambda m: _edges_one_mass(m, setup, n_grid, coupling_scan))(masses)
 
 
-def reach_edges(masses, setup: ShipSetup | None = None, *, n_grid: int = 64, coupling_scan=COUPLING_SCAN):
+def reach_edges(
+    masses,
+    setup: ShipSetup | None = None,
+    *,
+    n_grid: int = 64,
+    coupling_scan=COUPLING_SCAN,
+    export_cache: str | os.PathLike | None = None,
+):
     """Edges of the reach, N_sig = N_thr (C18), at each mass [GeV], under ``setup`` (None: the
     default :class:`ShipSetup`).
 
@@ -360,10 +379,21 @@ def reach_edges(masses, setup: ShipSetup | None = None, *, n_grid: int = 64, cou
     ``peak_log_events`` (the largest ln N_sig and where it is reached). Vectorised over masses
     (vmap) and jit-compiled (one compilation per array shape and setup); differentiable with
     respect to the array fields of ``setup`` (implicit function theorem, optimistix).
+
+    ``export_cache``: a folder in which the compiled computation is kept, as in
+    :func:`uvmsm_jax.relic`: a later call with concrete input loads it instead of tracing
+    (docs/relic.md, "Compilation"). Ignored for traced input.
     """
     setup = ShipSetup() if setup is None else setup
     masses = jnp.asarray(masses, dtype=jnp.float64)
-    lower, upper, peak, log_peak = _edges_batch(masses.reshape(-1), setup, int(n_grid), tuple(coupling_scan))
+    arrays = _array_fields(setup)
+    layout = eqx.tree_at(_array_fields, setup, (None,) * len(arrays))
+    static = {"layout": layout, "n_grid": int(n_grid), "coupling_scan": tuple(coupling_scan)}
+    flat = masses.reshape(-1)
+    if export_cache is not None and is_concrete((flat, arrays)):
+        lower, upper, peak, log_peak = call_compiled(export_cache, _edges_batch, flat, *arrays, **static)
+    else:
+        lower, upper, peak, log_peak = _edges_batch(flat, *arrays, **static)
     shape = masses.shape
     return {
         "lower": lower.reshape(shape),
@@ -419,6 +449,7 @@ def ship_reach(
     n_thr: float = N_THRESHOLD_90CL,
     geometry: str = "ecn3",
     efficiency: float = 1.0,
+    export_cache: str | os.PathLike | None = None,
     **options,
 ) -> dict:
     """SHiP reach in the coupling at each mass — the ``uvmsm-jax ship`` entry point.
@@ -428,7 +459,8 @@ def ship_reach(
     ``masses`` [GeV]; ``pot`` = N_POT (2e20 = 5 years, 6e20 = 15 years); ``form_factor`` "vmd" |
     "dipole" (Pbrem); ``production`` "brems" | "mesons" | "all"; ``n_thr`` (2.3 = 90 % CL; P1 uses
     3); ``geometry`` "ecn3" | "bdf2020" | "p1"; ``efficiency`` = global ε_det; further
-    :class:`ShipSetup` fields in ``options`` (e.g. ``pbrem_ranges``, ``visible``, ``settings``).
+    :class:`ShipSetup` fields in ``options`` (e.g. ``pbrem_ranges``, ``visible``, ``settings``);
+    ``export_cache`` as in :func:`reach_edges`.
 
     Returns ``{"mass": [...], "lower": [...], "upper": [...], "settings": {...}}`` with plain
     Python floats and ``None`` where there is no reach.
@@ -447,7 +479,7 @@ def ship_reach(
         efficiency=efficiency,
         **options,
     )
-    edges = reach_edges(values, setup)
+    edges = reach_edges(values, setup, export_cache=export_cache)
 
     def plain(array):
         return [float(x) if np.isfinite(x) else None for x in np.asarray(array)]
