@@ -552,9 +552,12 @@ def _point(row: Array, q_out: Array, config: Config, grid: MomentumGrid) -> dict
     t_kin = jnp.where(jnp.isfinite(t_kin) & (t_kin > 0), t_kin, 1.0)
     r_kin = (_entropy_dof(config, t_kin) / g_s0) ** (1.0 / 3.0)
     hot = x_dec < HOT_RELIC_X_DEC
-    shape = jnp.where(hot, 1.0 / (jnp.exp(q * r_dec) + 1.0), jnp.exp(-(q**2) * t_kin * r_kin**2 / (2.0 * portal.m_dm)))
+    # both forms stay finite with finite derivatives where they are not used (a freeze-in point's
+    # Maxwellian underflows to 0): a NaN there would reach jax.grad through the unselected branch
+    fermi_dirac = jax.nn.sigmoid(-q * r_dec)  # 1/(e^{q r} + 1) without overflow
+    shape = jnp.where(hot, fermi_dirac, jnp.exp(-(q**2) * t_kin * r_kin**2 / (2.0 * portal.m_dm)))
     shape_norm = yield_from_distribution(moments(q_grid, shape[: grid.n_q])[0], g_s0, counting.species)
-    f_freeze_out = shape * y_relic / shape_norm
+    f_freeze_out = shape * y_relic / jnp.where(shape_norm > 0.0, shape_norm, 1.0)
 
     f = jnp.where(dm_thermal, f_freeze_out, freeze_in.f)
     zeroth, mean_q, rms_q = moments(q_grid, f[: grid.n_q])
@@ -758,9 +761,8 @@ def momentum_distribution(
     which the compiled computation is kept, as for :func:`~uvmsm_jax.relic` (concrete inputs only;
     docs/relic.md, "Compilation"); it also serves the relic solve when ``relic_result`` is None.
 
-    Differentiable in forward mode (``jax.jvp``, ``jax.jacfwd``) in every model field and
-    ``Settings.t_reheat`` (reverse mode, ``jax.grad``, gives NaN: use ``jax.jacfwd``); the smooth
-    ``lya_margin`` is the differentiable verdict. A batch never raises: each point has its ``status``.
+    Differentiable in forward and reverse mode (``jax.jvp``, ``jax.jacfwd``, ``jax.grad``) in every
+    model field and ``Settings.t_reheat``; the smooth ``lya_margin`` is the differentiable verdict. A batch never raises: each point has its ``status``.
     """
     settings = Settings() if settings is None else settings
     grid = MomentumGrid() if grid is None else grid
