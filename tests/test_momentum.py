@@ -267,6 +267,12 @@ def test_zeroth_moment_reproduces_the_relic_yield_model2_and_statuses():
         "freeze-in-thermal-mediator",
         "cold-relic",
     ]
+    # a T_kd far above the mass: the (W16) form underflows on the whole q grid; flagged, no numbers
+    # (it was NaN with status 0); the freeze-in points do not read T_kd
+    hot_kd = uj.momentum_distribution(model, relic_result=relic, t_kd=1e9)
+    np.testing.assert_array_equal(hot_kd.status[:4], [0, 0, 0, uj.Status.DISTRIBUTION_YIELD_MISMATCH])
+    np.testing.assert_array_equal(hot_kd.mean_q[:3], dist.mean_q[:3])
+    assert np.isnan(float(hot_kd.mean_q[3]))
     # freeze-out: (W16) at T_kd = T_dec, normalised to the relic's yield; at least this warm (K56)
     assert bool(dist.warmth_is_lower_bound[3])
     assert float(dist.omega_h2_from_f[3]) == pytest.approx(float(relic.omega_h2[3]), rel=1e-12)

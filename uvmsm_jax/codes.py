@@ -46,7 +46,8 @@ class Status(enum.IntEnum):
     DISTRIBUTION_YIELD_MISMATCH = 8
     """:func:`~uvmsm_jax.momentum_distribution`: the zeroth moment of the freeze-in f differs from the
     relic solver's yield by more than 1 % (W18): f does not describe the production that Ωh² comes from
-    (e.g. back-reaction near equilibrium, which the freeze-in f drops, K57); no f is returned."""
+    (e.g. back-reaction near equilibrium, which the freeze-in f drops, K57); or a freeze-out form
+    (W16) vanishes on the whole q grid (a user T_kd far above the mass); no f is returned."""
     CONTOUR_NOT_CONVERGED = 10
     """A contour root that neither Newton nor bisection brought within tolerance."""
 

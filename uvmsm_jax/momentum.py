@@ -572,6 +572,8 @@ def _point(row: Array, q_out: Array, config: Config, grid: MomentumGrid) -> dict
     freeze_out_status = jnp.where(
         jnp.isfinite(t_dec) | (jnp.isfinite(t_kd) & ~hot), Status.OK, Status.NO_DISTRIBUTION_MECHANISM
     )
+    # a (W16) form that vanishes on the whole q grid (a T_kd far above the mass) cannot carry the yield
+    freeze_out_status = jnp.where(shape_norm > 0.0, freeze_out_status, Status.DISTRIBUTION_YIELD_MISMATCH)
     freeze_in_status = jnp.where(
         jnp.abs(yield_mismatch) > YIELD_TOLERANCE, Status.DISTRIBUTION_YIELD_MISMATCH, Status.OK
     )
@@ -762,7 +764,8 @@ def momentum_distribution(
     docs/relic.md, "Compilation"); it also serves the relic solve when ``relic_result`` is None.
 
     Differentiable in forward and reverse mode (``jax.jvp``, ``jax.jacfwd``, ``jax.grad``) in every
-    model field and ``Settings.t_reheat``; the smooth ``lya_margin`` is the differentiable verdict. A batch never raises: each point has its ``status``.
+    model field and ``Settings.t_reheat``; the smooth ``lya_margin`` is the differentiable verdict. A
+    batch never raises: each point has its ``status``.
     """
     settings = Settings() if settings is None else settings
     grid = MomentumGrid() if grid is None else grid
