@@ -20,7 +20,6 @@ from test_cli import assert_usage_error, one_json_object, run_cli, run_main
 import uvmsm_jax as uj
 from uvmsm_jax import _observables as obs
 from uvmsm_jax import constants as c
-from uvmsm_jax.cli import observables as observables_command
 
 FIELDS = ("m_chi", "m_ap", "epsilon", "e_dark")
 M2_FO = (0.1, 0.3, 5e-4, 0.3)
@@ -300,7 +299,7 @@ def stand_in_solver(monkeypatch, tmp_path):
         print("solver chatter on stdout")
         return stand_in_relic()
 
-    monkeypatch.setattr(observables_command, "relic", relic)
+    monkeypatch.setattr(obs, "relic", relic)  # the one uj.observables calls
     return calls
 
 

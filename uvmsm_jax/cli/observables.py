@@ -8,7 +8,6 @@ import sys
 from collections.abc import Mapping
 
 from .._observables import PLANCK_P_ANN_LIMIT, TARGETS, observables
-from .._relic import relic
 from ._common import (
     PROG,
     Command,
@@ -44,16 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     """``observables(model, settings).as_dict()`` with the model, its parameters and the settings used."""
     model, settings = point_from_args(args)
-    # keep the compiled solver and closed forms beside the compilation cache: a repeated call loads them
-    export_cache = cache_directory("export")
-    relic_result = relic(model, settings, export_cache=export_cache)
+    # the relic solver and the closed forms are kept beside the compilation cache: a repeated call loads them
     data = observables(
-        model,
-        settings,
-        p_ann_limit=args.p_ann_limit,
-        target=args.target,
-        relic_result=relic_result,
-        export_cache=export_cache,
+        model, settings, p_ann_limit=args.p_ann_limit, target=args.target, export_cache=cache_directory("export")
     ).as_dict()
     if data["status"] != 0:
         print(
