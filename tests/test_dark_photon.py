@@ -389,6 +389,9 @@ def test_cli_relic_dark_photon_matches_library():
     assert data["omega_h2"] == pytest.approx(0.05827, rel=1e-3)
 
 
+# slow: a convergence validation of the quadrature (two rate-table compiles, ~20 s); the 8-node rule's
+# agreement with the SciPy reference stays checked by default in test_relic_reference.py
+@pytest.mark.slow
 def test_annihilation_quadrature_converged_over_the_r_data(monkeypatch):
     """⟨σv⟩_a of the EM current below the pole (m_A′ < 2m_χ) at T ≈ 1–5 GeV, where the PDG R data
     with their charmonium structure (3.7–4.5 GeV) carry the average: the default 8 Gauss nodes per

@@ -280,10 +280,14 @@ def test_gradients_match_finite_differences_each_regime(point, mode, rtol):
     np.testing.assert_allclose(grad * x0 / value, fd * x0 / value, rtol=rtol, atol=1e-5)
 
 
+# the light-N₁ case is slow (its two table compiles, ~12 s): the other two cross the QCD transition as well
 @pytest.mark.parametrize(
     "model",
-    [uj.UVMSM(0.0707, 0.00171, 3.03e-11), uj.UVMSM(1.64e-5, 4.26, 8.34e-6), uj.DarkPhotonDM(0.05, 0.3, 1e-9, 0.1)],
-    ids=["uvmsm-light-zp", "uvmsm-light-n1", "dark-photon"],
+    [
+        pytest.param(uj.UVMSM(0.0707, 0.00171, 3.03e-11), id="uvmsm-light-zp"),
+        pytest.param(uj.UVMSM(1.64e-5, 4.26, 8.34e-6), id="uvmsm-light-n1", marks=pytest.mark.slow),
+        pytest.param(uj.DarkPhotonDM(0.05, 0.3, 1e-9, 0.1), id="dark-photon"),
+    ],
 )
 def test_rate_table_between_nodes(model):
     """The rate table of a point whose range crosses the QCD transition, at the midpoints of its

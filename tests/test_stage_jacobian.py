@@ -34,6 +34,9 @@ def _relic(stage_jacobian: str, mode: str = "physical", points=POINTS):
     return uj.relic(uj.UVMSM(m_n1, m_zp, g_bl), settings)
 
 
+# slow: two solver programs compiled for this batch (~55 s); the default solver's accuracy stays checked by
+# default against the SciPy reference (test_relic_reference.py) and the end-to-end gradient test
+@pytest.mark.slow
 def test_per_stage_jacobian_matches_per_step_in_fewer_steps():
     per_stage, per_step = _relic("per-stage"), _relic("per-step")
     np.testing.assert_array_equal(np.asarray(per_stage.status), 0)
