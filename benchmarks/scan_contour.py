@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         help="couplings per mass in the scan; default 200 (also with --quick: the chunks of the full scan)",
     )
     parser.add_argument("--ratio", type=float, default=1.0, help="M_N1/M_Z' (default 1: both branches exist)")
-    parser.add_argument("--chunk", type=int, default=None, help="scan chunk (default: uvmsm_jax.default_block())")
+    parser.add_argument("--chunk", type=int, default=None, help="scan chunk (default: uvmsm_jax.scan's, 64 on CPU)")
     parser.add_argument("--solver", choices=("auto", "ode"), default="auto", help="Settings.solver (default auto)")
     parser.add_argument(
         "--optax-masses", type=int, default=None, help="masses for optax vs optimistix (default 4, quick 1)"
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
 
 def run(args, log) -> dict:
     import uvmsm_jax as uj
-    from uvmsm_jax import contour, default_block, scan
+    from uvmsm_jax import contour, scan
     from uvmsm_jax._scan import compute_chunk, make_spec
 
     n_mass = args.n_mass or (6 if args.quick else 200)
@@ -108,7 +108,7 @@ def run(args, log) -> dict:
     g = np.geomspace(1e-13, 1.0, n_g)
     grid = {"m_zp": m_zp, "g_bl": g}
     ratios = {"m_n1": ("m_zp", args.ratio)}
-    chunk = args.chunk or default_block()
+    chunk = args.chunk
     spec = make_spec("uvmsm", grid, None, ratios, settings, chunk)
     print(f"machine: {_machine()}", file=log)
     print(

@@ -11,23 +11,34 @@ import numpy as np
 from jaxtyping import Array
 
 __all__ = [
+    "CHUNK_BLOCKS",
     "CPU_BLOCK",
+    "CPU_SOLVE_BLOCK",
     "CPU_TABLE_BLOCK",
     "GPU_BLOCK",
     "GPU_SOLVE_BLOCK",
     "GPU_TABLE_BLOCK",
+    "chunk_size",
     "default_block",
+    "default_chunk",
     "map_blocks",
+    "map_chunks",
     "pad_rows",
     "run_padded",
     "stage_blocks",
 ]
 
 
-CPU_BLOCK = 64
+CPU_BLOCK = 32
 GPU_BLOCK = 4096
+CHUNK_BLOCKS = 4
+"""Blocks per compiled call of a concrete batch (:func:`map_chunks`). On 2 CPU cores a program that
+maps 4 or more blocks kept both cores busier than one call per block: 512 distinct points in blocks
+of 32 took 6.8 s in programs of 128 or 512 rows and 7.8–8.1 s in programs of 32 or 64 rows (the
+same CPU time, 8.8–9.4 s; benchmarks/README.md, "Fixed chunk sizes")."""
 CPU_TABLE_BLOCK = 1
 GPU_TABLE_BLOCK = 512
+CPU_SOLVE_BLOCK = 64
 GPU_SOLVE_BLOCK = 16384
 
 
@@ -40,10 +51,19 @@ def _on_gpu() -> bool:
 
 
 def default_block() -> int:
-    """Points solved together in one vmapped block: 64 on CPU, 4096 when JAX's default backend is a
-    GPU. Larger batches are mapped block by block, which bounds the memory (the rate tables of a
-    point take ~8 MB at ``n_grid`` = 128) without changing any result."""
+    """Points tabulated and solved together in one vmapped block: 32 on CPU, 4096 when JAX's default
+    backend is a GPU. Larger batches are mapped block by block, which bounds the memory (the rate
+    tables of a point take ~8 MB at ``n_grid`` = 128). On 2 CPU cores blocks of 32 ran 512 distinct
+    points 1.3× faster than blocks of 64 (benchmarks/README.md, "Fixed chunk sizes"). A point's
+    adaptive step sequence depends slightly on the other points of its block, so the block size
+    changes results within the solver's tolerance."""
     return GPU_BLOCK if _on_gpu() else CPU_BLOCK
+
+
+def default_chunk() -> int:
+    """Default maximum points per chunk of a scan (:func:`uvmsm_jax.scan`) or a contour's bracketing
+    batches: 64 on CPU (a solve block of a batch with shared rate tables), 4096 on a GPU."""
+    return GPU_BLOCK if _on_gpu() else CPU_SOLVE_BLOCK
 
 
 def stage_blocks() -> tuple[int, int]:
@@ -51,7 +71,15 @@ def stage_blocks() -> tuple[int, int]:
     holds ~8 MB of quadrature nodes per mass point and vectorises within it (1 on CPU, no padding;
     512 on a GPU); a solve holds its ~10 kB table and the solver state (64 points on CPU, 16 384 on
     a GPU)."""
-    return (GPU_TABLE_BLOCK, GPU_SOLVE_BLOCK) if _on_gpu() else (CPU_TABLE_BLOCK, CPU_BLOCK)
+    return (GPU_TABLE_BLOCK, GPU_SOLVE_BLOCK) if _on_gpu() else (CPU_TABLE_BLOCK, CPU_SOLVE_BLOCK)
+
+
+def chunk_size(n: int, largest: int) -> int:
+    """Rows per call of a compiled batch function on ``n`` points of a concrete batch: the smallest
+    power of two ≥ n, at most ``largest``. A call is padded to it (:func:`run_padded`), so a handful
+    of compiled sizes (1, 2, 4, …, ``largest``) serves every batch size, where one compilation per new
+    n cost ≈ 20 s on 2 CPU cores; the price is fewer than n padded rows."""
+    return min(largest, 1 << max(n - 1, 0).bit_length())
 
 
 def map_blocks(fn, thetas: Array, block: int):
@@ -59,6 +87,18 @@ def map_blocks(fn, thetas: Array, block: int):
     if thetas.shape[0] <= block:
         return jax.vmap(fn)(thetas)
     return jax.lax.map(fn, thetas, batch_size=block)
+
+
+def map_chunks(fn, arrays: Sequence[np.ndarray], *extra) -> Any:
+    """``fn`` (a compiled batch function) on a concrete batch (:func:`run_padded`): chunks of
+    :data:`CHUNK_BLOCKS` × :func:`default_block` rows (128 on CPU), the rest in one chunk of
+    :func:`chunk_size` rows, so every batch size reuses the same few compiled programs."""
+    n, largest = arrays[0].shape[0], CHUNK_BLOCKS * default_block()
+    whole = n - n % largest
+    parts = [run_padded(fn, largest, [a[:whole] for a in arrays], *extra)] if whole else []
+    if whole < n:
+        parts.append(run_padded(fn, chunk_size(n - whole, largest), [a[whole:] for a in arrays], *extra))
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *parts)
 
 
 def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:

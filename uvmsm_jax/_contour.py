@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._batching import run_padded
+from ._batching import chunk_size, run_padded
 from ._lazy import LazyModule
 from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, default_chunk, settings_dict, static_settings
@@ -475,10 +475,6 @@ def _root_finder(solve, objective: LogOmegaObjective, iu: int, size: int, ln_tar
     return find
 
 
-def _next_power_of_two(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
-
-
 def _find_brackets(u: np.ndarray, f: np.ndarray) -> list[tuple[float, float, float, float]]:
     """Sign changes of f between neighbouring finite samples: (a, b, f(a), f(b))."""
     ok = np.isfinite(f)
@@ -540,11 +536,11 @@ def contour(
       compiled chunk function: no new compilation, no sensitivities — ``sensitivities`` is empty).
       tol: required |ln(Ωh²/target)| (and Newton step in ln g). max_iter: Newton / L-BFGS iterations
       (``"secant"``: 3·max_iter evaluations per bracket).
-    chunk: points per chunk of the bracketing scan (default :data:`BRACKETING_BLOCKS` ×
-      :func:`uvmsm_jax.default_block`); later evaluations (re-sampling, secant steps) go in chunks of
-      at most :func:`uvmsm_jax.default_block` points.
+    chunk: points per chunk of the bracketing scan (default :data:`BRACKETING_BLOCKS` × the scan's
+      default chunk, 64 points on CPU and 4096 on a GPU); later evaluations (re-sampling, secant
+      steps) go in chunks of at most that default chunk.
     solver_chunk: brackets per compiled root-finding chunk (default: next power of two ≥ the number
-      of brackets, at most :func:`uvmsm_jax.default_block` and ``chunk``).
+      of brackets and ≥ 4, at most the default chunk and ``chunk``).
     objective_class: the function solved for (default :class:`RelicObjective`, ln Ωh² of
       :func:`uvmsm_jax.relic`); a :class:`LogOmegaObjective` subclass contours another function.
     """
@@ -669,7 +665,7 @@ def contour(
                 p_other[:, j] = np.log(base[name][mass_index])
         p_other[:, iu] = u0
         p_other[:, -1] = ln_tr
-        size = int(solver_chunk or min(block, max(4, _next_power_of_two(n_br))))
+        size = int(solver_chunk or chunk_size(max(n_br, 4), block))
         if method == "secant":
             res = _illinois(evaluate_points, mass_index, a, b_, fa, fb, float(tol), 3 * int(max_iter))
         else:

@@ -21,7 +21,7 @@ import importlib.resources
 import os
 import pickle
 import platform
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from jax.experimental import serialize_executable
 from jax.experimental.compilation_cache import compilation_cache
 from jax.typing import ArrayLike
 
-__all__ = ["FOLDER_BUDGET_BYTES", "call_compiled", "machine_digest", "package_digest"]
+__all__ = ["FOLDER_BUDGET_BYTES", "bound_compiled", "call_compiled", "machine_digest", "package_digest"]
 
 SUFFIX = ".jax-executable"
 FOLDER_BUDGET_BYTES = 256 * 2**20
@@ -87,9 +87,8 @@ def call_compiled(
     path = Path(directory) / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
     if path.is_file():
         try:  # loaded and run to the end: a defect shows when the result is fetched
-            return jax.block_until_ready(
-                serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))(*args)
-            )
+            stat = path.stat()
+            return jax.block_until_ready(_load(path, stat.st_mtime_ns, stat.st_size)(*args))
         except Exception:  # truncated, incomplete or written by another serialiser: compile again
             pass
     compiled = _compile_afresh(jitted, *args, **static)
@@ -103,6 +102,23 @@ def call_compiled(
     except Exception:  # not stored: XLA:CPU cannot serialise an executable this process has run, or
         pass  # the folder is not writable; the answer does not depend on it
     return compiled(*args)
+
+
+def bound_compiled(
+    directory: str | os.PathLike | None, jitted: jax.stages.Wrapped, **static: Hashable
+) -> Callable[..., Any]:
+    """``jitted`` with its static keyword arguments bound: run by :func:`call_compiled` from the
+    executable kept in ``directory``, or traced and compiled as usual when ``directory`` is None."""
+    if directory is None:
+        return functools.partial(jitted, **static)
+    return functools.partial(call_compiled, directory, jitted, **static)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int, size: int) -> jax.stages.Compiled:
+    """The executable stored at ``path``, loaded once per process and file version (``mtime_ns``, ``size``):
+    the chunks of one batch (:func:`~uvmsm_jax._batching.chunk_size`) reuse it."""
+    return serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))
 
 
 def _dtype(a: ArrayLike) -> np.dtype:

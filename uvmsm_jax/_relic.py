@@ -21,8 +21,8 @@ import numpy as np
 from jaxtyping import Array
 
 from . import boltzmann as bz
-from ._batching import default_block, map_blocks, pad_rows, run_padded, stage_blocks
-from ._export import call_compiled
+from ._batching import chunk_size, default_block, map_blocks, map_chunks, pad_rows, run_padded, stage_blocks
+from ._export import bound_compiled
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -239,7 +239,7 @@ def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
     slice's ``rows`` (indices < n) in solve blocks with NumPy leaves. Identical points (e.g. the rows
     that pad a chunk) are evaluated once. Returns the results for every row of ``flat``."""
     table_block, solve_block = stage_blocks()
-    solve_block = min(solve_block, flat.shape[0])  # a chunk smaller than a block is not padded up
+    solve_block = chunk_size(flat.shape[0], solve_block)  # a batch smaller than a block: padded to a power of two
     flat, copies = np.unique(flat, axis=0, return_inverse=True)
     shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
@@ -410,8 +410,8 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     outputs: Array | np.ndarray
     if two_stages is not None:
         outputs = two_stages
-    elif export_cache is not None and concrete:
-        outputs = call_compiled(export_cache, _relic_batch, flat, config=config, block=block)
+    elif concrete:  # fixed chunk sizes: one compiled program serves every batch size (chunk_size)
+        outputs = map_chunks(bound_compiled(export_cache, _relic_batch, config=config, block=block), [np.asarray(flat)])
     else:
         outputs = _relic_batch(flat, config, block)
     if concrete:

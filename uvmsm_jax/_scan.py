@@ -58,7 +58,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._batching import default_block, pad_rows
+from ._batching import default_chunk, pad_rows
 from ._relic import STAGE_TRACES, relic
 from .codes import MECHANISMS, STATUS_MESSAGES
 from .models import model_spec
@@ -145,12 +145,6 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
 def static_settings(settings: Settings) -> Settings:
     """``settings`` with ``t_reheat = None`` (hashable; T_R travels as a data column instead)."""
     return dataclasses.replace(settings, t_reheat=None)
-
-
-def default_chunk() -> int:
-    """Default maximum points per chunk: the relic solver's block, 64 on CPU, 4096 when JAX's
-    default backend is a GPU (:func:`uvmsm_jax.default_block`)."""
-    return default_block()
 
 
 def _device_description() -> str:

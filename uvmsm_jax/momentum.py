@@ -44,8 +44,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from . import constants as c
-from ._batching import default_block, map_blocks
-from ._export import call_compiled
+from ._batching import default_block, map_blocks, map_chunks
+from ._export import bound_compiled
 from ._relic import RelicResult, relic
 from ._validation import check_positive_finite, is_concrete, without_derivative
 from ._widths import dm_pair_width
@@ -798,10 +798,9 @@ def momentum_distribution(
     rows = xp.concatenate([theta, xp.stack([*flags, *codes, t_kd_column], axis=-1)], axis=-1).reshape(
         -1, N_PARAMETERS + len(_RELIC_FIELDS) + 1
     )
-    if concrete and export_cache is not None:
-        outputs = call_compiled(
-            export_cache, _momentum_batch, rows, q_out, config=config, grid=grid, block=default_block()
-        )
+    if concrete:  # fixed chunk sizes: one compiled program serves every batch size
+        batch = bound_compiled(export_cache, _momentum_batch, config=config, grid=grid, block=default_block())
+        outputs = map_chunks(batch, [rows], q_out)
     else:
         outputs = _momentum_batch(rows, q_out, config, grid, default_block())
     outputs = jax.tree.map(lambda x: (np.asarray(x) if concrete else x).reshape((*batch_shape, *x.shape[1:])), outputs)

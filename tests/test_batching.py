@@ -1,0 +1,43 @@
+"""Fixed chunk sizes of a concrete batch (docs/relic.md, "Batches"): every batch size is served by the
+same few compiled programs, and padding never reaches a result."""
+
+import jax
+import numpy as np
+
+from uvmsm_jax._batching import CHUNK_BLOCKS, chunk_size, default_block, map_chunks
+
+
+def test_chunk_size_is_the_next_power_of_two_up_to_the_largest():
+    assert [chunk_size(n, 128) for n in (1, 2, 3, 4, 5, 33, 64, 65, 128, 129, 10**6)] == [
+        1,
+        2,
+        4,
+        4,
+        8,
+        64,
+        64,
+        128,
+        128,
+        128,
+        128,
+    ]
+
+
+def test_every_batch_size_reuses_a_few_compiled_sizes():
+    traced = []
+
+    @jax.jit
+    def affine(rows, offset):
+        traced.append(rows.shape[0])  # runs once per compiled size
+        return {"value": 2.0 * rows + offset, "first": rows[:, 0]}
+
+    largest = CHUNK_BLOCKS * default_block()
+    sizes = (1, 3, 4, largest - 1, largest, largest + 2, 2 * largest + 44)
+    for n in sizes:
+        rows = np.arange(2.0 * n).reshape(n, 2)
+        out = map_chunks(affine, [rows], np.float64(0.5))
+        assert isinstance(out["value"], np.ndarray) and out["value"].shape == (n, 2)
+        np.testing.assert_array_equal(out["value"], 2.0 * rows + 0.5)  # padded rows are dropped
+        np.testing.assert_array_equal(out["first"], rows[:, 0])
+    # 1; 3 and 4 → 4; largest − 1 and largest → largest; the rests 2 and 44 → 2 and 64
+    assert traced == [1, 4, largest, 2, chunk_size(44, largest)]
