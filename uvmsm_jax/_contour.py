@@ -55,10 +55,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._batching import chunk_size, run_padded
+from ._batching import chunk_size, default_chunk, run_padded
 from ._lazy import LazyModule
 from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
-from ._scan import chunk_function, default_chunk, settings_dict, static_settings
+from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
 from .models import ModelSpec, model_spec
 from .pipeline import configure, parameters

@@ -24,7 +24,8 @@ Backends
     single process (default); ``backend="processes"`` with ``workers=N`` local processes; Dask
     distributed with ``scheduler=ADDRESS``, ``client=Client`` or ``workers=N`` (a
     :class:`dask.distributed.LocalCluster`). Workers only compute; the calling process writes.
-    When JAX sees a GPU the default chunk is larger (:func:`default_chunk`).
+    When JAX sees a GPU the default chunk is larger (:func:`~uvmsm_jax._batching.default_chunk`: 64
+    points on CPU, 4096 on a GPU).
 
 Output variables (dims = the grid axes, in the order given): ``omega_h2``, ``yield_dm``,
 ``yield_mediator``, ``status`` (0 ok, codes in ``attrs["status_codes"]``, −1 = not computed yet),
@@ -76,7 +77,6 @@ __all__ = [
     "chunk_traces",
     "compute_chunk",
     "mechanism_names",
-    "default_chunk",
     "evaluate",
     "open_scan",
     "scan",
@@ -246,7 +246,7 @@ def evaluate(
 
     ``params`` maps every model field (and optionally ``t_reheat``) to broadcastable arrays; the
     result maps each name of :data:`OUTPUTS` to an array of the broadcast shape. Points are cut
-    into chunks of exactly ``chunk`` (default :func:`default_chunk`) and the last one is padded,
+    into chunks of exactly ``chunk`` (default :func:`~uvmsm_jax._batching.default_chunk`) and the last one is padded,
     so any number of points reuses one compiled function (the one :func:`scan` uses).
     """
     kind = model_spec(model).name
@@ -731,7 +731,7 @@ def scan(
     resume: continue the store at ``out`` (skip finished chunks; refuse a different scan with
       :class:`ScanMismatchError`); starts a new store if there is none.
     overwrite: replace an existing store (otherwise an existing ``out`` without ``resume`` is an error).
-    chunk: maximum points per compiled chunk (default :func:`default_chunk`; when resuming, the
+    chunk: maximum points per compiled chunk (default :func:`~uvmsm_jax._batching.default_chunk`; when resuming, the
       store's chunking is reused unless given).
     backend: ``"single"`` (default), ``"processes"`` (``workers`` local processes) or ``"dask"``
       (``scheduler`` address, a ``client``, or a LocalCluster of ``workers`` processes).
