@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
+
+from ._export import bound_compiled
 
 __all__ = [
     "CHUNK_BLOCKS",
@@ -23,6 +26,7 @@ __all__ = [
     "default_chunk",
     "map_blocks",
     "map_chunks",
+    "map_concrete_batch",
     "pad_rows",
     "run_padded",
     "stage_blocks",
@@ -99,6 +103,23 @@ def map_chunks(fn, arrays: Sequence[np.ndarray], *extra) -> Any:
     if whole < n:
         parts.append(run_padded(fn, chunk_size(n - whole, largest), [a[whole:] for a in arrays], *extra))
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *parts)
+
+
+def map_concrete_batch(
+    jitted: jax.stages.Wrapped,
+    rows,
+    *extra,
+    concrete: bool,
+    export_cache: str | os.PathLike | None = None,
+    **static,
+) -> Any:
+    """``jitted(rows, *extra, **static)``, a batch function whose ``static`` keyword arguments are
+    static: concrete ``rows`` in fixed chunk sizes (:func:`map_chunks`, NumPy leaves), run from the
+    executable kept in ``export_cache`` when given; traced rows (``jit``, ``vmap``, derivatives) in
+    one call."""
+    if not concrete:
+        return jitted(rows, *extra, **static)
+    return map_chunks(bound_compiled(export_cache, jitted, **static), [np.asarray(rows)], *extra)
 
 
 def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:

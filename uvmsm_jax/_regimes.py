@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._batching import default_block, map_blocks, map_chunks
+from ._batching import default_block, map_blocks, map_concrete_batch
 from ._relic import map_with_shared_tables
 from ._validation import is_concrete
 from .codes import mechanism_names
@@ -102,9 +102,8 @@ def thermalisation(model, settings: Settings | None = None) -> Thermalisation:
         result = map_with_shared_tables(
             np.asarray(flat), config, lambda in_blocks, n: in_blocks(_classify_with_tables, np.arange(n))
         )
-    if result is None and is_concrete(flat):  # fixed chunk sizes: one program for every batch size
-        classify_chunk = functools.partial(_classify_batch, config=config, block=default_block())
-        result = map_chunks(classify_chunk, [np.asarray(flat)])
-    elif result is None:
-        result = _classify_batch(flat, config, default_block())
+    if result is None:
+        result = map_concrete_batch(
+            _classify_batch, flat, concrete=is_concrete(flat), config=config, block=default_block()
+        )
     return jax.tree.map(lambda x: jax.device_put(x.reshape(shape)), result)  # NumPy leaves: no programs compiled

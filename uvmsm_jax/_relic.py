@@ -21,8 +21,7 @@ import numpy as np
 from jaxtyping import Array
 
 from . import boltzmann as bz
-from ._batching import chunk_size, default_block, map_blocks, map_chunks, pad_rows, run_padded, stage_blocks
-from ._export import bound_compiled
+from ._batching import chunk_size, default_block, map_blocks, map_concrete_batch, pad_rows, run_padded, stage_blocks
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -403,17 +402,16 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
         validate_model(model)
     batch_shape = theta.shape[:-1]
     flat = theta.reshape(-1, N_PARAMETERS)
-    block = default_block()
     two_stages = None
     if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
         two_stages = _relic_two_stages(np.asarray(flat), config)
     outputs: Array | np.ndarray
     if two_stages is not None:
         outputs = two_stages
-    elif concrete:  # fixed chunk sizes: one compiled program serves every batch size (chunk_size)
-        outputs = map_chunks(bound_compiled(export_cache, _relic_batch, config=config, block=block), [np.asarray(flat)])
     else:
-        outputs = _relic_batch(flat, config, block)
+        outputs = map_concrete_batch(
+            _relic_batch, flat, concrete=concrete, export_cache=export_cache, config=config, block=default_block()
+        )
     if concrete:
         outputs = np.asarray(outputs)
     outputs = outputs.reshape(*batch_shape, -1)

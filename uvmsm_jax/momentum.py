@@ -44,8 +44,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from . import constants as c
-from ._batching import default_block, map_blocks, map_chunks
-from ._export import bound_compiled
+from ._batching import default_block, map_blocks, map_concrete_batch
 from ._relic import RelicResult, relic
 from ._validation import check_positive_finite, is_concrete, without_derivative
 from ._widths import dm_pair_width
@@ -798,11 +797,16 @@ def momentum_distribution(
     rows = xp.concatenate([theta, xp.stack([*flags, *codes, t_kd_column], axis=-1)], axis=-1).reshape(
         -1, N_PARAMETERS + len(_RELIC_FIELDS) + 1
     )
-    if concrete:  # fixed chunk sizes: one compiled program serves every batch size
-        batch = bound_compiled(export_cache, _momentum_batch, config=config, grid=grid, block=default_block())
-        outputs = map_chunks(batch, [rows], q_out)
-    else:
-        outputs = _momentum_batch(rows, q_out, config, grid, default_block())
+    outputs = map_concrete_batch(
+        _momentum_batch,
+        rows,
+        q_out,
+        concrete=concrete,
+        export_cache=export_cache,
+        config=config,
+        grid=grid,
+        block=default_block(),
+    )
     outputs = jax.tree.map(lambda x: (np.asarray(x) if concrete else x).reshape((*batch_shape, *x.shape[1:])), outputs)
     q_grid = outputs.pop("q_grid")
     f_out = outputs.pop("f_out")
