@@ -639,3 +639,43 @@ def test_pole_term_is_the_narrow_width_limit_of_the_breit_wigner_integral():
 
     assert abs(relative_deviation(1e-6)) < 3e-6
     assert convergence_order(relative_deviation, 1e-5, factor=10.0) == pytest.approx(1.0, abs=0.01)
+
+
+def test_panel_edges_are_merged_as_a_sort_would_order_them():
+    """The thermal averages' panel edges (N.2) are the fixed t-panels merged with each ascending group
+    of breakpoints by rank, not by a sort: the same values (ties, edges clipped to t = 0 and 60, a
+    zero-width window), hence the same nodes, and the same derivatives."""
+    rng = np.random.default_rng(7)
+    fixed = jnp.asarray(rates._FIXED_T_PANELS)
+    for _ in range(20):
+        groups = [
+            jnp.asarray(np.sort(rng.choice([0.0, 1e-3, 0.2, 60.0, 7.0], 5))),  # ties with the fixed edges
+            jnp.asarray(np.sort(rng.uniform(-30.0, 90.0, 44))),  # some below 0 and above 60
+            jnp.full((10,), rng.uniform(0.0, 60.0)),  # a closed window: all edges equal
+        ]
+        clipped = [jnp.clip(g, 0.0, 60.0) for g in groups]
+        merged = fixed
+        for group in clipped:
+            merged = rates._merge_ascending(merged, group)
+        np.testing.assert_array_equal(merged, jnp.sort(jnp.concatenate([fixed, *clipped])))
+        nodes, weights = rates._composite_nodes(groups, 8)
+        assert nodes.shape == (8 * (fixed.size - 1 + 59),)
+        assert float(jnp.sum(weights)) == pytest.approx(60.0, rel=1e-13)
+
+    def integral(shift, merge):
+        groups = [jnp.asarray([0.5, 3.0, 40.0]) * shift, jnp.asarray([2.0, 2.5]) + shift]
+        edges = jnp.concatenate([fixed, *groups])
+        edges = merge(groups) if merge else jnp.sort(edges)
+        return jnp.sum(jnp.exp(-edges) * jnp.arange(edges.size))
+
+    def by_rank(groups):
+        merged = fixed
+        for group in groups:
+            merged = rates._merge_ascending(merged, group)
+        return merged
+
+    for shift in (0.7, 1.3):
+        value, tangent = jax.jvp(lambda x: integral(x, by_rank), (shift,), (1.0,))
+        value_sorted, tangent_sorted = jax.jvp(lambda x: integral(x, None), (shift,), (1.0,))
+        assert float(value) == float(value_sorted)
+        assert float(tangent) == float(tangent_sorted)
