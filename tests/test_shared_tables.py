@@ -16,11 +16,11 @@ from uvmsm_jax._relic import STAGE_TRACES
 from uvmsm_jax.rates import dm_pair_to_sm_cross_section, propagator_width_effect, resonance_window
 
 
-def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int):
+def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int, atol: float = 1e-16):
     fields = random_points(name, n_masses, n_couplings, seed)
     model = uj.model_spec(name).model(**fields)
-    shared = uj.relic(model, uj.Settings(mode=mode))
-    own = uj.relic(model, uj.Settings(mode=mode, rate_tables="per-point"))
+    shared = uj.relic(model, uj.Settings(mode=mode, atol=atol))
+    own = uj.relic(model, uj.Settings(mode=mode, atol=atol, rate_tables="per-point"))
     return fields, shared, own
 
 
@@ -39,12 +39,24 @@ def test_shared_tables_match_own_tables(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name, mode", [("uvmsm", "physical"), ("uvmsm", "paper"), ("dark-photon", "physical"), ("dark-photon", "paper")]
+    "name, mode, atol",
+    [
+        ("uvmsm", "physical", 1e-20),
+        ("uvmsm", "paper", 1e-20),
+        ("dark-photon", "physical", 1e-16),
+        ("dark-photon", "paper", 1e-16),
+    ],
 )
-def test_shared_tables_match_own_tables_random_points(name, mode):
+def test_shared_tables_match_own_tables_random_points(name, mode, atol):
     # 4 × 60 random points across every regime of both models and both conventions (P1's paper mode
-    # keeps the narrow-width pole in ⟨σv⟩_a, whose coupling dependence is Γ_SM/Γ_tot)
-    _, shared, own = compare(name, mode, n_masses=6, n_couplings=10, seed=7)
+    # keeps the narrow-width pole in ⟨σv⟩_a, whose coupling dependence is Γ_SM/Γ_tot). The UνMSM draws
+    # are compared with every yield resolved relatively (atol 1e-20): at the default atol two
+    # freeze-out points with g_B−L ≈ 0.9 and Ωh² ≈ 3e-10, 6e-10 end below their absolute tolerance,
+    # where any two equivalent programs differ by up to 1.4e-4 (≥ 5e-5 even at rtol 1e-11); at atol
+    # 1e-20 the routes agree to 1.8e-6. (The dark-photon draws agree at the default; at 1e-20 four of
+    # their paper-mode points end with status 4, no DM channel, by the shared route and status 3, out of
+    # steps, by their own.)
+    _, shared, own = compare(name, mode, n_masses=6, n_couplings=10, seed=7, atol=atol)
     check_agreement(shared, own, 60)
 
 
