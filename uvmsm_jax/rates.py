@@ -117,7 +117,8 @@ def _annihilation_sqrt_s_edges(sqrt_s_switch: float, current: str) -> tuple[floa
 def _merge_ascending(a: Array, b: Array) -> Array:
     """The ascending union, repeats kept, of two ascending 1-d arrays: the values of
     ``jnp.sort(jnp.concatenate([a, b]))``, placed by rank (a_i at i + #{b < a_i}, b_j at j + #{a ≤ b_j},
-    a permutation) instead of by a sort, which cost two thirds of the panel edges' time (N.2)."""
+    a permutation) instead of by a sort (N.2): the edges of process (a) took 0.90 ms a point sorted
+    and take 0.28–0.37 ms merged."""
     rank_a = jnp.arange(a.shape[0]) + jnp.sum(b[None, :] < a[:, None], axis=1)
     rank_b = jnp.arange(b.shape[0]) + jnp.sum(a[None, :] <= b[:, None], axis=1)
     merged = jnp.zeros(a.shape[0] + b.shape[0], dtype=jnp.result_type(a, b))
@@ -182,8 +183,8 @@ def log_sigma_v_identical_pair(
     t = (√s − √s_min)/T with e^{−t} split off analytically and a composite Gauss–Legendre rule of
     ``nodes_per_panel`` nodes per panel (default: :data:`NODES_PER_PANEL` of process (a));
     ``breakpoint_groups_sqrt_s`` are extra panel edges √s [GeV] (thresholds, the edges of an
-    excised resonance window, narrow hadronic resonances) in groups, each in ascending order. σ must return 0 where a process is closed.
-    Returns :data:`~uvmsm_jax.boltzmann.LOG_ZERO` where σ vanishes identically. For a Dirac pair
+    excised resonance window, narrow hadronic resonances) in groups, each in ascending order.
+    σ must return 0 where a process is closed. Returns :data:`~uvmsm_jax.boltzmann.LOG_ZERO` where σ vanishes identically. For a Dirac pair
     this is the per-species average of (H0) (the degeneracy factors cancel).
     """
     nodes = NODES_PER_PANEL["annihilation"] if nodes_per_panel is None else nodes_per_panel
