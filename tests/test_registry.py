@@ -86,21 +86,18 @@ def test_declared_coupling_powers_match_the_rates(name, masses, couplings):
         w = uj.widths(portal, settings)
         width_sm = w.sm
 
-        def at(t):
-            unit = unit_log_rates(
-                portal,
-                settings,
-                switches,
-                physics.planck_mass,
-                physics.entropy_derivative,
-                width_sm / portal.g_sm**2,
-                (portal.g_sm, portal.g_dm, width_sm + w.dm),
-                t,
-                physics.g_s_equals_g_rho,
-            )
-            return coupled_log_rates(unit, portal, switches, width_sm, w.dm)[0]
-
-        return jax.vmap(at)(temperatures)
+        unit = unit_log_rates(
+            portal,
+            settings,
+            switches,
+            physics.planck_mass,
+            physics.entropy_derivative,
+            width_sm / portal.g_sm**2,
+            (portal.g_sm, portal.g_dm, width_sm + w.dm),
+            temperatures,
+            physics.g_s_equals_g_rho,
+        )
+        return coupled_log_rates(unit, portal, switches, width_sm, w.dm)[0]
 
     base = log_columns({**masses, **couplings})
     scale = 7.0

@@ -226,21 +226,17 @@ def _tabulate_unit_rates(
     physics = config.physics
     settings = physics.settings
     width_sm_unit = sm_width_unit(r.portal.m_v, r.portal.current, settings).total
-
-    def unit_rates(tau):
-        return unit_log_rates(
-            r.portal,
-            settings,
-            physics.processes,
-            physics.planck_mass,
-            physics.entropy_derivative,
-            width_sm_unit,
-            propagator,
-            r.m_ref * jnp.exp(-tau),
-            physics.g_s_equals_g_rho,
-        )
-
-    return jax.vmap(unit_rates)(jnp.linspace(r.tau_start, tau_end, settings.n_grid))
+    return unit_log_rates(
+        r.portal,
+        settings,
+        physics.processes,
+        physics.planck_mass,
+        physics.entropy_derivative,
+        width_sm_unit,
+        propagator,
+        r.m_ref * jnp.exp(-jnp.linspace(r.tau_start, tau_end, settings.n_grid)),
+        physics.g_s_equals_g_rho,
+    )
 
 
 def point_rate_table(theta: Array, config: Config) -> UnitRates:

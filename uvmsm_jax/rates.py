@@ -43,9 +43,10 @@ NODES_PER_PANEL = {"annihilation": 8, "mediator_annihilation": 6, "conversion": 
 ln⟨σv⟩ agrees with 32 nodes per panel to the accuracy of the rest of the rate layer, and at least 64
 nodes in all (N.2; (c) has only the 12 fixed panels). Measured max |Δ ln⟨σv⟩| on 80 random points of
 each model, every temperature of the table: (c) 2.1e-8 at 6 nodes (9.0e-8 at 5, 6.2e-9 at 8); (b)
-1.7e-5 at 6 (5.8e-6 at 8, converging slowly: Γ_SM's tabulated, linearly interpolated structure);
-(a) at 8, 1.3e-4 for Model 1 and 2.9e-3 for Model 2 (the R data's point-to-point kinks above
-4.7 GeV), at 6, 3.1e-4 for Model 1 (docs/relic.md, "Thermal averages")."""
+on its panels in t, 1.7e-5 at 6 (5.8e-6 at 8), and on the grid its temperatures now share
+(:data:`MEDIATOR_ANNIHILATION_PANELS`), 2.4e-5 at 6; (a) at 8, 1.3e-4 for Model 1 and 2.9e-3 for
+Model 2 (the R data's point-to-point kinks above 4.7 GeV), at 6, 3.1e-4 for Model 1
+(docs/relic.md, "Thermal averages")."""
 RESONANCE_WINDOW_EDGES = (-16.0, -8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 """Panel edges s = M² + k·W about the excised window of half-width W (G19), in multiples k of W: the
 off-pole integrand falls as 1/(s − M²)² away from the window, which one panel out to the next
@@ -125,6 +126,17 @@ def _merge_ascending(a: Array, b: Array) -> Array:
     return merged.at[rank_a].set(a).at[rank_b].set(b)
 
 
+def _gauss_legendre_panels(edges: Array, nodes_per_panel: int) -> tuple[Array, Array]:
+    """Nodes and weights of the composite Gauss–Legendre rule on the panels between ascending ``edges``
+    (a repeated edge leaves a panel of zero width, whose nodes get weight 0)."""
+    lo, hi = edges[:-1], edges[1:]
+    half = 0.5 * (hi - lo)
+    gl_x, gl_w = np.polynomial.legendre.leggauss(nodes_per_panel)
+    nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * gl_x[None, :]
+    weights = half[:, None] * gl_w[None, :]
+    return nodes.ravel(), weights.ravel()
+
+
 def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int) -> tuple[Array, Array]:
     """Gauss–Legendre nodes/weights on t ∈ [0, 60] split at the fixed breakpoints and the given ones
     (each group ascending, clipped to [0, 60]; a clipped edge leaves a panel of zero width)."""
@@ -132,12 +144,7 @@ def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int)
     edges = jnp.asarray(_FIXED_T_PANELS)
     for group in breakpoint_groups_t:
         edges = _merge_ascending(edges, jnp.clip(group, 0.0, t_max))
-    lo, hi = edges[:-1], edges[1:]
-    half = 0.5 * (hi - lo)
-    gl_x, gl_w = np.polynomial.legendre.leggauss(nodes_per_panel)
-    nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * gl_x[None, :]
-    weights = half[:, None] * gl_w[None, :]
-    return nodes.ravel(), weights.ravel()
+    return _gauss_legendre_panels(edges, nodes_per_panel)
 
 
 def _sigma_v_scaled(
@@ -513,20 +520,43 @@ def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return masses, np.array([channels[k] for k in keys]), np.array([k[1] for k in keys])
 
 
-def _log_sigma_v_mediator_annihilation(portal, temperature):
-    """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions (docs/equations.md A22, A29); quark channels fade
-    out below T_QCD = 0.15 GeV over ±5 % (K14)."""
+MEDIATOR_ANNIHILATION_PANELS = 48
+"""Geometric panels of process (b)'s quadrature grid in x = √s − 2M_V, which a table's temperatures
+share: from 10⁻³ T_min to 60 T_max (the first and last fixed t edges at the extreme temperatures),
+an edge ratio of 1.76–2.13 on τ ranges of 7–11 decades (the fixed t panels': 1.6–2.5 above t = 0.6). Max
+|Δ ln⟨σv⟩_b| against each temperature alone on its t panels at 32 nodes per panel (itself converged
+to 2e-7), 128 temperatures from 100 max(m) to min(m)/10⁵, 6 nodes per panel: 2.4e-5 on 24 random
+points (32 panels: 5.4e-5; 8 nodes at 40 or 48 panels: 1.2e-5, 1.1e-5), 1.6e-5 on 40 others; the
+t panels at 6 nodes: 3.1e-5."""
+
+
+def _log_sigma_v_mediator_annihilation(portal, temperatures):
+    """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions at each of a table's temperatures T (1-d, GeV;
+    docs/equations.md A22, A29); quark channels fade out below T_QCD = 0.15 GeV over ±5 % (K14).
+
+    σ_b(s) does not depend on T, so it is evaluated once per node of one composite Gauss–Legendre
+    grid in x = √s − 2M_V [GeV] shared by the temperatures (N.2): the edges 0, then
+    :data:`MEDIATOR_ANNIHILATION_PANELS` geometric panels from 10⁻³ T_min to 60 T_max, merged with the
+    fermion thresholds. Each temperature weights the same nodes with its own K̂₁(√s/T) e^{−x/T}; a
+    node beyond x = 60 T adds less than e^{−60} of the integral."""
     masses, weights, is_quark = _sm_fermion_channels(portal.current)
-    quark_gate = 1.0 / (1.0 + jnp.exp(-(temperature - T_QCD) / (0.05 * T_QCD)))
-    weights = jnp.where(is_quark, quark_gate, 1.0) * weights
-
-    def sigma(s):
-        per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, portal.m_v, portal.g_sm, 1.0)
-        return per_channel @ weights
-
-    thresholds = [2.0 * mass for mass in masses if mass > 0]  # ascending: the masses are sorted
-    nodes = NODES_PER_PANEL["mediator_annihilation"]
-    return log_sigma_v_identical_pair(sigma, portal.m_v, 2.0 * portal.m_v, temperature, (thresholds,), nodes)
+    m = portal.m_v
+    x_lo = _FIXED_T_PANELS[1] * jnp.min(temperatures)
+    x_hi = _FIXED_T_PANELS[-1] * jnp.max(temperatures)
+    steps = np.arange(MEDIATOR_ANNIHILATION_PANELS + 1) / MEDIATOR_ANNIHILATION_PANELS
+    fixed_edges = jnp.concatenate([jnp.zeros(1), x_lo * (x_hi / x_lo) ** steps])
+    thresholds = jnp.stack([2.0 * (mass - m) for mass in masses if mass > 0])  # ascending: the masses are sorted
+    edges = _merge_ascending(fixed_edges, jnp.clip(thresholds, 0.0, x_hi))
+    x, w = _gauss_legendre_panels(edges, NODES_PER_PANEL["mediator_annihilation"])
+    sqrt_s = 2.0 * m + x
+    s = sqrt_s**2
+    per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, m, portal.g_sm, 1.0)  # [node, channel]
+    quark_gate = 1.0 / (1.0 + jnp.exp(-(temperatures - T_QCD) / (0.05 * T_QCD)))
+    channel_weights = jnp.where(is_quark, quark_gate[:, None], 1.0) * weights  # [temperature, channel]
+    t = temperatures[:, None]
+    kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)  # [temperature, node]
+    integral = jnp.sum(w * kernel * (channel_weights @ per_channel.T), axis=-1)
+    return bz.log_or_zero(integral / gondolo_gelmini_normalisation(m, temperatures))
 
 
 def dm_pair_to_mediator_pair_cross_section(portal: VectorPortal, settings: Settings) -> Callable[[Array], Array]:
@@ -618,10 +648,12 @@ def unit_log_rates(
     entropy_derivative: bool,
     width_sm_unit: Array,
     propagator: tuple[Array, Array, Array],
-    temperature: Array,
+    temperatures: Array,
     g_s_equals_g_rho: bool = False,
 ) -> UnitRates:
-    """The :class:`UnitRates` of ``portal``'s masses at temperature T [GeV].
+    """The :class:`UnitRates` of ``portal``'s masses at the temperatures T [GeV] of a table (1-d;
+    every field has their shape): process (b) is integrated on one grid shared by them
+    (:func:`_log_sigma_v_mediator_annihilation`), the other processes at each temperature alone.
 
     ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
     in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
@@ -629,27 +661,35 @@ def unit_log_rates(
     :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
     """
     unit = unit_portal(portal)
-    th = thermodynamics(unit, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
-    zero = jnp.full_like(temperature, bz.LOG_ZERO)
-    log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperature) if switches.mediator_annihilation else zero
-    log_sv_c = _log_sigma_v_conversion(unit, settings, temperature) if switches.conversion else zero
-    if switches.annihilation:
-        annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
-        log_off_pole, log_shift, log_pole = annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperature)
+    if switches.mediator_annihilation:
+        log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperatures)
     else:
-        log_off_pole = log_shift = log_pole = zero
-    return UnitRates(
-        log_sv_a_off_pole=log_off_pole,
-        log_sv_a_shift=log_shift,
-        log_sv_a_pole=log_pole,
-        log_sv_b=log_sv_b,
-        log_sv_c=log_sv_c,
-        log_entropy_factor=jnp.log(th.entropy_factor) * jnp.ones_like(temperature),
-        log_s_over_h=jnp.log(th.entropy_over_hubble),
-        log_inverse_gamma_over_h=jnp.log(mean_inverse_gamma(portal.m_v, temperature)) - jnp.log(th.hubble),
-        log_y_dm_eq=th.log_y_dm_eq,
-        log_y_v_eq=th.log_y_v_eq,
-    )
+        log_sv_b = jnp.full_like(temperatures, bz.LOG_ZERO)
+
+    def at(temperature):
+        th = thermodynamics(unit, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
+        log_zero = jnp.full_like(temperature, bz.LOG_ZERO)
+        log_sv_c = _log_sigma_v_conversion(unit, settings, temperature) if switches.conversion else log_zero
+        if switches.annihilation:
+            annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
+            log_off_pole, log_shift, log_pole = annihilation(
+                unit, settings, width_sm_unit, 1.0, propagator, temperature
+            )
+        else:
+            log_off_pole = log_shift = log_pole = log_zero
+        return {
+            "log_sv_a_off_pole": log_off_pole,
+            "log_sv_a_shift": log_shift,
+            "log_sv_a_pole": log_pole,
+            "log_sv_c": log_sv_c,
+            "log_entropy_factor": jnp.log(th.entropy_factor) * jnp.ones_like(temperature),
+            "log_s_over_h": jnp.log(th.entropy_over_hubble),
+            "log_inverse_gamma_over_h": jnp.log(mean_inverse_gamma(portal.m_v, temperature)) - jnp.log(th.hubble),
+            "log_y_dm_eq": th.log_y_dm_eq,
+            "log_y_v_eq": th.log_y_v_eq,
+        }
+
+    return UnitRates(log_sv_b=log_sv_b, **jax.vmap(at)(temperatures))
 
 
 def coupled_log_rates(
