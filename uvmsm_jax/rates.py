@@ -593,7 +593,8 @@ coupling-free rate table to stand in for the point's own (:func:`propagator_widt
 
 
 class UnitRates(eqx.Module):
-    """The coupling-free factors of the rate coefficients at one temperature (docs/equations.md A.5.1).
+    """The coupling-free factors of the rate coefficients at the temperatures of a table, one value of each
+    field per temperature (docs/equations.md A.5.1).
 
     At fixed masses every thermal average is a power of the couplings times a function of T: ⟨σv⟩_a
     (off the pole, its (H11) shift, and the narrow-width pole (A27) times Γ_V) ∝ g_dm² g_sm²,
