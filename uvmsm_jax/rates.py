@@ -44,7 +44,7 @@ ln⟨σv⟩ agrees with 32 nodes per panel to the accuracy of the rest of the ra
 nodes in all (N.2; (c) has only the 12 fixed panels). Measured max |Δ ln⟨σv⟩| on 80 random points of
 each model, every temperature of the table: (c) 2.1e-8 at 6 nodes (9.0e-8 at 5, 6.2e-9 at 8); (b)
 on its panels in t, 1.7e-5 at 6 (5.8e-6 at 8), and on the grid its temperatures now share
-(:data:`MEDIATOR_ANNIHILATION_PANELS`), 2.4e-5 at 6; (a) at 8, 1.3e-4 for Model 1 and 2.9e-3 for
+(:data:`SHARED_GRID_PANELS`), 2.4e-5 at 6; (a) at 8, 1.3e-4 for Model 1 and 2.9e-3 for
 Model 2 (the R data's point-to-point kinks above 4.7 GeV), at 6, 3.1e-4 for Model 1
 (docs/relic.md, "Thermal averages")."""
 RESONANCE_WINDOW_EDGES = (-16.0, -8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -145,6 +145,43 @@ def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int)
     for group in breakpoint_groups_t:
         edges = _merge_ascending(edges, jnp.clip(group, 0.0, t_max))
     return _gauss_legendre_panels(edges, nodes_per_panel)
+
+
+SHARED_GRID_PANELS = 48
+"""Geometric panels of the quadrature grid in x = √s − √s_min that a table's temperatures share
+(processes (a) of the Majorana N₁ and (b); :func:`_shared_grid_weights`): from 10⁻³ T_min to 60 T_max
+(the first and last fixed t edges at the extreme temperatures), an edge ratio of 1.76–2.13 on τ
+ranges of 7–11 decades (the fixed t panels': 1.6–2.5 above t = 0.6). Max |Δ ln⟨σv⟩_b| against each
+temperature alone on its t panels at 32 nodes per panel (itself converged to 2e-7), 128
+temperatures from 100 max(m) to min(m)/10⁵, 6 nodes per panel: 2.4e-5 on 24 random points (32
+panels: 5.4e-5; 8 nodes at 40 or 48 panels: 1.2e-5, 1.1e-5), 1.6e-5 on 40 others; the t panels at
+6 nodes: 3.1e-5. ⟨σv⟩_a: see :func:`_log_sigma_v_annihilation`."""
+
+
+def _shared_grid_weights(
+    m: Array, temperatures: Array, breakpoint_groups_x: Sequence[Array], nodes_per_panel: int
+) -> tuple[Array, Array]:
+    """(s [GeV²] at the nodes, weights [temperature, node] [GeV⁻²]) of the Gondolo–Gelmini average (G12)
+    of a pair of mass m at each of a table's temperatures T (1-d, GeV) on one composite
+    Gauss–Legendre grid in x = √s − 2m [GeV] that they share (N.2): ⟨σv⟩(T_i) = Σ_j weights[i, j] σ(s_j).
+
+    The edges are 0, then :data:`SHARED_GRID_PANELS` geometric panels from 10⁻³ T_min to 60 T_max,
+    merged with each ascending group of breakpoints x (clipped to [0, 60 T_max]). Each temperature
+    weights the same nodes with its own K̂₁(√s/T) e^{−x/T}; a node beyond x = 60 T adds less than
+    e^{−60} of the integral. A cross section that does not depend on T is so evaluated once per node
+    instead of once per node and temperature."""
+    x_lo = _FIXED_T_PANELS[1] * jnp.min(temperatures)
+    x_hi = _FIXED_T_PANELS[-1] * jnp.max(temperatures)
+    steps = np.arange(SHARED_GRID_PANELS + 1) / SHARED_GRID_PANELS
+    edges = jnp.concatenate([jnp.zeros(1), x_lo * (x_hi / x_lo) ** steps])
+    for group in breakpoint_groups_x:
+        edges = _merge_ascending(edges, jnp.clip(group, 0.0, x_hi))
+    x, w = _gauss_legendre_panels(edges, nodes_per_panel)
+    sqrt_s = 2.0 * m + x
+    s = sqrt_s**2
+    t = temperatures[:, None]
+    kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)
+    return s, w * kernel / gondolo_gelmini_normalisation(m, t)
 
 
 def _sigma_v_scaled(
@@ -414,10 +451,18 @@ def dm_pair_to_sm_cross_section(
     return sigma
 
 
-def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperature):
-    """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term): the off-pole
-    integral with the resonance window excised (Γ → 0) and the narrow-width pole (A27), or, when the
-    pole is below threshold, the full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19).
+def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
+    """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term) at each of a table's
+    temperatures T (1-d, GeV): the off-pole integral with the resonance window excised (Γ → 0) and the
+    narrow-width pole (A27), or, when the pole is below threshold, the full propagator and a pole term
+    ln 0 (docs/equations.md A26–A27, G19).
+
+    σ_a of the Majorana N₁ does not depend on T (its window is fixed), so the off-pole average is
+    taken on the grid its temperatures share (:func:`_shared_grid_weights`; N.2), split also at the
+    window edges s = M² + k·W and at the fixed √s edges of :func:`_annihilation_sqrt_s_edges`. Max
+    |Δ ln⟨σv⟩_a| against each temperature alone on its t panels at 32 nodes per panel, 40 random
+    points a mode: 1.2e-4 (physical) and 1.2e-3 (paper), where the t panels at 8 nodes give 1.3e-4
+    and 1.2e-3 (docs/relic.md, "Thermal averages").
 
     ``width_total`` [GeV] divides the pole term; ``propagator`` = (g_sm, g_dm, Γ_tot) sets the width
     of the propagator below the pole (see :func:`unit_log_rates`)."""
@@ -425,13 +470,15 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     eta_a, _ = annihilation_normalisation(settings.mode)
     window = resonance_window(portal)
     sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window)
-    edges = [safe_sqrt(big_m**2 + k * window) for k in RESONANCE_WINDOW_EDGES]  # ascending: window ≥ 0
-    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
-    nodes = NODES_PER_PANEL["annihilation"]
-    log_off_pole = log_sigma_v_identical_pair(sigma, m, 2.0 * m, temperature, (edges, fixed_edges), nodes)
+    window_edges = jnp.stack([safe_sqrt(big_m**2 + k * window) for k in RESONANCE_WINDOW_EDGES])  # ascending
+    fixed_edges = jnp.asarray(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
+    s, weights = _shared_grid_weights(
+        m, temperatures, (window_edges - 2.0 * m, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
+    )
+    log_off_pole = bz.log_or_zero(weights @ sigma(s))
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
     no_shift = jnp.full_like(log_off_pole, bz.LOG_ZERO)
-    return log_off_pole, no_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperature)
+    return log_off_pole, no_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperatures)
 
 
 PROPAGATOR_WINDOW_THERMAL = 2.0
@@ -520,43 +567,20 @@ def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return masses, np.array([channels[k] for k in keys]), np.array([k[1] for k in keys])
 
 
-MEDIATOR_ANNIHILATION_PANELS = 48
-"""Geometric panels of process (b)'s quadrature grid in x = √s − 2M_V, which a table's temperatures
-share: from 10⁻³ T_min to 60 T_max (the first and last fixed t edges at the extreme temperatures),
-an edge ratio of 1.76–2.13 on τ ranges of 7–11 decades (the fixed t panels': 1.6–2.5 above t = 0.6). Max
-|Δ ln⟨σv⟩_b| against each temperature alone on its t panels at 32 nodes per panel (itself converged
-to 2e-7), 128 temperatures from 100 max(m) to min(m)/10⁵, 6 nodes per panel: 2.4e-5 on 24 random
-points (32 panels: 5.4e-5; 8 nodes at 40 or 48 panels: 1.2e-5, 1.1e-5), 1.6e-5 on 40 others; the
-t panels at 6 nodes: 3.1e-5."""
-
-
 def _log_sigma_v_mediator_annihilation(portal, temperatures):
     """ln⟨σv⟩_b for V V → f f̄ summed over SM fermions at each of a table's temperatures T (1-d, GeV;
     docs/equations.md A22, A29); quark channels fade out below T_QCD = 0.15 GeV over ±5 % (K14).
 
-    σ_b(s) does not depend on T, so it is evaluated once per node of one composite Gauss–Legendre
-    grid in x = √s − 2M_V [GeV] shared by the temperatures (N.2): the edges 0, then
-    :data:`MEDIATOR_ANNIHILATION_PANELS` geometric panels from 10⁻³ T_min to 60 T_max, merged with the
-    fermion thresholds. Each temperature weights the same nodes with its own K̂₁(√s/T) e^{−x/T}; a
-    node beyond x = 60 T adds less than e^{−60} of the integral."""
+    σ_b(s) does not depend on T, so it is evaluated once per node of the grid in x = √s − 2M_V that the
+    temperatures share (:func:`_shared_grid_weights`; N.2), split also at the fermion thresholds."""
     masses, weights, is_quark = _sm_fermion_channels(portal.current)
     m = portal.m_v
-    x_lo = _FIXED_T_PANELS[1] * jnp.min(temperatures)
-    x_hi = _FIXED_T_PANELS[-1] * jnp.max(temperatures)
-    steps = np.arange(MEDIATOR_ANNIHILATION_PANELS + 1) / MEDIATOR_ANNIHILATION_PANELS
-    fixed_edges = jnp.concatenate([jnp.zeros(1), x_lo * (x_hi / x_lo) ** steps])
     thresholds = jnp.stack([2.0 * (mass - m) for mass in masses if mass > 0])  # ascending: the masses are sorted
-    edges = _merge_ascending(fixed_edges, jnp.clip(thresholds, 0.0, x_hi))
-    x, w = _gauss_legendre_panels(edges, NODES_PER_PANEL["mediator_annihilation"])
-    sqrt_s = 2.0 * m + x
-    s = sqrt_s**2
+    s, node_weights = _shared_grid_weights(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
     per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, m, portal.g_sm, 1.0)  # [node, channel]
     quark_gate = 1.0 / (1.0 + jnp.exp(-(temperatures - T_QCD) / (0.05 * T_QCD)))
     channel_weights = jnp.where(is_quark, quark_gate[:, None], 1.0) * weights  # [temperature, channel]
-    t = temperatures[:, None]
-    kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)  # [temperature, node]
-    integral = jnp.sum(w * kernel * (channel_weights @ per_channel.T), axis=-1)
-    return bz.log_or_zero(integral / gondolo_gelmini_normalisation(m, temperatures))
+    return bz.log_or_zero(jnp.sum(node_weights * (channel_weights @ per_channel.T), axis=-1))
 
 
 def dm_pair_to_mediator_pair_cross_section(portal: VectorPortal, settings: Settings) -> Callable[[Array], Array]:
@@ -653,8 +677,8 @@ def unit_log_rates(
     g_s_equals_g_rho: bool = False,
 ) -> UnitRates:
     """The :class:`UnitRates` of ``portal``'s masses at the temperatures T [GeV] of a table (1-d;
-    every field has their shape): process (b) is integrated on one grid shared by them
-    (:func:`_log_sigma_v_mediator_annihilation`), the other processes at each temperature alone.
+    every field has their shape): process (b), and (a) of the Majorana N₁, are integrated on one grid
+    shared by them (:func:`_shared_grid_weights`), the other processes at each temperature alone.
 
     ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
     in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
@@ -662,26 +686,26 @@ def unit_log_rates(
     :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
     """
     unit = unit_portal(portal)
-    if switches.mediator_annihilation:
-        log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperatures)
+    log_zero = jnp.full_like(temperatures, bz.LOG_ZERO)
+    log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperatures) if switches.mediator_annihilation else log_zero
+    if not switches.annihilation:
+        log_sv_a = (log_zero, log_zero, log_zero)
+    elif portal.dm_kind == "dirac":  # its (H11) window depends on T: each temperature on its own panels
+        log_sv_a = jax.vmap(
+            lambda temperature: _log_sigma_v_dirac_annihilation(
+                unit, settings, width_sm_unit, 1.0, propagator, temperature
+            )
+        )(temperatures)
     else:
-        log_sv_b = jnp.full_like(temperatures, bz.LOG_ZERO)
+        log_sv_a = _log_sigma_v_annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperatures)
 
     def at(temperature):
         th = thermodynamics(unit, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
-        log_zero = jnp.full_like(temperature, bz.LOG_ZERO)
-        log_sv_c = _log_sigma_v_conversion(unit, settings, temperature) if switches.conversion else log_zero
-        if switches.annihilation:
-            annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
-            log_off_pole, log_shift, log_pole = annihilation(
-                unit, settings, width_sm_unit, 1.0, propagator, temperature
-            )
+        if switches.conversion:
+            log_sv_c = _log_sigma_v_conversion(unit, settings, temperature)
         else:
-            log_off_pole = log_shift = log_pole = log_zero
+            log_sv_c = jnp.full_like(temperature, bz.LOG_ZERO)
         return {
-            "log_sv_a_off_pole": log_off_pole,
-            "log_sv_a_shift": log_shift,
-            "log_sv_a_pole": log_pole,
             "log_sv_c": log_sv_c,
             "log_entropy_factor": jnp.log(th.entropy_factor) * jnp.ones_like(temperature),
             "log_s_over_h": jnp.log(th.entropy_over_hubble),
@@ -690,7 +714,14 @@ def unit_log_rates(
             "log_y_v_eq": th.log_y_v_eq,
         }
 
-    return UnitRates(log_sv_b=log_sv_b, **jax.vmap(at)(temperatures))
+    log_off_pole, log_shift, log_pole = log_sv_a
+    return UnitRates(
+        log_sv_a_off_pole=log_off_pole,
+        log_sv_a_shift=log_shift,
+        log_sv_a_pole=log_pole,
+        log_sv_b=log_sv_b,
+        **jax.vmap(at)(temperatures),
+    )
 
 
 def coupled_log_rates(
