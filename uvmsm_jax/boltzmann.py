@@ -283,6 +283,13 @@ def solve(
 
     main = diffrax.SubSaveAt(t1=True) if save_taus is None else diffrax.SubSaveAt(ts=save_taus)
     saveat = diffrax.SaveAt(subs=(main, diffrax.SubSaveAt(steps=True)) if save_steps else main)
+    args = (table, switches, conversion_weight, adiabatic)
+    # Kvaerno5's first stage is the last stage of the previous step (first-same-as-last), but under
+    # vmap diffrax re-evaluates it as f(τ, y) on every point of a block while any point is still at its
+    # first step (its first attempts rejected), and that f differs from the implicit stage's at the root
+    # finder's tolerance: a point's trajectory depended on its neighbours. Starting from f(τ_start, y0)
+    # with the first step marked as taken makes each point's steps its own (docs/relic.md, "ODE").
+    first_stage = (jnp.array(False), right_hand_side(tau_start, y0, args))
     return diffrax.diffeqsolve(
         diffrax.ODETerm(right_hand_side),
         diffrax.Kvaerno5(root_finder=STAGE_ROOT_FINDERS[stage_jacobian]),
@@ -290,7 +297,8 @@ def solve(
         t1=tau_end,
         dt0=None,
         y0=y0,
-        args=(table, switches, conversion_weight, adiabatic),
+        args=args,
+        solver_state=first_stage,
         saveat=saveat,
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.3, icoeff=0.3),
         max_steps=max_steps,
