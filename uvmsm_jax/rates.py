@@ -678,7 +678,7 @@ def unit_log_rates(
 ) -> UnitRates:
     """The :class:`UnitRates` of ``portal``'s masses at the temperatures T [GeV] of a table (1-d;
     every field has their shape): process (b), and (a) of the Majorana N₁, are integrated on one grid
-    shared by them (:func:`_shared_grid_weights`), the other processes at each temperature alone.
+    shared by them (:func:`_shared_grid_weights`), (c) and (a) of the Dirac χ at each temperature alone.
 
     ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
     in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
@@ -698,15 +698,14 @@ def unit_log_rates(
         )(temperatures)
     else:
         log_sv_a = _log_sigma_v_annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperatures)
+    if switches.conversion:
+        log_sv_c = jax.vmap(lambda temperature: _log_sigma_v_conversion(unit, settings, temperature))(temperatures)
+    else:
+        log_sv_c = log_zero
 
     def at(temperature):
         th = thermodynamics(unit, settings, planck_mass, entropy_derivative, temperature, g_s_equals_g_rho)
-        if switches.conversion:
-            log_sv_c = _log_sigma_v_conversion(unit, settings, temperature)
-        else:
-            log_sv_c = jnp.full_like(temperature, bz.LOG_ZERO)
         return {
-            "log_sv_c": log_sv_c,
             "log_entropy_factor": jnp.log(th.entropy_factor) * jnp.ones_like(temperature),
             "log_s_over_h": jnp.log(th.entropy_over_hubble),
             "log_inverse_gamma_over_h": jnp.log(mean_inverse_gamma(portal.m_v, temperature)) - jnp.log(th.hubble),
@@ -720,6 +719,7 @@ def unit_log_rates(
         log_sv_a_shift=log_shift,
         log_sv_a_pole=log_pole,
         log_sv_b=log_sv_b,
+        log_sv_c=log_sv_c,
         **jax.vmap(at)(temperatures),
     )
 
