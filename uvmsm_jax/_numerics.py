@@ -33,7 +33,9 @@ def radau_iia(stages: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes c (the right Radau points on [0, 1], c_s = 1) and coefficient matrix A_ij = ∫₀^{c_i} ℓ_j of
     the ``stages``-stage Radau IIA collocation method (order 2s − 1, L-stable, stiffly accurate)."""
     legendre = np.polynomial.legendre
-    nodes = (np.sort(legendre.legroots(np.eye(stages + 1)[stages] - np.eye(stages + 1)[stages - 1])) + 1.0) / 2.0
+    roots = legendre.legroots(np.eye(stages + 1)[stages] - np.eye(stages + 1)[stages - 1])
+    # the roots of P_s − P_{s−1} are real; NumPy 2.5 returns them with a complex dtype
+    nodes = (np.sort(np.real(roots)) + 1.0) / 2.0
     matrix = np.empty((stages, stages))
     for j in range(stages):
         others = np.delete(nodes, j)
