@@ -10,13 +10,15 @@ Runs in one process, on the same parameter points, separately for freeze-out and
   plain solve.
 
 Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]
-[--stage-jacobian per-stage|per-step] [--solver auto|ode]`` (the last two: ``Settings.stage_jacobian``
-and ``Settings.solver``, for before/after rows).
+[--stage-jacobian per-stage|per-step] [--solver auto|ode] [--grad-points N] [--grad-batch B]``
+(``--stage-jacobian`` and ``--solver``: ``Settings.stage_jacobian`` and ``Settings.solver``, for
+before/after rows; the gradient runs on the first ``--grad-points`` freeze-in points, default all, in
+chunks of ``--grad-batch``, default 16: on a GPU, a subset in larger chunks).
 ``--json`` prints one JSON object (keys include speedup_freeze_out, speedup_freeze_in,
 points_per_s_freeze_out, points_per_s_freeze_in, points_per_s_random, steps_per_point_freeze_out,
 steps_per_point_freeze_in ({median, p99} ODE steps of the points the ODE solved),
 collocated_fraction_freeze_out, collocated_fraction_freeze_in (points solved by collocation, 0 ODE
-steps), memory_peak_mb, grad_over_forward). Targets
+steps), memory_peak_mb (host), device_memory_peak_mb (a GPU's), grad_over_forward). Targets
 (2-core CPU, speed issue): speedup ≥ 1000× (freeze-out), ≥ 1000 random points/s, gradient ≤ 2× a
 solve.
 """
@@ -105,16 +107,16 @@ def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -
     }
 
 
-def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float) -> dict:
-    m_n1, m_zp, g = (jnp.asarray(x) for x in inputs)
+def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float, n_points: int, batch: int) -> dict:
+    m_n1, m_zp, g = (jnp.asarray(x[:n_points]) for x in inputs)
 
     @jax.jit
     def jacobian(a, b, c):
         def omega(x):
             return uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2
 
-        # chunks of 16 points keep the forward-mode tangents of the rate tables in memory
-        return jax.lax.map(jax.jacfwd(omega), jnp.stack([a, b, c], axis=-1), batch_size=16)
+        # chunks of `batch` points keep the forward-mode tangents of the rate tables in memory
+        return jax.lax.map(jax.jacfwd(omega), jnp.stack([a, b, c], axis=-1), batch_size=batch)
 
     compile_s, _ = time_call(jacobian, m_n1, m_zp, g)
     run_s, jac = time_call(jacobian, m_n1 * (1 + 1e-6), m_zp, g)
@@ -123,16 +125,18 @@ def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float) -> dict:
         lambda a, b, c: jax.lax.map(
             lambda x: uj.relic(uj.UVMSM(x[0], x[1], x[2]), settings).omega_h2,
             jnp.stack([a, b, c], axis=-1),
-            batch_size=16,
+            batch_size=batch,
         )
     )
     time_call(chunked, m_n1, m_zp, g)
     plain_chunked_s, _ = time_call(chunked, m_n1 * (1 + 1e-6), m_zp, g)
     return {
+        "grad_points": n_points,
+        "grad_batch": batch,
         "grad_compile_s": compile_s,
         "grad_run_s": run_s,
         "grad_over_forward": run_s / plain_chunked_s,
-        "grad_over_batched_forward": run_s / plain_s,
+        "grad_over_batched_forward": run_s / (plain_s * n_points / inputs[0].shape[0]),
         "grad_finite_fraction": float(np.isfinite(np.asarray(jac)).all(axis=-1).mean()),
     }
 
@@ -145,9 +149,14 @@ def main(argv=None) -> int:
     parser.add_argument("--scipy-points", type=int, default=None)
     parser.add_argument("--stage-jacobian", choices=("per-stage", "per-step"), default="per-stage")
     parser.add_argument("--solver", choices=("auto", "ode"), default="auto")
+    parser.add_argument("--grad-points", type=int, default=None, help="points of the gradient run (default all)")
+    parser.add_argument(
+        "--grad-batch", type=int, default=16, help="points per chunk of the gradient run and its plain twin (16)"
+    )
     args = parser.parse_args(argv)
     n = args.points or (256 if args.quick else 1024)
     n_scipy = args.scipy_points or (3 if args.quick else 12)
+    n_grad = min(args.grad_points or n, n)
     settings = uj.Settings(stage_jacobian=args.stage_jacobian, solver=args.solver)
     report = {
         "machine": {
@@ -173,18 +182,22 @@ def main(argv=None) -> int:
         report[f"points_per_s_{key}"] = result["points_per_s"]
         report[f"steps_per_point_{key}"] = result["steps_per_point"]
         report[f"collocated_fraction_{key}"] = result["collocated_fraction"]
+        print(
+            f"{regime:>11}: {result['points_per_s']:9.1f} points/s (JAX, {n} points, compile "
+            f"{result['jax_compile_s']:.1f} s) | SciPy {result['scipy_s_per_point']:.3f} s/point "
+            f"| speedup {result['speedup']:.1f}x | max |ΔΩ/Ω| vs SciPy {result['max_rel_diff_vs_scipy']:.1e}",
+            file=sys.stderr if args.json else sys.stdout,
+            flush=True,
+        )
         if regime == "freeze-in":
-            report.update(benchmark_gradient(inputs, settings, plain_s))
-        if not args.json:
-            print(
-                f"{regime:>11}: {result['points_per_s']:9.1f} points/s (JAX, {n} points, compile "
-                f"{result['jax_compile_s']:.1f} s) | SciPy {result['scipy_s_per_point']:.3f} s/point "
-                f"| speedup {result['speedup']:.1f}x | max |ΔΩ/Ω| vs SciPy {result['max_rel_diff_vs_scipy']:.1e}"
-            )
+            report.update(benchmark_gradient(inputs, settings, plain_s, n_grad, args.grad_batch))
     # distinct random masses and couplings in both regimes: the throughput a scan of random points sees
     regimes = [report["freeze_out"], report["freeze_in"]]
     report["points_per_s_random"] = sum(r["points"] for r in regimes) / sum(r["jax_run_s"] for r in regimes)
     report["memory_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    device_stats = jax.devices()[0].memory_stats() or {}  # None on CPU
+    if "peak_bytes_in_use" in device_stats:
+        report["device_memory_peak_mb"] = device_stats["peak_bytes_in_use"] / 2**20
     if args.json:
         print(json.dumps(report))
     else:
