@@ -18,12 +18,17 @@ __all__ = [
     "CPU_BLOCK",
     "CPU_SOLVE_BLOCK",
     "CPU_TABLE_BLOCK",
-    "GPU_BLOCK",
+    "GPU_BLOCK_RANGE",
+    "GPU_CHUNK",
+    "GPU_MEMORY_SHARE",
     "GPU_SOLVE_BLOCK",
     "GPU_TABLE_BLOCK",
+    "MOMENTUM_BYTES_PER_POINT",
+    "RELIC_BYTES_PER_POINT",
     "chunk_size",
     "default_block",
     "default_chunk",
+    "gpu_block",
     "map_blocks",
     "map_chunks",
     "map_concrete_batch",
@@ -34,7 +39,20 @@ __all__ = [
 
 
 CPU_BLOCK = 32
-GPU_BLOCK = 4096
+GPU_CHUNK = 4096
+"""Points per chunk of a scan on a GPU, and the block of a GPU that reports no memory size."""
+GPU_BLOCK_RANGE = (1024, 65536)
+"""Smallest and largest block on a GPU: 65 536 is the largest measured (H200, 45 GB)."""
+GPU_MEMORY_SHARE = 0.5
+"""Share of the memory JAX may allocate on a GPU that one block's working memory may take."""
+RELIC_BYTES_PER_POINT = 0.7 * 2**20
+"""Working memory of one point of :func:`uvmsm_jax.relic` (rate tables, quadrature nodes, solver
+state) and of :func:`uvmsm_jax.thermalisation`: peak device memory 11.4 GB in blocks of 16 384 and
+45.2 GB in blocks of 65 536 points on an H200 (benchmarks/README.md, "GPU"); XLA's memory analysis on
+CPU gives 0.88 MB."""
+MOMENTUM_BYTES_PER_POINT = 4.0 * 2**20
+"""Working memory of one point of :func:`uvmsm_jax.momentum_distribution` (the relic solve
+included): XLA's memory analysis on CPU, 4.0 MB (against 0.88 MB for the relic alone)."""
 CHUNK_BLOCKS = 4
 """Blocks per compiled call of a concrete batch (:func:`map_chunks`). On 2 CPU cores a program that
 maps 4 or more blocks kept both cores busier than one call per block: 512 distinct points in blocks
@@ -54,20 +72,36 @@ def _on_gpu() -> bool:
     return backend in ("gpu", "cuda", "rocm")
 
 
-def default_block() -> int:
-    """Points tabulated and solved together in one vmapped block: 32 on CPU, 4096 when JAX's default
-    backend is a GPU. Larger batches are mapped block by block, which bounds the memory (the rate
-    tables of a point take ~8 MB at ``n_grid`` = 128). On 2 CPU cores blocks of 32 ran 512 distinct
-    points 1.3× faster than blocks of 64 (benchmarks/README.md, "Fixed chunk sizes"). A point's
-    adaptive step sequence depends slightly on the other points of its block, so the block size
-    changes results within the solver's tolerance."""
-    return GPU_BLOCK if _on_gpu() else CPU_BLOCK
+def gpu_block(bytes_per_point: float, bytes_limit: float | None) -> int:
+    """Points per vmapped block on a GPU whose JAX allocator may use ``bytes_limit`` bytes: the largest
+    power of two whose working memory (``bytes_per_point`` each) fits in :data:`GPU_MEMORY_SHARE` of
+    it, within :data:`GPU_BLOCK_RANGE`; :data:`GPU_CHUNK` when the size is unknown (None). On an H200
+    (105 GB for JAX) the relic solve gets 65 536 points a block: 56 000 points/s, against 35 000 in
+    blocks of 16 384 and 11 900 in blocks of 4 096 (benchmarks/README.md, "GPU")."""
+    if not bytes_limit:
+        return GPU_CHUNK
+    fitting = int(GPU_MEMORY_SHARE * bytes_limit // bytes_per_point)
+    lowest, highest = GPU_BLOCK_RANGE
+    return max(lowest, min(highest, 1 << max(fitting.bit_length() - 1, 0)))
+
+
+def default_block(bytes_per_point: float = RELIC_BYTES_PER_POINT) -> int:
+    """Points tabulated and solved together in one vmapped block: 32 on CPU; on a GPU as many as fit
+    in half its memory at ``bytes_per_point`` each (:func:`gpu_block`; 65 536 relic points on an
+    H200). Larger batches are mapped block by block, which bounds the memory. On 2 CPU cores blocks
+    of 32 ran 512 distinct points 1.3× faster than blocks of 64 (benchmarks/README.md, "Fixed chunk
+    sizes"). A point's result does not depend on the other points of its block; blocks of another
+    size are another compiled program, which can round differently (in the last digits)."""
+    if not _on_gpu():
+        return CPU_BLOCK
+    stats = jax.devices()[0].memory_stats() or {}
+    return gpu_block(bytes_per_point, stats.get("bytes_limit"))
 
 
 def default_chunk() -> int:
     """Default maximum points per chunk of a scan (:func:`uvmsm_jax.scan`) or a contour's bracketing
     batches: 64 on CPU (a solve block of a batch with shared rate tables), 4096 on a GPU."""
-    return GPU_BLOCK if _on_gpu() else CPU_SOLVE_BLOCK
+    return GPU_CHUNK if _on_gpu() else CPU_SOLVE_BLOCK
 
 
 def stage_blocks() -> tuple[int, int]:
@@ -100,11 +134,11 @@ def map_blocks(fn, thetas: Array, block: int):
     return jax.lax.map(fn, thetas, batch_size=block)
 
 
-def map_chunks(fn, arrays: Sequence[np.ndarray], *extra) -> Any:
-    """``fn`` (a compiled batch function) on a concrete batch (:func:`run_padded`): chunks of
-    :data:`CHUNK_BLOCKS` × :func:`default_block` rows (128 on CPU), the rest in one chunk of
-    :func:`chunk_size` rows, so every batch size reuses the same few compiled programs."""
-    n, largest = arrays[0].shape[0], CHUNK_BLOCKS * default_block()
+def map_chunks(fn, arrays: Sequence[np.ndarray], *extra, block: int) -> Any:
+    """``fn`` (a compiled batch function that maps ``block`` points at a time) on a concrete batch
+    (:func:`run_padded`): chunks of :data:`CHUNK_BLOCKS` × ``block`` rows (128 on CPU), the rest in one
+    chunk of :func:`chunk_size` rows, so every batch size reuses the same few compiled programs."""
+    n, largest = arrays[0].shape[0], CHUNK_BLOCKS * block
     whole = n - n % largest
     parts = [run_padded(fn, largest, [a[:whole] for a in arrays], *extra)] if whole else []
     if whole < n:
@@ -121,12 +155,12 @@ def map_concrete_batch(
     **static,
 ) -> Any:
     """``jitted(rows, *extra, **static)``, a batch function whose ``static`` keyword arguments are
-    static: concrete ``rows`` in fixed chunk sizes (:func:`map_chunks`, NumPy leaves), run from the
+    static, ``block`` (the points it maps at a time) among them: concrete ``rows`` in fixed chunk sizes (:func:`map_chunks`, NumPy leaves), run from the
     executable kept in ``export_cache`` when given; traced rows (``jit``, ``vmap``, derivatives) in
     one call."""
     if not concrete:
         return jitted(rows, *extra, **static)
-    return map_chunks(bound_compiled(export_cache, jitted, **static), [np.asarray(rows)], *extra)
+    return map_chunks(bound_compiled(export_cache, jitted, **static), [np.asarray(rows)], *extra, block=static["block"])
 
 
 def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:

@@ -44,7 +44,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from . import constants as c
-from ._batching import default_block, map_blocks, map_concrete_batch
+from ._batching import MOMENTUM_BYTES_PER_POINT, default_block, map_blocks, map_concrete_batch
 from ._relic import RelicResult, relic
 from ._validation import check_positive_finite, is_concrete, without_derivative
 from ._widths import dm_pair_width
@@ -805,7 +805,7 @@ def momentum_distribution(
         export_cache=export_cache,
         config=config,
         grid=grid,
-        block=default_block(),
+        block=default_block(MOMENTUM_BYTES_PER_POINT),
     )
     outputs = jax.tree.map(lambda x: (np.asarray(x) if concrete else x).reshape((*batch_shape, *x.shape[1:])), outputs)
     q_grid = outputs.pop("q_grid")
@@ -884,7 +884,9 @@ def freeze_in_distribution(
         validate_model(model)
     batch_shape = theta.shape[:-1]
     thermal = jnp.broadcast_to(jnp.asarray(thermal_mediator, float), batch_shape).reshape(-1)
-    result, mean_q, rms_q, y = _freeze_in_batch(theta.reshape(-1, N_PARAMETERS), thermal, config, grid, default_block())
+    result, mean_q, rms_q, y = _freeze_in_batch(
+        theta.reshape(-1, N_PARAMETERS), thermal, config, grid, default_block(MOMENTUM_BYTES_PER_POINT)
+    )
     result, mean_q, rms_q, y = jax.tree_util.tree_map(
         lambda x: x.reshape(*batch_shape, *x.shape[1:]), (result, mean_q, rms_q, y)
     )
