@@ -42,7 +42,7 @@ CPU_BLOCK = 32
 GPU_CHUNK = 4096
 """Points per chunk of a scan on a GPU, and the block of a GPU that reports no memory size."""
 GPU_BLOCK_RANGE = (1024, 65536)
-"""Smallest and largest block on a GPU: 65 536 is the largest measured (H200, 45 GB)."""
+"""Smallest and largest block on a GPU; 65 536 is the largest measured (45 GB on an H200)."""
 GPU_MEMORY_SHARE = 0.5
 """Share of the memory JAX may allocate on a GPU that one block's working memory may take."""
 RELIC_BYTES_PER_POINT = 0.7 * 2**20
