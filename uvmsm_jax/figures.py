@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIGURES",
     "DEFAULT_RESOLUTION",
+    "BAND_COUPLINGS_PER_MASS",
     "fig1a",
     "fig1b",
     "fig2a",
@@ -102,12 +103,12 @@ FIGURE_N_GRID = 64
 """Rate-table nodes used by the figures unless ``settings`` says otherwise (Settings default 128)."""
 MODES = ("paper", "physical", "both")
 DEFAULT_RESOLUTION = {
-    "fig1a": 32,
-    "fig1b": 32,
-    "fig2a": 32,
-    "fig2b": 32,
-    "fig3a": 24,
-    "fig3b": 24,
+    "fig1a": 128,
+    "fig1b": 128,
+    "fig2a": 128,
+    "fig2b": 128,
+    "fig3a": 128,
+    "fig3b": 128,
     "p2_fig1": 32,
     "p2_fig3": 32,
     "dp_regimes": 24,
@@ -115,7 +116,14 @@ DEFAULT_RESOLUTION = {
     "fig1a_wdm": 32,
     "wdm_line": 16,
 }
-"""Default relic-grid points per axis of each figure."""
+"""Default relic-grid points per axis of each figure. The P1 figures take 45–60 s each at 128 on 2
+CPU cores (docs/figures.md, "Run time"); the Model-2 and Lyman-α figures solve physical-mode ODE or
+momentum-distribution points, ~10× dearer, and stay coarser."""
+BAND_COUPLINGS_PER_MASS = 4
+"""The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
+mass: freeze-in Ωh² is a power of g, so the log–log crossing is exact but for curvature. Against 127
+couplings the crossing moved ≤ 3.3e-6 (Fig. 3a, 32 couplings over 6 decades) and ≤ 2.2e-7
+(Fig. 3b, 33 over 5)."""
 
 # colours (P1 Fig. 1 conventions, docs/equations.md A.10)
 C_NONTHERMAL = "#1c2f8a"
@@ -893,14 +901,14 @@ def fig3a(
 
     For each M_N₁ in ``m_n1_values`` (10 keV, 100 keV, 1 MeV, 10 MeV) the freeze-in branch of
     Ωh² = 0.12 is found on a relic grid over M_Z′ ∈ (2.1 M_N₁, max] × g ∈ ``g_scan`` (resolution ×
-    resolution/2 points); the blue band is their envelope. P1 drew it from (A45) with C_f = 43/6;
+    resolution/:data:`BAND_COUPLINGS_PER_MASS` points); the blue band is their envelope. P1 drew it from (A45) with C_f = 43/6;
     here it is the full solution. With the SHiP reach (black) and the laboratory limits.
     """
     resolution, modes = _check_common(resolution, mode)
     t0 = time.perf_counter()
     fig, ax, owns = _new_axes(ax)
     handles = _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
-    g = np.geomspace(*g_scan, max(6, resolution // 2))
+    g = np.geomspace(*g_scan, max(6, resolution // BAND_COUPLINGS_PER_MASS))
     common = np.geomspace(*m_zp_range, 4 * resolution)
     data: dict[str, Any] = {"m_n1_values": tuple(m_n1_values), "g_bl": g, "curves": {}, "band": {}}
     colours = ["#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1"]
@@ -967,7 +975,7 @@ def fig3b(
     fig, ax, owns = _new_axes(ax)
     handles = _draw_b_minus_l_limits(ax, g_range[1], alpha=0.25)
     m_zp = np.geomspace(*m_zp_range, resolution)
-    g = np.geomspace(*g_scan, max(6, resolution // 2))
+    g = np.geomspace(*g_scan, max(6, resolution // BAND_COUPLINGS_PER_MASS))
     data: dict[str, Any] = {"name": "fig3b", "ratios": tuple(ratios), "m_zp": m_zp, "g_bl": g, "edges": {}}
     for mi, m in enumerate(modes):
         s = figure_settings(m, settings)
