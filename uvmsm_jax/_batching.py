@@ -155,9 +155,9 @@ def map_concrete_batch(
     **static,
 ) -> Any:
     """``jitted(rows, *extra, **static)``, a batch function whose ``static`` keyword arguments are
-    static, ``block`` (the points it maps at a time) among them: concrete ``rows`` in fixed chunk sizes (:func:`map_chunks`, NumPy leaves), run from the
-    executable kept in ``export_cache`` when given; traced rows (``jit``, ``vmap``, derivatives) in
-    one call."""
+    static, ``block`` (the points it maps at a time) among them: concrete ``rows`` in fixed chunk
+    sizes (:func:`map_chunks`, NumPy leaves), run from the executable kept in ``export_cache`` when
+    given; traced rows (``jit``, ``vmap``, derivatives) in one call."""
     if not concrete:
         return jitted(rows, *extra, **static)
     return map_chunks(bound_compiled(export_cache, jitted, **static), [np.asarray(rows)], *extra, block=static["block"])

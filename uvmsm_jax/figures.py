@@ -116,7 +116,7 @@ DEFAULT_RESOLUTION = {
     "fig1a_wdm": 32,
     "wdm_line": 16,
 }
-"""Default relic-grid points per axis of each figure. The P1 figures take 45–60 s each at 128 on 2
+"""Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"); the Model-2 and Lyman-α figures solve physical-mode ODE or
 momentum-distribution points, ~10× dearer, and stay coarser."""
 BAND_COUPLINGS_PER_MASS = 4
@@ -901,8 +901,8 @@ def fig3a(
 
     For each M_N₁ in ``m_n1_values`` (10 keV, 100 keV, 1 MeV, 10 MeV) the freeze-in branch of
     Ωh² = 0.12 is found on a relic grid over M_Z′ ∈ (2.1 M_N₁, max] × g ∈ ``g_scan`` (resolution ×
-    resolution/:data:`BAND_COUPLINGS_PER_MASS` points); the blue band is their envelope. P1 drew it from (A45) with C_f = 43/6;
-    here it is the full solution. With the SHiP reach (black) and the laboratory limits.
+    resolution/:data:`BAND_COUPLINGS_PER_MASS` points); the blue band is their envelope. P1 drew it
+    from (A45) with C_f = 43/6; here it is the full solution. With the SHiP reach (black) and the laboratory limits.
     """
     resolution, modes = _check_common(resolution, mode)
     t0 = time.perf_counter()
