@@ -29,9 +29,10 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
     getrs's, in their order: the row with the larger |first entry| is the pivot row, the multiplier
     is the other row's first entry times the pivot's reciprocal. The order matters where I − γhJ is
     singular to working precision (|γhJ| ~ 1e19 while a fast conversion conserves Y_X + Y_V: the
-    identity is lost in rounding) and the stage's fate depends on rounding; with a division for the
-    multiplier, 3 of 200 random dark-photon points stopped at max_steps against 1 with LAPACK, in
-    this order 1. For operators with one (2,) array in and out; a singular matrix gives inf/NaN, as
+    identity is lost in rounding) and the stage's fate depends on rounding: with a division for the
+    multiplier, 3 of 200 random dark-photon points stopped at max_steps against 1 with LAPACK and 1
+    in this order (measured while a point's first stage depended on its block); with each point's
+    steps its own, 4 of 400 in this order and 4 with LAPACK (docs/relic.md, "ODE"). For operators with one (2,) array in and out; a singular matrix gives inf/NaN, as
     LAPACK's does.
     """
 
