@@ -76,7 +76,7 @@ def test_a_single_point_is_traced_without_vmap():
 def test_gpu_block_fills_half_the_device_memory_in_powers_of_two():
     """Blocks on a GPU from the memory JAX may allocate there (``memory_stats()["bytes_limit"]``): an
     H200 (75 % of 141 GB) takes the largest measured block of relic points, 65 536 (45 GB there), and
-    8 192 momentum points; a 16 GB card 8 192 relic points (5.7 GB); an unknown size the fixed chunk."""
+    8 192 momentum points; a 16 GB card 8 192 relic points (5.6 GB); an unknown size the fixed chunk."""
     gib = 2**30
     assert gpu_block(RELIC_BYTES_PER_POINT, 0.75 * 140.4 * gib) == 65536
     assert gpu_block(MOMENTUM_BYTES_PER_POINT, 0.75 * 140.4 * gib) == 8192
