@@ -443,6 +443,29 @@ def test_analytic_part_is_evaluated_exactly_between_nodes():
     np.testing.assert_array_equal(np.asarray(with_analytic.values), np.asarray(as_a_whole.values))
 
 
+
+@pytest.mark.parametrize("with_analytic", [False, True])
+def test_values_on_intervals_are_the_interpolant_at_those_points(with_analytic):
+    """``RateTable.on_intervals`` (the collocation's stage points) gives what calling the table at
+    τ_k + f·step gives, for every interval k and fraction f, the end points included; and a wrong
+    fraction or interval would show (the columns vary by O(1) across an interval)."""
+    taus = jnp.linspace(-1.0, 3.0, 33)
+
+    def background(tau):
+        return jnp.stack([0.3 * jnp.tanh((tau - 1.03) / 0.01), jnp.sin(40 * tau), jnp.cos(55 * tau)], axis=-1)
+
+    analytic = bz.AnalyticPart(background, bz.boltzmann_energies(jnp.asarray(3.0), jnp.asarray(7.0)))
+    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, _ in _columns(FUNCTIONS)], axis=1)
+    table = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus, analytic if with_analytic else None)
+    fractions = np.array([0.0, 0.155, 0.5, 0.8449, 1.0])
+    got = np.asarray(table.on_intervals(fractions))
+    assert got.shape == (taus.size - 1, fractions.size, bz.N_COLUMNS)
+    points = np.asarray(taus[0]) + (np.arange(taus.size - 1)[:, None] + fractions) * np.asarray(table.step)
+    expected = np.asarray(table_at(table, _f64(points.ravel()))).reshape(got.shape)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    shifted = np.asarray(table_at(table, _f64(points.ravel() + 0.25 * np.asarray(table.step)))).reshape(got.shape)
+    assert np.abs(got - shifted).max() > 0.1
+
 def test_boltzmann_energies_are_the_columns_exponents():
     """E_j of :func:`bz.boltzmann_energies` for M_V > m_DM and M_V < m_DM (docs/equations.md G12, A36–A37)."""
     heavy_v = np.asarray(bz.boltzmann_energies(jnp.asarray(1.0), jnp.asarray(3.0)))

@@ -524,7 +524,7 @@ def collocate(prepared: PreparedPoint, regime: Regime, config: Config) -> Colloc
     to :data:`GRID_TOLERANCE`. Where it is not accepted the caller solves the ODE."""
     p = prepared
     y0, _ = _initial_yields(p, regime, config)
-    fine, check = (bz.collocate(p.table, p.taus, config.physics.system, y0, n) for n in COLLOCATION_SUBDIVISIONS)
+    fine, check = (bz.collocate(p.table, config.physics.system, y0, n) for n in COLLOCATION_SUBDIVISIONS)
     y_dm = fine.y_dm
     grid_change = jnp.abs(check.y_dm - y_dm) / jnp.where(y_dm != 0, jnp.abs(y_dm), 1.0)
     accepted = (
