@@ -443,7 +443,6 @@ def test_analytic_part_is_evaluated_exactly_between_nodes():
     np.testing.assert_array_equal(np.asarray(with_analytic.values), np.asarray(as_a_whole.values))
 
 
-
 @pytest.mark.parametrize("with_analytic", [False, True])
 def test_values_on_intervals_are_the_interpolant_at_those_points(with_analytic):
     """``RateTable.on_intervals`` (the collocation's stage points) gives what calling the table at
@@ -465,6 +464,7 @@ def test_values_on_intervals_are_the_interpolant_at_those_points(with_analytic):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     shifted = np.asarray(table_at(table, _f64(points.ravel() + 0.25 * np.asarray(table.step)))).reshape(got.shape)
     assert np.abs(got - shifted).max() > 0.1
+
 
 def test_boltzmann_energies_are_the_columns_exponents():
     """E_j of :func:`bz.boltzmann_energies` for M_V > m_DM and M_V < m_DM (docs/equations.md G12, A36–A37)."""
