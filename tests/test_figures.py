@@ -3,7 +3,7 @@
 the Model-2 regime figures dp-regimes and dp-thermal-target (docs/equations.md H.3, H.4); the Lyman-α
 figures fig1a-wdm and wdm-line (issue 15, docs/equations.md Part W).
 
-All figures share one compiled relic chunk per model and mode (Settings(n_grid=64), chunk 64: paper
+All figures share one compiled relic chunk per model and mode (Settings(n_grid=64), the default chunk: paper
 mode for P1 and P2, physical mode for the dp figures) and one regime classifier, so the module costs
 a few compilations plus a few hundred relic points.
 """

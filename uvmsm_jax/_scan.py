@@ -24,7 +24,7 @@ Backends
     single process (default); ``backend="processes"`` with ``workers=N`` local processes; Dask
     distributed with ``scheduler=ADDRESS``, ``client=Client`` or ``workers=N`` (a
     :class:`dask.distributed.LocalCluster`). Workers only compute; the calling process writes.
-    When JAX sees a GPU the default chunk is larger (:func:`~uvmsm_jax._batching.default_chunk`: 64
+    When JAX sees a GPU the default chunk is larger (:func:`~uvmsm_jax._batching.default_scan_chunk`: 512
     points on CPU, 4096 on a GPU).
 
 Output variables (dims = the grid axes, in the order given): ``omega_h2``, ``yield_dm``,
@@ -59,7 +59,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._batching import default_chunk, pad_rows
+from ._batching import default_scan_chunk, pad_rows
 from ._relic import STAGE_TRACES, relic
 from .codes import MECHANISMS, STATUS_MESSAGES
 from .models import model_spec
@@ -246,14 +246,14 @@ def evaluate(
 
     ``params`` maps every model field (and optionally ``t_reheat``) to broadcastable arrays; the
     result maps each name of :data:`OUTPUTS` to an array of the broadcast shape. Points are cut
-    into chunks of exactly ``chunk`` (default :func:`~uvmsm_jax._batching.default_chunk`) and the last one is padded,
+    into chunks of exactly ``chunk`` (default :func:`~uvmsm_jax._batching.default_scan_chunk`) and the last one is padded,
     so any number of points reuses one compiled function (the one :func:`scan` uses).
     """
     kind = model_spec(model).name
     settings = Settings() if settings is None else settings
     theta, with_t_reheat = _columns(kind, params, settings)
     shape = np.broadcast_shapes(*(np.shape(v) for v in params.values()))
-    size = int(chunk or default_chunk())
+    size = int(chunk or default_scan_chunk())
     n = theta.shape[0]
     out = {name: np.empty(n, dtype=dtype) for name, dtype, *_ in OUTPUTS}
     for start in range(0, n, size):
@@ -433,7 +433,7 @@ def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
     if settings.t_reheat is not None and np.ndim(settings.t_reheat) != 0:
         raise ValueError("settings.t_reheat must be a scalar in a scan (use a grid axis for several values)")
     shape = tuple(len(v) for _, v in axes)
-    chunk = default_chunk() if chunk is None else int(chunk)
+    chunk = default_scan_chunk() if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
     return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk))
@@ -731,7 +731,7 @@ def scan(
     resume: continue the store at ``out`` (skip finished chunks; refuse a different scan with
       :class:`ScanMismatchError`); starts a new store if there is none.
     overwrite: replace an existing store (otherwise an existing ``out`` without ``resume`` is an error).
-    chunk: maximum points per compiled chunk (default :func:`~uvmsm_jax._batching.default_chunk`; when resuming, the
+    chunk: maximum points per compiled chunk (default :func:`~uvmsm_jax._batching.default_scan_chunk`; when resuming, the
       store's chunking is reused unless given).
     backend: ``"single"`` (default), ``"processes"`` (``workers`` local processes) or ``"dask"``
       (``scheduler`` address, a ``client``, or a LocalCluster of ``workers`` processes).

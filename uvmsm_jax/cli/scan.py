@@ -97,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk",
         type=positive_int("--chunk"),
         metavar="N",
-        help="maximum points per compiled chunk (default 64 on CPU, 4096 on GPU)",
+        help="maximum points per compiled chunk (default 512 on CPU, 4096 on GPU)",
     )
     parser.add_argument(
         "--workers",
