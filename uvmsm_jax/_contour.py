@@ -209,14 +209,18 @@ def _differentiable_kernel(objective: LogOmegaObjective):
     outputs so that a Newton step gets F, F′ and the full gradient from a single solve (``held``
     does not change along a bracket: its tangent is ignored)."""
 
+    # jitted so that its two traces (the primal, for optimistix's shapes, and the JVP rule) share one
+    # jaxpr: tracing a forward-mode solve is seconds
+    value_and_jacobian = jax.jit(objective.value_and_jacobian)
+
     @jax.custom_jvp
     def g(p, held):
-        return objective.value_and_jacobian(p, held)
+        return value_and_jacobian(p, held)
 
     @g.defjvp
     def g_jvp(primals, tangents):
         (p, held), (dp, _) = primals, tangents
-        lo, extras, jac, error = objective.value_and_jacobian(p, held)
+        lo, extras, jac, error = value_and_jacobian(p, held)
         zeros = tuple(jnp.zeros_like(x) for x in (extras, jac, error))
         return (lo, extras, jac, error), (jac @ dp, *zeros)
 
