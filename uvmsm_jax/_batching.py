@@ -62,7 +62,12 @@ of 32 took 6.8 s in programs of 128 or 512 rows and 7.8–8.1 s in programs of 3
 same CPU time, 8.8–9.4 s; benchmarks/README.md, "Fixed chunk sizes")."""
 CPU_TABLE_BLOCK = 1
 GPU_TABLE_BLOCK = 512
-CPU_SOLVE_BLOCK = 64
+CPU_SOLVE_BLOCK = 32
+"""Points per solve block of a batch with shared rate tables on CPU. A vmapped ODE block runs as long
+as its slowest point: a 16 × 200 scan (M_N₁ = M_Z′, warm) took 6.1–6.5 s in blocks of 32 against
+7.7–8.1 s in blocks of 64, 7.7–8.4 s in blocks of 128 and 7.1–7.4 s in blocks of 16; with random
+M_N₁/M_Z′ 6.1 s against 7.4 s in blocks of 64, the same statuses and bit-identical Ωh²
+(benchmarks/README.md, "Collocation without table lookups")."""
 GPU_SOLVE_BLOCK = 16384
 
 
@@ -102,16 +107,16 @@ def default_block(bytes_per_point: float = RELIC_BYTES_PER_POINT) -> int:
 
 def default_chunk() -> int:
     """Default points per block of a contour's root finding (and the unit of its bracketing chunks):
-    64 on CPU (a solve block of a batch with shared rate tables), 4096 on a GPU."""
+    32 on CPU (a solve block of a batch with shared rate tables), 4096 on a GPU."""
     return GPU_CHUNK if _on_gpu() else CPU_SOLVE_BLOCK
 
 
-SCAN_CHUNK_BLOCKS = 8
+SCAN_CHUNK_BLOCKS = 16
 """Solve blocks per chunk of a scan on CPU (512 points). A chunk is one batch with shared rate tables:
 each of its distinct masses is tabulated once per chunk, and the points left to the ODE after
 collocation fill whole blocks only when a chunk holds several masses' couplings. A 16 × 200 scan
 (docs/relic.md, "At scale") ran in 7.4–8.7 s in chunks of 512 against 9.5 s in chunks of 64, with
-the same Ωh² to the last bit."""
+the same Ωh² to the last bit (blocks of 64 then; 16 blocks of 32 now)."""
 
 
 def default_scan_chunk() -> int:
@@ -124,7 +129,7 @@ def default_scan_chunk() -> int:
 def stage_blocks() -> tuple[int, int]:
     """(table block, solve block) of the two stages of a batch with shared rate tables: tabulation
     holds ~8 MB of quadrature nodes per mass point and vectorises within it (1 on CPU, no padding;
-    512 on a GPU); a solve holds its ~10 kB table and the solver state (64 points on CPU, 16 384 on
+    512 on a GPU); a solve holds its ~10 kB table and the solver state (32 points on CPU, 16 384 on
     a GPU)."""
     return (GPU_TABLE_BLOCK, GPU_SOLVE_BLOCK) if _on_gpu() else (CPU_TABLE_BLOCK, CPU_SOLVE_BLOCK)
 

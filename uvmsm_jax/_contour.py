@@ -73,8 +73,8 @@ __all__ = ["ContourResult", "LogOmegaObjective", "RelicObjective", "contour"]
 
 METHODS = ("newton", "optax", "secant")
 BRACKETING_BLOCKS = 16
-"""Solve blocks per chunk of the bracketing scan (1 024 points on CPU): one chunk holds the couplings
-of ~25 masses, whose rate tables are shared and whose solve blocks are full (docs/relic.md,
+"""Solve blocks per chunk of the bracketing scan (512 points on CPU): one chunk holds the couplings
+of ~12 masses, whose rate tables are shared and whose solve blocks are full (docs/relic.md,
 "At scale")."""
 RATE_ELASTICITY_MARGIN = 10.0
 """|Δ ln Ωh²| per relative change of the rate coefficients assumed by :class:`RelicObjective`'s error
@@ -541,7 +541,7 @@ def contour(
       tol: required |ln(Ωh²/target)| (and Newton step in ln g). max_iter: Newton / L-BFGS iterations
       (``"secant"``: 3·max_iter evaluations per bracket).
     chunk: points per chunk of the bracketing scan (default :data:`BRACKETING_BLOCKS` × the scan's
-      default chunk, 64 points on CPU and 4096 on a GPU); later evaluations (re-sampling, secant
+      default chunk, 32 points on CPU and 4096 on a GPU); later evaluations (re-sampling, secant
       steps) go in chunks of at most that default chunk.
     solver_chunk: brackets per compiled root-finding chunk (default: next power of two ≥ the number
       of brackets and ≥ 4, at most the default chunk and ``chunk``).

@@ -221,7 +221,7 @@ def _collocate_with_tables(thetas: Array, tables: UnitRates, config: Config) -> 
 
 SLICE_BLOCKS = 64
 """Solve blocks per slice of a batch with shared tables: the points are taken in order of their
-tables, a slice at a time, and only the slice's tables are held (≤ 64 × 64 × ~10 kB on CPU)."""
+tables, a slice at a time, and only the slice's tables are held (≤ 64 × 32 × ~10 kB on CPU)."""
 
 
 def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
