@@ -4,6 +4,7 @@ decides which points may share, and the stages compiling once."""
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,14 +65,16 @@ def test_shared_tables_match_own_tables_random_points(name, mode, atol):
     "model",
     [
         uj.UVMSM(0.4, 0.7, 0.3),  # closed pole, near threshold: large effect
-        uj.UVMSM(0.1, 0.1, 0.05),
+        uj.UVMSM(0.1, 0.1, 0.5),  # (at g_B−L = 0.05 the remainder, 1.5e-16, is rounding)
         uj.DarkPhotonDM(0.3, 0.5, 1e-3, 0.5),
         uj.DarkPhotonDM(0.1, 0.1, 1e-6, 1e-2),
     ],
 )
 def test_propagator_width_effect_bounds_the_cross_section(model):
-    """σ_a(s) with the point's width against the width-free σ_a over s from threshold up: the relative
-    change never exceeds the bound that decides whether a point may share a coupling-free table."""
+    """σ_a(s) with the point's width against the width-free σ_a over s from threshold up, for the
+    Majorana N₁ with the width's first order that its shared table carries (σ₀(1 − ε), ε =
+    M²Γ²/(s − M²)²): the relative change never exceeds the bound that decides whether a point may share
+    a coupling-free table."""
     settings = uj.Settings()
     portal = model.portal
     w = uj.widths(portal, settings)
@@ -80,10 +83,40 @@ def test_propagator_width_effect_bounds_the_cross_section(model):
     zero = jnp.zeros(())
     width_free = dm_pair_to_sm_cross_section(portal, settings, zero, window, (zero, zero))
     s = 4.0 * portal.m_dm**2 * jnp.geomspace(1.0 + 1e-9, 1e4, 4001)
-    change = np.abs(np.asarray(with_width(s)) / np.asarray(width_free(s)) - 1.0)
+    carried = 1.0
+    if portal.dm_kind == "majorana":
+        carried = 1.0 - np.asarray((portal.m_v * w.total) ** 2 / (s - portal.m_v**2) ** 2)
+    change = np.abs(np.asarray(width_free(s)) * carried / np.asarray(with_width(s)) - 1.0)
     bound = float(propagator_width_effect(portal, settings, w.total))
     assert np.max(change) <= bound + 1e-14  # (rounding)
     assert np.max(change) >= 0.1 * bound  # and it is not loose by orders of magnitude
+
+
+def test_shared_table_carries_the_first_order_of_the_width():
+    """Majorana points whose width changes σ_a below the pole by 1e-6…1e-4 (they took their own tables
+    while the shared table left the width out): they now share, and every rate coefficient of the
+    shared table with the width's first order is the point's own to the bound (≤ 1e-8 each), where
+    without that first order it would be off by up to ~ε_max (docs/equations.md A.5.1)."""
+    settings = uj.Settings()
+    config = pipeline.configure("uvmsm", settings)
+    m_zp = np.array([0.1, 0.1, 1.0, 0.05, 3.0])
+    ratio = np.array([1.0, 0.8, 0.6, 2.0, 1.3])
+    g = np.array([0.3, 0.2, 0.15, 0.8, 0.4])
+    theta = jnp.asarray(np.asarray(pipeline.parameters(uj.UVMSM(m_zp * ratio, m_zp, g), settings)))
+
+    def rates(t):
+        shared = pipeline.shared_rate_table(t, config)
+        dropped = eqx.tree_at(lambda u: u.log_sv_a_width, shared, jnp.full_like(shared.log_sv_a_width, -1.0e30))
+        values = [pipeline.prepare(t, config, table).table.values for table in (None, shared, dropped)]
+        return (*values, pipeline.shared_rate_table_error(t, config), pipeline.uses_shared_rate_table(t, config))
+
+    own, shared, dropped, bound, uses = map(np.asarray, jax.jit(jax.vmap(rates))(theta))
+    epsilon_max = np.sqrt(bound)  # the bound is ε_max²
+    assert np.all(uses) and np.all((epsilon_max > 1e-8) & (epsilon_max < 1e-4))
+    change = np.abs(np.expm1(shared - own)).max(axis=(1, 2))
+    assert np.all(change <= bound * (1 + 1e-6) + 1e-12), (change, bound)
+    without = np.abs(np.expm1(dropped - own)).max(axis=(1, 2))
+    assert np.all(without > 0.1 * epsilon_max) and np.all(without > 100 * change)
 
 
 def test_points_that_cannot_share_are_solved_with_their_own_tables():

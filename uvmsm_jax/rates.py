@@ -452,10 +452,12 @@ def dm_pair_to_sm_cross_section(
 
 
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
-    """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term) at each of a table's
-    temperatures T (1-d, GeV): the off-pole integral with the resonance window excised (Γ → 0) and the
-    narrow-width pole (A27), or, when the pole is below threshold, the full propagator and a pole term
-    ln 0 (docs/equations.md A26–A27, G19).
+    """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term, ln of the width's
+    first order) at each of a table's temperatures T (1-d, GeV): the off-pole integral with the resonance
+    window excised (Γ → 0) and the narrow-width pole (A27), or, when the pole is below threshold, the
+    full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19). The last is
+    ln⟨σ_a M²/(s − M²)²⟩ below the pole when the propagator carries no width (the coupling-free table
+    shared by all couplings, docs/equations.md A.5.1), ln 0 otherwise.
 
     σ_a of the Majorana N₁ does not depend on T (its window is fixed), so the off-pole average is
     taken on the grid its temperatures share (:func:`_shared_grid_weights`; N.2), split also at the
@@ -475,10 +477,16 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     s, weights = _shared_grid_weights(
         m, temperatures, (window_edges - 2.0 * m, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
     )
-    log_off_pole = bz.log_or_zero(weights @ sigma(s))
+    sigma_s = sigma(s)
+    log_off_pole = bz.log_or_zero(weights @ sigma_s)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
     no_shift = jnp.full_like(log_off_pole, bz.LOG_ZERO)
-    return log_off_pole, no_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperatures)
+    # σ_a(s; Γ) = σ_a(s; 0)/(1 + ε(s)), ε = M²Γ²/(s − M²)² below the pole (A19): its first order
+    detuning = jnp.where(s > big_m**2, s - big_m**2, 1.0)
+    log_width = bz.log_or_zero(weights @ (sigma_s * big_m**2 / detuning**2))
+    carried = (big_m < 2.0 * m) & (propagator[2] == 0)
+    log_width = jnp.where(carried, log_width, bz.LOG_ZERO)
+    return log_off_pole, no_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperatures), log_width
 
 
 PROPAGATOR_WINDOW_THERMAL = 2.0
@@ -612,8 +620,9 @@ class RateDiagnostics(eqx.Module):
 
 
 WIDTH_FREE_TOLERANCE = 1e-8
-"""Largest relative change of σ_a(s) that the propagator width below the pole may make for a
-coupling-free rate table to stand in for the point's own (:func:`propagator_width_effect`)."""
+"""Largest relative change of σ_a(s) that the part of the propagator width below the pole a
+coupling-free rate table leaves out (for the Majorana N₁ all but its first order) may make for the
+table to stand in for the point's own (:func:`propagator_width_effect`)."""
 
 
 class UnitRates(eqx.Module):
@@ -626,9 +635,13 @@ class UnitRates(eqx.Module):
     g_sm = g_dm = 1 (pole term at Γ_V = 1 GeV) [⟨σv⟩ in GeV⁻²], and the background: ln(1+δ), ln(s/H)
     [GeV²], ln(⟨M/E⟩/H) [GeV⁻¹] and the equilibrium yields. Only the propagator of σ_a below the pole
     (M_V ≤ 2m) carries the width; :func:`unit_log_rates` takes it as an argument.
+    ``log_sv_a_width``: ln⟨σ_a M_V²/(s − M_V²)²⟩ [GeV⁻⁴] of the Majorana N₁ below the pole, the first
+    order of that width in a table tabulated without it (ln 0 otherwise): ⟨σv⟩_a with the width Γ is
+    ⟨σv⟩_a,off − Γ²·this, to a relative (M_V Γ/(4m² − M_V²))⁴ (docs/equations.md A.5.1).
     """
 
     log_sv_a_off_pole: Array
+    log_sv_a_width: Array
     log_sv_a_shift: Array
     log_sv_a_pole: Array
     log_sv_b: Array
@@ -647,11 +660,14 @@ def unit_portal(portal: VectorPortal) -> VectorPortal:
 
 
 def propagator_width_effect(portal: VectorPortal, settings: Settings, width_total: Array) -> Array:
-    """Upper bound on the relative change of σ_a(s) from the width in the propagator below the pole
-    (docs/equations.md A.5.1); zero where the pole is open (its propagator carries no width).
+    """Upper bound on the relative change of σ_a(s) from the width in the propagator below the pole that
+    the coupling-free table shared by all couplings leaves out (docs/equations.md A.5.1); zero where the
+    pole is open (its propagator carries no width).
 
-    Majorana N₁ (A19): (MΓ_tot)²/(s − M²)² ≤ (MΓ_tot/(4m² − M²))². Dirac χ (H2): sΓ_tot(√s)²/(s − M²)²
-    with Γ_tot(√s)/√s ≤ g_sm² max(Γ_SM/(g_sm²√s)) + g_dm²/(12π), and s/(s − M²) ≤ 4m²/(4m² − M²).
+    Majorana N₁ (A19): the table carries the width's first order (``UnitRates.log_sv_a_width``), so
+    what is left of 1/(1 + ε) is ε²/(1 + ε) ≤ ε_max², ε = (MΓ_tot)²/(s − M²)² ≤ ε_max =
+    (MΓ_tot/(4m² − M²))². Dirac χ (H2), none of it carried: sΓ_tot(√s)²/(s − M²)² with
+    Γ_tot(√s)/√s ≤ g_sm² max(Γ_SM/(g_sm²√s)) + g_dm²/(12π), and s/(s − M²) ≤ 4m²/(4m² − M²).
     """
     m, big_m = portal.m_dm, portal.m_v
     gap = jnp.maximum(4.0 * m**2 - big_m**2, 0.0)
@@ -661,7 +677,7 @@ def propagator_width_effect(portal: VectorPortal, settings: Settings, width_tota
         relative_width = portal.g_sm**2 * ratio_max + portal.g_dm**2 / (12.0 * jnp.pi)
         bound = (relative_width * 4.0 * m**2 / jnp.where(gap > 0, gap, 1.0)) ** 2
     else:
-        bound = (big_m * width_total / jnp.where(gap > 0, gap, 1.0)) ** 2
+        bound = (big_m * width_total / jnp.where(gap > 0, gap, 1.0)) ** 4
     return jnp.where(big_m > 2.0 * m, 0.0, jnp.where(gap > 0, bound, jnp.inf))
 
 
@@ -682,20 +698,20 @@ def unit_log_rates(
 
     ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
     in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
-    zeros give the coupling-free table shared by every coupling at these masses, exact to
-    :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
+    zeros give the coupling-free table shared by every coupling at these masses (for the Majorana N₁
+    with the width's first order, ``UnitRates.log_sv_a_width``), exact to :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
     """
     unit = unit_portal(portal)
     log_zero = jnp.full_like(temperatures, bz.LOG_ZERO)
     log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperatures) if switches.mediator_annihilation else log_zero
     if not switches.annihilation:
-        log_sv_a = (log_zero, log_zero, log_zero)
+        log_sv_a = (log_zero, log_zero, log_zero, log_zero)
     elif portal.dm_kind == "dirac":  # its (H11) window depends on T: each temperature on its own panels
         log_sv_a = jax.vmap(
             lambda temperature: _log_sigma_v_dirac_annihilation(
                 unit, settings, width_sm_unit, 1.0, propagator, temperature
             )
-        )(temperatures)
+        )(temperatures) + (log_zero,)
     else:
         log_sv_a = _log_sigma_v_annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperatures)
     if switches.conversion:
@@ -713,9 +729,10 @@ def unit_log_rates(
             "log_y_v_eq": th.log_y_v_eq,
         }
 
-    log_off_pole, log_shift, log_pole = log_sv_a
+    log_off_pole, log_shift, log_pole, log_width = log_sv_a
     return UnitRates(
         log_sv_a_off_pole=log_off_pole,
+        log_sv_a_width=log_width,
         log_sv_a_shift=log_shift,
         log_sv_a_pole=log_pole,
         log_sv_b=log_sv_b,
@@ -745,7 +762,13 @@ def coupled_log_rates(
     log_sv_c = u.log_sv_c + 2.0 * log_g_dm2 if switches.conversion else zero
     if switches.annihilation:
         log_couplings = log_g_dm2 + log_g_sm2
-        log_off_pole, log_shift = u.log_sv_a_off_pole + log_couplings, u.log_sv_a_shift + log_couplings
+        # the width below the pole to first order where the table leaves it out (docs/equations.md A.5.1)
+        carried = u.log_sv_a_width > 0.5 * bz.LOG_ZERO
+        width_order = jnp.where(carried, width_total**2 * jnp.exp(u.log_sv_a_width - u.log_sv_a_off_pole), 0.0)
+        # ≤ ε_max ≤ 1e-4 where the table stands in; capped so that a table held for a point it cannot
+        # stand in for (a contour's Newton iterate; its error bound is then ≥ 1/4) stays finite
+        log_off_pole = u.log_sv_a_off_pole + jnp.log1p(-jnp.minimum(width_order, 0.5)) + log_couplings
+        log_shift = u.log_sv_a_shift + log_couplings
         # Γ_tot > 0 wherever the pole is open (Γ_DM > 0); elsewhere the pole term is ln 0 anyway
         log_pole = u.log_sv_a_pole + log_couplings - jnp.log(jnp.where(width_total > 0, width_total, 1.0))
         # with the pole: P − S + pole ≥ 0 (the finite part is O(Γ/M) of the pole where negative)
