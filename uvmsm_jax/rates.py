@@ -699,7 +699,8 @@ def unit_log_rates(
     ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
     in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
     zeros give the coupling-free table shared by every coupling at these masses (for the Majorana N₁
-    with the width's first order, ``UnitRates.log_sv_a_width``), exact to :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
+    with the width's first order, ``UnitRates.log_sv_a_width``), exact to
+    :func:`propagator_width_effect` (asserted ≤ :data:`WIDTH_FREE_TOLERANCE` where it is used).
     """
     unit = unit_portal(portal)
     log_zero = jnp.full_like(temperatures, bz.LOG_ZERO)
