@@ -144,7 +144,7 @@ def test_stages_compile_once_per_configuration():
     counts = {key[0]: n for key, n in STAGE_TRACES.items() if key[1] == config}
     # the collocation stages (Settings.solver="auto") compile once too, "collocate" only if a point
     # of the batch is a candidate
-    assert set(counts) - {"collocate"} == {"plan", "shared tables", "own tables", "candidates", "solve"}
+    assert set(counts) - {"collocate"} == {"plan", "tables", "candidates", "solve"}
     assert all(n == 1 for n in counts.values()), counts
 
 

@@ -36,8 +36,8 @@ from .pipeline import (
     collocation_candidate,
     configure,
     parameters,
-    point_rate_table,
     prepare,
+    rate_table,
     shared_rate_table,
     shared_rate_table_error,
     solve,
@@ -189,11 +189,11 @@ def _shares_table(thetas: Array, config: Config) -> Array:
     return jax.vmap(lambda theta: uses_shared_rate_table(theta, config))(thetas)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _rate_tables(thetas: Array, config: Config, shared: bool) -> UnitRates:
-    STAGE_TRACES["shared tables" if shared else "own tables", config, thetas.shape[0]] += 1
-    table = shared_rate_table if shared else point_rate_table
-    return jax.vmap(lambda theta: table(theta, config))(thetas)
+@functools.partial(jax.jit, static_argnums=(2,))
+def _rate_tables(thetas: Array, shared: Array, config: Config) -> UnitRates:
+    """The rate table of each θ: its masses' shared one where ``shared``, else its own (one program)."""
+    STAGE_TRACES["tables", config, thetas.shape[0]] += 1
+    return jax.vmap(lambda theta, s: rate_table(theta, config, s))(thetas, shared)
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
@@ -256,12 +256,8 @@ def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
     for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
         points = order[start : start + SLICE_BLOCKS * solve_block]
         needed, local = np.unique(table_id[points], return_inverse=True)
-        pieces = []
-        for shared, ids in ((True, needed[needed < masses.shape[0]]), (False, needed[needed >= masses.shape[0]])):
-            if ids.size:
-                tabulate = functools.partial(_rate_tables, config=config, shared=shared)
-                pieces.append(run_padded(tabulate, table_block, [table_theta[ids]]))
-        tables = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)  # in the order of `needed`
+        tabulate = functools.partial(_rate_tables, config=config)
+        tables = run_padded(tabulate, table_block, [table_theta[needed], needed < masses.shape[0]])  # as `needed`
         local = local.ravel()
 
         def in_blocks(stage, rows, tables=tables, local=local, points=points):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike
 
 from . import boltzmann as bz
 from . import constants as c
@@ -61,6 +61,7 @@ __all__ = [
     "point_rate_table",
     "portal_of",
     "prepare",
+    "rate_table",
     "shared_rate_table",
     "shared_rate_table_error",
     "solve",
@@ -239,20 +240,27 @@ def _tabulate_unit_rates(
     )
 
 
+def rate_table(theta: Array, config: Config, shared: ArrayLike) -> UnitRates:
+    """θ's coupling-free rate table: its masses' shared table where ``shared``
+    (:func:`shared_rate_table`), else its own (:func:`point_rate_table`). ``shared`` is a bool that may
+    be traced, so that one compiled program tabulates both kinds (docs/relic.md, "Shared rate tables")."""
+    r = _integration_range(theta, config)
+    own_propagator = (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm)
+    propagator = tuple(jnp.where(shared, 0.0, x) for x in own_propagator)
+    return _tabulate_unit_rates(r, config, propagator, jnp.where(shared, r.tau_end_masses, r.tau_end))
+
+
 def point_rate_table(theta: Array, config: Config) -> UnitRates:
     """The point's own coupling-free rate table: its masses' rates at unit couplings on its own τ grid,
     with its own width in σ_a's propagator below the pole (exact for θ; docs/equations.md A.5.1)."""
-    r = _integration_range(theta, config)
-    return _tabulate_unit_rates(r, config, (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm), r.tau_end)
+    return rate_table(theta, config, False)
 
 
 def shared_rate_table(theta: Array, config: Config) -> UnitRates:
     """The coupling-free rate table of θ's masses and T_R (docs/equations.md A.5.1): the rates at unit
     couplings with a width-free propagator on the τ grid that ends at min(m_dm, m_v)/x_end. One table
     serves every coupling for which :func:`uses_shared_rate_table` holds; θ's couplings enter nothing."""
-    r = _integration_range(theta, config)
-    zero = jnp.zeros_like(r.m_ref)
-    return _tabulate_unit_rates(r, config, (zero, zero, zero), r.tau_end_masses)
+    return rate_table(theta, config, True)
 
 
 def shared_rate_table_error(theta: Array, config: Config) -> Array:
