@@ -34,6 +34,43 @@ def test_compiled_solver_is_stored_reused_and_equal(tmp_path):
     assert isinstance(second.omega_h2, jax.Array) and second.status.dtype == np.int32
 
 
+@pytest.mark.slow  # ≈ 25 s on 2 cores: the stages of a batch compiled twice (the plain run, then afresh to store)
+def test_shared_table_stages_are_stored_reused_and_equal(tmp_path):
+    """A batch with repeated masses (solved in stages with shared rate tables) keeps one executable per
+    stage; a second call loads them all, and every output equals the plain call's bit for bit."""
+    masses, couplings = np.meshgrid([0.1, 0.3], [1e-12, 1e-10, 1e-8], indexing="ij")
+    model = uj.DarkPhotonDM(masses, 3.0 * masses, 1e-9, couplings)
+    settings = uj.Settings(n_grid=32, mode="paper")  # a mode that collocates: every stage runs
+    plain = uj.relic(model, settings)
+    first = uj.relic(model, settings, export_cache=tmp_path)
+    stored = sorted(tmp_path.glob("*" + SUFFIX))
+    assert len(stored) == 5  # the plan, the tables, the collocation candidates, the collocation, the ODE
+    stamps = [path.stat().st_mtime_ns for path in stored]
+    export._load.cache_clear()  # as in a new process: read from the files
+    second = uj.relic(model, settings, export_cache=tmp_path)
+    assert [path.stat().st_mtime_ns for path in sorted(tmp_path.glob("*" + SUFFIX))] == stamps
+    assert np.all(np.asarray(plain.status) == 0)
+    for result in (first, second):
+        for name in ("omega_h2", "status", "mechanism", "ode_steps", "yield_mediator"):
+            np.testing.assert_array_equal(getattr(result, name), getattr(plain, name))
+
+
+@jax.jit
+def _dict_sum(tree):
+    return {"total": tree["a"].sum() + tree["b"].sum()}
+
+
+def test_pytree_arguments_are_keyed_by_their_leaves(tmp_path):
+    """An argument may be a dict of arrays (the rate tables the stages exchange): its leaves' shapes
+    are part of the key, and the stored executable takes and returns the same pytrees."""
+    tree = {"a": np.arange(3.0), "b": np.ones(2)}
+    assert call_compiled(tmp_path, _dict_sum, tree) == {"total": 5.0}
+    assert call_compiled(tmp_path, _dict_sum, tree) == {"total": 5.0}
+    assert len(list(tmp_path.glob("*" + SUFFIX))) == 1
+    assert call_compiled(tmp_path, _dict_sum, {"a": np.arange(4.0), "b": np.ones(2)}) == {"total": 8.0}
+    assert len(list(tmp_path.glob("*" + SUFFIX))) == 2
+
+
 @pytest.mark.slow  # 48 s on 2 cores (two solvers compiled twice); the default run covers call_compiled above
 def test_momentum_distribution_is_stored_reused_and_equal(tmp_path):
     """``momentum_distribution(..., export_cache=DIR)`` (the ``momentum`` command) keeps its executable

@@ -45,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -104,8 +105,9 @@ class LogOmegaObjective(eqx.Module):
     def __call__(self, p):
         raise NotImplementedError
 
-    def batch(self, size: int):
-        """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1))."""
+    def batch(self, size: int, export_cache: str | None = None):
+        """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1)); ``export_cache``:
+        a folder in which a subclass may keep its compiled batch (:func:`contour`'s; unused here)."""
         return eqx.filter_jit(jax.vmap(self))
 
     @property
@@ -179,9 +181,10 @@ class RelicObjective(LogOmegaObjective):
         extras = jnp.stack([getattr(r, name).astype(float) for name in EXTRAS])
         return jnp.log(r.omega_h2), jax.lax.stop_gradient(extras)
 
-    def batch(self, size: int):
-        """The compiled scan chunk function (shared with scans of the same chunk size and settings)."""
-        chunk_fn = chunk_function(self.spec.name, self.settings, not self.tie, size)
+    def batch(self, size: int, export_cache: str | None = None):
+        """The compiled scan chunk function (shared with scans of the same chunk size and settings; its
+        stages kept in ``export_cache`` when given, as :func:`uvmsm_jax.scan`'s)."""
+        chunk_fn = chunk_function(self.spec.name, self.settings, not self.tie, size, export_cache)
         n = len(self.spec.fields)
 
         def run(p):
@@ -525,6 +528,7 @@ def contour(
     solver_chunk: int | None = None,
     progress: bool = False,
     objective_class: type[LogOmegaObjective] = RelicObjective,
+    export_cache: str | os.PathLike | None = None,
 ) -> ContourResult:
     """Solve Ωh²(coupling) = ``target`` at each mediator mass, returning every branch.
 
@@ -547,6 +551,8 @@ def contour(
       of brackets and ≥ 4, at most the default chunk and ``chunk``).
     objective_class: the function solved for (default :class:`RelicObjective`, ln Ωh² of
       :func:`uvmsm_jax.relic`); a :class:`LogOmegaObjective` subclass contours another function.
+    export_cache: a folder in which the bracketing scan's compiled stages are kept, as
+      :func:`uvmsm_jax.scan`'s (the Newton phase is still traced and compiled in each process).
     """
     t_start = time.perf_counter()
 
@@ -607,7 +613,8 @@ def contour(
 
     iu = names.index(unknown)
     ln_tr = 0.0 if settings.t_reheat is None else math.log(float(settings.t_reheat))
-    batch = functools.cache(objective.batch)
+    cache = None if export_cache is None else os.fspath(export_cache)
+    batch = functools.cache(lambda size: objective.batch(size, cache))
 
     def evaluate_points(
         mass_index: np.ndarray, u: np.ndarray, size: int = block

@@ -72,14 +72,15 @@ def call_compiled(
     when missing, unreadable or incomplete).
 
     ``jitted``: a ``jax.jit`` function whose keyword arguments ``static`` are static (their ``repr``
-    must name all they hold). The file's key adds the argument shapes and dtypes and the package and
-    machine digests. Only for concrete inputs: the executable is not differentiable.
+    must name all they hold). The file's key adds the shapes and dtypes of the arguments' leaves (an
+    argument may be a pytree of arrays) and the package and machine digests. Only for concrete inputs:
+    the executable is not differentiable.
     """
     key = "\n".join(
         (
             f"{jitted.__module__}.{getattr(jitted, '__qualname__', jitted)}",  # a jit function has both
             repr(sorted(static.items())),
-            repr([(np.shape(a), _dtype(a).str) for a in args]),
+            repr([(np.shape(a), _dtype(a).str) for a in jax.tree_util.tree_leaves(args)]),
             package_digest(),
             machine_digest(),
         )
@@ -114,10 +115,11 @@ def bound_compiled(
     return functools.partial(call_compiled, directory, jitted, **static)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _load(path: Path, mtime_ns: int, size: int) -> jax.stages.Compiled:
     """The executable stored at ``path``, loaded once per process and file version (``mtime_ns``, ``size``):
-    the chunks of one batch (:func:`~uvmsm_jax._batching.chunk_size`) reuse it."""
+    the chunks of one batch (:func:`~uvmsm_jax._batching.chunk_size`) reuse it, and the stages of a
+    batch with shared rate tables (up to 5 programs, called in turn) stay loaded together."""
     return serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))
 
 

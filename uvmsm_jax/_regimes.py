@@ -17,7 +17,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._batching import default_block, map_blocks, map_concrete_batch
-from ._relic import map_with_shared_tables
+from ._relic import TableArrays, map_with_shared_tables
 from ._validation import is_concrete
 from .codes import mechanism_names
 from .pipeline import N_PARAMETERS, Config, classify, configure, parameters, prepare
@@ -82,8 +82,8 @@ def _classify_batch(thetas: Array, config: Config, block: int) -> Thermalisation
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
-def _classify_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Thermalisation:
-    return jax.vmap(lambda theta, table: _classified(theta, config, table))(thetas, tables)
+def _classify_with_tables(thetas: Array, tables: TableArrays, config: Config) -> Thermalisation:
+    return jax.vmap(lambda theta, table: _classified(theta, config, UnitRates(**table)))(thetas, tables)
 
 
 def thermalisation(model, settings: Settings | None = None) -> Thermalisation:

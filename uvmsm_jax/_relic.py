@@ -11,6 +11,7 @@ discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import os
 
@@ -22,6 +23,7 @@ from jaxtyping import Array
 
 from . import boltzmann as bz
 from ._batching import chunk_size, default_block, map_blocks, map_concrete_batch, pad_rows, run_padded, stage_blocks
+from ._export import bound_compiled
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -189,34 +191,41 @@ def _shares_table(thetas: Array, config: Config) -> Array:
     return jax.vmap(lambda theta: uses_shared_rate_table(theta, config))(thetas)
 
 
+TableArrays = dict[str, Array]
+"""A :class:`~uvmsm_jax.rates.UnitRates` as a dict of its fields: what the stage programs exchange,
+a plain pytree, so that their executables can be kept on disk (:mod:`uvmsm_jax._export`; a stored
+executable does not take or return an ``equinox.Module``)."""
+
+
 @functools.partial(jax.jit, static_argnums=(2,))
-def _rate_tables(thetas: Array, shared: Array, config: Config) -> UnitRates:
+def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     """The rate table of each θ: its masses' shared one where ``shared``, else its own (one program)."""
     STAGE_TRACES["tables", config, thetas.shape[0]] += 1
-    return jax.vmap(lambda theta, s: rate_table(theta, config, s))(thetas, shared)
+    tables = jax.vmap(lambda theta, s: rate_table(theta, config, s))(thetas, shared)
+    return {field.name: getattr(tables, field.name) for field in dataclasses.fields(tables)}
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
-def _solve_with_tables(thetas: Array, tables: UnitRates, config: Config) -> Array:
+def _solve_with_tables(thetas: Array, tables: TableArrays, config: Config) -> Array:
     STAGE_TRACES["solve", config, thetas.shape[0]] += 1
-    return jax.vmap(lambda theta, table: _point_outputs(theta, config, table))(thetas, tables)
+    return jax.vmap(lambda theta, table: _point_outputs(theta, config, UnitRates(**table)))(thetas, tables)
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
-def _collocation_candidates(thetas: Array, tables: UnitRates, config: Config) -> Array:
+def _collocation_candidates(thetas: Array, tables: TableArrays, config: Config) -> Array:
     STAGE_TRACES["candidates", config, thetas.shape[0]] += 1
 
     def candidate(theta, table):
-        prepared = prepare(theta, config, table)
+        prepared = prepare(theta, config, UnitRates(**table))
         return collocation_candidate(prepared, classify(prepared, config), config)
 
     return jax.vmap(candidate)(thetas, tables)
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
-def _collocate_with_tables(thetas: Array, tables: UnitRates, config: Config) -> tuple[Array, Array]:
+def _collocate_with_tables(thetas: Array, tables: TableArrays, config: Config) -> tuple[Array, Array]:
     STAGE_TRACES["collocate", config, thetas.shape[0]] += 1
-    return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, table))(thetas, tables)
+    return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, UnitRates(**table)))(thetas, tables)
 
 
 SLICE_BLOCKS = 64
@@ -224,7 +233,9 @@ SLICE_BLOCKS = 64
 tables, a slice at a time, and only the slice's tables are held (≤ 64 × 32 × ~10 kB on CPU)."""
 
 
-def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
+def map_with_shared_tables(
+    flat: np.ndarray, config: Config, evaluate_slice, export_cache: str | os.PathLike | None = None
+):
     """A stage evaluated on a concrete batch θ (n, 5) with shared rate tables (docs/relic.md, "Shared
     rate tables"), or None when no two distinct points share a table (the tabulation then dominates,
     and one program that tabulates and evaluates each point is as fast).
@@ -234,13 +245,20 @@ def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
     gets its own (blocks of the table stage). Then the distinct points are taken in the order of their
     tables, a slice of :data:`SLICE_BLOCKS` solve blocks at a time (only that slice's tables are
     held): ``evaluate_slice(in_blocks, n)`` returns the slice's results (a pytree of arrays with
-    leading axis n), where ``in_blocks(stage, rows)`` evaluates ``stage(θ, tables, config)`` on the
-    slice's ``rows`` (indices < n) in solve blocks with NumPy leaves. Identical points (e.g. the rows
-    that pad a chunk) are evaluated once. Returns the results for every row of ``flat``."""
+    leading axis n), where ``in_blocks(stage, rows)`` evaluates ``stage(θ, tables, config)`` (tables
+    as :data:`TableArrays`) on the slice's ``rows`` (indices < n) in solve blocks with NumPy leaves.
+    Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for every row of ``flat``. With
+    ``export_cache`` (a folder) every stage runs from its executable kept there
+    (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing."""
+
+    def compiled(stage):
+        """``stage(θ, …, config=config)``, run from its executable in ``export_cache`` when given."""
+        return bound_compiled(export_cache, stage, config=config)
+
     table_block, solve_block = stage_blocks()
     solve_block = chunk_size(flat.shape[0], solve_block)  # a batch smaller than a block: padded to a power of two
     flat, copies = np.unique(flat, axis=0, return_inverse=True)
-    shares = run_padded(functools.partial(_shares_table, config=config), solve_block, [flat])
+    shares = run_padded(compiled(_shares_table), solve_block, [flat])
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
     if masses.shape[0] == np.count_nonzero(shares):
         return None
@@ -256,17 +274,18 @@ def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
     for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
         points = order[start : start + SLICE_BLOCKS * solve_block]
         needed, local = np.unique(table_id[points], return_inverse=True)
-        tabulate = functools.partial(_rate_tables, config=config)
-        tables = run_padded(tabulate, table_block, [table_theta[needed], needed < masses.shape[0]])  # as `needed`
+        shared = needed < masses.shape[0]
+        tables = run_padded(compiled(_rate_tables), table_block, [table_theta[needed], shared])  # as `needed`
         local = local.ravel()
 
         def in_blocks(stage, rows, tables=tables, local=local, points=points):
             """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
+            run = compiled(stage)
             pieces = []
             for first in range(0, rows.size, solve_block):
                 block = pad_rows(rows[first : first + solve_block], solve_block)
                 block_tables = jax.tree_util.tree_map(lambda x, i=local[block]: jnp.asarray(x[i]), tables)
-                result = stage(jnp.asarray(flat[points[block]]), block_tables, config)
+                result = run(jnp.asarray(flat[points[block]]), block_tables)
                 m = min(solve_block, rows.size - first)
                 pieces.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], result))
             return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
@@ -279,11 +298,13 @@ def map_with_shared_tables(flat: np.ndarray, config: Config, evaluate_slice):
     return jax.tree_util.tree_map(lambda x: x[copies.ravel()], results)
 
 
-def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
+def _relic_two_stages(
+    flat: np.ndarray, config: Config, export_cache: str | os.PathLike | None = None
+) -> np.ndarray | None:
     """The :data:`OUTPUT_FIELDS` of a concrete batch θ (n, 5) with shared rate tables
-    (:func:`map_with_shared_tables`): each point adds its couplings to its table and is solved — by
-    collocation where ``Settings.solver`` is "auto" and the collocation is accepted (docs/relic.md,
-    "Collocation"), else by the ODE."""
+    (:func:`map_with_shared_tables`, its stages kept in ``export_cache`` when given): each point adds
+    its couplings to its table and is solved — by collocation where ``Settings.solver`` is "auto" and
+    the collocation is accepted (docs/relic.md, "Collocation"), else by the ODE."""
     collocation = config.settings.solver == "auto" and uses_collocation(config)
 
     def solve_slice(in_blocks, n):
@@ -299,7 +320,7 @@ def _relic_two_stages(flat: np.ndarray, config: Config) -> np.ndarray | None:
             outputs[remaining] = in_blocks(_solve_with_tables, remaining)
         return outputs
 
-    return map_with_shared_tables(flat, config, solve_slice)
+    return map_with_shared_tables(flat, config, solve_slice, export_cache)
 
 
 class RelicResult(eqx.Module):
@@ -383,10 +404,10 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     with respect to every model field and ``Settings.t_reheat``.
 
     ``export_cache``: a folder in which the compiled solver is kept (one executable per
-    model, settings and batch size); a later call with concrete inputs loads it instead of tracing
+    model, settings and batch size; for a batch solved with shared rate tables, ``Settings.rate_tables``,
+    one per stage and block size); a later call with concrete inputs loads it instead of tracing
     (seconds saved per call; the CLI uses ``~/.cache/uvmsm-jax/export``). Ignored for traced inputs
-    (inside ``jit``, ``vmap`` or a derivative), so differentiation is unaffected, and for a batch
-    solved with shared rate tables (``Settings.rate_tables``; its stages are compiled once anyway).
+    (inside ``jit``, ``vmap`` or a derivative), so differentiation is unaffected.
     """
     settings = Settings() if settings is None else settings
     config = configure(model, settings)
@@ -400,7 +421,7 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     flat = theta.reshape(-1, N_PARAMETERS)
     two_stages = None
     if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
-        two_stages = _relic_two_stages(np.asarray(flat), config)
+        two_stages = _relic_two_stages(np.asarray(flat), config, export_cache)
     outputs: Array | np.ndarray
     if two_stages is not None:
         outputs = two_stages

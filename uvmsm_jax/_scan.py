@@ -186,14 +186,17 @@ def data_provenance() -> dict[str, Any]:
 
 
 @functools.cache
-def chunk_function(model: str, settings: Settings, with_t_reheat: bool, size: int) -> Callable:
+def chunk_function(
+    model: str, settings: Settings, with_t_reheat: bool, size: int, export_cache: str | None = None
+) -> Callable:
     """The function evaluating one chunk: ``f(theta) -> dict`` of the :data:`OUTPUTS` (NumPy arrays).
 
     ``theta`` has shape ``(size, P)``: the model fields in ``parameter_names`` order, then T_R when
     ``with_t_reheat``. ``settings`` must have ``t_reheat=None``. The chunk is one concrete batch of
     :func:`uvmsm_jax.relic`: with the default ``Settings.rate_tables="shared"`` its distinct masses
     are tabulated once and the points solved in fixed-size blocks, so every stage compiles once
-    per key however many chunks follow (:func:`chunk_traces`).
+    per key however many chunks follow (:func:`chunk_traces`), and with ``export_cache`` (a folder)
+    they run from the executables kept there, so a later process does not trace them.
     """
     spec = model_spec(model)
     names = spec.fields
@@ -204,7 +207,7 @@ def chunk_function(model: str, settings: Settings, with_t_reheat: bool, size: in
         theta = np.asarray(theta)
         fields = {name: theta[:, i] for i, name in enumerate(names)}
         s = dataclasses.replace(settings, t_reheat=theta[:, len(names)]) if with_t_reheat else settings
-        result = relic(spec.model(**fields), s)
+        result = relic(spec.model(**fields), s, export_cache=export_cache)
         return {name: np.asarray(getattr(result, name)) for name in OUTPUT_NAMES}
 
     return evaluate_chunk
@@ -235,8 +238,10 @@ def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple
     return np.stack([v.ravel() for v in broadcast], axis=-1), t_reheat is not None
 
 
-def _run_chunk(model: str, settings: Settings, with_t_reheat: bool, theta: np.ndarray) -> dict[str, np.ndarray]:
-    return chunk_function(model, static_settings(settings), with_t_reheat, theta.shape[0])(theta)
+def _run_chunk(
+    model: str, settings: Settings, with_t_reheat: bool, theta: np.ndarray, export_cache: str | None = None
+) -> dict[str, np.ndarray]:
+    return chunk_function(model, static_settings(settings), with_t_reheat, theta.shape[0], export_cache)(theta)
 
 
 def evaluate(
@@ -304,6 +309,9 @@ class ScanSpec:
     ratios: tuple[tuple[str, str, float], ...]
     settings: Settings
     block: tuple[int, ...]
+    export_cache: str | None = None
+    """Folder in which the chunk's compiled stages are kept (:func:`uvmsm_jax.relic`'s
+    ``export_cache``); not part of the scan's identity (:meth:`fingerprint`)."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -377,7 +385,7 @@ class ScanSpec:
         }
 
 
-def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
+def make_spec(model, grid, fixed, ratios, settings, chunk, export_cache=None) -> ScanSpec:
     """The :class:`ScanSpec` of a scan (arguments as :func:`scan`); ``ValueError`` naming a bad input."""
     kind = model_spec(model).name
     names = model_spec(kind).fields
@@ -436,7 +444,10 @@ def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
     chunk = default_scan_chunk() if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk))
+    cache = None if export_cache is None else os.fspath(export_cache)
+    return ScanSpec(
+        kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk), cache
+    )
 
 
 def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
@@ -446,7 +457,7 @@ def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
     block_shape = next(iter(values.values())).shape
     theta, with_t_reheat = _columns(spec.model, values, spec.settings)
     m = theta.shape[0]
-    res = _run_chunk(spec.model, spec.settings, with_t_reheat, pad_rows(theta, spec.size))
+    res = _run_chunk(spec.model, spec.settings, with_t_reheat, pad_rows(theta, spec.size), spec.export_cache)
     return k, {name: res[name][:m].reshape(block_shape) for name in OUTPUT_NAMES}
 
 
@@ -716,6 +727,7 @@ def scan(
     scheduler: str | None = None,
     client: Any = None,
     progress: bool = True,
+    export_cache: str | os.PathLike | None = None,
 ):
     """Scan the relic abundance over a grid; returns an :class:`xarray.Dataset`.
 
@@ -737,6 +749,10 @@ def scan(
       (``scheduler`` address, a ``client``, or a LocalCluster of ``workers`` processes).
       ``workers``/``scheduler``/``client`` alone select Dask.
     progress: show a tqdm progress bar on stderr (points/s and ETA).
+    export_cache: a folder in which the compiled stages of a chunk are kept (as
+      :func:`uvmsm_jax.relic`'s): a later scan with the same settings and chunk size, in any process
+      (workers included), loads them instead of tracing and compiling (the CLI uses
+      ``~/.cache/uvmsm-jax/export``). The numbers do not depend on it.
     """
     backend = _choose_backend(backend, workers, scheduler, client)
     path = None if out is None else os.fspath(out)
@@ -767,6 +783,7 @@ def scan(
             store = ScanStore(path, spec)
             store.create()
 
+    spec = dataclasses.replace(spec, export_cache=None if export_cache is None else os.fspath(export_cache))
     done = store.done() if store is not None else set()
     todo = [k for k in range(spec.n_chunks) if k not in done]
     results: dict[str, np.ndarray] = {}  # the outputs of an in-memory scan (no store)

@@ -245,9 +245,8 @@ def rate_table(theta: Array, config: Config, shared: ArrayLike) -> UnitRates:
     (:func:`shared_rate_table`), else its own (:func:`point_rate_table`). ``shared`` is a bool that may
     be traced, so that one compiled program tabulates both kinds (docs/relic.md, "Shared rate tables")."""
     r = _integration_range(theta, config)
-    own_propagator = (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm)
-    propagator = tuple(jnp.where(shared, 0.0, x) for x in own_propagator)
-    return _tabulate_unit_rates(r, config, propagator, jnp.where(shared, r.tau_end_masses, r.tau_end))
+    g_sm, g_dm, width = (jnp.where(shared, 0.0, x) for x in (r.portal.g_sm, r.portal.g_dm, r.width_sm + r.width_dm))
+    return _tabulate_unit_rates(r, config, (g_sm, g_dm, width), jnp.where(shared, r.tau_end_masses, r.tau_end))
 
 
 def point_rate_table(theta: Array, config: Config) -> UnitRates:

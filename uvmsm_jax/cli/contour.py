@@ -16,6 +16,7 @@ from ._common import (
     add_model_arguments,
     add_ratio_argument,
     add_settings_arguments,
+    cache_directory,
     positive_float,
     positive_int,
     range_type,
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace) -> dict:
         tol=args.tol,
         chunk=args.chunk,
         progress=not args.json,
+        export_cache=cache_directory("export"),  # a repeated contour loads its bracketing scan's stages
         **kwargs,
     )
     data = result.as_dict()

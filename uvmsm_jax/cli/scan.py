@@ -22,6 +22,7 @@ from ._common import (
     add_ratio_argument,
     add_settings_arguments,
     argument_type,
+    cache_directory,
     parse_positive_float,
     parse_range,
     positive_int,
@@ -158,6 +159,7 @@ def run(args: argparse.Namespace) -> dict:
             workers=args.workers,
             scheduler=args.scheduler,
             progress=not args.no_progress,
+            export_cache=cache_directory("export"),  # a repeated scan loads its compiled stages
         )
     except ScanMismatchError as err:
         raise UsageError(str(err)) from None
