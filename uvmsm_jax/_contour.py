@@ -106,8 +106,9 @@ class LogOmegaObjective(eqx.Module):
         raise NotImplementedError
 
     def batch(self, size: int, export_cache: str | None = None):
-        """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1)); ``export_cache``:
-        a folder in which a subclass may keep its compiled batch (:func:`contour`'s; unused here)."""
+        """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1)). ``export_cache``
+        (passed only when :func:`contour` is given one): a folder in which the compiled batch may be
+        kept; unused here."""
         return eqx.filter_jit(jax.vmap(self))
 
     @property
@@ -613,8 +614,12 @@ def contour(
 
     iu = names.index(unknown)
     ln_tr = 0.0 if settings.t_reheat is None else math.log(float(settings.t_reheat))
-    cache = None if export_cache is None else os.fspath(export_cache)
-    batch = functools.cache(lambda size: objective.batch(size, cache))
+    cached = (
+        objective.batch
+        if export_cache is None
+        else functools.partial(objective.batch, export_cache=os.fspath(export_cache))
+    )
+    batch = functools.cache(cached)
 
     def evaluate_points(
         mass_index: np.ndarray, u: np.ndarray, size: int = block
