@@ -247,9 +247,9 @@ def map_with_shared_tables(
     held): ``evaluate_slice(in_blocks, n)`` returns the slice's results (a pytree of arrays with
     leading axis n), where ``in_blocks(stage, rows)`` evaluates ``stage(θ, tables, config)`` (tables
     as :data:`TableArrays`) on the slice's ``rows`` (indices < n) in solve blocks with NumPy leaves.
-    Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for every row of ``flat``. With
-    ``export_cache`` (a folder) every stage runs from its executable kept there
-    (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing."""
+    Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for
+    every row of ``flat``. With ``export_cache`` (a folder) every stage runs from its executable kept
+    there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing."""
 
     def compiled(stage):
         """``stage(θ, …, config=config)``, run from its executable in ``export_cache`` when given."""

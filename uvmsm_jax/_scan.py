@@ -385,7 +385,7 @@ class ScanSpec:
         }
 
 
-def make_spec(model, grid, fixed, ratios, settings, chunk, export_cache=None) -> ScanSpec:
+def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
     """The :class:`ScanSpec` of a scan (arguments as :func:`scan`); ``ValueError`` naming a bad input."""
     kind = model_spec(model).name
     names = model_spec(kind).fields
@@ -444,10 +444,7 @@ def make_spec(model, grid, fixed, ratios, settings, chunk, export_cache=None) ->
     chunk = default_scan_chunk() if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    cache = None if export_cache is None else os.fspath(export_cache)
-    return ScanSpec(
-        kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk), cache
-    )
+    return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk))
 
 
 def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
