@@ -74,7 +74,10 @@ def call_compiled(
     ``jitted``: a ``jax.jit`` function whose keyword arguments ``static`` are static (their ``repr``
     must name all they hold). The file's key adds the shapes and dtypes of the arguments' leaves (an
     argument may be a pytree of arrays) and the package and machine digests. Only for concrete inputs:
-    the executable is not differentiable.
+    the executable is not differentiable. Arguments and results must be arrays or containers of
+    arrays (tuples, lists, dicts), not ``equinox.Module`` instances: an executable read back from disk
+    cannot rebuild a module's tree, so every call would fall back to compiling (hence
+    :data:`uvmsm_jax._relic.TableArrays`).
     """
     key = "\n".join(
         (
