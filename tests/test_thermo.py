@@ -102,7 +102,7 @@ def test_fit_branches_continuous_at_switch():
 @pytest.mark.parametrize("name", MODELS)
 def test_clamping_outside_range(name):
     dof = th.degrees_of_freedom(name)
-    n = dof.ln_g_s.shape[0]
+    n = dof.knots.shape[0]
     t_lo, t_hi = math.exp(dof.ln_t_min), math.exp(dof.ln_t_min + (n - 1) * dof.ln_t_step)
     for f in (dof.g_rho, dof.g_s):
         np.testing.assert_allclose(f(np.array([1e-9, t_lo * 0.5])), f(t_lo), rtol=1e-14)

@@ -51,6 +51,10 @@ def _ln(T: ArrayLike) -> Array:
     return jnp.log(jnp.asarray(T, jnp.float64))
 
 
+_LN_G_RHO, _LN_G_S = 0, 2
+"""Columns of :attr:`DegreesOfFreedom.knots`: a spline's node values; the next column holds its node slopes."""
+
+
 class DegreesOfFreedom(eqx.Module):
     """Effective degrees of freedom g*ρ(T) and g*s(T) of the SM plasma (docs/equations.md D.1).
 
@@ -58,63 +62,68 @@ class DegreesOfFreedom(eqx.Module):
     against ln(T/GeV) on the uniform grid ``ln_t_min + i·ln_t_step``. Outside the grid the values
     are clamped to the boundary values (D4), and the spline's end slopes are zero so the clamped
     function stays C¹. All methods take T in GeV (any shape) and are elementwise.
+
+    ``knots`` (n, 4): per node ln g*ρ, its slope, ln g*s, its slope. An evaluation reads the two rows
+    of its interval (two gathers) for all of them: the background of every rate table evaluation in
+    the stiff solve (:meth:`log_background`) read each of the four with its own gather before, which
+    was a large part of the solve's time (docs/relic.md, "ODE").
     """
 
-    ln_g_rho: Float[Array, " n"]
-    slope_ln_g_rho: Float[Array, " n"]
-    ln_g_s: Float[Array, " n"]
-    slope_ln_g_s: Float[Array, " n"]
+    knots: Float[Array, "n 4"]
     ln_t_min: float = eqx.field(static=True)
     ln_t_step: float = eqx.field(static=True)
 
-    def _locate(self, ln_t):
-        """Interval index i, local coordinate s ∈ [0, 1] for ln(T/GeV) (clamped to the grid)."""
-        n = self.ln_g_s.shape[0]
+    def _rows(self, ln_t):
+        """The knots at both ends of the interval of ln(T/GeV) (clamped to the grid) and the local
+        coordinate s ∈ [0, 1] in it."""
+        n = self.knots.shape[0]
         ln_t_max = self.ln_t_min + (n - 1) * self.ln_t_step
         u = (jnp.clip(ln_t, self.ln_t_min, ln_t_max) - self.ln_t_min) / self.ln_t_step
         i = jnp.clip(jnp.floor(u), 0, n - 2).astype(jnp.int32)
-        return i, u - i
+        return self.knots[i], self.knots[i + 1], u - i
 
-    def _spline(self, values, slopes, ln_t):
-        """Cubic Hermite value of the spline at ln(T/GeV)."""
-        i, s = self._locate(ln_t)
+    def _spline(self, rows, column):
+        """Cubic Hermite value of the spline in ``column`` at the point of ``rows`` (:meth:`_rows`)."""
+        lo, hi, s = rows
         h = self.ln_t_step
-        return cubic_hermite(values[i], values[i + 1], h * slopes[i], h * slopes[i + 1], s)
+        return cubic_hermite(lo[..., column], hi[..., column], h * lo[..., column + 1], h * hi[..., column + 1], s)
 
-    def _spline_slope(self, values, slopes, ln_t):
-        """d(spline)/d ln T at ln(T/GeV); the end slopes are zero, so this is also 0 where T is clamped."""
-        i, s = self._locate(ln_t)
+    def _spline_slope(self, rows, column):
+        """d(spline)/d ln T at the point of ``rows``; the end slopes are zero, so this is also 0 where T
+        is clamped."""
+        lo, hi, s = rows
         h = self.ln_t_step
         s2 = s * s
         return (
-            (6 * s - 6 * s2) * (values[i + 1] - values[i]) / h
-            + (3 * s2 - 4 * s + 1) * slopes[i]
-            + (3 * s2 - 2 * s) * slopes[i + 1]
+            (6 * s - 6 * s2) * (hi[..., column] - lo[..., column]) / h
+            + (3 * s2 - 4 * s + 1) * lo[..., column + 1]
+            + (3 * s2 - 2 * s) * hi[..., column + 1]
         )
 
     @jit_when_eager
     def g_rho(self, T: ArrayLike) -> Float[Array, ...]:
         """g*(T) ≡ g*ρ, energy-density degrees of freedom (G2, G3); T in GeV."""
-        return jnp.exp(self._spline(self.ln_g_rho, self.slope_ln_g_rho, _ln(T)))
+        return jnp.exp(self._spline(self._rows(_ln(T)), _LN_G_RHO))
 
     @jit_when_eager
     def g_s(self, T: ArrayLike) -> Float[Array, ...]:
         """g*s(T), entropy degrees of freedom (G2, G4); T in GeV."""
-        return jnp.exp(self._spline(self.ln_g_s, self.slope_ln_g_s, _ln(T)))
+        return jnp.exp(self._spline(self._rows(_ln(T)), _LN_G_S))
 
     @jit_when_eager
     def delta(self, T: ArrayLike) -> Float[Array, ...]:
         """δ(T) = (1/3) d ln g*s / d ln T of (G5); dimensionless, T in GeV (0 outside the grid)."""
-        return self._spline_slope(self.ln_g_s, self.slope_ln_g_s, _ln(T)) / 3.0
+        return self._spline_slope(self._rows(_ln(T)), _LN_G_S) / 3.0
 
     def log_background(self, ln_t: Array, entropy_derivative: bool, g_s_equals_g_rho: bool) -> Array:
         """(ln(1 + δ), ln g*s, ln g*ρ) at ln(T/GeV) = ``ln_t`` (shape (…, 3)): the plasma's part of
         every rate coefficient and equilibrium yield (docs/equations.md G5, A.5.1). δ = 0 unless
         ``entropy_derivative``; ``g_s_equals_g_rho``: g*s = g*ρ (K11)."""
-        ln_g_rho = self._spline(self.ln_g_rho, self.slope_ln_g_rho, ln_t)
-        ln_g_s = ln_g_rho if g_s_equals_g_rho else self._spline(self.ln_g_s, self.slope_ln_g_s, ln_t)
+        rows = self._rows(ln_t)
+        ln_g_rho = self._spline(rows, _LN_G_RHO)
+        ln_g_s = ln_g_rho if g_s_equals_g_rho else self._spline(rows, _LN_G_S)
         if entropy_derivative:
-            log_entropy_factor = jnp.log1p(self._spline_slope(self.ln_g_s, self.slope_ln_g_s, ln_t) / 3.0)
+            log_entropy_factor = jnp.log1p(self._spline_slope(rows, _LN_G_S) / 3.0)
         else:
             log_entropy_factor = jnp.zeros_like(ln_g_rho)
         return jnp.stack([log_entropy_factor, ln_g_s, ln_g_rho], axis=-1)
@@ -160,13 +169,9 @@ def _from_uniform_samples(ln_t: np.ndarray, g_rho: np.ndarray, g_s: np.ndarray) 
     if np.max(np.abs(ln_t - (ln_t[0] + step * np.arange(len(ln_t))))) > 1e-3 * step:
         raise ValueError("g* table is not uniform in ln T")
     ln_g_rho, ln_g_s = np.log(g_rho), np.log(g_s)
+    columns = (ln_g_rho, _clamped_spline_slopes(ln_g_rho, step), ln_g_s, _clamped_spline_slopes(ln_g_s, step))
     return DegreesOfFreedom(
-        ln_g_rho=jnp.asarray(ln_g_rho),
-        slope_ln_g_rho=jnp.asarray(_clamped_spline_slopes(ln_g_rho, step)),
-        ln_g_s=jnp.asarray(ln_g_s),
-        slope_ln_g_s=jnp.asarray(_clamped_spline_slopes(ln_g_s, step)),
-        ln_t_min=float(ln_t[0]),
-        ln_t_step=float(step),
+        knots=jnp.asarray(np.stack(columns, axis=-1)), ln_t_min=float(ln_t[0]), ln_t_step=float(step)
     )
 
 
