@@ -361,12 +361,12 @@ def collocate(table: RateTable, switches: SystemSwitches, y0: Array, subdivision
     annihilation = e(q[..., LOG_K_A]) - e(q[..., LOG_K_A_SHIFT])
     dm_sink = annihilation + e(q[..., LOG_K_C]) + 2.0 * e(q[..., LOG_D_DM_INVERSE])
     dm_source = e(q[..., LOG_K_A] + 2 * q[..., LOG_Y_DM_EQ]) - e(q[..., LOG_K_A_SHIFT] + 2 * q[..., LOG_Y_DM_EQ])
-    mediator_sink = e(q[..., LOG_K_B]) + e(q[..., LOG_K_C_REVERSE])
-    mediator_decay = e(q[..., LOG_D_SM]) + depletion * e(q[..., LOG_D_DM])
-    mediator_source = e(q[..., LOG_K_B] + 2 * q[..., LOG_Y_V_EQ]) + e(q[..., LOG_D_SM] + q[..., LOG_Y_V_EQ])
-    dm_to_mediator = e(q[..., LOG_K_C]) + depletion * e(q[..., LOG_D_DM_INVERSE])
     dm_from_mediator = e(q[..., LOG_K_C_REVERSE])
     dm_decay = e(q[..., LOG_D_DM])
+    mediator_sink = e(q[..., LOG_K_B]) + dm_from_mediator
+    mediator_decay = e(q[..., LOG_D_SM]) + depletion * dm_decay
+    mediator_source = e(q[..., LOG_K_B] + 2 * q[..., LOG_Y_V_EQ]) + e(q[..., LOG_D_SM] + q[..., LOG_Y_V_EQ])
+    dm_to_mediator = e(q[..., LOG_K_C]) + depletion * e(q[..., LOG_D_DM_INVERSE])
 
     def sweep(_, state):
         y_dm, y_v, _ = state
