@@ -1,9 +1,15 @@
 """Fixed chunk sizes of a concrete batch (docs/relic.md, "Batches"): every batch size is served by the
 same few compiled programs, and padding never reaches a result."""
 
-import jax
-import numpy as np
+import threading
+import time
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from uvmsm_jax import _batching
 from uvmsm_jax._batching import (
     CHUNK_BLOCKS,
     GPU_BLOCK_RANGE,
@@ -15,6 +21,8 @@ from uvmsm_jax._batching import (
     gpu_block,
     map_blocks,
     map_chunks,
+    map_concurrently,
+    run_padded,
 )
 
 
@@ -88,3 +96,103 @@ def test_gpu_block_fills_half_the_device_memory_in_powers_of_two():
         assert block & (block - 1) == 0 and GPU_BLOCK_RANGE[0] <= block <= GPU_BLOCK_RANGE[1]
         assert block == GPU_BLOCK_RANGE[0] or block * RELIC_BYTES_PER_POINT <= 0.5 * limit
         assert block == GPU_BLOCK_RANGE[1] or 2 * block * RELIC_BYTES_PER_POINT > 0.5 * limit
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    """Two calls at once, whatever the machine (the CI machine has 2 cores; this one may have 1)."""
+    monkeypatch.setattr(_batching, "host_workers", lambda: 2)
+
+
+def test_concurrent_calls_run_two_at_a_time_in_order(two_workers):
+    """The calls run two at once: the first two meet at a barrier, which only calls running at the
+    same time can pass; never more than two run. The results come back in the order of the items."""
+    barrier = threading.Barrier(2, timeout=30)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def call(i):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        if i < 2:
+            barrier.wait()
+        time.sleep(0.002 * (7 - i))  # later items finish first
+        with lock:
+            running[0] -= 1
+        return 10 * i
+
+    assert map_concurrently(call, range(7)) == [10 * i for i in range(7)]
+    assert most[0] == 2
+    assert map_concurrently(call, []) == []
+
+
+def test_a_program_called_from_two_threads_at_once_compiles_once(two_workers):
+    traces = []
+
+    @jax.jit
+    def twice(x):
+        traces.append(x.shape)
+        time.sleep(0.2)  # a slow trace: the other thread arrives while it runs
+        return 2.0 * x
+
+    out = run_padded(twice, 4, [np.arange(16.0)])
+    np.testing.assert_array_equal(out, 2.0 * np.arange(16.0))
+    assert traces == [(4,)]
+
+
+def test_a_call_inside_a_worker_runs_its_items_in_that_worker(two_workers):
+    """A batch function mapped in blocks may itself map blocks (a contour's bracketing chunks call the
+    scan's stages): inside a worker its items run there, one after another, not on new threads."""
+    seen = {}
+
+    def inner(j):
+        return threading.get_ident()
+
+    def outer(i):
+        seen[i] = (threading.get_ident(), map_concurrently(inner, range(4)))
+        return i
+
+    assert map_concurrently(outer, range(5)) == list(range(5))
+    main = threading.get_ident()
+    for ident, inner_idents in seen.values():
+        assert ident != main and set(inner_idents) == {ident}
+
+
+def test_a_failing_call_cancels_the_calls_not_yet_started(two_workers):
+    started = []
+
+    def call(i):
+        started.append(i)
+        if i == 1:
+            raise ValueError("call 1 failed")
+        time.sleep(0.02)
+        return i
+
+    with pytest.raises(ValueError, match="call 1 failed"):
+        map_concurrently(call, range(200))
+    assert len(started) < 50
+
+
+def test_concurrent_chunks_equal_chunks_one_after_another(two_workers, monkeypatch):
+    """A compiled solver-like loop (a vmapped while loop with a data-dependent trip count) on 13 padded
+    chunks: bit-identical results with two calls at once and with one."""
+
+    @jax.jit
+    def newton_sqrt(x):
+        def step(carry):
+            y, k = carry
+            return 0.5 * (y + x / y), k + 1
+
+        def go_on(carry):
+            y, k = carry
+            return jnp.any(jnp.abs(y * y - x) > 1e-14 * x) & (k < 200)
+
+        return jax.lax.while_loop(go_on, step, (jnp.ones_like(x) + x, 0))[0]
+
+    rows = np.geomspace(1e-3, 1e6, 100)
+    together = run_padded(newton_sqrt, 8, [rows])
+    monkeypatch.setattr(_batching, "host_workers", lambda: 1)
+    in_turn = run_padded(newton_sqrt, 8, [rows])
+    assert together.tobytes() == in_turn.tobytes()
+    np.testing.assert_allclose(together, np.sqrt(rows), rtol=1e-13)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import subprocess
@@ -47,6 +48,7 @@ def test_shared_table_stages_are_stored_reused_and_equal(tmp_path):
     assert len(stored) == 5  # the plan, the tables, the collocation candidates, the collocation, the ODE
     stamps = [path.stat().st_mtime_ns for path in stored]
     export._load.cache_clear()  # as in a new process: read from the files
+    export._RAN.clear()
     second = uj.relic(model, settings, export_cache=tmp_path)
     assert [path.stat().st_mtime_ns for path in sorted(tmp_path.glob("*" + SUFFIX))] == stamps
     assert np.all(np.asarray(plain.status) == 0)
@@ -69,6 +71,29 @@ def test_pytree_arguments_are_keyed_by_their_leaves(tmp_path):
     assert len(list(tmp_path.glob("*" + SUFFIX))) == 1
     assert call_compiled(tmp_path, _dict_sum, {"a": np.arange(4.0), "b": np.ones(2)}) == {"total": 8.0}
     assert len(list(tmp_path.glob("*" + SUFFIX))) == 2
+
+
+@jax.jit
+def _slow_trace_sum(x):
+    time.sleep(0.3)  # the other threads arrive while the first compiles
+    return {"total": jnp.sum(x**2)}
+
+
+def test_threads_calling_a_missing_executable_store_it_once(tmp_path):
+    """Four threads call a program whose executable is not stored yet (the blocks of a batch run on
+    every core): one compiles and stores it, the others wait and load it; every result is right."""
+    x = np.arange(5.0)
+    stamps = []
+
+    def call(_):
+        out = call_compiled(tmp_path, _slow_trace_sum, x)
+        stamps.append(tuple(p.stat().st_mtime_ns for p in tmp_path.glob("*" + SUFFIX)))
+        return float(out["total"])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(call, range(8))) == [30.0] * 8
+    (stored,) = tmp_path.glob("*" + SUFFIX)
+    assert set(stamps) == {(stored.stat().st_mtime_ns,)}  # written once, never replaced
 
 
 @pytest.mark.slow  # 48 s on 2 cores (two solvers compiled twice); the default run covers call_compiled above

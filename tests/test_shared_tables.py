@@ -148,6 +148,29 @@ def test_stages_compile_once_per_configuration():
     assert all(n == 1 for n in counts.values()), counts
 
 
+# slow: compiles the stages for blocks of 32 (~25 s); the concurrency itself is checked by default in test_batching.py
+@pytest.mark.slow
+def test_blocks_on_every_core_equal_blocks_one_after_another(monkeypatch):
+    """A batch with shared tables runs its solve blocks (and its tables) two at a time on CPU: every
+    output equals the one of the blocks run one after another, bit for bit, with several blocks in
+    every stage (3 masses × 40 couplings: the collocation and the ODE both get points)."""
+    from uvmsm_jax import _batching
+
+    m_zp = np.repeat([0.03, 0.4, 5.0], 40)
+    g_bl = np.tile(np.geomspace(1e-10, 1.0, 40), 3)
+    model = uj.UVMSM(1.5 * m_zp, m_zp, g_bl)
+    monkeypatch.setattr(_batching, "host_workers", lambda: 2)
+    together = uj.relic(model)
+    monkeypatch.setattr(_batching, "host_workers", lambda: 1)
+    in_turn = uj.relic(model)
+    for field in ("omega_h2", "yield_dm", "yield_mediator", "status", "mechanism", "ode_steps", "t_dec"):
+        a, b = np.asarray(getattr(together, field)), np.asarray(getattr(in_turn, field))
+        assert a.tobytes() == b.tobytes(), field
+    steps = np.asarray(in_turn.ode_steps)
+    assert np.all(np.asarray(in_turn.status) == 0)
+    assert np.sum(steps == 0) > 32 and np.sum(steps > 0) > 32  # collocated and ODE points, > 1 block each
+
+
 def test_invalid_points_in_a_shared_batch_do_not_touch_their_neighbours():
     """A batch with repeated masses whose couplings include NaN and a negative value: those points get
     status 1 (invalid input) and NaN Ωh², the valid ones the numbers they get without them; a point

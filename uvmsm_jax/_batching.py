@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +33,11 @@ __all__ = [
     "default_chunk",
     "default_scan_chunk",
     "gpu_block",
+    "host_workers",
     "map_blocks",
     "map_chunks",
     "map_concrete_batch",
+    "map_concurrently",
     "pad_rows",
     "run_padded",
     "stage_blocks",
@@ -196,17 +200,62 @@ def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([rows, np.repeat(rows[-1:], size - n, axis=0)])
 
 
+def host_workers() -> int:
+    """Compiled calls of a concrete batch run at once (:func:`map_concurrently`): one per CPU core the
+    process may use on CPU, where a vmapped solve block is a sequential loop that keeps about one
+    core busy (a warm 16 × 200 scan on 2 cores: 4.4–5.0 s one block at a time, 3.5–4.2 s two at a
+    time; benchmarks/README.md, "Blocks on every core"); 1 on a GPU, whose blocks fill half its
+    memory and would queue on its one stream anyway."""
+    if _on_gpu():
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_WORKER = threading.local()
+
+
+def _in_worker(fn: Callable[[_T], _R], item: _T) -> _R:
+    _WORKER.active = True
+    try:
+        return fn(item)
+    finally:
+        _WORKER.active = False
+
+
+def map_concurrently(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+    """``[fn(item) for item in items]`` with up to :func:`host_workers` calls at once, for ``fn`` that
+    runs compiled programs (JAX releases the GIL while one runs; the results are those of the calls
+    one after another, bit for bit). Threads that call a program not yet compiled wait for one
+    compilation (JAX's own; a stored executable is loaded under a lock, :mod:`uvmsm_jax._export`).
+    A call made inside a worker (a batch function that is itself mapped in blocks) runs its items
+    there, one after another. When a call raises (or the wait is interrupted), the calls not yet
+    started are cancelled and the exception propagates."""
+    items = list(items)
+    workers = 1 if getattr(_WORKER, "active", False) else min(host_workers(), len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    pool = concurrent.futures.ThreadPoolExecutor(workers)
+    try:
+        return list(pool.map(lambda item: _in_worker(fn, item), items))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 def run_padded(fn, size: int, arrays: Sequence[np.ndarray], *extra) -> Any:
     """Call a vmapped function on fixed-size chunks of ``arrays`` (the last one padded with its last
-    row), so every chunk reuses one compiled function; ``extra`` is passed whole to each call.
+    row), so every chunk reuses one compiled function; ``extra`` is passed whole to each call. The
+    chunks run on :func:`host_workers` threads (:func:`map_concurrently`).
 
     Returns ``fn``'s output pytree (an array, a tuple or a dict of arrays) with NumPy leaves.
     """
     n = arrays[0].shape[0]
-    pieces = []
-    for start in range(0, n, size):
-        block = [pad_rows(a[start : start + size], size) for a in arrays]
-        m = min(size, n - start)
-        out = fn(*(jnp.asarray(b) for b in block), *(jnp.asarray(e) for e in extra))
-        pieces.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], out))
+    extra = tuple(jnp.asarray(e) for e in extra)
+
+    def chunk(start: int) -> Any:
+        out = fn(*(jnp.asarray(pad_rows(a[start : start + size], size)) for a in arrays), *extra)
+        return jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(size, n - start)], out)
+
+    pieces = map_concurrently(chunk, range(0, n, size))
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)

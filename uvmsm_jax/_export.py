@@ -21,6 +21,7 @@ import importlib.resources
 import os
 import pickle
 import platform
+import threading
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,58 @@ def call_compiled(
         )
     )
     path = Path(directory) / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
-    if path.is_file():
-        try:  # loaded and run to the end: a defect shows when the result is fetched
-            stat = path.stat()
-            return jax.block_until_ready(_load(path, stat.st_mtime_ns, stat.st_size)(*args))
+    executable = _executable_run_before(path)
+    if executable is None:
+        with _path_lock(path):  # threads calling the same program: one loads (or compiles and stores) it
+            executable = _executable_run_before(path)
+            if executable is None:
+                return _first_call(path, jitted, args, static)
+    return executable(*args)
+
+
+_RAN: set[tuple[Path, int, int]] = set()
+"""Stored executables (path, mtime_ns, size) that this process loaded and ran to the end once: later
+calls, from any thread, run them without the lock."""
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _path_lock(path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path, threading.Lock())
+
+
+def _version(path: Path) -> tuple[Path, int, int] | None:
+    """(path, mtime_ns, size) of a stored executable, None when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+def _executable_run_before(path: Path) -> jax.stages.Compiled | None:
+    """The executable stored at ``path`` if this process has loaded and run that version of it once;
+    None otherwise, or when it is gone (another process trimmed the folder)."""
+    version = _version(path)
+    if version is None or version not in _RAN:
+        return None
+    try:
+        return _load(*version)
+    except Exception:
+        _RAN.discard(version)
+        return None
+
+
+def _first_call(path: Path, jitted: jax.stages.Wrapped, args: tuple, static: dict) -> Any:
+    """:func:`call_compiled` until the stored executable has run once in this process: loaded and run
+    to the end (a defect shows when the result is fetched), else compiled afresh and stored."""
+    version = _version(path)
+    if version is not None:
+        try:
+            result = jax.block_until_ready(_load(*version)(*args))
+            _RAN.add(version)
+            return result
         except Exception:  # truncated, incomplete or written by another serialiser: compile again
             pass
     compiled = _compile_afresh(jitted, *args, **static)
@@ -142,14 +191,18 @@ def _compile_afresh(jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hash
     persistent cache serialises without some of its functions (jax 0.10.2: loading it again fails
     with "Function … not found"). Whether that cache is used is decided once per process, hence the
     resets; :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
-    enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
-    jax.config.update("jax_enable_compilation_cache", False)
-    compilation_cache.reset_cache()
-    try:
-        return jitted.lower(*args, **static).compile(compiler_options=FRESH_COMPILE_OPTIONS)
-    finally:
-        jax.config.update("jax_enable_compilation_cache", enabled)
+    with _FRESH_COMPILE_LOCK:  # the switch is global: one such compilation at a time
+        enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
+        jax.config.update("jax_enable_compilation_cache", False)
         compilation_cache.reset_cache()
+        try:
+            return jitted.lower(*args, **static).compile(compiler_options=FRESH_COMPILE_OPTIONS)
+        finally:
+            jax.config.update("jax_enable_compilation_cache", enabled)
+            compilation_cache.reset_cache()
+
+
+_FRESH_COMPILE_LOCK = threading.Lock()
 
 
 def _trim(directory: Path, keep: Path) -> None:

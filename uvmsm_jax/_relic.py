@@ -22,7 +22,16 @@ import numpy as np
 from jaxtyping import Array
 
 from . import boltzmann as bz
-from ._batching import chunk_size, default_block, map_blocks, map_concrete_batch, pad_rows, run_padded, stage_blocks
+from ._batching import (
+    chunk_size,
+    default_block,
+    map_blocks,
+    map_concrete_batch,
+    map_concurrently,
+    pad_rows,
+    run_padded,
+    stage_blocks,
+)
 from ._export import bound_compiled
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
@@ -281,13 +290,14 @@ def map_with_shared_tables(
         def in_blocks(stage, rows, tables=tables, local=local, points=points):
             """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
             run = compiled(stage)
-            pieces = []
-            for first in range(0, rows.size, solve_block):
+
+            def one(first):
                 block = pad_rows(rows[first : first + solve_block], solve_block)
                 block_tables = jax.tree_util.tree_map(lambda x, i=local[block]: jnp.asarray(x[i]), tables)
                 result = run(jnp.asarray(flat[points[block]]), block_tables)
-                m = min(solve_block, rows.size - first)
-                pieces.append(jax.tree_util.tree_map(lambda x, m=m: np.asarray(x)[:m], result))
+                return jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(solve_block, rows.size - first)], result)
+
+            pieces = map_concurrently(one, range(0, rows.size, solve_block))
             return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
 
         part = evaluate_slice(in_blocks, points.size)
