@@ -203,7 +203,7 @@ def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:
 def host_workers() -> int:
     """Compiled calls of a concrete batch run at once (:func:`map_concurrently`): one per CPU core the
     process may use on CPU, where a vmapped solve block is a sequential loop that keeps about one
-    core busy (a warm 16 × 200 scan on 2 cores: 4.4–5.0 s one block at a time, 3.5–4.2 s two at a
+    core busy (a warm 16 × 200 scan on 2 cores: 4.7–6.2 s one block at a time, 3.5–4.0 s two at a
     time; benchmarks/README.md, "Blocks on every core"); 1 on a GPU, whose blocks fill half its
     memory and would queue on its one stream anyway."""
     if _on_gpu():

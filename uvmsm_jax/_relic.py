@@ -255,7 +255,8 @@ def map_with_shared_tables(
     tables, a slice of :data:`SLICE_BLOCKS` solve blocks at a time (only that slice's tables are
     held): ``evaluate_slice(in_blocks, n)`` returns the slice's results (a pytree of arrays with
     leading axis n), where ``in_blocks(stage, rows)`` evaluates ``stage(θ, tables, config)`` (tables
-    as :data:`TableArrays`) on the slice's ``rows`` (indices < n) in solve blocks with NumPy leaves.
+    as :data:`TableArrays`) on the slice's ``rows`` (indices < n) in solve blocks with NumPy leaves,
+    the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables).
     Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for
     every row of ``flat``. With ``export_cache`` (a folder) every stage runs from its executable kept
     there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing."""
