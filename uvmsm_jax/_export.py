@@ -92,7 +92,7 @@ def call_compiled(
     path = Path(directory) / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
     executable = _executable_run_before(path)
     if executable is None:
-        with _path_lock(path):  # threads calling the same program: one loads (or compiles and stores) it
+        with _FIRST_CALLS:  # threads calling the same program: one loads (or compiles and stores) it
             executable = _executable_run_before(path)
             if executable is None:
                 return _first_call(path, jitted, args, static)
@@ -102,13 +102,10 @@ def call_compiled(
 _RAN: set[tuple[Path, int, int]] = set()
 """Stored executables (path, mtime_ns, size) that this process loaded and ran to the end once: later
 calls, from any thread, run them without the lock."""
-_LOCKS: dict[Path, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _path_lock(path: Path) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(path, threading.Lock())
+_FIRST_CALLS = threading.Lock()
+"""Held while an executable is loaded and first run, or compiled and stored (:func:`_first_call`): the
+threads of a batch store a missing file once, and :func:`_compile_afresh`'s global switch is never
+flipped by two threads at once."""
 
 
 def _version(path: Path) -> tuple[Path, int, int] | None:
@@ -190,19 +187,15 @@ def _compile_afresh(jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hash
     """Compiled by XLA, never read from JAX's compilation caches: on CPU an executable loaded from the
     persistent cache serialises without some of its functions (jax 0.10.2: loading it again fails
     with "Function … not found"). Whether that cache is used is decided once per process, hence the
-    resets; :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
-    with _FRESH_COMPILE_LOCK:  # the switch is global: one such compilation at a time
-        enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
-        jax.config.update("jax_enable_compilation_cache", False)
+    resets (under :data:`_FIRST_CALLS`); :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
+    enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        return jitted.lower(*args, **static).compile(compiler_options=FRESH_COMPILE_OPTIONS)
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
         compilation_cache.reset_cache()
-        try:
-            return jitted.lower(*args, **static).compile(compiler_options=FRESH_COMPILE_OPTIONS)
-        finally:
-            jax.config.update("jax_enable_compilation_cache", enabled)
-            compilation_cache.reset_cache()
-
-
-_FRESH_COMPILE_LOCK = threading.Lock()
 
 
 def _trim(directory: Path, keep: Path) -> None:
