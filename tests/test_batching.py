@@ -104,6 +104,15 @@ def two_workers(monkeypatch):
     monkeypatch.setattr(_batching, "host_workers", lambda: 2)
 
 
+def test_host_workers_are_the_usable_cores_up_to_the_cap(monkeypatch):
+    monkeypatch.setattr(_batching, "_on_gpu", lambda: False)
+    for cores, expected in ((1, 1), (2, 2), (8, 8), (64, _batching.HOST_WORKERS_MAX)):
+        monkeypatch.setattr(_batching.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert _batching.host_workers() == expected
+    monkeypatch.setattr(_batching, "_on_gpu", lambda: True)
+    assert _batching.host_workers() == 1
+
+
 def test_concurrent_calls_run_two_at_a_time_in_order(two_workers):
     """The calls run two at once: the first two meet at a barrier, which only calls running at the
     same time can pass; never more than two run. The results come back in the order of the items."""

@@ -25,6 +25,7 @@ __all__ = [
     "GPU_MEMORY_SHARE",
     "GPU_SOLVE_BLOCK",
     "GPU_TABLE_BLOCK",
+    "HOST_WORKERS_MAX",
     "MOMENTUM_BYTES_PER_POINT",
     "RELIC_BYTES_PER_POINT",
     "SCAN_CHUNK_BLOCKS",
@@ -200,15 +201,22 @@ def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([rows, np.repeat(rows[-1:], size - n, axis=0)])
 
 
+HOST_WORKERS_MAX = 8
+"""Most compiled calls run at once on CPU: each holds its block's working memory (a 128-point call of
+:func:`uvmsm_jax.momentum_distribution` ≈ 0.5 GB, :data:`MOMENTUM_BYTES_PER_POINT`), and the gain was
+measured on 2 cores only. A larger machine is better used by a scan's process workers."""
+
+
 def host_workers() -> int:
     """Compiled calls of a concrete batch run at once (:func:`map_concurrently`): one per CPU core the
-    process may use on CPU, where a vmapped solve block is a sequential loop that keeps about one
-    core busy (a warm 16 × 200 scan on 2 cores: 4.7–6.2 s one block at a time, 3.5–4.0 s two at a
-    time; benchmarks/README.md, "Blocks on every core"); 1 on a GPU, whose blocks fill half its
-    memory and would queue on its one stream anyway."""
+    process may use on CPU, at most :data:`HOST_WORKERS_MAX`, where a vmapped solve block is a
+    sequential loop that keeps about one core busy (a warm 16 × 200 scan on 2 cores: 4.7–6.2 s one
+    block at a time, 3.5–4.0 s two at a time; benchmarks/README.md, "Blocks on every core"); 1 on a
+    GPU, whose blocks fill half its memory and would queue on its one stream anyway."""
     if _on_gpu():
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, HOST_WORKERS_MAX)
 
 
 _T = TypeVar("_T")
