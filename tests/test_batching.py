@@ -175,7 +175,7 @@ def test_a_failing_call_cancels_the_calls_not_yet_started(two_workers):
         started.append(i)
         if i == 1:
             raise ValueError("call 1 failed")
-        time.sleep(0.02)
+        time.sleep(0.05)  # 50 calls on 2 workers: 1.25 s, far more than the failure takes to reach the caller
         return i
 
     with pytest.raises(ValueError, match="call 1 failed"):
