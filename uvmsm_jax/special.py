@@ -21,9 +21,9 @@ Method (relative error ≲ 2e-15 against mpmath on 1e-6 ≤ x ≤ 1e4; see tests
   evaluated as the same polynomial in the monomial basis by Horner's rule (the monomial
   coefficients, converted at import, are bounded by 1.4 and sum to < 1.5 in magnitude on |t| ≤ 1,
   so no accuracy is lost); under XLA:CPU Clenshaw's recurrence made a K̂₁ evaluation ≈ 2× slower.
-  On CPU the polynomial is divided by √x: XLA:CPU's float64 rsqrt, into which it otherwise turns
-  that division, took 4.2 ns an element against 1.3 ns for the square root and the division, and a
-  K̂₁ evaluation 28 ns against 12 ns (other platforms keep the rsqrt).
+  On CPU the polynomial is divided by √x rather than multiplied by rsqrt(x): XLA:CPU's float64 rsqrt
+  took 4.2 ns an element against 1.3 ns for a square root and a division, and a K̂₁ evaluation 28 ns
+  against 12 ns; other platforms keep the rsqrt (``jax.lax.platform_dependent``).
 * K₂ = K₀ + (2/x) K₁.
 
 Derivatives use ``jax.custom_jvp`` with the exact identities K₀′ = −K₁, K₁′ = −K₀ − K₁/x,
@@ -149,14 +149,21 @@ def _scaled_k01_small(x):
 def _scaled_k01_large(x):
     """(eˣK₀, eˣK₁) for x > 2 from the Chebyshev series of √x eˣ K_ν (in the monomial basis)."""
     t = 4.0 / x - 1.0
-    sqrt_x = jax.lax.platform_dependent(x, cpu=_sqrt_kept, default=jnp.sqrt)
-    return horner(_POWER_K0E, t) / sqrt_x, horner(_POWER_K1E, t) / sqrt_x
+    series = (horner(_POWER_K0E, t), horner(_POWER_K1E, t))
+    return jax.lax.platform_dependent(x, *series, cpu=_divided_by_sqrt, default=_times_rsqrt)
 
 
-def _sqrt_kept(x):
-    """√x that XLA does not merge with a following division into an rsqrt (module docstring: on CPU
-    the float64 rsqrt is the slower way)."""
-    return jax.lax.optimization_barrier(jnp.sqrt(x))
+def _divided_by_sqrt(x, *series):
+    """Each of ``series`` divided by √x, the square root behind a barrier so that XLA does not turn the
+    division into a product with its float64 rsqrt (on CPU the slower way: module docstring)."""
+    sqrt_x = jax.lax.optimization_barrier(jnp.sqrt(x))
+    return tuple(term / sqrt_x for term in series)
+
+
+def _times_rsqrt(x, *series):
+    """Each of ``series`` times 1/√x (jax.lax.rsqrt)."""
+    inv_sqrt_x = jax.lax.rsqrt(x)
+    return tuple(term * inv_sqrt_x for term in series)
 
 
 @jax.custom_jvp
