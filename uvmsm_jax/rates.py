@@ -159,21 +159,25 @@ panels: 5.4e-5; 8 nodes at 40 or 48 panels: 1.2e-5, 1.1e-5), 1.6e-5 on 40 others
 
 
 def _nodes_computed_once(x: Array, w: Array) -> tuple[Array, Array]:
-    """The ascending nodes ``x`` and their weights ``w`` as they are, by a stable sort: XLA:CPU does not
-    fuse a sort into its consumers, and would otherwise compute the nodes from the panel edges inside
-    the loop over (temperature, node) of :func:`_shared_grid_weights`, which then ran ≈ 2.5× slower
-    (docs/relic.md, "Thermal averages")."""
-    x, w = jax.lax.sort((x, w), num_keys=1, is_stable=True)
-    return x, w
+    """The ascending nodes ``x`` and their weights ``w`` as they are; on CPU through a stable sort,
+    which XLA does not fuse into its consumers: otherwise it computes the nodes from the panel edges
+    inside the loop over (temperature, node) of :func:`_shared_grid_weights`, which then ran ≈ 2.5×
+    slower (docs/relic.md, "Thermal averages")."""
+
+    def stably_sorted(x, w):
+        x, w = jax.lax.sort((x, w), num_keys=1, is_stable=True)
+        return x, w
+
+    return jax.lax.platform_dependent(x, w, cpu=stably_sorted, default=lambda x, w: (x, w))
 
 
 def _ascending_computed_once(t: Array) -> Array:
-    """The ascending nodes ``t`` as they are, by a running maximum: XLA:CPU does not fuse it into its
-    consumers, and would otherwise compute each node from its temperature's panel edges inside the
+    """The ascending nodes ``t`` as they are; on CPU through a running maximum, which XLA does not fuse
+    into its consumers: otherwise it computes each node from its temperature's panel edges inside the
     loop over the integrand of :func:`_sigma_v_scaled`, which then ran ≈ 1.5× slower (the Dirac χ's
     rate table; docs/relic.md, "Thermal averages"). A sort, as in :func:`_nodes_computed_once`, cost
     more than it saved on these per-temperature nodes."""
-    return jax.lax.cummax(t)
+    return jax.lax.platform_dependent(t, cpu=jax.lax.cummax, default=lambda t: t)
 
 
 def _shared_grid_weights(
@@ -194,9 +198,7 @@ def _shared_grid_weights(
     edges = jnp.concatenate([jnp.zeros(1), x_lo * (x_hi / x_lo) ** steps])
     for group in breakpoint_groups_x:
         edges = _merge_ascending(edges, jnp.clip(group, 0.0, x_hi))
-    x, w = jax.lax.platform_dependent(
-        *_gauss_legendre_panels(edges, nodes_per_panel), cpu=_nodes_computed_once, default=lambda *nodes: nodes
-    )
+    x, w = _nodes_computed_once(*_gauss_legendre_panels(edges, nodes_per_panel))
     sqrt_s = 2.0 * m + x
     s = sqrt_s**2
     t = temperatures[:, None]
@@ -219,7 +221,7 @@ def _sigma_v_scaled(
         if len(group)
     ]
     t, w = _composite_nodes(groups_t, nodes_per_panel)
-    t = jax.lax.platform_dependent(t, cpu=_ascending_computed_once, default=lambda nodes: nodes)
+    t = _ascending_computed_once(t)
     sqrt_s = sqrt_s_min + temperature * t
     s = sqrt_s**2
     integrand = 2.0 * s * sigma(s) * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
