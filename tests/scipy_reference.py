@@ -17,7 +17,12 @@ baseline of ``benchmarks/relic_throughput.py``. Everything here is plain Python/
 * s-channel resonance per G.6: off-pole part with Γ → 0 and the window |s − M²| < δs excised when
   M_Z′ > 2M_N (δs = min(0.05 M², (M² − 4M_N²)/2)); full Breit–Wigner with Γ_tot when M_Z′ ≤ 2M_N;
   in ``paper`` mode the analytic narrow-width pole term (A27) is added (bookkeeping R, no decays),
-  in ``physical`` mode the Z′ (inverse) decays of (A36)–(A37) are evolved instead (bookkeeping D);
+  in ``physical`` mode the Z′ (inverse) decays of (A36)–(A37) are evolved instead (bookkeeping D).
+  Where the split's error bound (2/π) M Γ_tot/δs exceeds 1e-4 (close above the threshold, or wide
+  Z′), the full Breit–Wigner also above the threshold, with break points a factor 4 apart in
+  |s − M²|/(MΓ), and its on-shell part (A27) taken out (the decays or the analytic pole term
+  carry it): the spline holds ln(off + λ·pole) with off = BW − pole, λ ≥ 0 the least that keeps
+  it positive (the pole's Boltzmann factor e^{−(M − 2M_N)/T} then stays out of the spline);
 * the coupled system (A36)–(A37) in τ = ln x, x = M_N/T, solved with ``solve_ivp(method="Radau")``
   and an analytic Jacobian.
 
@@ -65,6 +70,7 @@ QUARKS = (0.0, 0.0, 0.095, 1.5, 4.8, 172.7)  # u, d, s, c, b, t (Q′ = 1/3, N_c
 SQRT_S_SWITCH = 2.0  # hadrons: R_X below, perturbative quarks above (A11, D.2)
 T_QCD, T_QCD_WIDTH = 0.15, 0.0075  # smooth gate of the quark channels of process (b)
 EXCISION = 0.05  # Δ_exc of (G19)
+NARROW_WIDTH_TOLERANCE = 1e-4  # largest bound (2/π) M Γ_tot/δs on the split's error where it is used (G.6)
 G_STAR_DECAY = 106.75  # g* in the "Γ_Z′/H ≥ 100" end condition
 X_END = 1e5
 XI_MAX = 110.0  # upper limit of the ξ integral (integrand ∝ e^{−ξ}·poly(ξ))
@@ -262,12 +268,21 @@ class _Point:
         self.gamma_tot = self.gamma_sm + self.gamma_nn
         m2 = self.m_zp**2
         self.resonant = self.m_zp > 2.0 * self.m_n
-        if self.resonant:
-            self.ds = min(EXCISION * m2, 0.5 * (m2 - 4.0 * self.m_n**2))
+        # G.6: the split holds while its error bound (2/π) M Γ_tot/δs ≤ NARROW_WIDTH_TOLERANCE; above
+        # the threshold where it fails, the full Breit–Wigner with its on-shell part (A27) subtracted
+        self.ds = min(EXCISION * m2, 0.5 * (m2 - 4.0 * self.m_n**2)) if self.resonant else 0.0
+        self.breit_wigner = (
+            self.resonant and 2.0 / math.pi * self.m_zp * self.gamma_tot > NARROW_WIDTH_TOLERANCE * self.ds
+        )
+        if self.resonant and not self.breit_wigner:
             self.window = (m2 - self.ds, m2 + self.ds)
             self.window_u = (math.sqrt(self.window[0]), math.sqrt(self.window[1]))
         else:
             self.window = self.window_u = None
+        # √s break points about the pole: the window edges, or a factor 4 apart in |s − M²|/(MΓ)
+        pole_offsets = [0.0] + [sign * 4.0**k * self.m_zp * self.gamma_tot for k in range(-1, 6) for sign in (-1, 1)]
+        pole_u = [math.sqrt(m2 + d) for d in pole_offsets if m2 + d > 4.0 * self.m_n**2]
+        self.resonance_edges_u = list(self.window_u or ()) + (pole_u if self.breit_wigner else [])
         # √s break points of the quad integrals: σ_a (without the tabulated hadrons) has lepton
         # thresholds, the quark thresholds above the 2 GeV switch, the switch itself, the Z′ mass
         # and the excision edges; σ_b has the final-state fermion thresholds; σ_c none.
@@ -275,31 +290,33 @@ class _Point:
             list(_LEPTON_THRESHOLDS)
             + [q for q in _QUARK_THRESHOLDS if q > SQRT_S_SWITCH]
             + [SQRT_S_SWITCH, self.m_zp]
-            + list(self.window_u or ())
+            + self.resonance_edges_u
         )
 
     # --- cross sections --------------------------------------------------------------------
-    def _propagator(self, s: float) -> float:
-        """1/D(s): off-pole 1/(s − M²)² with the window excised (M_Z′ > 2M_N), else Breit–Wigner."""
+    def _propagator(self, s: float, detuning: float | None = None) -> float:
+        """1/D(s): off-pole 1/(s − M²)² with the window excised (M_Z′ > 2M_N), else Breit–Wigner.
+        ``detuning``: s − M² where known more precisely than from s (next to a very narrow pole)."""
         m2 = self.m_zp * self.m_zp
+        d = s - m2 if detuning is None else detuning
         if self.window is not None:
             if self.window[0] < s < self.window[1]:
                 return 0.0
-            return 1.0 / (s - m2) ** 2
-        return 1.0 / ((s - m2) ** 2 + m2 * self.gamma_tot**2)
+            return 1.0 / d**2
+        return 1.0 / (d**2 + m2 * self.gamma_tot**2)
 
-    def sigma_a(self, s: float, tabulated_hadrons: bool = True) -> float:
+    def sigma_a(self, s: float, tabulated_hadrons: bool = True, detuning: float | None = None) -> float:
         """σ(N₁N₁ → SM)(s) = η_a g² Γ_SM(√s) √(s − 4M_N²)/D(s) ((A19) summed + (A20))."""
-        prop = self._propagator(s)
+        prop = self._propagator(s, detuning)
         if prop == 0.0:
             return 0.0
         g2 = self.g * self.g
         width = gamma_sm_unit(math.sqrt(s), self.mode, tabulated_hadrons)
         return self.eta_a * g2 * g2 * width * math.sqrt(max(s - 4 * self.m_n**2, 0.0)) * prop
 
-    def sigma_a_nonhadronic(self, s: float) -> float:
+    def sigma_a_nonhadronic(self, s: float, detuning: float | None = None) -> float:
         """σ_a without the tabulated R_X part (leptons, ν, perturbative quarks above 2 GeV)."""
-        return self.sigma_a(s, tabulated_hadrons=False)
+        return self.sigma_a(s, tabulated_hadrons=False, detuning=detuning)
 
     def sigma_b_leptons(self, s: float) -> float:
         """Σ_ℓ σ(Z′Z′ → ℓℓ̄) + 3 × ½ σ(Z′Z′ → νν̄) (A22), Q′⁴ = 1, N_c = 1."""
@@ -331,7 +348,13 @@ class _Point:
         def integrand(xi):
             u = u_min + t * xi
             s = u * u
-            sig = sigma(s)
+            # σ_a with the full Breit–Wigner: s − M² = (u − M)(u + M) with u − M = (u_min − M) + Tξ,
+            # which resolves a pole of relative width 1e-15 that s alone does not
+            if sigma in (self.sigma_a, self.sigma_a_nonhadronic) and self.breit_wigner:
+                offset = (u_min - self.m_zp) + t * xi
+                sig = sigma(s, detuning=offset * (offset + 2.0 * self.m_zp))
+            else:
+                sig = sigma(s)
             if sig == 0.0:
                 return 0.0
             return sig * (s - 4 * m * m) * s * special.kve(1, u / t) * math.exp(-xi)
@@ -354,7 +377,7 @@ class _Point:
         if hi <= lo:
             return 0.0
         nodes = _hadron_breaks()
-        edges = [lo, hi] + [e for e in (self.window_u or ()) if lo < e < hi]
+        edges = [lo, hi] + [e for e in self.resonance_edges_u if lo < e < hi]
         edges = np.unique(np.concatenate([nodes[(nodes > lo) & (nodes < hi)], edges]))
         a, b = edges[:-1], edges[1:]
         mid = 0.5 * (a + b)
@@ -376,7 +399,8 @@ class _Point:
             prop = 1.0 / (s - m2) ** 2
             prop[(s > self.window[0]) & (s < self.window[1])] = 0.0
         else:
-            prop = 1.0 / ((s - m2) ** 2 + m2 * self.gamma_tot**2)
+            offset = (u_min - self.m_zp) + v * v  # u − M, precise next to the pole (see _quad_part)
+            prop = 1.0 / ((offset * (offset + 2.0 * self.m_zp)) ** 2 + m2 * self.gamma_tot**2)
         g2 = self.g * self.g
         sigma = self.eta_a * g2 * g2 * width * np.sqrt(np.maximum(s - 4 * self.m_n**2, 0.0)) * prop
         f = 2.0 * s * sigma * (s - 4 * m * m) * special.kve(1, u / t) * np.exp(-(u - u_min) / t)
@@ -498,6 +522,11 @@ def relic_scipy(
     n_nodes = max(8, int(math.ceil((ln_hi - ln_lo) / math.log(10.0) * nodes_per_decade)) + 1)
     ln_nodes = np.linspace(ln_lo, ln_hi, n_nodes)
     table = np.array([pt.log_rates(math.exp(v), quad_rtol) for v in ln_nodes])
+    share = 0.0  # λ: with the full Breit–Wigner, the spline holds ln(off + λ·pole), off = BW − pole ≥ −pole
+    if pt.breit_wigner:
+        log_pole = np.array([pt.log_sigma_v_pole(math.exp(v)) for v in ln_nodes])
+        share = max(-2.0 * float(np.min(np.expm1(table[:, 0] - log_pole))), 0.0)
+        table[:, 0] = table[:, 0] + np.log1p((share - 1.0) * np.exp(log_pole - table[:, 0]))
     if not np.all(np.isfinite(table)):
         raise FloatingPointError("non-finite ln<σv> on the tabulation grid")
     spline = interpolate.CubicSpline(ln_nodes, table, axis=0)
@@ -515,7 +544,9 @@ def relic_scipy(
     t_rates = time.perf_counter() - start
 
     gap_c = 2.0 * max(mn, mz) - 2.0 * mn  # √s_min − 2M_N of process (c)
-    pole = mode == "paper" and pt.resonant and "a" in processes  # (R): pole term (A27) in ⟨σv⟩_a
+    # (R): the pole term (A27) in ⟨σv⟩_a; the full Breit–Wigner's spline also carries λ·pole
+    pole = mode == "paper" and pt.resonant and "a" in processes
+    carried = share if "a" in processes else 0.0
     ln_mn = math.log(mn)
     n_rhs = [0]
 
@@ -541,8 +572,8 @@ def relic_scipy(
         ly_z = _log_yield_eq_reduced(G_ZP, mz, t, g_s)  # ln Y_Z′,eq + M_Z′/T
         la, lbl, lbq, lc = rates_at(ln_t)  # lc = ln⟨σv⟩_c + gap_c/T
         sv_a = math.exp(la) if "a" in processes else 0.0
-        if pole:
-            sv_a += math.exp(pt.log_sigma_v_pole(t))
+        if pole or carried:
+            sv_a += ((1.0 if pole else 0.0) - carried) * math.exp(pt.log_sigma_v_pole(t))
         gate = 1.0 / (1.0 + math.exp(-(t - T_QCD) / T_QCD_WIDTH))
         sv_b = math.exp(lbl) + gate * math.exp(lbq) if "b" in processes else 0.0
         sv_c = math.exp(lc - gap_c / t) if "c" in processes else 0.0

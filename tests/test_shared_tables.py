@@ -14,7 +14,13 @@ from helpers import check_agreement, random_points
 import uvmsm_jax as uj
 from uvmsm_jax import pipeline
 from uvmsm_jax._relic import STAGE_TRACES
-from uvmsm_jax.rates import dm_pair_to_sm_cross_section, propagator_width_effect, resonance_window
+from uvmsm_jax.rates import (
+    NARROW_WIDTH_TOLERANCE,
+    dm_pair_to_sm_cross_section,
+    narrow_width_split_error,
+    propagator_width_effect,
+    resonance_window,
+)
 
 
 def compare(name: str, mode: str, n_masses: int, n_couplings: int, seed: int, atol: float = 1e-16):
@@ -129,8 +135,38 @@ def test_points_that_cannot_share_are_solved_with_their_own_tables():
     assert shares(0.1, 0.1, 1e-6)
     assert not shares(0.1, 0.1, 1.0)  # the width below the pole matters
     assert not shares(0.1, 0.1, 1e-13)  # the Z′ decays after min(m)/x_end: the τ range depends on g
-    assert shares(0.1, 0.3, 1.0)  # open pole: no width in the off-pole propagator
+    assert shares(0.1, 0.3, 1e-4)  # open pole, split off: no width in the off-pole propagator
+    assert not shares(0.1, 0.3, 1.0)  # open pole whose split fails: the full propagator (G19′)
+    assert not shares(5.0 * (1.0 - 1e-6), 10.0, 1e-4)  # ... close above the threshold
     assert not bool(pipeline.uses_shared_rate_table(jnp.array([jnp.nan, 1.0, 1e-6, 1e-6, 100.0]), config))
+
+
+def test_omega_is_continuous_across_the_resonance_threshold_and_the_switch_to_the_full_propagator():
+    """Ωh² where the narrow-width split fails (docs/equations.md G19′). At M_Z′ = 2M_N₁(1 + ε) the
+    split kept the slow N₁ annihilating through a zero-width pole: Ωh² was 0.1200 at ε = 1e-12 and
+    0.1497 at ε = 0 (pole closed, the full propagator). Now the full propagator holds on both sides.
+    And where the split's error bound crosses NARROW_WIDTH_TOLERANCE (at fixed masses, Γ ∝ g²), Ωh²
+    moves by no more than that bound: the shared table with the split on one side, the point's own
+    with the full propagator on the other."""
+    settings = uj.Settings()
+    m_n1, m_zp, g = 5.0, 10.0, 7.7e-3
+    # the coupling at which ε_split = NARROW_WIDTH_TOLERANCE at (4.5, 10) GeV (Γ_tot ∝ g²)
+    portal = uj.UVMSM(4.5, m_zp, 1.0).portal
+    unit_error = float(narrow_width_split_error(portal, uj.widths(portal, settings).total))
+    g_switch = np.sqrt(NARROW_WIDTH_TOLERANCE / unit_error)
+    masses = [m_n1 * (1.0 - 1e-12), m_n1 * (1.0 - 1e-11), m_n1, m_n1 * (1.0 + 1e-11), 4.5, 4.5]
+    couplings = [g, g, g, g, g_switch * (1.0 - 1e-6), g_switch * (1.0 + 1e-6)]
+    model = uj.UVMSM(np.array(masses), np.full(6, m_zp), np.array(couplings))
+    result = uj.relic(model, settings)
+    omega = np.asarray(result.omega_h2)
+    assert np.all(np.asarray(result.status) == 0)
+    np.testing.assert_allclose(omega[:4], omega[2], rtol=1e-5)  # (dΩ/dε ≈ 4e4 Ω: 4e-7 at ε = 1e-11)
+    assert omega[2] == pytest.approx(0.14972, rel=1e-4)  # the full propagator (test_relic_reference.py)
+    config = pipeline.configure("uvmsm", settings)
+    theta = jnp.asarray(np.asarray(pipeline.parameters(model, settings)))
+    shares = np.asarray(jax.vmap(lambda t: pipeline.uses_shared_rate_table(t, config))(theta))
+    assert shares.tolist() == [False, False, False, False, True, False]  # (closed: the width below the pole)
+    assert omega[5] == pytest.approx(omega[4], rel=NARROW_WIDTH_TOLERANCE)
 
 
 # slow: compiles a configuration of its own (~40 s); test_scan.py::test_chunk_function_compiles_once keeps a compile-once check by default

@@ -183,7 +183,7 @@ def _ascending_computed_once(t: Array) -> Array:
 def _shared_grid_weights(
     m: Array, temperatures: Array, breakpoint_groups_x: Sequence[Array], nodes_per_panel: int
 ) -> tuple[Array, Array]:
-    """(s [GeV²] at the nodes, weights [temperature, node] [GeV⁻²]) of the Gondolo–Gelmini average (G12)
+    """(x = √s − 2m [GeV] at the nodes, weights [temperature, node] [GeV⁻²]) of the Gondolo–Gelmini average (G12)
     of a pair of mass m at each of a table's temperatures T (1-d, GeV) on one composite
     Gauss–Legendre grid in x = √s − 2m [GeV] that they share (N.2): ⟨σv⟩(T_i) = Σ_j weights[i, j] σ(s_j).
 
@@ -203,7 +203,7 @@ def _shared_grid_weights(
     s = sqrt_s**2
     t = temperatures[:, None]
     kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)
-    return s, w * kernel / gondolo_gelmini_normalisation(m, t)
+    return x, w * kernel / gondolo_gelmini_normalisation(m, t)
 
 
 def _sigma_v_scaled(
@@ -432,6 +432,29 @@ def resonance_window(portal: VectorPortal) -> Array:
     return jnp.where(big_m > 2.0 * m, window, 0.0)
 
 
+NARROW_WIDTH_TOLERANCE = 1e-4
+"""Largest bound (:func:`narrow_width_split_error`) on the relative error of the Majorana N₁'s ⟨σv⟩_a
+from the narrow-width split of (G19) for which the split is used; above it the full propagator
+(docs/equations.md G19′)."""
+BREIT_WIGNER_EDGES = (-1024.0, -128.0, -16.0, -2.0, -0.25, 0.25, 2.0, 16.0, 128.0, 1024.0)
+"""Panel edges s = M² + k·MΓ about the pole, in multiples k of MΓ, where the full Breit–Wigner of the
+Majorana N₁ is integrated above the threshold (:func:`narrow_width_split_error`), in place of
+:data:`RESONANCE_WINDOW_EDGES` (as many, so the grid keeps its size): panels a factor 8 apart in
+|s − M²| resolve 1/((s − M²)² + M²Γ²) from its core out to the excision window's edges (≤ 6.4·10³ MΓ
+where the split fails)."""
+
+
+def narrow_width_split_error(portal: VectorPortal, width_total: Array) -> Array:
+    """ε_split = (2/π) M Γ_tot / W of docs/equations.md (G19′): bound on the error of the Majorana N₁'s
+    ⟨σv⟩_a, relative to its pole term, from the narrow-width split of (G19) with the window W of
+    :func:`resonance_window` excised (``width_total`` = Γ_tot [GeV]). The split keeps 2F(M²)/W that the
+    true propagator spreads over the pole's width; ε_split has no bound at the threshold, where W → 0.
+    Zero where the pole is closed."""
+    window = resonance_window(portal)
+    error = 2.0 / jnp.pi * portal.m_v * width_total / jnp.where(window > 0, window, 1.0)
+    return jnp.where(window > 0, error, 0.0)
+
+
 def dm_pair_to_sm_cross_section(
     portal: VectorPortal,
     settings: Settings,
@@ -442,43 +465,48 @@ def dm_pair_to_sm_cross_section(
     """σ_a(s) [GeV⁻²] of DM DM → SM through the s-channel V, off the pole (docs/equations.md A19–A20,
     (H3)–(H5), G19).
 
-    Where the pole is open (M_V > 2m) the propagator is (s − M²)² and |s − M²| < ``window`` [GeV²]
-    is excised (the on-shell part is the V (inverse) decays). Below it the full propagator: a
-    constant width ``width_total`` for the Majorana N₁ (A19), the running Breit–Wigner (H2) with
-    Γ_tot(√s) including Γ_χχ̄(√s) for the Dirac χ, built from ``propagator_couplings`` = (g_sm, g_dm)
-    (default: the portal's; the coupling-free tables of :func:`unit_log_rates` pass their own).
+    Where ``window`` [GeV²] > 0 (the pole is open and split off, M_V > 2m) the propagator is
+    (s − M²)² and |s − M²| < ``window`` is excised (the on-shell part is the V (inverse) decays).
+    Elsewhere the full propagator: a constant width ``width_total`` for the Majorana N₁ (A19; also
+    above the threshold where its split fails, :func:`narrow_width_split_error`), the running
+    Breit–Wigner (H2) with Γ_tot(√s) including Γ_χχ̄(√s) for the Dirac χ, built from
+    ``propagator_couplings`` = (g_sm, g_dm) (default: the portal's; the coupling-free tables of
+    :func:`unit_log_rates` pass their own).
     """
     m, big_m, g_dm = portal.m_dm, portal.m_v, portal.g_dm
     g_sm_width, g_dm_width = (portal.g_sm, g_dm) if propagator_couplings is None else propagator_couplings
-    pole_open = big_m > 2.0 * m
+    split = window > 0
     eta_a, _ = annihilation_normalisation(settings.mode)
 
-    def sigma(s):
+    def sigma(s, detuning=None):  # detuning: s − M² [GeV²] where known more precisely than from s
         sqrt_s = safe_sqrt(s)
-        detuning = s - big_m**2
+        detuning = s - big_m**2 if detuning is None else detuning
         unit_sm_width = sm_width_unit_interpolated(sqrt_s, portal.current, settings)
         sm_width = portal.g_sm**2 * unit_sm_width
         if portal.dm_kind == "dirac":
             dm_width = sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
             total = g_sm_width**2 * unit_sm_width + g_dm_width**2 * dm_width
-            propagator2 = jnp.where(pole_open, detuning**2, running_breit_wigner(s, big_m, total))
+            propagator2 = jnp.where(split, detuning**2, running_breit_wigner(s, big_m, total))
         else:
-            propagator2 = jnp.where(pole_open, detuning**2, detuning**2 + (big_m * width_total) ** 2)
+            propagator2 = jnp.where(split, detuning**2, detuning**2 + (big_m * width_total) ** 2)
         propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
         if portal.dm_kind == "dirac":
             value = sigma_dirac_pair_to_sm(s, m, g_dm, sm_width, propagator2)
         else:
             value = sigma_dm_pair_to_sm(s, m, g_dm, sm_width, propagator2, eta_a)
-        return jnp.where(pole_open & (jnp.abs(detuning) < window), 0.0, value)
+        return jnp.where(split & (jnp.abs(detuning) < window), 0.0, value)
 
     return sigma
 
 
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
-    """(ln⟨σv⟩_a without the pole, ln of its shift (ln 0 here), ln of the pole term, ln of the width's
-    first order) at each of a table's temperatures T (1-d, GeV): the off-pole integral with the resonance
-    window excised (Γ → 0) and the narrow-width pole (A27), or, when the pole is below threshold, the
-    full propagator and a pole term ln 0 (docs/equations.md A26–A27, G19). The last is
+    """(ln⟨σv⟩_a without the pole, ln of its shift, ln of the pole term, ln of the width's first order)
+    at each of a table's temperatures T (1-d, GeV): the off-pole integral with the resonance window
+    excised (Γ → 0), no shift (ln 0) and the narrow-width pole (A27); where that split fails
+    (:func:`narrow_width_split_error` > :data:`NARROW_WIDTH_TOLERANCE`, only with the point's own
+    width in ``propagator``) the full propagator and, as the shift, the pole term at that width
+    (docs/equations.md G19′); when the pole is below threshold, the full propagator and a pole term
+    ln 0 (docs/equations.md A26–A27, G19). The last is
     ln⟨σ_a M²/(s − M²)²⟩ below the pole when the propagator carries no width (the coupling-free table
     shared by all couplings, docs/equations.md A.5.1), ln 0 otherwise.
 
@@ -494,22 +522,45 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
     window = resonance_window(portal)
-    sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window)
-    window_edges = jnp.stack([safe_sqrt(big_m**2 + k * window) for k in RESONANCE_WINDOW_EDGES])  # ascending
-    fixed_edges = jnp.asarray(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
-    s, weights = _shared_grid_weights(
-        m, temperatures, (window_edges - 2.0 * m, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
+    breit_wigner = (window > 0) & (narrow_width_split_error(portal, propagator[2]) > NARROW_WIDTH_TOLERANCE)
+    sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], jnp.where(breit_wigner, 0.0, window))
+    offsets = jnp.where(
+        breit_wigner,
+        jnp.asarray(BREIT_WIGNER_EDGES) * big_m * propagator[2],
+        jnp.asarray(RESONANCE_WINDOW_EDGES) * window,
     )
-    sigma_s = sigma(s)
-    log_off_pole = bz.log_or_zero(weights @ sigma_s)
+    # Next to the pole s resolves M² only to its ulp, a few widths M Γ where Γ/M ~ 1e-15: there both
+    # the edges and s − M² are taken from x = √s − 2m, measured from the pole at x₀ = M − 2m (fine
+    # next to the threshold, where x₀ ≪ M and a Breit–Wigner in the band has Γ ≳ 3e-4 x₀)
+    pole_x = big_m - 2.0 * m
+    root = safe_sqrt(big_m**2 + offsets)
+    resonance_edges_x = jnp.where(breit_wigner, pole_x + offsets / (root + big_m), root - 2.0 * m)  # ascending
+    fixed_edges = jnp.asarray(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
+    x, weights = _shared_grid_weights(
+        m, temperatures, (resonance_edges_x, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
+    )
+    s = (2.0 * m + x) ** 2
+    sigma_s = sigma(s, jnp.where(breit_wigner, (x - pole_x) * (x + 2.0 * m + big_m), s - big_m**2))
+    log_integral = bz.log_or_zero(weights @ sigma_s)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
-    no_shift = jnp.full_like(log_off_pole, bz.LOG_ZERO)
+    # With the full propagator, its on-shell part is the pole term (A27) at the point's width, which the
+    # decays (D) or the pole term (R) carry: ⟨σv⟩_a,off = full − on-shell (docs/equations.md G19′), kept
+    # as P − S with P = off + λ·on-shell and S = λ·on-shell, λ ≥ 0 the least that keeps P > 0 at every
+    # temperature (0 where the off-pole part is positive throughout): then P carries no pole Boltzmann
+    # factor e^{−(M − 2m)/T}, which the table interpolates exactly only in S's column.
+    own_width = jnp.where(breit_wigner, propagator[2], 1.0)
+    log_on_shell = log_sigma_v_pole(m, big_m, own_width, reduced, temperatures)
+    excess = jnp.clip(jnp.where(breit_wigner, log_integral - log_on_shell, 0.0), -700.0, 700.0)
+    share = jnp.maximum(-2.0 * jnp.min(jnp.expm1(excess)), 0.0)  # λ: off/on-shell ≥ −1, so λ ≤ 2
+    log_off_pole = jnp.where(breit_wigner, log_integral + jnp.log1p((share - 1.0) * jnp.exp(-excess)), log_integral)
+    log_share = jnp.log(jnp.where(share > 0, share, 1.0))
+    log_shift = jnp.where(breit_wigner & (share > 0), log_share + log_on_shell, bz.LOG_ZERO)
     # σ_a(s; Γ) = σ_a(s; 0)/(1 + ε(s)), ε = M²Γ²/(s − M²)² below the pole (A19): its first order
     detuning = jnp.where(s > big_m**2, s - big_m**2, 1.0)
     log_width = bz.log_or_zero(weights @ (sigma_s * big_m**2 / detuning**2))
     carried = (big_m < 2.0 * m) & (propagator[2] == 0)
     log_width = jnp.where(carried, log_width, bz.LOG_ZERO)
-    return log_off_pole, no_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperatures), log_width
+    return log_off_pole, log_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperatures), log_width
 
 
 PROPAGATOR_WINDOW_THERMAL = 2.0
@@ -607,7 +658,8 @@ def _log_sigma_v_mediator_annihilation(portal, temperatures):
     masses, weights, is_quark = _sm_fermion_channels(portal.current)
     m = portal.m_v
     thresholds = jnp.stack([2.0 * (mass - m) for mass in masses if mass > 0])  # ascending: the masses are sorted
-    s, node_weights = _shared_grid_weights(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
+    x, node_weights = _shared_grid_weights(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
+    s = (2.0 * m + x) ** 2
     per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, m, portal.g_sm, 1.0)  # [node, channel]
     quark_gate = 1.0 / (1.0 + jnp.exp(-(temperatures - T_QCD) / (0.05 * T_QCD)))
     channel_weights = jnp.where(is_quark, quark_gate[:, None], 1.0) * weights  # [temperature, channel]
@@ -685,7 +737,9 @@ def unit_portal(portal: VectorPortal) -> VectorPortal:
 def propagator_width_effect(portal: VectorPortal, settings: Settings, width_total: Array) -> Array:
     """Upper bound on the relative change of σ_a(s) from the width in the propagator below the pole that
     the coupling-free table shared by all couplings leaves out (docs/equations.md A.5.1); zero where the
-    pole is open (its propagator carries no width).
+    pole is open and split off (its propagator carries no width), ∞ above the threshold where the
+    Majorana N₁'s split fails (:func:`narrow_width_split_error` > :data:`NARROW_WIDTH_TOLERANCE`: only
+    the point's own table carries the full propagator).
 
     Majorana N₁ (A19): the table carries the width's first order (``UnitRates.log_sv_a_width``), so
     what is left of 1/(1 + ε) is ε²/(1 + ε) ≤ ε_max², ε = (MΓ_tot)²/(s − M²)² ≤ ε_max =
@@ -699,9 +753,11 @@ def propagator_width_effect(portal: VectorPortal, settings: Settings, width_tota
         ratio_max = max(float(np.max(table)) for table in tables)
         relative_width = portal.g_sm**2 * ratio_max + portal.g_dm**2 / (12.0 * jnp.pi)
         bound = (relative_width * 4.0 * m**2 / jnp.where(gap > 0, gap, 1.0)) ** 2
+        above = jnp.zeros_like(bound)
     else:
         bound = (big_m * width_total / jnp.where(gap > 0, gap, 1.0)) ** 4
-    return jnp.where(big_m > 2.0 * m, 0.0, jnp.where(gap > 0, bound, jnp.inf))
+        above = jnp.where(narrow_width_split_error(portal, width_total) <= NARROW_WIDTH_TOLERANCE, 0.0, jnp.inf)
+    return jnp.where(big_m > 2.0 * m, above, jnp.where(gap > 0, bound, jnp.inf))
 
 
 def unit_log_rates(
