@@ -455,6 +455,12 @@ def narrow_width_split_error(portal: VectorPortal, width_total: Array) -> Array:
     return jnp.where(window > 0, error, 0.0)
 
 
+def narrow_width_split_fails(portal: VectorPortal, width_total: Array) -> Array:
+    """Whether the Majorana N₁'s pole is open but its narrow-width split does not hold:
+    :func:`narrow_width_split_error` above :data:`NARROW_WIDTH_TOLERANCE` (docs/equations.md G19′)."""
+    return (resonance_window(portal) > 0) & ~(narrow_width_split_error(portal, width_total) <= NARROW_WIDTH_TOLERANCE)
+
+
 def dm_pair_to_sm_cross_section(
     portal: VectorPortal,
     settings: Settings,
@@ -503,10 +509,10 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     """(ln⟨σv⟩_a without the pole, ln of its shift, ln of the pole term, ln of the width's first order)
     at each of a table's temperatures T (1-d, GeV): the off-pole integral with the resonance window
     excised (Γ → 0), no shift (ln 0) and the narrow-width pole (A27); where that split fails
-    (:func:`narrow_width_split_error` > :data:`NARROW_WIDTH_TOLERANCE`, only with the point's own
-    width in ``propagator``) the full propagator and, as the shift, the pole term at that width
-    (docs/equations.md G19′); when the pole is below threshold, the full propagator and a pole term
-    ln 0 (docs/equations.md A26–A27, G19). The last is
+    (:func:`narrow_width_split_fails`, only with the point's own width in ``propagator``) the full
+    propagator less its on-shell part, the pole term at that width, as P − S (below; docs/equations.md
+    G19′); when the pole is below threshold, the full propagator and a pole term ln 0
+    (docs/equations.md A26–A27, G19). The last is
     ln⟨σ_a M²/(s − M²)²⟩ below the pole when the propagator carries no width (the coupling-free table
     shared by all couplings, docs/equations.md A.5.1), ln 0 otherwise.
 
@@ -522,7 +528,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     m, big_m = portal.m_dm, portal.m_v
     eta_a, _ = annihilation_normalisation(settings.mode)
     window = resonance_window(portal)
-    breit_wigner = (window > 0) & (narrow_width_split_error(portal, propagator[2]) > NARROW_WIDTH_TOLERANCE)
+    breit_wigner = narrow_width_split_fails(portal, propagator[2])
     sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], jnp.where(breit_wigner, 0.0, window))
     offsets = jnp.where(
         breit_wigner,
@@ -738,8 +744,8 @@ def propagator_width_effect(portal: VectorPortal, settings: Settings, width_tota
     """Upper bound on the relative change of σ_a(s) from the width in the propagator below the pole that
     the coupling-free table shared by all couplings leaves out (docs/equations.md A.5.1); zero where the
     pole is open and split off (its propagator carries no width), ∞ above the threshold where the
-    Majorana N₁'s split fails (:func:`narrow_width_split_error` > :data:`NARROW_WIDTH_TOLERANCE`: only
-    the point's own table carries the full propagator).
+    Majorana N₁'s split fails (:func:`narrow_width_split_fails`: only the point's own table carries
+    the full propagator).
 
     Majorana N₁ (A19): the table carries the width's first order (``UnitRates.log_sv_a_width``), so
     what is left of 1/(1 + ε) is ε²/(1 + ε) ≤ ε_max², ε = (MΓ_tot)²/(s − M²)² ≤ ε_max =
@@ -756,7 +762,7 @@ def propagator_width_effect(portal: VectorPortal, settings: Settings, width_tota
         above = jnp.zeros_like(bound)
     else:
         bound = (big_m * width_total / jnp.where(gap > 0, gap, 1.0)) ** 4
-        above = jnp.where(narrow_width_split_error(portal, width_total) <= NARROW_WIDTH_TOLERANCE, 0.0, jnp.inf)
+        above = jnp.where(narrow_width_split_fails(portal, width_total), jnp.inf, 0.0)
     return jnp.where(big_m > 2.0 * m, above, jnp.where(gap > 0, bound, jnp.inf))
 
 
