@@ -182,10 +182,10 @@ def _ascending_computed_once(t: Array) -> Array:
 
 def _shared_grid_weights(
     m: Array, temperatures: Array, breakpoint_groups_x: Sequence[Array], nodes_per_panel: int
-) -> tuple[Array, Array]:
-    """(x = √s − 2m [GeV] at the nodes, weights [temperature, node] [GeV⁻²]) of the Gondolo–Gelmini average (G12)
-    of a pair of mass m at each of a table's temperatures T (1-d, GeV) on one composite
-    Gauss–Legendre grid in x = √s − 2m [GeV] that they share (N.2): ⟨σv⟩(T_i) = Σ_j weights[i, j] σ(s_j).
+) -> tuple[Array, Array, Array]:
+    """(x = √s − 2m [GeV] and s [GeV²] at the nodes, weights [temperature, node] [GeV⁻²]) of the
+    Gondolo–Gelmini average (G12) of a pair of mass m at each of a table's temperatures T (1-d, GeV)
+    on one composite Gauss–Legendre grid in x = √s − 2m [GeV] that they share (N.2): ⟨σv⟩(T_i) = Σ_j weights[i, j] σ(s_j).
 
     The edges are 0, then :data:`SHARED_GRID_PANELS` geometric panels from 10⁻³ T_min to 60 T_max,
     merged with each ascending group of breakpoints x (clipped to [0, 60 T_max]). Each temperature
@@ -203,7 +203,7 @@ def _shared_grid_weights(
     s = sqrt_s**2
     t = temperatures[:, None]
     kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)
-    return x, w * kernel / gondolo_gelmini_normalisation(m, t)
+    return x, s, w * kernel / gondolo_gelmini_normalisation(m, t)
 
 
 def _sigma_v_scaled(
@@ -542,10 +542,9 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     root = safe_sqrt(big_m**2 + offsets)
     resonance_edges_x = jnp.where(breit_wigner, pole_x + offsets / (root + big_m), root - 2.0 * m)  # ascending
     fixed_edges = jnp.asarray(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
-    x, weights = _shared_grid_weights(
+    x, s, weights = _shared_grid_weights(
         m, temperatures, (resonance_edges_x, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
     )
-    s = (2.0 * m + x) ** 2
     sigma_s = sigma(s, jnp.where(breit_wigner, (x - pole_x) * (x + 2.0 * m + big_m), s - big_m**2))
     log_integral = bz.log_or_zero(weights @ sigma_s)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
@@ -664,8 +663,7 @@ def _log_sigma_v_mediator_annihilation(portal, temperatures):
     masses, weights, is_quark = _sm_fermion_channels(portal.current)
     m = portal.m_v
     thresholds = jnp.stack([2.0 * (mass - m) for mass in masses if mass > 0])  # ascending: the masses are sorted
-    x, node_weights = _shared_grid_weights(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
-    s = (2.0 * m + x) ** 2
+    _, s, node_weights = _shared_grid_weights(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
     per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, m, portal.g_sm, 1.0)  # [node, channel]
     quark_gate = 1.0 / (1.0 + jnp.exp(-(temperatures - T_QCD) / (0.05 * T_QCD)))
     channel_weights = jnp.where(is_quark, quark_gate[:, None], 1.0) * weights  # [temperature, channel]
