@@ -26,7 +26,6 @@ from .special import bessel_k1e, bessel_k2e
 from .thermo import DegreesOfFreedom, degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
 from .xsec import (
     annihilation_normalisation,
-    running_breit_wigner,
     safe_sqrt,
     sigma_dirac_pair_to_mediator_pair,
     sigma_dirac_pair_to_sm,
@@ -207,14 +206,19 @@ def _shared_grid_weights(
 
 
 def _sigma_v_scaled(
-    sigma: Callable[[Array], Array],
+    sigma: Callable[..., Array],
     m: Array,
     sqrt_s_min: Array,
     temperature: Array,
     breakpoint_groups_sqrt_s: Sequence[Sequence[ArrayLike]],
     nodes_per_panel: int,
+    pole_mass: Array | None = None,
 ) -> Array:
-    """⟨σv⟩·e^{(√s_min − 2m)/T} [GeV⁻²] of (G12); see :func:`log_sigma_v_identical_pair`."""
+    """⟨σv⟩·e^{(√s_min − 2m)/T} [GeV⁻²] of (G12); see :func:`log_sigma_v_identical_pair`.
+
+    With ``pole_mass`` = M [GeV], σ is called as σ(s, s − M²) with s − M² = (x − x₀)(x + 2m + M) from
+    x = √s − 2m and x₀ = M − 2m, which resolves a pole next to the threshold far below the rounding
+    unit of M² (docs/equations.md G19′)."""
     groups_t = [
         (jnp.stack([jnp.asarray(b, dtype=float) for b in group]) - sqrt_s_min) / temperature
         for group in breakpoint_groups_sqrt_s
@@ -224,7 +228,12 @@ def _sigma_v_scaled(
     t = _ascending_computed_once(t)
     sqrt_s = sqrt_s_min + temperature * t
     s = sqrt_s**2
-    integrand = 2.0 * s * sigma(s) * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
+    if pole_mass is None:
+        sigma_s = sigma(s)
+    else:
+        x = (sqrt_s_min - 2.0 * m) + temperature * t
+        sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass))
+    integrand = 2.0 * s * sigma_s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
     integral = temperature * jnp.sum(w * integrand)
     return integral / gondolo_gelmini_normalisation(m, temperature)
 
@@ -433,32 +442,43 @@ def resonance_window(portal: VectorPortal) -> Array:
 
 
 NARROW_WIDTH_TOLERANCE = 1e-4
-"""Largest bound (:func:`narrow_width_split_error`) on the relative error of the Majorana N₁'s ⟨σv⟩_a
-from the narrow-width split of (G19) for which the split is used; above it the full propagator
-(docs/equations.md G19′)."""
+"""Largest estimate (:func:`narrow_width_split_error`) of the relative error of ⟨σv⟩_a from the
+narrow-width split of (G19) (Majorana N₁) or the finite part of (H11) (Dirac χ) for which either is
+used; above it the full propagator less its on-shell part (docs/equations.md G19′, H11′)."""
 BREIT_WIGNER_EDGES = (-1024.0, -128.0, -16.0, -2.0, -0.25, 0.25, 2.0, 16.0, 128.0, 1024.0)
-"""Panel edges s = M² + k·MΓ about the pole, in multiples k of MΓ, where the full Breit–Wigner of the
-Majorana N₁ is integrated above the threshold (:func:`narrow_width_split_error`), in place of
+"""Panel edges s = M² + k·MΓ about the pole, in multiples k of MΓ, where the full Breit–Wigner is
+integrated above the threshold (:func:`narrow_width_split_fails`), in place of
 :data:`RESONANCE_WINDOW_EDGES` (as many, so the grid keeps its size): panels a factor 8 apart in
 |s − M²| resolve 1/((s − M²)² + M²Γ²) from its core out to the excision window's edges (≤ 6.4·10³ MΓ
-where the split fails)."""
+where the split fails). For the Dirac χ's running Breit–Wigner, ln⟨σv⟩_a against SciPy ``quad`` (the
+tests' dark-photon reference) ≤ 7e-6 off the hadronic resonances (a factor 16 apart with 8 edges: 5e-4)."""
 
 
 def narrow_width_split_error(portal: VectorPortal, width_total: Array) -> Array:
-    """ε_split = (2/π) M Γ_tot / W of docs/equations.md (G19′): bound on the error of the Majorana N₁'s
-    ⟨σv⟩_a, relative to its pole term, from the narrow-width split of (G19) with the window W of
-    :func:`resonance_window` excised (``width_total`` = Γ_tot [GeV]). The split keeps 2F(M²)/W that the
-    true propagator spreads over the pole's width; ε_split has no bound at the threshold, where W → 0.
-    Zero where the pole is closed."""
+    """ε_split = (2/π) M Γ_tot / W of docs/equations.md (G19′): estimate of the error, relative to the
+    pole term, of ⟨σv⟩_a taken with Γ → 0 about an open pole, W of :func:`resonance_window`
+    (``width_total`` = Γ_tot [GeV]); zero where the pole is closed. For the Majorana N₁'s split of (G19),
+    which excises the window, a bound: the split keeps 2F(M²)/W that the true propagator spreads over
+    the pole's width. For the Dirac χ's finite part of (H11), whose counterterm removes that term, the
+    first order left by Γ_SM's chord across the window (K41) and by F's change within it, which the
+    counterterm does not remove (docs/equations.md H11′). ε_split has no bound at the threshold, where
+    W → 0."""
     window = resonance_window(portal)
     error = 2.0 / jnp.pi * portal.m_v * width_total / jnp.where(window > 0, window, 1.0)
     return jnp.where(window > 0, error, 0.0)
 
 
 def narrow_width_split_fails(portal: VectorPortal, width_total: Array) -> Array:
-    """Whether the Majorana N₁'s pole is open but its narrow-width split does not hold:
-    :func:`narrow_width_split_error` above :data:`NARROW_WIDTH_TOLERANCE` (docs/equations.md G19′)."""
+    """Whether the pole is open but ⟨σv⟩_a with Γ → 0 does not hold: :func:`narrow_width_split_error`
+    above :data:`NARROW_WIDTH_TOLERANCE` (docs/equations.md G19′, H11′)."""
     return (resonance_window(portal) > 0) & ~(narrow_width_split_error(portal, width_total) <= NARROW_WIDTH_TOLERANCE)
+
+
+def _dirac_running_width(sqrt_s: Array, unit_sm_width: Array, m_dm: Array, couplings: tuple[Array, Array]) -> Array:
+    """Γ_tot(√s) [GeV] of (H1), (H2) for a vector of mass √s with (g_sm, g_dm) = ``couplings``:
+    g_sm² ``unit_sm_width`` (Γ_SM/g_sm² at √s) + Γ_χχ̄(√s) of (B5)."""
+    g_sm, g_dm = couplings
+    return g_sm**2 * unit_sm_width + g_dm**2 * (sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m_dm))
 
 
 def dm_pair_to_sm_cross_section(
@@ -490,9 +510,8 @@ def dm_pair_to_sm_cross_section(
         unit_sm_width = sm_width_unit_interpolated(sqrt_s, portal.current, settings)
         sm_width = portal.g_sm**2 * unit_sm_width
         if portal.dm_kind == "dirac":
-            dm_width = sqrt_s / (12.0 * jnp.pi) * fermion_pair_phase_space(sqrt_s, m)
-            total = g_sm_width**2 * unit_sm_width + g_dm_width**2 * dm_width
-            propagator2 = jnp.where(split, detuning**2, running_breit_wigner(s, big_m, total))
+            total = _dirac_running_width(sqrt_s, unit_sm_width, m, (g_sm_width, g_dm_width))
+            propagator2 = jnp.where(split, detuning**2, detuning**2 + s * total**2)
         else:
             propagator2 = jnp.where(split, detuning**2, detuning**2 + (big_m * width_total) ** 2)
         propagator2 = jnp.where(propagator2 > 0, propagator2, 1.0)
@@ -503,6 +522,20 @@ def dm_pair_to_sm_cross_section(
         return jnp.where(split & (jnp.abs(detuning) < window), 0.0, value)
 
     return sigma
+
+
+def _on_shell_part_taken_out(breit_wigner: Array, log_full: Array, log_on_shell: Array) -> tuple[Array, Array]:
+    """(ln P, ln S) of ⟨σv⟩_a,off = full − on-shell over a table's temperatures (last axis) where
+    ``breit_wigner`` (docs/equations.md G19′): P = off + λ·on-shell and S = λ·on-shell, λ ≥ 0 the least
+    that keeps P > 0 at every temperature (0 where the off-pole part is positive throughout; λ ≤ 2, the
+    full average being positive). P then carries no pole Boltzmann factor e^{−(M − 2m)/T}, which the
+    table interpolates exactly only in S's column. Elsewhere (ln full, ln 0)."""
+    excess = jnp.clip(jnp.where(breit_wigner, log_full - log_on_shell, 0.0), -700.0, 700.0)
+    share = jnp.maximum(-2.0 * jnp.min(jnp.expm1(excess), axis=-1, keepdims=True), 0.0)  # λ
+    log_off_pole = log_full + jnp.where(breit_wigner, jnp.log1p((share - 1.0) * jnp.exp(-excess)), 0.0)
+    log_share = jnp.log(jnp.where(share > 0, share, 1.0))
+    log_shift = jnp.where(breit_wigner & (share > 0), log_share + log_on_shell, bz.LOG_ZERO)
+    return log_off_pole, log_shift
 
 
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
@@ -549,17 +582,10 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     log_integral = bz.log_or_zero(weights @ sigma_s)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
     # With the full propagator, its on-shell part is the pole term (A27) at the point's width, which the
-    # decays (D) or the pole term (R) carry: ⟨σv⟩_a,off = full − on-shell (docs/equations.md G19′), kept
-    # as P − S with P = off + λ·on-shell and S = λ·on-shell, λ ≥ 0 the least that keeps P > 0 at every
-    # temperature (0 where the off-pole part is positive throughout): then P carries no pole Boltzmann
-    # factor e^{−(M − 2m)/T}, which the table interpolates exactly only in S's column.
+    # decays (D) or the pole term (R) carry (docs/equations.md G19′)
     own_width = jnp.where(breit_wigner, propagator[2], 1.0)
     log_on_shell = log_sigma_v_pole(m, big_m, own_width, reduced, temperatures)
-    excess = jnp.clip(jnp.where(breit_wigner, log_integral - log_on_shell, 0.0), -700.0, 700.0)
-    share = jnp.maximum(-2.0 * jnp.min(jnp.expm1(excess)), 0.0)  # λ: off/on-shell ≥ −1, so λ ≤ 2
-    log_off_pole = jnp.where(breit_wigner, log_integral + jnp.log1p((share - 1.0) * jnp.exp(-excess)), log_integral)
-    log_share = jnp.log(jnp.where(share > 0, share, 1.0))
-    log_shift = jnp.where(breit_wigner & (share > 0), log_share + log_on_shell, bz.LOG_ZERO)
+    log_off_pole, log_shift = _on_shell_part_taken_out(breit_wigner, log_integral, log_on_shell)
     # σ_a(s; Γ) = σ_a(s; 0)/(1 + ε(s)), ε = M²Γ²/(s − M²)² below the pole (A19): its first order
     detuning = jnp.where(s > big_m**2, s - big_m**2, 1.0)
     log_width = bz.log_or_zero(weights @ (sigma_s * big_m**2 / detuning**2))
@@ -572,65 +598,127 @@ PROPAGATOR_WINDOW_THERMAL = 2.0
 """κ of the finite-part window of (H11): W ≤ κ M T, about the scale 2MT on which the Boltzmann
 factor varies in s, so the subtracted integrand stays smooth and small against the counterterm."""
 _WINDOW_GL_X, _WINDOW_GL_W = np.polynomial.legendre.leggauss(16)
+THRESHOLD_PANELS = 14
+THRESHOLD_PANEL_SPAN = (2.0**-16, 2.0**6)
+THRESHOLD_STRUCTURE_RESOLVED = 0.1
+"""The Dirac χ's panels next to the threshold, where the scale x_s (in x = √s − 2m) of the propagator's
+structure there — |M² − 4m²|, the running width's, or MΓ_tot — is below
+:data:`THRESHOLD_STRUCTURE_RESOLVED` T: the integrand then peaks where the fixed t panels, a factor
+3–10 apart, do not resolve it, as √u/(u + |M² − 4m²|)² or, with the running width, 1/(√u (u + u*)) in
+u = s − 4m² (⟨σv⟩_a was 31 % low at M = 2m_χ, T = m_χ, and 19 % at M = 2m_χ(1 − 10⁻⁶), against SciPy
+``quad``). :data:`THRESHOLD_PANELS` geometric panels from 2⁻¹⁶ x_s to the larger of 2⁶ x_s and the first
+fixed edge, 10⁻³ T: 8 Gauss nodes leave 5 % of ∫ du/√u on [0, 2⁻¹⁶ x_s], which holds 2.5·10⁻³ of the
+peak's integral, and 4·10⁻⁵ of ∫ du/u^{3/2} (the peak's tail) on a panel a factor 8 wide (1.5·10⁻³ at 16)."""
 
 
-def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, propagator, temperature):
-    """(ln P, ln S, ln⟨σv⟩_pole) with ⟨σv⟩_a,off = P − S for a Dirac χ with a vector coupling
-    (docs/equations.md (H2)–(H5), (H9), (H11)).
+def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
+    """(ln P, ln S, ln⟨σv⟩_pole, ln 0) at each of a table's temperatures T (1-d, GeV), with
+    ⟨σv⟩_a,off = P − S, for a Dirac χ with a vector coupling (docs/equations.md (H2)–(H5), (H9), (H11),
+    (H11′)); the last is :class:`UnitRates`'s width column, which the Dirac χ does not use.
 
     σ_a(s) = e′² Γ_SM(√s)(s + 2m²)/(√s β_χ D(s)) summed over every SM channel. Below the resonance
     threshold (M ≤ 2m_χ) D is the running Breit–Wigner (H2), Γ_tot(√s) including Γ_χχ̄(√s), and S = 0.
-    Above it the on-shell part belongs to the A′ (inverse) decays of the coupled system and
-    ⟨σv⟩_a,off is the Hadamard finite part of (H11) with D = (s − M²)²: outside the window
-    |s − M²| < W the integrand as is, inside it [F(M² + u) + F(M² − u) − 2F(M²)]/u² with Γ_SM replaced
-    by its chord across the window, and the counterterm C = 2F(M²)/W; W = min(Δ_exc M², (M² − 4m²)/2,
-    κ M T). The finite part can be negative near the pole, so it is returned as P = outside + inside + C
-    and S = 2C, both positive and both ∝ ε² e′² (the rate table stores logarithms).
+    Above it the on-shell part belongs to the A′ (inverse) decays of the coupled system, and
+    ⟨σv⟩_a,off is
+
+    * the Hadamard finite part of (H11) with D = (s − M²)²: outside the window |s − M²| < W the
+      integrand as is, inside it [F(M² + u) + F(M² − u) − 2F(M²)]/u² with Γ_SM replaced by its chord
+      across the window, and the counterterm C = 2F(M²)/W; W = min(Δ_exc M², (M² − 4m²)/2, κ M T) moves
+      with T, so each temperature has its own panels. The finite part can be negative near the pole,
+      so it is returned as P = outside + inside + C and S = 2C, both positive and both ∝ ε² e′² (the
+      rate table stores logarithms);
+    * where that fails (:func:`narrow_width_split_fails`, only with the point's own width in
+      ``propagator``), the running Breit–Wigner less its on-shell part, the pole term (H9) at
+      Γ_tot(M) of the same propagator, as P − S of :func:`_on_shell_part_taken_out` (docs/equations.md
+      H11′), on panels at s = M² + k·MΓ (:data:`BREIT_WIGNER_EDGES`, in place of the window edges
+      :data:`RESONANCE_WINDOW_EDGES`) with s − M² taken from x = √s − 2m.
     """
     m, big_m, g_dm = portal.m_dm, portal.m_v, portal.g_dm
     pole_open = big_m > 2.0 * m
-    window = jnp.where(
-        pole_open, jnp.minimum(resonance_window(portal), PROPAGATOR_WINDOW_THERMAL * big_m * temperature), 0.0
-    )
+    breit_wigner = narrow_width_split_fails(portal, propagator[2])
+    finite_part = pole_open & ~breit_wigner
+    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
+    unit_width_at_pole = sm_width_unit_interpolated(big_m, portal.current, settings)
+    own_width = _dirac_running_width(big_m, unit_width_at_pole, m, propagator[:2])
+    breit_wigner_offsets = jnp.asarray(BREIT_WIGNER_EDGES) * big_m * own_width
+    # the scale in x = √s − 2m of the propagator's structure at the threshold: |M² − 4m²|, the running
+    # Γ_χχ̄'s s Γ² ≃ (g_dm² M/8π)² (s − 4m²), and M Γ_tot (docs/equations.md H11′)
+    threshold_scale = jnp.maximum(
+        jnp.abs((big_m - 2.0 * m) * (big_m + 2.0 * m)),
+        jnp.maximum((propagator[1] ** 2 * big_m / (8.0 * jnp.pi)) ** 2, big_m * propagator[2]),
+    ) / (4.0 * m)
 
     def sm_width(sqrt_s):  # Γ_SM [GeV] of a vector of mass √s with the portal's SM coupling (A8–A11, B4)
         return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
 
-    sigma = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
+    def at(temperature):
+        window = jnp.where(
+            finite_part,
+            jnp.minimum(resonance_window(portal), PROPAGATOR_WINDOW_THERMAL * big_m * temperature),
+            0.0,
+        )
+        sigma_off = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
 
-    edges = [safe_sqrt(big_m**2 + k * window) for k in (-8.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0, 8.0)]  # ascending
-    fixed_edges = list(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
-    outside = _sigma_v_scaled(sigma, m, 2.0 * m, temperature, (edges, fixed_edges), NODES_PER_PANEL["annihilation"])
+        def sigma(s, precise_detuning):
+            return sigma_off(s, jnp.where(breit_wigner, precise_detuning, s - big_m**2))
 
-    # Inside the window, F(s) = σ(s)(s − M²)² (s − 4m²) √s K₁(√s/T) e^{2m/T}, evaluated relative to
-    # the pole's Boltzmann factor e^{−(M − 2m)/T} (kept as a logarithm, so S never underflows); a
-    # closed pole gets a stand-in window (M²/2) that keeps the masked branch finite.
-    w = jnp.where(pole_open, window, 0.5 * big_m**2)
-    s_lo, s_hi = big_m**2 - w, big_m**2 + w
-    width_lo, width_hi = sm_width(safe_sqrt(s_lo)), sm_width(safe_sqrt(s_hi))
+        offsets = jnp.where(breit_wigner, breit_wigner_offsets, jnp.asarray(RESONANCE_WINDOW_EDGES) * window)
+        root = safe_sqrt(big_m**2 + offsets)
+        edges = jnp.where(breit_wigner, big_m + offsets / (root + big_m), root)  # ascending
+        # geometric panels across the threshold structure where the fixed t panels (a factor 3–10 apart
+        # below x = T/5) do not resolve it; else edges at the threshold (panels of width 0)
+        unresolved = (threshold_scale > 0) & (threshold_scale < THRESHOLD_STRUCTURE_RESOLVED * temperature)
+        lowest = threshold_scale * THRESHOLD_PANEL_SPAN[0]
+        highest = jnp.maximum(threshold_scale * THRESHOLD_PANEL_SPAN[1], _FIXED_T_PANELS[1] * temperature)
+        steps = np.arange(THRESHOLD_PANELS + 1) / THRESHOLD_PANELS
+        threshold_edges = 2.0 * m + jnp.where(unresolved, lowest * (highest / lowest) ** steps, 0.0)
+        outside = _sigma_v_scaled(
+            sigma,
+            m,
+            2.0 * m,
+            temperature,
+            (edges, fixed_edges, threshold_edges),
+            NODES_PER_PANEL["annihilation"],
+            pole_mass=big_m,
+        )
 
-    def reduced_weight(s):
-        sqrt_s = safe_sqrt(s)
-        chord = width_lo + (width_hi - width_lo) * (s - s_lo) / (s_hi - s_lo)
-        boltzmann = bessel_k1e(sqrt_s / temperature) * jnp.exp(-(sqrt_s - big_m) / temperature)
-        return sigma_dirac_pair_to_sm(s, m, g_dm, chord, 1.0) * (s - 4.0 * m**2) * sqrt_s * boltzmann
+        # Inside the window, F(s) = σ(s)(s − M²)² (s − 4m²) √s K₁(√s/T) e^{2m/T}, evaluated relative to
+        # the pole's Boltzmann factor e^{−(M − 2m)/T} (kept as a logarithm, so S never underflows); a
+        # closed pole or the Breit–Wigner gets a stand-in window (M²/2) that keeps the masked branch finite.
+        w = jnp.where(finite_part, window, 0.5 * big_m**2)
+        s_lo, s_hi = big_m**2 - w, big_m**2 + w
+        width_lo, width_hi = sm_width(safe_sqrt(s_lo)), sm_width(safe_sqrt(s_hi))
 
-    u = 0.5 * w * (1.0 + jnp.asarray(_WINDOW_GL_X))
-    at_pole = reduced_weight(big_m**2)
-    symmetric = (reduced_weight(big_m**2 + u) + reduced_weight(big_m**2 - u) - 2.0 * at_pole) / u**2
-    normalisation = gondolo_gelmini_normalisation(m, temperature)
-    inside = 0.5 * w * jnp.sum(jnp.asarray(_WINDOW_GL_W) * symmetric) / normalisation
-    counterterm = 2.0 * at_pole / (w * normalisation)
-    log_boltzmann = -(big_m - 2.0 * m) / temperature
-    window_part = jnp.where(pole_open, (inside + counterterm) * jnp.exp(log_boltzmann), 0.0)
-    log_shift = jnp.where(pole_open, bz.log_or_zero(2.0 * counterterm) + log_boltzmann, bz.LOG_ZERO)
+        def reduced_weight(s):
+            sqrt_s = safe_sqrt(s)
+            chord = width_lo + (width_hi - width_lo) * (s - s_lo) / (s_hi - s_lo)
+            boltzmann = bessel_k1e(sqrt_s / temperature) * jnp.exp(-(sqrt_s - big_m) / temperature)
+            return sigma_dirac_pair_to_sm(s, m, g_dm, chord, 1.0) * (s - 4.0 * m**2) * sqrt_s * boltzmann
 
-    reduced_at_pole = sigma_dirac_pair_to_sm(big_m**2, m, g_dm, width_sm, 1.0)
-    return (
-        bz.log_or_zero(outside + window_part),
-        log_shift,
-        log_sigma_v_pole(m, big_m, width_total, reduced_at_pole, temperature),
-    )
+        u = 0.5 * w * (1.0 + jnp.asarray(_WINDOW_GL_X))
+        at_pole = reduced_weight(big_m**2)
+        symmetric = (reduced_weight(big_m**2 + u) + reduced_weight(big_m**2 - u) - 2.0 * at_pole) / u**2
+        normalisation = gondolo_gelmini_normalisation(m, temperature)
+        inside = 0.5 * w * jnp.sum(jnp.asarray(_WINDOW_GL_W) * symmetric) / normalisation
+        counterterm = 2.0 * at_pole / (w * normalisation)
+        log_boltzmann = -(big_m - 2.0 * m) / temperature
+        window_part = jnp.where(finite_part, (inside + counterterm) * jnp.exp(log_boltzmann), 0.0)
+        log_shift = jnp.where(finite_part, bz.log_or_zero(2.0 * counterterm) + log_boltzmann, bz.LOG_ZERO)
+        # the on-shell part of the Breit–Wigner: (H9) with F(M²) and Γ_tot(M) of the same propagator
+        on_shell = sigma_dirac_pair_to_sm(big_m**2, m, g_dm, unit_width_at_pole * portal.g_sm**2, 1.0)
+        log_on_shell = log_sigma_v_pole(m, big_m, jnp.where(breit_wigner, own_width, 1.0), on_shell, temperature)
+        return (
+            bz.log_or_zero(outside + window_part),
+            jnp.where(breit_wigner, log_on_shell, log_shift),
+            log_sigma_v_pole(
+                m, big_m, width_total, sigma_dirac_pair_to_sm(big_m**2, m, g_dm, width_sm, 1.0), temperature
+            ),
+        )
+
+    log_first, log_second, log_pole = jax.vmap(at)(temperatures)
+    log_off_pole, log_shift = _on_shell_part_taken_out(breit_wigner, log_first, log_second)
+    log_shift = jnp.where(breit_wigner, log_shift, log_second)
+    return log_off_pole, log_shift, log_pole, jnp.full_like(temperatures, bz.LOG_ZERO)
 
 
 def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -742,8 +830,8 @@ def propagator_width_effect(portal: VectorPortal, settings: Settings, width_tota
     """Upper bound on the relative change of σ_a(s) from the width in the propagator below the pole that
     the coupling-free table shared by all couplings leaves out (docs/equations.md A.5.1); zero where the
     pole is open and split off (its propagator carries no width), ∞ above the threshold where the
-    Majorana N₁'s split fails (:func:`narrow_width_split_fails`: only the point's own table carries
-    the full propagator).
+    split fails (:func:`narrow_width_split_fails`: only the point's own table carries the full
+    propagator).
 
     Majorana N₁ (A19): the table carries the width's first order (``UnitRates.log_sv_a_width``), so
     what is left of 1/(1 + ε) is ε²/(1 + ε) ≤ ε_max², ε = (MΓ_tot)²/(s − M²)² ≤ ε_max =
@@ -757,10 +845,9 @@ def propagator_width_effect(portal: VectorPortal, settings: Settings, width_tota
         ratio_max = max(float(np.max(table)) for table in tables)
         relative_width = portal.g_sm**2 * ratio_max + portal.g_dm**2 / (12.0 * jnp.pi)
         bound = (relative_width * 4.0 * m**2 / jnp.where(gap > 0, gap, 1.0)) ** 2
-        above = jnp.zeros_like(bound)
     else:
         bound = (big_m * width_total / jnp.where(gap > 0, gap, 1.0)) ** 4
-        above = jnp.where(narrow_width_split_fails(portal, width_total), jnp.inf, 0.0)
+    above = jnp.where(narrow_width_split_fails(portal, width_total), jnp.inf, 0.0)
     return jnp.where(big_m > 2.0 * m, above, jnp.where(gap > 0, bound, jnp.inf))
 
 
@@ -790,14 +877,9 @@ def unit_log_rates(
     log_sv_b = _log_sigma_v_mediator_annihilation(unit, temperatures) if switches.mediator_annihilation else log_zero
     if not switches.annihilation:
         log_sv_a = (log_zero, log_zero, log_zero, log_zero)
-    elif portal.dm_kind == "dirac":  # its (H11) window depends on T: each temperature on its own panels
-        log_sv_a = jax.vmap(
-            lambda temperature: _log_sigma_v_dirac_annihilation(
-                unit, settings, width_sm_unit, 1.0, propagator, temperature
-            )
-        )(temperatures) + (log_zero,)
     else:
-        log_sv_a = _log_sigma_v_annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperatures)
+        annihilation = _log_sigma_v_dirac_annihilation if portal.dm_kind == "dirac" else _log_sigma_v_annihilation
+        log_sv_a = annihilation(unit, settings, width_sm_unit, 1.0, propagator, temperatures)
     if switches.conversion:
         log_sv_c = jax.vmap(lambda temperature: _log_sigma_v_conversion(unit, settings, temperature))(temperatures)
     else:
