@@ -704,21 +704,22 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
         log_boltzmann = -(big_m - 2.0 * m) / temperature
         window_part = jnp.where(finite_part, (inside + counterterm) * jnp.exp(log_boltzmann), 0.0)
         log_shift = jnp.where(finite_part, bz.log_or_zero(2.0 * counterterm) + log_boltzmann, bz.LOG_ZERO)
-        # the on-shell part of the Breit–Wigner: (H9) with F(M²) and Γ_tot(M) of the same propagator
-        on_shell = sigma_dirac_pair_to_sm(big_m**2, m, g_dm, unit_width_at_pole * portal.g_sm**2, 1.0)
-        log_on_shell = log_sigma_v_pole(m, big_m, jnp.where(breit_wigner, own_width, 1.0), on_shell, temperature)
-        return (
-            bz.log_or_zero(outside + window_part),
-            jnp.where(breit_wigner, log_on_shell, log_shift),
-            log_sigma_v_pole(
-                m, big_m, width_total, sigma_dirac_pair_to_sm(big_m**2, m, g_dm, width_sm, 1.0), temperature
-            ),
-        )
+        return bz.log_or_zero(outside + window_part), log_shift
 
-    log_first, log_second, log_pole = jax.vmap(at)(temperatures)
-    log_off_pole, log_shift = _on_shell_part_taken_out(breit_wigner, log_first, log_second)
-    log_shift = jnp.where(breit_wigner, log_shift, log_second)
-    return log_off_pole, log_shift, log_pole, jnp.full_like(temperatures, bz.LOG_ZERO)
+    log_integral, log_finite_part_shift = jax.vmap(at)(temperatures)
+    # the on-shell part of the Breit–Wigner: (H9) with F(M²) and Γ_tot(M) of the same propagator
+    on_shell = sigma_dirac_pair_to_sm(big_m**2, m, g_dm, unit_width_at_pole * portal.g_sm**2, 1.0)
+    log_on_shell = log_sigma_v_pole(m, big_m, jnp.where(breit_wigner, own_width, 1.0), on_shell, temperatures)
+    log_off_pole, log_shift = _on_shell_part_taken_out(breit_wigner, log_integral, log_on_shell)
+    log_pole = log_sigma_v_pole(
+        m, big_m, width_total, sigma_dirac_pair_to_sm(big_m**2, m, g_dm, width_sm, 1.0), temperatures
+    )
+    return (
+        log_off_pole,
+        jnp.where(breit_wigner, log_shift, log_finite_part_shift),
+        log_pole,
+        jnp.full_like(temperatures, bz.LOG_ZERO),
+    )
 
 
 def _sm_fermion_channels(current: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
