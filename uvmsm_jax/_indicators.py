@@ -55,11 +55,12 @@ class TrajectoryIndicators(eqx.Module):
 
 def portal_rate_over_h(q: Array) -> Array:
     """Γ_P/H of (H15) on table rows ``q`` (…, N_COLUMNS): SM contact through V decays and (a), per DM +
-    mediator particle in equilibrium (times (1 + δ))."""
-    y_eq, y_v_eq = jnp.exp(q[..., bz.LOG_Y_DM_EQ]), jnp.exp(q[..., bz.LOG_Y_V_EQ])
-    equilibrium = y_eq + y_v_eq
-    contact = jnp.exp(q[..., bz.LOG_D_SM] + q[..., bz.LOG_Y_V_EQ]) + bz.annihilation_source(q)
-    return contact / jnp.where(equilibrium > 0, equilibrium, 1.0)
+    mediator particle in equilibrium (times (1 + δ)). Formed as ratios of logarithms: the equilibrium
+    yields underflow at large m/T, and the derivative of a quotient by one (its square) with them
+    (a NaN in the forward-mode Jacobian, and so in ``jax.grad``, of the relic outputs)."""
+    log_equilibrium = jnp.logaddexp(q[..., bz.LOG_Y_DM_EQ], q[..., bz.LOG_Y_V_EQ])
+    decays = jnp.exp(q[..., bz.LOG_D_SM] + q[..., bz.LOG_Y_V_EQ] - log_equilibrium)
+    return decays + bz.annihilation_source(q, log_equilibrium)
 
 
 def trajectory_indicators(

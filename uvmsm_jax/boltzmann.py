@@ -233,9 +233,11 @@ def right_hand_side(tau: ArrayLike, y: Array, args) -> Array:
     return jnp.stack([d_dm, d_v])
 
 
-def annihilation_source(values: Array) -> Array:
-    """max(k_a, 0) Y_X,eq² on table rows ``values`` (…, N_COLUMNS): the SM SM → DM DM production term."""
-    log_y_eq2 = 2 * values[..., LOG_Y_DM_EQ]
+def annihilation_source(values: Array, log_per: Array | float = 0.0) -> Array:
+    """max(k_a, 0) Y_X,eq² e^{−log_per} on table rows ``values`` (…, N_COLUMNS): the SM SM → DM DM
+    production term, per e^{log_per} (a yield, as a logarithm, that it is compared with: the ratio is
+    formed before the exponential, so neither it nor its derivative under- or overflows)."""
+    log_y_eq2 = 2 * values[..., LOG_Y_DM_EQ] - log_per
     source = jnp.exp(values[..., LOG_K_A] + log_y_eq2) - jnp.exp(values[..., LOG_K_A_SHIFT] + log_y_eq2)
     return jnp.maximum(source, 0.0)
 
