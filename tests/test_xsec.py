@@ -763,3 +763,51 @@ def test_majorana_annihilation_average_on_one_grid_matches_each_temperature_on_i
             np.testing.assert_allclose(shared[relevant], reference[relevant], rtol=0, atol=bound, err_msg=mode)
             assert one[0] == pytest.approx(reference[60], abs=bound)
         assert 0 < pole_open < 6
+
+
+@pytest.mark.parametrize(
+    "model,mode",
+    [
+        pytest.param(uvmsm_jax.UVMSM(0.1, 0.3, 1e-5), "physical", id="uvmsm-pole-open"),
+        pytest.param(uvmsm_jax.UVMSM(2.0, 1.0, 1e-3), "paper", id="uvmsm-pole-closed", marks=pytest.mark.slow),
+        pytest.param(uvmsm_jax.DarkPhotonDM(0.1, 0.3, 5e-4, 0.3), "physical", id="dark-photon", marks=pytest.mark.slow),
+    ],
+)
+def test_written_out_derivatives_of_the_thermal_averages_equal_forward_mode(model, mode, monkeypatch):
+    """The derivatives of the thermal averages are written out (N.2′: `rates._shared_grid_average`,
+    `rates._t_panel_integral`). The whole rate table's Jacobian in θ = (m_dm, m_v, g_sm, g_dm, T_R),
+    its nodes moving with θ, equals forward mode through the Bessel kernel (the functions
+    undecorated) in every column: d ln(coefficient)/d ln θ to 1e-8 absolute (measured: ≤ 3e-9 on
+    96 random UνMSM tables of both modes and 32 dark-photon tables). The reverse-mode gradient
+    of a sum of columns equals the forward Jacobian's, and the values are the same bits. (One point by
+    default; the closed pole and the Dirac χ's (a) next to it are slow: ≈ 40 s of compilation each.)"""
+    from uvmsm_jax.pipeline import configure, parameters, point_rate_table
+
+    settings = uvmsm_jax.Settings(mode=mode)
+    config = configure(model, settings)
+    theta = jnp.asarray(parameters(model, settings))
+
+    def columns(th):
+        table = point_rate_table(th, config)
+        values = jnp.stack([table.log_sv_a_off_pole, table.log_sv_a_shift, table.log_sv_b, table.log_sv_c])
+        return values, values
+
+    def summed(th):
+        values = columns(th)[0]
+        return jnp.sum(jnp.where(values > -600.0, values, 0.0))
+
+    jacobian, values = (np.asarray(x) for x in jax.jit(jax.jacfwd(columns, has_aux=True))(theta))
+    gradient = jax.jit(jax.grad(summed))(theta)
+    with monkeypatch.context() as patch:
+        patch.setattr(rates, "_shared_grid_average", rates._shared_grid_average.fun)
+        patch.setattr(rates, "_t_panel_integral", rates._t_panel_integral.fun)
+        reference, reference_values = (np.asarray(x) for x in jax.jit(jax.jacfwd(columns, has_aux=True))(theta))
+    np.testing.assert_array_equal(values, reference_values)
+    live = values > -600.0  # ln 0 (LOG_ZERO) columns have zero derivatives either way
+    assert live.sum() > 200
+    elasticity = jacobian * np.asarray(theta)
+    np.testing.assert_allclose(elasticity[live], (reference * np.asarray(theta))[live], rtol=0, atol=1e-8)
+    assert np.abs(elasticity[live]).max() > 1.0  # the check has something to compare
+    np.testing.assert_allclose(
+        np.asarray(gradient), np.where(live[..., None], jacobian, 0.0).sum(axis=(0, 1)), rtol=1e-10
+    )

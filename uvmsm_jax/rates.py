@@ -22,7 +22,7 @@ from . import constants as c
 from .hadrons import Current, fermion_pair_phase_space, sm_width_unit
 from .portal import VectorPortal
 from .settings import Mode, Settings
-from .special import bessel_k1e, bessel_k2e
+from .special import bessel_k0e, bessel_k1e, bessel_k2e
 from .thermo import DegreesOfFreedom, degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
 from .xsec import (
     annihilation_normalisation,
@@ -148,7 +148,7 @@ def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int)
 
 SHARED_GRID_PANELS = 48
 """Geometric panels of the quadrature grid in x = √s − √s_min that a table's temperatures share
-(processes (a) of the Majorana N₁ and (b); :func:`_shared_grid_weights`): from 10⁻³ T_min to 60 T_max
+(processes (a) of the Majorana N₁ and (b); :func:`_shared_grid_nodes`): from 10⁻³ T_min to 60 T_max
 (the first and last fixed t edges at the extreme temperatures), an edge ratio of 1.76–2.13 on τ
 ranges of 7–11 decades (the fixed t panels': 1.6–2.5 above t = 0.6). Max |Δ ln⟨σv⟩_b| against each
 temperature alone on its t panels at 32 nodes per panel (itself converged to 2e-7), 128
@@ -160,7 +160,7 @@ panels: 5.4e-5; 8 nodes at 40 or 48 panels: 1.2e-5, 1.1e-5), 1.6e-5 on 40 others
 def _nodes_computed_once(x: Array, w: Array) -> tuple[Array, Array]:
     """The ascending nodes ``x`` and their weights ``w`` as they are; on CPU through a stable sort,
     which XLA does not fuse into its consumers: otherwise it computes the nodes from the panel edges
-    inside the loop over (temperature, node) of :func:`_shared_grid_weights`, which then ran ≈ 2.5×
+    inside the loop over (temperature, node) of :func:`_pair_weights`, which then ran ≈ 2.5×
     slower (docs/relic.md, "Thermal averages")."""
 
     def stably_sorted(x, w):
@@ -193,18 +193,17 @@ def _running_maximum_of_ascending_jvp(primals, tangents):
     return _running_maximum_of_ascending(*primals), tangents[0]
 
 
-def _shared_grid_weights(
+def _shared_grid_nodes(
     m: Array, temperatures: Array, breakpoint_groups_x: Sequence[Array], nodes_per_panel: int
 ) -> tuple[Array, Array, Array]:
-    """(x = √s − 2m [GeV] and s [GeV²] at the nodes, weights [temperature, node] [GeV⁻²]) of the
-    Gondolo–Gelmini average (G12) of a pair of mass m at each of a table's temperatures T (1-d, GeV)
-    on one composite Gauss–Legendre grid in x = √s − 2m [GeV] that they share (N.2): ⟨σv⟩(T_i) = Σ_j weights[i, j] σ(s_j).
+    """(x = √s − 2m [GeV] and s [GeV²] at the nodes, Gauss–Legendre weights in x [GeV]) of the one
+    composite grid in x on which the Gondolo–Gelmini averages (G12) of a pair of mass m at a table's
+    temperatures T (1-d, GeV) are taken (:func:`_shared_grid_average`; N.2).
 
     The edges are 0, then :data:`SHARED_GRID_PANELS` geometric panels from 10⁻³ T_min to 60 T_max,
-    merged with each ascending group of breakpoints x (clipped to [0, 60 T_max]). Each temperature
-    weights the same nodes with its own K̂₁(√s/T) e^{−x/T}; a node beyond x = 60 T adds less than
-    e^{−60} of the integral. A cross section that does not depend on T is so evaluated once per node
-    instead of once per node and temperature."""
+    merged with each ascending group of breakpoints x (clipped to [0, 60 T_max]). A node beyond
+    x = 60 T adds less than e^{−60} of a temperature's integral. A cross section that does not depend
+    on T is so evaluated once per node instead of once per node and temperature."""
     x_lo = _FIXED_T_PANELS[1] * jnp.min(temperatures)
     x_hi = _FIXED_T_PANELS[-1] * jnp.max(temperatures)
     steps = np.arange(SHARED_GRID_PANELS + 1) / SHARED_GRID_PANELS
@@ -212,11 +211,70 @@ def _shared_grid_weights(
     for group in breakpoint_groups_x:
         edges = _merge_ascending(edges, jnp.clip(group, 0.0, x_hi))
     x, w = _nodes_computed_once(*_gauss_legendre_panels(edges, nodes_per_panel))
+    return x, (2.0 * m + x) ** 2, w
+
+
+def _pair_weights(m: Array, temperatures: Array, x: Array, w: Array) -> Array:
+    """W_ij = w_j 2s(s − 4m²) K̂₁(√s/T_i) e^{−x_j/T_i}/N(m, T_i) (dimensionless; [temperature, node]): the
+    weights of (G12) at each temperature T_i on the nodes x_j, w_j of :func:`_shared_grid_nodes`, with N
+    of :func:`gondolo_gelmini_normalisation`, so that Σ_j W_ij σ(s_j) = ⟨σv⟩(T_i) (N.2)."""
     sqrt_s = 2.0 * m + x
     s = sqrt_s**2
     t = temperatures[:, None]
     kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)
-    return x, s, w * kernel / gondolo_gelmini_normalisation(m, t)
+    return w * kernel / gondolo_gelmini_normalisation(m, t)
+
+
+@jax.custom_jvp
+def _shared_grid_average(m: Array, temperatures: Array, x: Array, w: Array, values: Array) -> Array:
+    """Σ_j W_ij values_j with W of :func:`_pair_weights` ([temperature] or [temperature, k], in the units
+    of ``values``): the Gondolo–Gelmini averages (G12) of ``values`` (σ at the nodes, [node] or
+    [node, k]) at each temperature T_i on the nodes x, w of :func:`_shared_grid_nodes` (N.2).
+
+    Its derivative is written out (N.2′): K̂₁′ = K̂₁ − K̂₀ − K̂₁/z adds one kernel matrix, e^{−x/T}
+    K̂₀(√s/T)/N, and every direction is then two matrix–vector products. Forward mode through K̂₁
+    carried the kernel's tangent at every (temperature, node) pair for each direction (a table's
+    derivative in 5 directions: 6× the table; docs/relic.md, "Thermal averages")."""
+    return _pair_weights(m, temperatures, x, w) @ values
+
+
+@_shared_grid_average.defjvp
+def _shared_grid_average_jvp(primals, tangents):
+    m, temperatures, x, w, values = primals
+    m_dot, t_dot, x_dot, w_dot, values_dot = tangents
+    weights = _pair_weights(m, temperatures, x, w)
+    out = weights @ values
+    column = (lambda v: v[:, None]) if values.ndim == 2 else (lambda v: v)
+    sqrt_s = 2.0 * m + x
+    s = sqrt_s**2
+    phase = 2.0 * s * (s - 4.0 * m**2)
+    t = temperatures[:, None]
+    # V = e^{−x/T} K̂₀(√s/T)/N of (N.2′), its argument behind a barrier so that XLA computes it in a loop
+    # of its own: XLA:CPU ran one loop with both W and V as outputs ≈ 2× slower than the two loops
+    z = jax.lax.optimization_barrier(sqrt_s / t)
+    by_k0 = jnp.exp(-x / t) / gondolo_gelmini_normalisation(m, t) * bessel_k0e(z)
+    # c_j of (N.2′); 0 at a node of zero weight or phase space
+    safe_phase = jnp.where(phase > 0, phase, 1.0)
+    safe_w = jnp.where(w != 0, w, 1.0)
+    moved = x_dot + 2.0 * m_dot
+    node_factor = jnp.where(
+        (phase > 0) & (w != 0),
+        w_dot / safe_w
+        + (8.0 * sqrt_s * (s - 2.0 * m**2) / safe_phase - 1.0 / sqrt_s) * moved
+        - 16.0 * m * m_dot * s / safe_phase,
+        0.0,
+    )
+    weighted = column(w * phase) * values
+    t_col = column(temperatures)
+    log_norm_dot = jax.jvp(
+        lambda m, t: jnp.log(gondolo_gelmini_normalisation(m, t)), (m, temperatures), (m_dot, t_dot)
+    )[1]
+    out_dot = (
+        weights @ (values_dot + column(node_factor) * values)
+        + (column(t_dot) * (by_k0 @ (column(sqrt_s) * weighted)) / t_col - by_k0 @ (column(moved) * weighted)) / t_col
+        + (2.0 * m_dot / t_col + column(t_dot) * (1.0 / t_col - 2.0 * m / t_col**2) - column(log_norm_dot)) * out
+    )
+    return out, out_dot
 
 
 def _sigma_v_scaled(
@@ -247,9 +305,42 @@ def _sigma_v_scaled(
     else:
         x = (sqrt_s_min - 2.0 * m) + temperature * t
         sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass))
+    return _t_panel_integral(m, sqrt_s_min, temperature, t, w, sigma_s) / gondolo_gelmini_normalisation(m, temperature)
+
+
+@jax.custom_jvp
+def _t_panel_integral(m: Array, sqrt_s_min: Array, temperature: Array, t: Array, w: Array, sigma_s: Array) -> Array:
+    """I = T Σ_j w_j 2s σ(s)(s − 4m²) K̂₁(√s/T) e^{−t_j} [GeV⁵ × the units of σ] with √s = √s_min + T t_j:
+    the integral of (G12) on the t nodes of :func:`_sigma_v_scaled` (σ at the nodes: ``sigma_s``).
+
+    Its derivative is written out (N.2′), as for :func:`_shared_grid_average`: K̂₁′ = K̂₁ − K̂₀ − K̂₁/z
+    at each node once, whatever the number of directions."""
+    sqrt_s = sqrt_s_min + temperature * t
+    s = sqrt_s**2
     integrand = 2.0 * s * sigma_s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / temperature) * jnp.exp(-t)
-    integral = temperature * jnp.sum(w * integrand)
-    return integral / gondolo_gelmini_normalisation(m, temperature)
+    return temperature * jnp.sum(w * integrand)
+
+
+@_t_panel_integral.defjvp
+def _t_panel_integral_jvp(primals, tangents):
+    m, sqrt_s_min, temperature, t, w, sigma_s = primals
+    m_dot, sqrt_s_min_dot, temperature_dot, t_dot, w_dot, sigma_s_dot = tangents
+    integral = _t_panel_integral(m, sqrt_s_min, temperature, t, w, sigma_s)
+    sqrt_s = sqrt_s_min + temperature * t
+    s = sqrt_s**2
+    z = sqrt_s / temperature
+    k1 = bessel_k1e(z)
+    k0 = bessel_k0e(jax.lax.optimization_barrier(z))  # a loop of its own (see _shared_grid_average_jvp)
+    e = jnp.exp(-t)
+    phase = 2.0 * s * (s - 4.0 * m**2)
+    sqrt_s_dot = sqrt_s_min_dot + temperature_dot * t + temperature * t_dot
+    z_dot = sqrt_s_min_dot / temperature - sqrt_s_min * temperature_dot / temperature**2 + t_dot
+    summand_dot = (w_dot * sigma_s + w * sigma_s_dot) * phase * k1 * e + w * sigma_s * e * (
+        8.0 * sqrt_s * (s - 2.0 * m**2) * k1 * sqrt_s_dot
+        + phase * ((k1 - k0 - k1 / z) * z_dot - k1 * t_dot)
+        - 16.0 * m * s * k1 * m_dot
+    )
+    return integral, temperature_dot / temperature * integral + temperature * jnp.sum(summand_dot)
 
 
 def gondolo_gelmini_normalisation(m: Array, temperature: Array) -> Array:
@@ -564,7 +655,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     shared by all couplings, docs/equations.md A.5.1), ln 0 otherwise.
 
     σ_a of the Majorana N₁ does not depend on T (its window is fixed), so the off-pole average is
-    taken on the grid its temperatures share (:func:`_shared_grid_weights`; N.2), split also at the
+    taken on the grid its temperatures share (:func:`_shared_grid_average`; N.2), split also at the
     window edges s = M² + k·W and at the fixed √s edges of :func:`_annihilation_sqrt_s_edges`. Max
     |Δ ln⟨σv⟩_a| against each temperature alone on its t panels at 32 nodes per panel, 40 random
     points a mode: 1.2e-4 (physical) and 1.2e-3 (paper), where the t panels at 8 nodes give 1.3e-4
@@ -589,11 +680,11 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     root = safe_sqrt(big_m**2 + offsets)
     resonance_edges_x = jnp.where(breit_wigner, pole_x + offsets / (root + big_m), root - 2.0 * m)  # ascending
     fixed_edges = jnp.asarray(_annihilation_sqrt_s_edges(float(settings.sqrt_s_switch), portal.current))
-    x, s, weights = _shared_grid_weights(
+    x, s, w = _shared_grid_nodes(
         m, temperatures, (resonance_edges_x, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
     )
     sigma_s = sigma(s, jnp.where(breit_wigner, (x - pole_x) * (x + 2.0 * m + big_m), s - big_m**2))
-    log_integral = bz.log_or_zero(weights @ sigma_s)
+    log_integral = bz.log_or_zero(_shared_grid_average(m, temperatures, x, w, sigma_s))
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
     # With the full propagator, its on-shell part is the pole term (A27) at the point's width, which the
     # decays (D) or the pole term (R) carry (docs/equations.md G19′)
@@ -602,7 +693,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     log_off_pole, log_shift = _on_shell_part_taken_out(breit_wigner, log_integral, log_on_shell)
     # σ_a(s; Γ) = σ_a(s; 0)/(1 + ε(s)), ε = M²Γ²/(s − M²)² below the pole (A19): its first order
     detuning = jnp.where(s > big_m**2, s - big_m**2, 1.0)
-    log_width = bz.log_or_zero(weights @ (sigma_s * big_m**2 / detuning**2))
+    log_width = bz.log_or_zero(_shared_grid_average(m, temperatures, x, w, sigma_s * big_m**2 / detuning**2))
     carried = (big_m < 2.0 * m) & (propagator[2] == 0)
     log_width = jnp.where(carried, log_width, bz.LOG_ZERO)
     return log_off_pole, log_shift, log_sigma_v_pole(m, big_m, width_total, reduced, temperatures), log_width
@@ -764,15 +855,15 @@ def _log_sigma_v_mediator_annihilation(portal, temperatures):
     docs/equations.md A22, A29); quark channels fade out below T_QCD = 0.15 GeV over ±5 % (K14).
 
     σ_b(s) does not depend on T, so it is evaluated once per node of the grid in x = √s − 2M_V that the
-    temperatures share (:func:`_shared_grid_weights`; N.2), split also at the fermion thresholds."""
+    temperatures share (:func:`_shared_grid_average`; N.2), split also at the fermion thresholds."""
     masses, weights, is_quark = _sm_fermion_channels(portal.current)
     m = portal.m_v
     thresholds = jnp.stack([2.0 * (mass - m) for mass in masses if mass > 0])  # ascending: the masses are sorted
-    _, s, node_weights = _shared_grid_weights(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
+    x, s, w = _shared_grid_nodes(m, temperatures, (thresholds,), NODES_PER_PANEL["mediator_annihilation"])
     per_channel = sigma_mediator_pair_to_fermion(s[:, None], masses, m, portal.g_sm, 1.0)  # [node, channel]
     quark_gate = 1.0 / (1.0 + jnp.exp(-(temperatures - T_QCD) / (0.05 * T_QCD)))
     channel_weights = jnp.where(is_quark, quark_gate[:, None], 1.0) * weights  # [temperature, channel]
-    return bz.log_or_zero(jnp.sum(node_weights * (channel_weights @ per_channel.T), axis=-1))
+    return bz.log_or_zero(jnp.sum(channel_weights * _shared_grid_average(m, temperatures, x, w, per_channel), axis=-1))
 
 
 def dm_pair_to_mediator_pair_cross_section(portal: VectorPortal, settings: Settings) -> Callable[[Array], Array]:
@@ -881,7 +972,7 @@ def unit_log_rates(
 ) -> UnitRates:
     """The :class:`UnitRates` of ``portal``'s masses at the temperatures T [GeV] of a table (1-d;
     every field has their shape): process (b), and (a) of the Majorana N₁, are integrated on one grid
-    shared by them (:func:`_shared_grid_weights`), (c) and (a) of the Dirac χ at each temperature alone.
+    shared by them (:func:`_shared_grid_average`), (c) and (a) of the Dirac χ at each temperature alone.
 
     ``width_sm_unit`` = Γ(V → SM)/g_sm² [GeV]. ``propagator`` = (g_sm, g_dm, Γ_tot [GeV]) of the width
     in σ_a's propagator below the pole: the point's own couplings and width give its exact rates;
