@@ -636,7 +636,9 @@ def _on_shell_part_taken_out(breit_wigner: Array, log_full: Array, log_on_shell:
     full average being positive). P then carries no pole Boltzmann factor e^{−(M − 2m)/T}, which the
     table interpolates exactly only in S's column. Elsewhere (ln full, ln 0)."""
     excess = jnp.clip(jnp.where(breit_wigner, log_full - log_on_shell, 0.0), -700.0, 700.0)
-    share = jnp.maximum(-2.0 * jnp.min(jnp.expm1(excess), axis=-1, keepdims=True), 0.0)  # λ
+    # λ from the least excess (expm1 is increasing): the derivative of a minimum weights every entry, and
+    # an entry's e^{excess} (up to e^{700}) times its tangent overflowed, 0·∞ = NaN at the others
+    share = jnp.maximum(-2.0 * jnp.expm1(jnp.min(excess, axis=-1, keepdims=True)), 0.0)  # λ
     log_off_pole = log_full + jnp.where(breit_wigner, jnp.log1p((share - 1.0) * jnp.exp(-excess)), 0.0)
     log_share = jnp.log(jnp.where(share > 0, share, 1.0))
     log_shift = jnp.where(breit_wigner & (share > 0), log_share + log_on_shell, bz.LOG_ZERO)
