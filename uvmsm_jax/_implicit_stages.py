@@ -7,6 +7,7 @@ a call answered by a stored executable never loads (docs/relic.md, "Compilation"
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import diffrax
@@ -16,7 +17,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array
 
-__all__ = ["STAGE_ROOT_FINDERS", "TwoByTwoLU"]
+__all__ = ["STAGE_ROOT_FINDERS", "EmptyStageOnFailure", "TwoByTwoLU"]
 
 
 class TwoByTwoLU(lx.AbstractLinearSolver):
@@ -65,6 +66,47 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
         return True
 
 
+class EmptyStageOnFailure(optx.AbstractRootFinder):
+    """``solver`` (a root finder of an implicit stage of :func:`uvmsm_jax.boltzmann.solve`) returning,
+    where it fails, the stage value at which the stage's yields vanish.
+
+    diffrax solves Kvaerno5's stages in f-space: the stage derivative f with f = F(τ_i, Y_i), Y_i =
+    Y_partial + γ h f. A stage whose Newton iteration fails (its Newton matrix I − γhJ singular to
+    working precision: |γhJ| ~ 1e15 where a fast conversion conserves Y_X + Y_V, or an iterate that
+    diverged to inf/NaN) makes diffrax reject the step whatever the stage's value, so the primal solve
+    is the same. Its derivative is not: optimistix differentiates every stage by the implicit function
+    theorem, a linear solve with I − γhJ at the returned value, and lineax raises an error ("non-finite
+    input/output") where that solve is singular or the value is not finite: ``jax.jacfwd`` of a
+    dark-photon point stopped, though the tangent of a rejected step is discarded. Where the yields
+    vanish (f = −Y_partial/(γh)) only the decays' linear terms stay in J: I − γhJ is triangular with
+    diagonal ≥ 1 (docs/relic.md, "Differentiability")."""
+
+    solver: optx.AbstractRootFinder
+    rtol: float
+    atol: float
+    norm: Callable[[Any], Array]
+
+    def __init__(self, solver: optx.AbstractRootFinder):
+        self.solver = solver
+        self.rtol, self.atol, self.norm = solver.rtol, solver.atol, solver.norm
+
+    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
+        return self.solver.init(fn, y, args, options, f_struct, aux_struct, tags)
+
+    def step(self, fn, y, args, options, state, tags):
+        return self.solver.step(fn, y, args, options, state, tags)
+
+    def terminate(self, fn, y, args, options, state, tags):
+        return self.solver.terminate(fn, y, args, options, state, tags)
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        y, aux, stats = self.solver.postprocess(fn, y, aux, args, options, state, tags, result)
+        # diffrax's f-space stage relation: (stage, γ, vector field, product, τ_i, Y_partial, args, h)
+        _, diagonal, _, _, _, y_partial, _, step = args
+        empty_stage = -y_partial / (diagonal * step)
+        return jnp.where(result == optx.RESULTS.successful, y, empty_stage), aux, stats
+
+
 STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
     # Newton matrix at each stage's predictor (optimistix's Chord re-linearises on every root find,
     # i.e. per implicit stage). Stopped by the convergence-rate test (Hairer & Wanner's κ criterion)
@@ -73,10 +115,13 @@ STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
     # without end. The loose tolerance (relative to the step controller's) is enough for the stages.
     # The 2 × 2 Newton systems are solved in closed form (TwoByTwoLU) instead of by a LAPACK call per
     # point and solve: the same steps, the solve stage 1.3–1.6× faster (docs/relic.md, "ODE").
-    "per-stage": optx.Chord(
-        rtol=1e-3, atol=1e-6, norm=optx.max_norm, kappa=0.1, cauchy_termination=False, linear_solver=TwoByTwoLU()
+    # Both return the stage of zero yields where they fail (EmptyStageOnFailure: derivatives through rejected steps).
+    "per-stage": EmptyStageOnFailure(
+        optx.Chord(
+            rtol=1e-3, atol=1e-6, norm=optx.max_norm, kappa=0.1, cauchy_termination=False, linear_solver=TwoByTwoLU()
+        )
     ),
     # one Newton matrix per step (at the second stage): 3–7× the freeze-out steps (benchmarks/README.md)
-    "per-step": diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm),
+    "per-step": EmptyStageOnFailure(diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm)),
 }
 """Root finders of the implicit stages of :func:`uvmsm_jax.boltzmann.solve`, by :attr:`~uvmsm_jax.Settings.stage_jacobian`."""
