@@ -491,3 +491,40 @@ def test_physical_mode_gradients_vs_finite_differences():
         else:
             elasticities = grad * x0 / value
             assert np.linalg.norm(elasticities - fd * x0 / value) <= elasticity_error * np.linalg.norm(elasticities)
+
+
+CONVERSION_FILLED = (
+    np.array([0.008034031094254913, 0.007010794801214679, 0.0016591065141179965, 0.00453050145]),
+    np.array([0.008034031094254913, 0.007010794801214679, 0.0016591065141179965, 0.00453050145])
+    * np.array([1.364860912380467, 0.77096632241333, 1.4158360779521089, 2.02895749]),
+    np.array([2.644865335814511e-06, 1.556332786972186e-08, 9.032342234844447e-07, 3.78663021e-12]),
+    np.array([0.3358113792917145, 0.3014113144373845, 0.39266665737045453, 0.247827073]),
+)
+"""(m_χ, m_A′, ε, e′) of four random points that an empty start stalled (see the test below)."""
+
+
+def test_points_that_stalled_the_solve():
+    """Random points where the DM starts in equilibrium (its SM contact exceeds H at T_R) while the A′'s
+    own rates do not, but χχ̄ → A′A′ fills it at r_c/H ~ 1e12 — or, in the fourth, the A′ starts in
+    equilibrium through its decays and the conversion fills the χ. Started empty, that species is filled
+    within a few ulps of τ at T_R: the steps fell below τ's resolution and the first three stopped at
+    ``max_steps`` (status 3), the flagged fourth took all 8 192 steps. ``Settings.initial = "auto"`` now
+    starts such a species in equilibrium (A39): 338–450 steps (189 for the fourth).
+
+    The fifth has m_A′ < 2m_e and < 2m_χ: no A′ decay channel in the model, so the integration waited
+    for a decay that never came (τ_end = ∞, NaN tolerances) and reported status 3 after 8 192 steps. It
+    is now :attr:`~uvmsm_jax.Status.STABLE_MEDIATOR`, solved to min(m_χ, m_A′)/x_end (48 steps)."""
+    stable = (0.0011124933684788561, 0.0011124933684788561 * 0.7650010744190505, 1.1259053022262018e-12, 0.0167083)
+    points = [np.append(x, extra) for x, extra in zip(CONVERSION_FILLED, stable, strict=True)]
+    result = uj.relic(uj.DarkPhotonDM(*points))
+    np.testing.assert_array_equal(result.status, [0, 0, 0, uj.Status.NEEDS_DARK_TEMPERATURE, uj.Status.STABLE_MEDIATOR])
+    assert np.all(np.asarray(result.ode_steps) < 1000)
+    assert np.all(np.isfinite(np.asarray(result.omega_h2)[:3])) and np.isnan(np.asarray(result.omega_h2)[4])
+
+
+@pytest.mark.slow
+def test_a_species_filled_by_the_conversion_converges():
+    """The three solved points of the test above against rtol = 1e-10 (measured ≤ 1.4e-6)."""
+    points = uj.DarkPhotonDM(*(x[:3] for x in CONVERSION_FILLED))
+    tight = uj.relic(points, uj.Settings(rtol=1e-10))
+    np.testing.assert_allclose(uj.relic(points).omega_h2, tight.omega_h2, rtol=1e-5)

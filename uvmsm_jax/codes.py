@@ -48,6 +48,10 @@ class Status(enum.IntEnum):
     relic solver's yield by more than 1 % (W18): f does not describe the production that Ωh² comes from
     (e.g. back-reaction near equilibrium, which the freeze-in f drops, K57); or a freeze-out form
     (W16) vanishes on the whole q grid (a user T_kd far above the mass); no f is returned."""
+    STABLE_MEDIATOR = 9
+    """The mediator has no decay channel that the model implements (the dark photon below 2m_e and
+    2m_χ: A′ → 3γ and A′ → νν̄ are not included), so it would outlive the integration as a relic of its
+    own; no Ωh² is returned (NaN). The ODE still runs, to T = min(m_DM, m_V)/x_end."""
     CONTOUR_NOT_CONVERGED = 10
     """A contour root that neither Newton nor bisection brought within tolerance."""
 
@@ -68,6 +72,7 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.NO_DISTRIBUTION_PARTIAL_THERMALISATION: "momentum distribution not computed: partial thermalisation (K57)",
     Status.NO_DISTRIBUTION_MECHANISM: "momentum distribution not computed: production mechanism without a modelled f",
     Status.DISTRIBUTION_YIELD_MISMATCH: "momentum distribution disagrees with the relic yield by more than 1 % (W18, K57)",
+    Status.STABLE_MEDIATOR: "mediator has no decay channel in the model (a relic of its own): no omega_h2",
     Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
 }
 """Status code → message."""

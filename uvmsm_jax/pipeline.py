@@ -204,7 +204,8 @@ def _integration_range(theta: Array, config: Config) -> _Range:
     if physics.processes.decays:  # until the mediator has decayed: Γ/H(g* ≤ 106.75) ≥ 100
         t_decayed = decayed_temperature(width_sm + width_dm, physics.planck_mass)
         range_coupling_free = t_decayed >= t_end_masses
-        t_end = jnp.minimum(t_end_masses, t_decayed)
+        # a mediator without a decay channel never decays (Status.STABLE_MEDIATOR): the masses' end
+        t_end = jnp.where(t_decayed > 0, jnp.minimum(t_end_masses, t_decayed), t_end_masses)
     return _Range(
         valid=valid,
         theta=theta,
@@ -399,7 +400,10 @@ def _outcome(
     p = prepared
     y_dm, y_v = y_end
     assessment = config.spec.assess(solver_status, regime, indicators, p.width_dm, config.physics)
-    status = jnp.where(p.valid, assessment.status, Status.INVALID_INPUT)
+    status = assessment.status
+    if config.physics.processes.decays:
+        status = jnp.where(p.width_sm + p.width_dm > 0, status, Status.STABLE_MEDIATOR)
+    status = jnp.where(p.valid, status, Status.INVALID_INPUT)
     failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
     return {
         "omega_h2": jnp.where(failed, jnp.nan, c.OMEGA_H2_PER_MASS_YIELD * p.theta[0] * y_dm),
@@ -424,7 +428,13 @@ class Solution(Outcome):
 
 
 def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array]:
-    """(Y_X, Y_V) at T_R by ``Settings.initial`` (A39, A.6), and the equilibrium yields there."""
+    """(Y_X, Y_V) at T_R by ``Settings.initial`` (A39, A.6), and the equilibrium yields there.
+
+    ``"auto"``: a species starts in equilibrium where its rate exceeds H at T_R, or where the other
+    species does and DM DM ↔ V V runs faster than H per particle of this one (r_c for the DM,
+    r_c Y_X,eq/Y_V,eq for the mediator by detailed balance; (A39)). The conversion fills an empty
+    species within ~H/r_c, which at r_c/H ~ 1e12 is below the resolution of τ at T_R: the solve
+    stalled there until ``max_steps``."""
     settings = config.settings
     columns = prepared.table.values
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
@@ -433,7 +443,16 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     elif settings.initial == "equilibrium":
         start_in_equilibrium = jnp.array([True, True])
     else:
-        start_in_equilibrium = jnp.stack([regime.log_dm_rate_over_h[0] > 0, regime.log_mediator_rate_over_h[0] > 0])
+        dm_start = regime.log_dm_rate_over_h[0] > 0
+        mediator_start = regime.log_mediator_rate_over_h[0] > 0
+        if not config.physics.system.reduced:  # the reduced system keeps Y_V at its start
+            log_per_dm = prepared.diagnostics.log_rc_over_h[0]
+            log_per_mediator = log_per_dm + columns[0, bz.LOG_Y_DM_EQ] - columns[0, bz.LOG_Y_V_EQ]
+            dm_start, mediator_start = (
+                dm_start | (mediator_start & (log_per_dm > 0)),
+                mediator_start | (dm_start & (log_per_mediator > 0)),
+            )
+        start_in_equilibrium = jnp.stack([dm_start, mediator_start])
     return jnp.where(start_in_equilibrium, y_eq0, 0.0), y_eq0
 
 

@@ -41,8 +41,9 @@ class Settings(eqx.Module):
       (H6) in the dark photon's physical mode.
     system: "coupled" (A36)–(A37), default, or "reduced" (A38) with Y_Z′ = Y_Z′,eq where the Z′
       thermalises (A33).
-    initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, else zero; A.6),
-      "zero" (A39) or "equilibrium".
+    initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, or, in the coupled
+      system, that DM DM ↔ V V fills faster than H from the other species in equilibrium; else
+      zero; A.6, A39), "zero" (A39) or "equilibrium".
     rtol: relative accuracy of the ODE solution for each yield Y = n/s.
     atol: absolute yield tolerances as a fraction of each yield's scale min(Y_eq(T_R), production
       estimate) — the mediator's never below the DM's; a yield below its tolerance is not resolved
