@@ -102,8 +102,8 @@ class EmptyStageOnFailure(optx.AbstractRootFinder):
     def postprocess(self, fn, y, aux, args, options, state, tags, result):
         y, aux, stats = self.solver.postprocess(fn, y, aux, args, options, state, tags, result)
         # diffrax's f-space stage relation: (stage, γ, vector field, product, τ_i, Y_partial, args, h)
-        _, diagonal, _, _, _, y_partial, _, step = args
-        empty_stage = -y_partial / (diagonal * step)
+        _, diagonal, _, _, _, y_partial, _, h = args
+        empty_stage = -y_partial / (diagonal * h)
         return jnp.where(result == optx.RESULTS.successful, y, empty_stage), aux, stats
 
 
