@@ -109,8 +109,8 @@ DEFAULT_RESOLUTION = {
     "fig2b": 128,
     "fig3a": 128,
     "fig3b": 128,
-    "p2_fig1": 32,
-    "p2_fig3": 32,
+    "p2_fig1": 64,
+    "p2_fig3": 128,
     "dp_regimes": 64,
     "dp_thermal_target": 64,
     "fig1a_wdm": 32,
@@ -118,8 +118,8 @@ DEFAULT_RESOLUTION = {
 }
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 41–50 s at 64 (physical-mode
-ODE points, ~10× dearer); P2's figures and the Lyman-α ones (momentum-distribution points) stay
-coarser."""
+ODE points, ~10× dearer), P2's Fig. 1 31 s at 64 (78 s at 128) and Fig. 3 21 s at 128; the Lyman-α
+figures (momentum-distribution points) stay coarser."""
 BAND_COUPLINGS_PER_MASS = 4
 """The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
 mass: freeze-in Ωh² is a power of g, so the log–log crossing is exact but for curvature. Against 127
