@@ -65,19 +65,21 @@ def test_every_batch_size_reuses_a_few_compiled_sizes():
 
 def test_a_single_point_is_traced_without_vmap():
     """One point goes to the per-point function unbatched (batching the solver's loops was ≈ 40 % of
-    tracing it); more points are vmapped, or mapped block by block; the outputs have the same form."""
-    for n, block in ((1, 4), (3, 4), (9, 4)):
+    tracing it); more points are vmapped, or mapped block by block (with or without a rest); the
+    outputs have the same form, an output with an empty axis too (``momentum_distribution``'s f at
+    given q when none is given: ``jax.lax.map(..., batch_size=)`` raised ZeroDivisionError there)."""
+    for n, block in ((1, 4), (3, 4), (8, 4), (9, 4)):
         tracers = []
 
         def per_point(theta, tracers=tracers):
             tracers.append(type(theta).__name__)
-            return {"sum": theta.sum(), "twice": 2.0 * theta}
+            return {"sum": theta.sum(), "twice": 2.0 * theta, "empty": theta[:0]}
 
         rows = np.arange(3.0 * n).reshape(n, 3)
         out = jax.jit(lambda r, block=block, f=per_point: map_blocks(f, r, block))(rows)
         np.testing.assert_array_equal(out["sum"], rows.sum(axis=1))
         np.testing.assert_array_equal(out["twice"], 2.0 * rows)
-        assert out["sum"].shape == (n,)
+        assert out["sum"].shape == (n,) and out["empty"].shape == (n, 0)
         assert ("BatchTracer" in tracers) == (n > 1), (n, tracers)
 
 

@@ -314,6 +314,27 @@ def test_batch_equals_points_and_derivatives_match_finite_differences():
     assert np.all(np.isfinite(jacobian))
 
 
+def test_a_batch_of_more_than_one_block():
+    """More points than a block (32 on CPU): blocks in a loop give each point the result of a small
+    batch. Until 2026-12-05 such a batch raised ZeroDivisionError (``jax.lax.map``'s batch reshape of
+    the empty f at given q), so the Lyman-α figures failed at their default resolutions."""
+    n = 33
+    model = uj.UVMSM(np.full(n, 1e-5), np.geomspace(0.05, 0.2, n), np.geomspace(2e-11, 4e-11, n))
+    relic = uj.relic(model)
+    grid = mom.MomentumGrid(n_q=100, n_q_mediator=150, n_t=300, n_t_2to2=32, n_s=16, n_a=100)
+    batch = uj.momentum_distribution(model, relic_result=relic, grid=grid)
+    assert batch.mean_q.shape == (n,) and batch.f.shape[0] == n
+    pick = np.array([0, 31, 32])  # the first block, its last point, the rest
+    few = uj.momentum_distribution(
+        uj.UVMSM(*(np.asarray(x)[pick] for x in (model.m_n1, model.m_zp, model.g_bl))),
+        relic_result=jax.tree_util.tree_map(lambda x: np.asarray(x)[pick], relic),
+        grid=grid,
+    )
+    np.testing.assert_array_equal(batch.status[pick], few.status)
+    for key in ("mean_q", "rms_q", "m_wdm_kev", "yield_from_f"):
+        np.testing.assert_allclose(getattr(batch, key)[pick], getattr(few, key), rtol=1e-10, err_msg=key)
+
+
 @pytest.mark.slow  # three reverse-mode and three forward-mode compilations: ≈ 5 min on 2 cores
 @pytest.mark.parametrize(
     ("model", "reuse_relic"),

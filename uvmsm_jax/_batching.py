@@ -153,12 +153,23 @@ def map_blocks(fn, thetas: Array, block: int):
     A single point is passed to ``fn`` unbatched, its outputs given a leading axis of one: batching
     the solver's loops was ≈ 40 % of tracing it (a point's first solve in a process: 19.9 s through
     a vmap of one, 14.9 s unbatched, on 2 CPU cores). The two programs round differently, so a point
-    alone and the same point in a batch agree within the solver's tolerance, not bit for bit."""
-    if thetas.shape[0] == 1:
+    alone and the same point in a batch agree within the solver's tolerance, not bit for bit.
+
+    More than ``block`` points: ``jax.vmap(fn)`` over whole blocks in a ``jax.lax.map``, the rest in
+    one more vmap — the program of ``jax.lax.map(fn, thetas, batch_size=block)``, whose reshape of
+    the outputs (``x.reshape(-1, *x.shape[2:])``, jax 0.10.2) raises ZeroDivisionError on an output
+    with an empty axis (``uvmsm_jax.momentum_distribution``'s f at given q when no q is given)."""
+    n = thetas.shape[0]
+    if n == 1:
         return jax.tree_util.tree_map(lambda x: x[None], fn(thetas[0]))
-    if thetas.shape[0] <= block:
+    if n <= block:
         return jax.vmap(fn)(thetas)
-    return jax.lax.map(fn, thetas, batch_size=block)
+    whole = n - n % block
+    blocks = jax.lax.map(jax.vmap(fn), thetas[:whole].reshape(whole // block, block, *thetas.shape[1:]))
+    out = jax.tree_util.tree_map(lambda x: x.reshape(whole, *x.shape[2:]), blocks)
+    if whole == n:
+        return out
+    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, jax.vmap(fn)(thetas[whole:]))
 
 
 def map_chunks(fn, arrays: Sequence[np.ndarray], *extra, block: int) -> Any:
