@@ -95,6 +95,7 @@ __all__ = [
     "wdm_line",
     "regime_labels",
     "figure_settings",
+    "lyman_alpha_settings",
     "make_figure",
 ]
 
@@ -113,13 +114,13 @@ DEFAULT_RESOLUTION = {
     "p2_fig3": 128,
     "dp_regimes": 64,
     "dp_thermal_target": 64,
-    "fig1a_wdm": 32,
-    "wdm_line": 16,
+    "fig1a_wdm": 64,
+    "wdm_line": 64,
 }
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 41–50 s at 64 (physical-mode
-ODE points, ~10× dearer), P2's Fig. 1 31 s at 64 (78 s at 128) and Fig. 3 21 s at 128; the Lyman-α
-figures (momentum-distribution points) stay coarser."""
+ODE points, ~10× dearer), P2's Fig. 1 31 s at 64 (78 s at 128) and Fig. 3 21 s at 128, and the Lyman-α
+figures 52–56 s at 64 (a momentum distribution for each point of their lines)."""
 BAND_COUPLINGS_PER_MASS = 4
 """The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
 mass: freeze-in Ωh² is a power of g, so the log–log crossing is exact but for curvature. Against 127
@@ -246,12 +247,25 @@ def _settings_key(settings) -> str:
     return repr(sorted(settings_dict(settings).items()))
 
 
-def relic_grid(model: str, params: Mapping[str, Any], settings) -> dict[str, np.ndarray]:
-    """:func:`uvmsm_jax.evaluate` on broadcastable ``params`` (memoised in this process)."""
+def relic_grid(model: str, params: Mapping[str, Any], settings, chunk: int | None = None) -> dict[str, np.ndarray]:
+    """:func:`uvmsm_jax.evaluate` on broadcastable ``params`` in chunks of ``chunk`` points (default
+    the scan's; memoised in this process)."""
     from ._scan import evaluate
 
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
-    return _memo(_key("relic", model, _settings_key(settings), params), lambda: evaluate(model, params, settings))
+    return _memo(
+        _key("relic", model, _settings_key(settings), chunk, params), lambda: evaluate(model, params, settings, chunk)
+    )
+
+
+def _line_relic(params: Mapping[str, Any], settings) -> dict[str, np.ndarray]:
+    """:func:`relic_grid` of UνMSM points with one coupling per mass (no shared rate tables) in the
+    chunks of a contour's root finding (:func:`~uvmsm_jax._batching.default_chunk`, 32 points on
+    CPU): :func:`wdm_line`'s relic solutions then run in the program that :func:`uvmsm_jax.contour`
+    compiled for its secant steps, and a few points are not padded to a scan chunk of 512."""
+    from ._batching import default_chunk
+
+    return relic_grid("uvmsm", params, settings, default_chunk())
 
 
 def regime_grid(m_n1, m_zp, g_bl, settings) -> dict[str, np.ndarray]:
@@ -405,12 +419,15 @@ def _finish(
     label: str,
     resolution: int,
     modes,
+    n_grid: int,
     t0: float,
     data: dict,
     legend_fontsize=7.5,
+    grid: str | None = None,
 ):
-    """Title, legend, provenance note (with the run time since ``t0``) and ``fig.figure_data`` = ``data``
-    plus ``"seconds"``; returns ``fig``."""
+    """Title, legend, provenance note (the relic grid, by default ``resolution``², the modes, the
+    rate-table nodes ``n_grid`` and the run time since ``t0``) and ``fig.figure_data`` = ``data`` plus
+    ``"seconds"``; returns ``fig``."""
     elapsed = time.perf_counter() - t0
     ax.set_title(title, fontsize=10)
     if handles:
@@ -429,7 +446,7 @@ def _finish(
         fig.text(
             0.01,
             0.01,
-            _note(label, resolution, modes, f"{elapsed:.0f} s"),
+            _note(label, grid or f"relic grid {resolution}×{resolution}", modes, n_grid, f"{elapsed:.0f} s"),
             fontsize=6,
             color="0.4",
             ha="left",
@@ -563,13 +580,13 @@ def _mass_axis(lo, hi, n, special: Sequence[float] = ()) -> np.ndarray:
     return np.unique(np.concatenate([axis, extra])) if extra else axis
 
 
-def _note(figure: str, resolution: int, modes, extra: str = "") -> str:
+def _note(figure: str, grid: str, modes, n_grid: int, extra: str = "") -> str:
     from . import __version__
 
     mode_text = "+".join(modes) if modes else "n/a (Model 2)"
     return (
-        f"uvmsm_jax {__version__} · {figure} · relic grid {resolution}×{resolution} · mode {mode_text} · "
-        f"n_grid {FIGURE_N_GRID}{' · ' + extra if extra else ''}"
+        f"uvmsm_jax {__version__} · {figure} · {grid} · mode {mode_text} · "
+        f"n_grid {n_grid}{' · ' + extra if extra else ''}"
     )
 
 
@@ -689,8 +706,20 @@ def _fig1a(ax, resolution, mode, m_n1, m_zp_range, g_range, settings, regime_fac
         handles += wdm.pop("handles")
         data.update(name="fig1a_wdm", wdm=wdm)
         title = rf"P1 Fig. 1a: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — $\Omega h^2=0.12$ and the Lyman-$\alpha$ verdict"
-        label = "P1 Fig. 1a + Lyman-α (physical-mode f)"
-    return _finish(fig, ax, handles, owns, title, label=label, resolution=resolution, modes=modes, t0=t0, data=data)
+        label = f"P1 Fig. 1a + Lyman-α (physical-mode f, its line at n_grid {lyman_alpha_settings(settings).n_grid})"
+    return _finish(
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label=label,
+        resolution=resolution,
+        modes=modes,
+        n_grid=base.n_grid,
+        t0=t0,
+        data=data,
+    )
 
 
 def fig1b(
@@ -759,7 +788,17 @@ def fig1b(
     }
     title = rf"P1 Fig. 1b: $M_{{N_1}}$ = {m_n1 * 1e6:.3g} keV — constraints"
     return _finish(
-        fig, ax, handles, owns, title, label="P1 Fig. 1b", resolution=resolution, modes=modes, t0=t0, data=data
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label="P1 Fig. 1b",
+        resolution=resolution,
+        modes=modes,
+        n_grid=base.n_grid,
+        t0=t0,
+        data=data,
     )
 
 
@@ -816,7 +855,17 @@ def _fig2(name, ratio, ax, resolution, mode, m_zp_range, g_range, settings, titl
         "bbn_excluded": bbn,
     }
     return _finish(
-        fig, ax, handles, owns, title, label=title.split(":")[0], resolution=resolution, modes=modes, t0=t0, data=data
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label=title.split(":")[0],
+        resolution=resolution,
+        modes=modes,
+        n_grid=base.n_grid,
+        t0=t0,
+        data=data,
     )
 
 
@@ -947,7 +996,17 @@ def fig3a(
     data.update(name="fig3a", ship_mass=ship_m, ship_lower=lower, ship_upper=upper)
     title = r"P1 Fig. 3a: freeze-in on resonance ($M_{Z'} > 2M_{N_1}$)"
     return _finish(
-        fig, ax, handles, owns, title, label="P1 Fig. 3a", resolution=resolution, modes=modes, t0=t0, data=data
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label="P1 Fig. 3a",
+        resolution=resolution,
+        modes=modes,
+        n_grid=s.n_grid,
+        t0=t0,
+        data=data,
     )
 
 
@@ -1011,7 +1070,17 @@ def fig3b(
     data.update(ship_mass=ship_m, ship_lower=lower, ship_upper=upper, ship_overlap=overlap)
     title = r"P1 Fig. 3b: freeze-in off resonance ($M_{Z'} < 2M_{N_1}$) and SHiP"
     return _finish(
-        fig, ax, handles, owns, title, label="P1 Fig. 3b", resolution=resolution, modes=modes, t0=t0, data=data
+        fig,
+        ax,
+        handles,
+        owns,
+        title,
+        label="P1 Fig. 3b",
+        resolution=resolution,
+        modes=modes,
+        n_grid=s.n_grid,
+        t0=t0,
+        data=data,
     )
 
 
@@ -1095,13 +1164,14 @@ def p2_fig1(
         m_ap_range,
         eps_range,
         resolution,
+        s.n_grid,
         t0,
         data,
     )
 
 
-def _finish_m_ap_epsilon_plane(fig, ax, handles, owns, title, m_ap_range, eps_range, resolution, t0, data):
-    """Log axes of the (m_A′, ε) plane, then :func:`_finish` (Model 2: no mode)."""
+def _finish_m_ap_epsilon_plane(fig, ax, handles, owns, title, m_ap_range, eps_range, resolution, n_grid, t0, data):
+    """Log axes of the (m_A′, ε) plane, then :func:`_finish` (Model 2: P2's system, "paper")."""
     _log_axes(ax, m_ap_range, eps_range, M_AP_LABEL, EPS_LABEL)
     return _finish(
         fig,
@@ -1112,6 +1182,7 @@ def _finish_m_ap_epsilon_plane(fig, ax, handles, owns, title, m_ap_range, eps_ra
         label=title.split(":")[0],
         resolution=resolution,
         modes=("paper",),
+        n_grid=n_grid,
         t0=t0,
         data=data,
     )
@@ -1198,7 +1269,17 @@ def p2_fig3(
         "ship": reaches,
     }
     return _finish_m_ap_epsilon_plane(
-        fig, ax, handles, owns, r"P2 Fig. 3: sequential freeze-in and SHiP", m_ap_range, eps_range, resolution, t0, data
+        fig,
+        ax,
+        handles,
+        owns,
+        r"P2 Fig. 3: sequential freeze-in and SHiP",
+        m_ap_range,
+        eps_range,
+        resolution,
+        s.n_grid,
+        t0,
+        data,
     )
 
 
@@ -1399,6 +1480,7 @@ def dp_regimes(
         title,
         label="dp-regimes",
         resolution=resolution,
+        n_grid=s.n_grid,
         modes=("physical",),
         t0=t0,
         data=data,
@@ -1508,6 +1590,7 @@ def dp_thermal_target(
         title,
         label="dp-thermal-target",
         resolution=resolution,
+        n_grid=s.n_grid,
         modes=("physical",),
         t0=t0,
         data=data,
@@ -1521,23 +1604,28 @@ def dp_thermal_target(
 FIGURE_MOMENTUM_GRID: dict[str, int] = {
     "n_q": 200,
     "n_q_mediator": 300,
-    "n_t": 1000,
+    "n_t": 2000,
     "n_t_2to2": 64,
     "n_s": 32,
     "n_a": 200,
 }
-"""Fields of the :class:`~uvmsm_jax.momentum.MomentumGrid` the Lyman-α figures use (the defaults of W.5
-halved, the 2→2 grids quartered: ≈ 10× faster). On the freeze-in lines of M_N₁ = 10 and 100 keV,
-m_WDM^eq agrees with the default grid within 10⁻⁴, and within 0.6 % where ⟨q⟩ ≈ 75 (100 keV just
-above the resonance threshold), where f's zeroth moment is 0.7 % below the relic yield (default grid
-0.02 %): far inside the ±15 % of the marginal band."""
+"""Fields of the :class:`~uvmsm_jax.momentum.MomentumGrid` the Lyman-α figures use (the momentum and decay
+grids of W.5 halved, the 2→2 grids a quarter to a third: 18 s against 87 s for the 192 points below,
+compilation included, on 2 CPU cores). On the 192 points of
+:func:`wdm_line` at 64 masses per line (M_N₁ = 10, 30, 100 keV), m_WDM^eq agrees with the default
+grid within 1.9·10⁻⁴ (median 2·10⁻⁵) and f's zeroth moment with the relic yield within 8·10⁻⁴. With
+a quarter of the decay steps (1 000, the value before 2026-12-05; 15.5 s) m_WDM^eq was 0.5 % off at
+worst, and two points of the 100 keV line (M_Z′ ≈ 0.7–0.9 MeV, ⟨q⟩ ≈ 70) failed the 1 % yield check
+(status 8) that the default grid passes."""
 MOMENTUM_BLOCK = 16
 """The points of one batched momentum call are padded to a multiple of this (few compiled sizes)."""
-MOMENTUM_RELIC_N_GRID = 256
-"""Rate-table nodes (at least) of the relic solution that the momentum points are checked against
-(the ``Settings`` default). The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off
+MOMENTUM_RELIC_N_GRID = 128
+"""Rate-table nodes (at least) of the Lyman-α figures' relic solutions (:func:`lyman_alpha_settings`):
+the ``Settings`` default. The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off
 near the ρ/ω and φ (M_Z′ ≈ 0.6–1.3 GeV), more than the 1 % check of
-:func:`uvmsm_jax.momentum_distribution` between the relic yield and f's zeroth moment allows (status 8)."""
+:func:`uvmsm_jax.momentum_distribution` between the relic yield and f's zeroth moment allows (status 8).
+Against 256 nodes (the value until 2026-12-05) the lines' couplings moved ≤ 2.1·10⁻⁶ and m_WDM^eq
+≤ 1.5·10⁻⁶ at the default resolutions."""
 WDM_G_MAX = 1e-5
 """Top of the coupling window of the physical-mode relic grid that locates the freeze-in line of
 :func:`fig1a_wdm` when the figure has no physical-mode grid of its own (the line lies below ≈ 3×10⁻⁶)."""
@@ -1560,11 +1648,20 @@ def _verdict_names(margin, status) -> np.ndarray:
     return np.array(["none" if v is None else v for v in verdict.ravel()], dtype=str).reshape(verdict.shape)
 
 
-def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound) -> dict[str, Any]:
-    """Relic solution (:func:`relic_grid`, ``settings`` with at least :data:`MOMENTUM_RELIC_N_GRID`
-    rate-table nodes) and the momentum distribution (:func:`uvmsm_jax.momentum_distribution`, grid
-    :data:`FIGURE_MOMENTUM_GRID`) of UνMSM points, in one batched call padded to a multiple of
-    :data:`MOMENTUM_BLOCK` points (memoised). Returns 1-D arrays: ``omega_h2``, ``mechanism``,
+def lyman_alpha_settings(settings=None):
+    """The :class:`~uvmsm_jax.Settings` of the Lyman-α figures' relic solutions: :func:`figure_settings`
+    in physical mode with at least :data:`MOMENTUM_RELIC_N_GRID` rate-table nodes. The line is found and
+    f is checked with the same solutions (the figures' 64 nodes put the yield 1–2 % off near the ρ/ω
+    and φ)."""
+    s = figure_settings("physical", settings)
+    return dataclasses.replace(s, n_grid=max(int(s.n_grid), MOMENTUM_RELIC_N_GRID))
+
+
+def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound, relic: Mapping[str, np.ndarray] | None = None):
+    """Relic solution (``relic``, outputs of :func:`relic_grid` at the points, else :func:`_line_relic`;
+    ``settings``, those of :func:`lyman_alpha_settings`) and the momentum distribution
+    (:func:`uvmsm_jax.momentum_distribution`, grid :data:`FIGURE_MOMENTUM_GRID`) of UνMSM points, in
+    one batched call padded to a multiple of :data:`MOMENTUM_BLOCK` points (memoised). Returns 1-D arrays: ``omega_h2``, ``mechanism``,
     ``mean_q``, ``rms_q``, ``m_wdm_kev`` (W21), ``m_wdm_sigma_kev`` (W22), ``lambda_fs_mpc`` (W19),
     ``lya_margin``, ``status``, ``distribution`` (name), ``verdict``; ``lya_bound``, ``lya_bound_kev``."""
     from ._relic import RelicResult
@@ -1574,7 +1671,6 @@ def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound) -> dict[str, Any]:
     arrays = [a.ravel() for a in np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (m_n1, m_zp, g_bl)))]
     n = arrays[0].size
     bound_name, bound_kev = resolve_lyman_alpha_bound(lya_bound)
-    settings = dataclasses.replace(settings, n_grid=max(int(settings.n_grid), MOMENTUM_RELIC_N_GRID))
 
     def compute():
         keys = ("mean_q", "rms_q", "m_wdm_kev", "m_wdm_sigma_kev", "lambda_fs_mpc", "lya_margin", "status")
@@ -1585,7 +1681,10 @@ def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound) -> dict[str, Any]:
             return out
         size = MOMENTUM_BLOCK * math.ceil(n / MOMENTUM_BLOCK)
         padded = [np.concatenate([a, np.repeat(a[-1:], size - n)]) for a in arrays]
-        grid = relic_grid("uvmsm", dict(zip(("m_n1", "m_zp", "g_bl"), padded)), settings)
+        if relic is None:
+            grid = _line_relic(dict(zip(("m_n1", "m_zp", "g_bl"), padded)), settings)
+        else:
+            grid = {k: np.concatenate([v, np.repeat(v[-1:], size - n)]) for k, v in relic.items()}
         result = RelicResult(
             **{k: grid[k] for k in ("omega_h2", "yield_dm", "yield_mediator", "status", "mechanism")},
             **{k: grid[k] for k in ("dm_thermalised", "mediator_thermalised", "t_dec", "x_dec")},
@@ -1607,7 +1706,7 @@ def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound) -> dict[str, Any]:
         out["verdict"] = _verdict_names(out["lya_margin"], out["status"])
         return out
 
-    return _memo(_key("momentum", _settings_key(settings), bound_name, bound_kev, *arrays), compute)
+    return _memo(_key("momentum", _settings_key(settings), bound_name, bound_kev, relic is None, *arrays), compute)
 
 
 def _crossing_and_slope(coupling, omega, target: float = OMEGA_TARGET) -> tuple[np.ndarray, np.ndarray]:
@@ -1623,28 +1722,50 @@ def _crossing_and_slope(coupling, omega, target: float = OMEGA_TARGET) -> tuple[
     return g, slope
 
 
-def _freeze_in_line(m_n1: float, m_zp, g_axis, omega, settings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+LINE_SLOPE_STEP = 1e-3
+"""Step in ln g of the second coupling at which :func:`_freeze_in_line` evaluates each of its points:
+the Newton steps' local slope d ln Ωh²/d ln g. With two couplings a mass, the relic batch shares one
+rate table per mass: the figure's grid program, so the line compiles nothing new."""
+LINE_NEWTON_STEPS = 2
+
+
+def _freeze_in_line(
+    m_n1: float, m_zp, g_axis, omega, settings
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
     """The freeze-in branch of Ωh² = 0.12 of a relic grid ``omega[i_M, i_g]``: per M_Z′ column the
-    smallest crossing (log–log interpolation), then two Newton steps in ln g — the first with the
-    grid interval's log slope, the second with the secant slope — each kept only where it brings
-    ln(Ωh²/0.12) closer to 0. Returns (M_Z′, g, Ωh²) of the columns with a crossing."""
-    g, slope = _crossing_and_slope(g_axis, omega)
-    ok = np.isfinite(g) & np.isfinite(slope) & (slope > 0)
-    m, g, slope = np.asarray(m_zp, float)[ok], g[ok], slope[ok]
+    smallest crossing (log–log interpolation), then :data:`LINE_NEWTON_STEPS` Newton steps in ln g,
+    each with the local slope from g and g·e^δ (δ = :data:`LINE_SLOPE_STEP`; the grid interval's
+    slope where that one is not positive) and kept only where it brings ln(Ωh²/0.12) closer to 0.
+    Returns M_Z′ and g of the columns with a crossing and the outputs of :func:`relic_grid` there
+    (``settings``; None without a crossing)."""
+    g, grid_slope = _crossing_and_slope(g_axis, omega)
+    ok = np.isfinite(g) & np.isfinite(grid_slope) & (grid_slope > 0)
+    m, g, slope = np.asarray(m_zp, float)[ok], g[ok], grid_slope[ok]
     if m.size == 0:
-        return m, g, g
-    om = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m, "g_bl": g}, settings)["omega_h2"]
-    for _ in range(2):
+        return m, g, None
+
+    def at(g):
+        """The relic outputs at (M_Z′, g) and the local slope there."""
+        couplings = g[:, None] * np.exp([0.0, LINE_SLOPE_STEP])
+        pair = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m[:, None], "g_bl": couplings}, settings)
+        f = _log_ratio(pair["omega_h2"])
+        return {k: v[:, 0] for k, v in pair.items()}, (f[:, 1] - f[:, 0]) / LINE_SLOPE_STEP
+
+    def usable(local, fallback):
+        return np.where(np.isfinite(local) & (local > 0), local, fallback)
+
+    out, local = at(g)
+    slope = usable(local, slope)
+    for _ in range(LINE_NEWTON_STEPS):
+        f = _log_ratio(out["omega_h2"])
         with np.errstate(invalid="ignore", divide="ignore"):
-            g_new = g * np.exp(-_log_ratio(om) / slope)
+            g_new = g * np.exp(-f / slope)
         g_new = np.where(np.isfinite(g_new) & (g_new > 0), g_new, g)
-        om_new = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m, "g_bl": g_new}, settings)["omega_h2"]
-        better = np.isfinite(om_new) & ~(np.abs(_log_ratio(om_new)) > np.abs(_log_ratio(om)))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            secant = (_log_ratio(om_new) - _log_ratio(om)) / np.log(g_new / g)
-        slope = np.where(better & np.isfinite(secant) & (secant > 0), secant, slope)
-        g, om = np.where(better, g_new, g), np.where(better, om_new, om)
-    return m, g, om
+        new, local = at(g_new)
+        better = np.isfinite(new["omega_h2"]) & ~(np.abs(_log_ratio(new["omega_h2"])) > np.abs(f))
+        g, slope = np.where(better, g_new, g), np.where(better, usable(local, slope), slope)
+        out = {k: np.where(better, new[k], v) for k, v in out.items()}
+    return m, g, out
 
 
 def _margin_breaks(m0: float, m1: float) -> list[float]:
@@ -1711,15 +1832,17 @@ def _wdm_overlay(ax, m_n1, m_zp, g_axis, omegas, g_range, resolution, settings, 
     """Lyman-α verdict along the physical-mode freeze-in line of Fig. 1a (see :func:`fig1a_wdm`);
     returns the overlay's data with its legend ``handles``."""
     t0 = time.perf_counter()
-    s = figure_settings("physical", settings)
+    s = lyman_alpha_settings(settings)
     if "physical" in omegas:
         line_g, omega = g_axis, omegas["physical"]
     else:
         hi = min(g_range[1], WDM_G_MAX)
-        line_g = np.geomspace(g_range[0], hi if hi > g_range[0] else g_range[1], max(6, resolution // 2))
+        line_g = np.geomspace(
+            g_range[0], hi if hi > g_range[0] else g_range[1], max(6, resolution // BAND_COUPLINGS_PER_MASS)
+        )
         omega = relic_grid("uvmsm", {"m_n1": m_n1, "m_zp": m_zp[:, None], "g_bl": line_g[None, :]}, s)["omega_h2"]
-    m, g, om = _freeze_in_line(m_n1, m_zp, line_g, omega, s)
-    points = _momentum_points(m_n1, m, g, s, lya_bound)
+    m, g, line = _freeze_in_line(m_n1, m_zp, line_g, omega, s)
+    points = _momentum_points(m_n1, m, g, s, lya_bound, line)
     critical = 2.0 * m_n1
     column = np.searchsorted(np.asarray(m_zp, float), m)
     connect = (np.diff(column) == 1) & ((m[:-1] > critical) == (m[1:] > critical))
@@ -1751,7 +1874,6 @@ def _wdm_overlay(ax, m_n1, m_zp, g_axis, omegas, g_range, resolution, settings, 
         "mode": "physical",
         "m_zp": m,
         "g_bl": g,
-        "omega_h2_grid": om,
         **points,
         "verdict_counts": {k: int(np.sum(points["verdict"] == k)) for k in VERDICT_STYLE},
         "seconds": time.perf_counter() - t0,
@@ -1779,19 +1901,19 @@ def fig1a_wdm(
     M_Z′ < 2M_N₁ and resonant above) of Ωh² = 0.12 in **physical** mode — always, whatever ``mode``
     draws the regimes and the blue curves: the momentum distribution needs the Z′ decays (out of
     equilibrium on the resonant line, (W10)–(W11), K50), which P1's paper mode replaces by its pole
-    bookkeeping. It comes from the figure's physical-mode relic grid (``mode="physical"`` or
-    ``"both"``), else from a physical-mode grid over the same M_Z′ and g ∈ [g_min, 10⁻⁴]
-    (``resolution``/2 points), with one Newton step in ln g per point (Ωh² within ≈ 1 % of 0.12).
-    On those points one batched :func:`uvmsm_jax.momentum_distribution` call gives the equivalent
+    bookkeeping. Its crossings come from the figure's physical-mode relic grid (``mode="physical"``
+    or ``"both"``), else from a physical-mode grid over the same M_Z′ and g ∈ [g_min, 10⁻⁵]
+    (``resolution``/:data:`BAND_COUPLINGS_PER_MASS` points); Newton steps in ln g with the local slope
+    then put Ωh² at 0.12 (to ≤ 10⁻⁷ at the default resolution) on the relic solutions of
+    :func:`lyman_alpha_settings` (≥ 128 rate-table nodes), which f's yield is checked against. On
+    those points one batched :func:`uvmsm_jax.momentum_distribution` call gives the equivalent
     thermal-WDM mass m_WDM^eq by ⟨q⟩ matching (W21) and the margin ln(m_WDM^eq/bound) for
     ``lya_bound`` (a name of :data:`uvmsm_jax.LYMAN_ALPHA_BOUNDS` or keV; default 5.3 keV): red
     excluded (margin < −0.15), orange dashed marginal, green allowed (> 0.15), gray dotted no f
     (non-zero status); the margin is interpolated linearly in ln M_Z′ between the points.
 
     ``figure_data``: that of :func:`fig1a` with ``name = "fig1a_wdm"`` and ``wdm``: ``m_zp``, ``g_bl``
-    of the line points, ``omega_h2_grid`` (Ωh² there with the figure's rate tables) and ``omega_h2``
-    (with :data:`MOMENTUM_RELIC_N_GRID` nodes, the relic that f is checked against; within ≈ 2 % of
-    0.12), ``mean_q``, ``rms_q``, ``m_wdm_kev`` (W21), ``m_wdm_sigma_kev``
+    of the line points, ``omega_h2`` (there, :func:`lyman_alpha_settings`), ``mean_q``, ``rms_q``, ``m_wdm_kev`` (W21), ``m_wdm_sigma_kev``
     (W22), ``lambda_fs_mpc`` (W19) [Mpc], ``lya_margin``, ``verdict``, ``status``, ``distribution``,
     ``mechanism``, ``lya_bound``, ``lya_bound_kev``, ``verdict_counts``, ``seconds``.
     """
@@ -1837,7 +1959,8 @@ def wdm_line(
     the f of the out-of-equilibrium Z′ needs its decays (K50).
 
     A point where :func:`uvmsm_jax.momentum_distribution` returns no f (non-zero ``status``) leaves a gap.
-    The relic solution f is checked against uses :data:`MOMENTUM_RELIC_N_GRID` rate-table nodes.
+    The contours and the relic solutions that f is checked against use :func:`lyman_alpha_settings`
+    (≥ :data:`MOMENTUM_RELIC_N_GRID` rate-table nodes).
 
     ``figure_data``: ``m_n1_values``, ``bounds`` (name → keV), and per M_N₁ (keys of ``lines``):
     ``m_zp``, ``g_bl``, ``omega_h2``, ``mechanism``, ``mean_q``, ``rms_q``, ``m_wdm_kev``,
@@ -1867,7 +1990,7 @@ def wdm_line(
     from ._contour import contour
 
     t0 = time.perf_counter()
-    s = figure_settings("physical", settings)
+    s = lyman_alpha_settings(settings)
     fig, ax, owns = _new_axes(ax)
     rows: list[tuple[int, float, float]] = []
     no_solution: dict[float, list[float]] = {}
@@ -1958,6 +2081,8 @@ def wdm_line(
         title,
         label="wdm-line",
         resolution=resolution,
+        n_grid=s.n_grid,
+        grid=f"{resolution} masses per line",
         modes=("physical",),
         t0=t0,
         data=data,
