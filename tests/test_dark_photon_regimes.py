@@ -213,3 +213,55 @@ def test_gradients_match_finite_differences_in_every_regime():
     for row, point in zip(elasticities, points):
         fd = central_difference(lambda rows: np.asarray(log_omega(jnp.asarray(rows))), np.log(point), 1e-3, order=4)
         np.testing.assert_allclose(row, fd, rtol=0, atol=1e-4)
+
+
+def test_rate_maxima_carry_the_derivative_of_the_maximum():
+    """The trajectory indicators are computed without derivatives (tangents of the table rows and
+    yields at every step slot were 2/3 of a dark-photon derivative's cost); the two rate maxima that are
+    outputs, (H15)–(H16), are the maxima over the steps, with the derivative of the rate at the step
+    where each is reached: that step's row of the Jacobian of every step's rate (here with synthetic
+    steps on a point's table). ``jnp.max``'s own rule would multiply the other steps' tangents by 0,
+    and one of them is not finite here."""
+    from uvmsm_jax import boltzmann as bz
+    from uvmsm_jax._indicators import dark_rate_over_h, portal_rate_over_h, trajectory_indicators
+    from uvmsm_jax.pipeline import configure, parameters, prepare
+
+    model = uj.DarkPhotonDM(0.05, 0.15, 1e-9, 0.1)
+    config = configure(model, uj.Settings())
+    theta = jnp.asarray(parameters(model, uj.Settings()))
+    slots, used = 64, 48
+    valid = np.arange(slots) < used
+    adiabatic = jnp.asarray(False)
+
+    def steps(th):
+        """A point's table and steps whose yields (fractions of equilibrium) change at every step, so
+        that T_end of (H14) is the last step: the maxima run over the others."""
+        p = prepare(th, config)
+        taus = jnp.linspace(p.tau_start, p.tau_end, used)
+        q = jax.vmap(p.table)(taus)
+        fractions = jnp.stack([jnp.linspace(0.1, 0.9, used), jnp.linspace(0.05, 0.5, used)], axis=1)
+        states = jnp.exp(q[:, jnp.array([bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ])]) * fractions
+        taus = jnp.concatenate([taus, jnp.full(slots - used, p.tau_end)])
+        return p, taus, jnp.concatenate([states, jnp.zeros((slots - used, 2))])
+
+    def indicated(th):
+        p, taus, states = steps(th)
+        i = trajectory_indicators(p.table, taus, states, adiabatic, valid, True, p.m_ref, th[1])
+        return jnp.stack([i.max_dark_rate_over_h, i.max_portal_rate_over_h])
+
+    def every_step(th):
+        p, taus, states = steps(th)
+        q = jax.vmap(p.table)(taus)
+        y, y_v = (jnp.maximum(v, 0.0) for v in bz.yields(q, states, adiabatic))
+        counted = np.arange(slots) < used - 1
+        return jnp.stack([jnp.where(counted, r, 0.0) for r in (dark_rate_over_h(q, y, y_v), portal_rate_over_h(q))])
+
+    rates = np.asarray(jax.jit(every_step)(theta))
+    at = rates.argmax(axis=1)
+    maxima, jacobian = jax.jit(lambda th: (indicated(th), jax.jacfwd(indicated)(th)))(theta)
+    np.testing.assert_allclose(maxima, rates.max(axis=1), rtol=1e-14)  # two programs: the last bit
+    assert np.all(rates.max(axis=1) > 0) and np.all(at < used - 1)
+    jacobian = np.asarray(jacobian)
+    assert np.all(np.isfinite(jacobian)) and np.all(np.abs(jacobian[:, :2]) > 0)  # the masses move both
+    expected = np.asarray(jax.jit(jax.jacfwd(every_step))(theta))[[0, 1], at]
+    np.testing.assert_allclose(jacobian, expected, rtol=1e-12, atol=0)

@@ -63,15 +63,54 @@ def portal_rate_over_h(q: Array) -> Array:
     return decays + bz.annihilation_source(q, log_equilibrium)
 
 
+def dark_rate_over_h(q: Array, y: Array, y_v: Array) -> Array:
+    """Γ_N/H of (H16) on table rows ``q`` (…, N_COLUMNS) with yields Y_DM = ``y``, Y_V = ``y_v``: the DM
+    number-changing reactions running both ways, min(forward, backward), per DM + mediator particle."""
+    e = jnp.exp
+    decays = jnp.minimum(e(q[..., bz.LOG_D_DM]) * y_v, e(q[..., bz.LOG_D_DM_INVERSE]) * y**2)
+    pairs = jnp.minimum(e(q[..., bz.LOG_K_C]) * y**2, e(q[..., bz.LOG_K_C_REVERSE]) * y_v**2)
+    total = y + y_v
+    return (decays + pairs) / jnp.where(total > 0, total, 1.0)
+
+
+def _step_yields(q: Array, states: Array, adiabatic: Array) -> tuple[Array, Array]:
+    """(Y_DM, Y_V) ≥ 0 of the solver's ``states`` with the table rows ``q`` (:func:`~uvmsm_jax.boltzmann.yields`)."""
+    y, y_v = bz.yields(q, states, adiabatic)
+    return jnp.maximum(y, 0.0), jnp.maximum(y_v, 0.0)
+
+
+def _with_derivative_at_step(maximum: Array, counted: Array, live: Array) -> Array:
+    """``maximum`` (computed without derivatives) with the derivative of ``live``, the same quantity at
+    the step where it is reached: the derivative of a maximum. None where the step is not ``counted``
+    (the maximum is then 0) or ``live`` is not finite; the value stays ``maximum`` to the last bit."""
+    return maximum + jnp.where(counted & jnp.isfinite(live), live - jax.lax.stop_gradient(live), 0.0)
+
+
 def trajectory_indicators(
-    table: bz.RateTable, taus: Array, ys: Array, valid: Array, complete: Array | bool, m_ref: Array, m_v: Array
+    table: bz.RateTable,
+    taus: Array,
+    states: Array,
+    adiabatic: Array,
+    valid: Array,
+    complete: Array | bool,
+    m_ref: Array,
+    m_v: Array,
 ) -> TrajectoryIndicators:
-    """:class:`TrajectoryIndicators` of a solution ``ys`` (shape (n, 2): Y_DM, Y_V) saved at increasing
-    ``taus``; entries where ``valid`` is False (unused step slots, placed at the last τ) are ignored.
-    ``complete``: the solve reached τ_end (otherwise the portal maximum covers the whole table)."""
+    """:class:`TrajectoryIndicators` of a solution saved at increasing ``taus`` as the solver's ``states``
+    (shape (n, 2); ``adiabatic``: the form of :func:`~uvmsm_jax.boltzmann.yields`); entries where
+    ``valid`` is False (unused step slots, placed at the last τ) are ignored. ``complete``: the solve
+    reached τ_end (otherwise the portal maximum covers the whole table).
+
+    The indicators decide labels and the status; of them only the two rate maxima are outputs with a
+    derivative. So they are computed without derivatives — the table rows and yields at every step slot
+    (``max_steps`` of them) carried each direction's tangent, most of a dark-photon point's
+    derivative (docs/relic.md, "Differentiability") — and each maximum gets the derivative of its rate
+    at the step where it is reached."""
+    live = (table, taus, states)
+    table, taus, states = jax.lax.stop_gradient(live)
     q = jax.vmap(table)(taus)
     e = jnp.exp
-    y, y_v = jnp.maximum(ys[:, 0], 0.0), jnp.maximum(ys[:, 1], 0.0)
+    y, y_v = (jnp.where(valid, v, 0.0) for v in _step_yields(q, states, adiabatic))
     n = taus.shape[0]
     y_final = y[jnp.max(jnp.where(valid, jnp.arange(n), 0))]
     y_eq, y_v_eq = e(q[:, bz.LOG_Y_DM_EQ]), e(q[:, bz.LOG_Y_V_EQ])
@@ -99,15 +138,21 @@ def trajectory_indicators(
     source_decay = 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
     source_pairs = e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2
 
-    # (H16): reactions running both ways, min(forward, backward), per DM + mediator particle.
-    decays = jnp.minimum(e(q[:, bz.LOG_D_DM]) * y_v, e(q[:, bz.LOG_D_DM_INVERSE]) * y**2)
-    pairs = jnp.minimum(e(q[:, bz.LOG_K_C]) * y**2, e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2)
-    total = y + y_v
-    dark_rate = (decays + pairs) / jnp.where(total > 0, total, 1.0)
+    dark_rate = jnp.where(before_t_end, dark_rate_over_h(q, y, y_v), 0.0)
+    portal_rate = jnp.where(before_t_end, portal_rate_over_h(q), 0.0)
+    i_dark, i_portal = jnp.argmax(dark_rate), jnp.argmax(portal_rate)
+    live_table, live_taus, live_states = live
+
+    def live_rates(i):
+        """(Γ_N/H, Γ_P/H) at step ``i`` with the derivatives."""
+        q_i = live_table(live_taus[i])
+        return dark_rate_over_h(q_i, *_step_yields(q_i, live_states[i], adiabatic)), portal_rate_over_h(q_i)
+
+    max_dark = _with_derivative_at_step(dark_rate[i_dark], before_t_end[i_dark], live_rates(i_dark)[0])
     max_portal = jnp.where(
         complete,
-        jnp.max(jnp.where(before_t_end, portal_rate_over_h(q), 0.0)),
-        jnp.max(portal_rate_over_h(table.values)),
+        _with_derivative_at_step(portal_rate[i_portal], before_t_end[i_portal], live_rates(i_portal)[1]),
+        jnp.max(portal_rate_over_h(live_table.values)),
     )
 
     return TrajectoryIndicators(
@@ -116,6 +161,6 @@ def trajectory_indicators(
         production_2to2=jnp.trapezoid(source_2to2, taus),
         production_decay=jnp.trapezoid(source_decay, taus),
         production_pairs=jnp.trapezoid(source_pairs, taus),
-        max_dark_rate_over_h=jnp.max(jnp.where(before_t_end, dark_rate, 0.0)),
+        max_dark_rate_over_h=max_dark,
         max_portal_rate_over_h=max_portal,
     )

@@ -496,10 +496,10 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         step_taus, step_states = steps
         done = jnp.isfinite(step_taus)
         step_taus = jnp.where(done, step_taus, p.tau_end)
-        step_yields = jnp.stack(bz.yields(jax.vmap(p.table)(step_taus), step_states, adiabatic), axis=-1)
         complete = ode.result == diffrax.RESULTS.successful
-        valid_yields = jnp.where(done[:, None], step_yields, 0.0)
-        indicators = trajectory_indicators(p.table, step_taus, valid_yields, done, complete, p.m_ref, p.theta[1])
+        indicators = trajectory_indicators(
+            p.table, step_taus, step_states, adiabatic, done, complete, p.m_ref, p.theta[1]
+        )
     ys = jnp.stack(bz.yields(jax.vmap(p.table)(ts), states, adiabatic), axis=-1)
     ode = eqx.tree_at(lambda o: (o.ts, o.ys), ode, (ts, ys))
     status = jnp.where(
