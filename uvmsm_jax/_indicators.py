@@ -42,6 +42,8 @@ class TrajectoryIndicators(eqx.Module):
       table range T_end(table) ≤ T ≤ T_R when the solve did not finish (Γ_P needs only equilibrium
       densities).
     Both rates include the (1 + δ) factor of the table's coefficients (δ = 0 unless switched on).
+    Only these two maxima carry a derivative (that of the rate at the step where each is reached); the
+    other fields decide labels and are constants to differentiation (:func:`trajectory_indicators`).
     """
 
     max_dm_saturation: Array
