@@ -706,16 +706,23 @@ PROPAGATOR_WINDOW_THERMAL = 2.0
 factor varies in s, so the subtracted integrand stays smooth and small against the counterterm."""
 _WINDOW_GL_X, _WINDOW_GL_W = np.polynomial.legendre.leggauss(16)
 THRESHOLD_PANELS = 14
-THRESHOLD_PANEL_SPAN = (2.0**-16, 2.0**6)
+THRESHOLD_PANEL_SPAN = (2.0**-24, 2.0**6)
 THRESHOLD_STRUCTURE_RESOLVED = 0.1
 """The Dirac χ's panels next to the threshold, where the scale x_s (in x = √s − 2m) of the propagator's
 structure there — |M² − 4m²|, the running width's, or MΓ_tot — is below
 :data:`THRESHOLD_STRUCTURE_RESOLVED` T: the integrand then peaks where the fixed t panels, a factor
 3–10 apart, do not resolve it, as √u/(u + |M² − 4m²|)² or, with the running width, 1/(√u (u + u*)) in
 u = s − 4m² (⟨σv⟩_a was 31 % low at M = 2m_χ, T = m_χ, and 19 % at M = 2m_χ(1 − 10⁻⁶), against SciPy
-``quad``). :data:`THRESHOLD_PANELS` geometric panels from 2⁻¹⁶ x_s to the larger of 2⁶ x_s and the first
-fixed edge, 10⁻³ T: 8 Gauss nodes leave 5 % of ∫ du/√u on [0, 2⁻¹⁶ x_s], which holds 2.5·10⁻³ of the
-peak's integral, and 4·10⁻⁵ of ∫ du/u^{3/2} (the peak's tail) on a panel a factor 8 wide (1.5·10⁻³ at 16)."""
+``quad``). Where the running width shapes the threshold (|M² − 4m²| ≤ u*), the integrand goes as 1/√u
+at the threshold at every T, and the panels are there at every T too, on the scale min(x_s, T): with
+the fixed t panels alone the first one, [0, 10⁻³ T], held ≈ 5 % of the integral at T ≈ 8 x_s, and
+⟨σv⟩_a at M = 2m_χ was 0.2–0.4 % low for T ≤ m_χ/10⁴ — the 1.6·10⁻³ step of Ωh² across m_A′ = 2m_χ
+that the late, still growing annihilation turned it into (docs/relic.md, "Model 2 off the pole").
+:data:`THRESHOLD_PANELS` geometric panels from 2⁻²⁴ x_s to the larger of 2⁶ x_s and the first fixed
+edge, 10⁻³ T: 8 Gauss nodes leave 5 % of ∫ du/√u on [0, 2⁻²⁴ x_s], which holds 1.6·10⁻⁴ of the peak's
+integral (2.5·10⁻³ from 2⁻¹⁶ x_s, until 2026-12-05: ⟨σv⟩_a 1.3–2.8·10⁻⁴ low at M = 2m_χ, now ≤ 1.1·10⁻⁵
+for T ≤ m_χ/100), and ≲ 10⁻⁴ of ∫ du/u^{3/2} (the peak's tail) on a panel a factor 4.4 wide
+(4·10⁻⁵ at 8, 1.5·10⁻³ at 16)."""
 
 
 def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
@@ -750,10 +757,11 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
     breit_wigner_offsets = jnp.asarray(BREIT_WIGNER_EDGES) * big_m * own_width
     # the scale in x = √s − 2m of the propagator's structure at the threshold: |M² − 4m²|, the running
     # Γ_χχ̄'s s Γ² ≃ (g_dm² M/8π)² (s − 4m²), and M Γ_tot (docs/equations.md H11′)
-    threshold_scale = jnp.maximum(
-        jnp.abs((big_m - 2.0 * m) * (big_m + 2.0 * m)),
-        jnp.maximum((propagator[1] ** 2 * big_m / (8.0 * jnp.pi)) ** 2, big_m * propagator[2]),
-    ) / (4.0 * m)
+    detuning = jnp.abs((big_m - 2.0 * m) * (big_m + 2.0 * m))
+    running_width_scale = (propagator[1] ** 2 * big_m / (8.0 * jnp.pi)) ** 2
+    threshold_scale = jnp.maximum(detuning, jnp.maximum(running_width_scale, big_m * propagator[2])) / (4.0 * m)
+    # the running Γ_χχ̄ shapes the threshold: the integrand goes as 1/√(s − 4m²) there at every T
+    running_width_threshold = (running_width_scale > 0) & (detuning <= running_width_scale)
 
     def sm_width(sqrt_s):  # Γ_SM [GeV] of a vector of mass √s with the portal's SM coupling (A8–A11, B4)
         return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
@@ -773,10 +781,14 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
         root = safe_sqrt(big_m**2 + offsets)
         edges = jnp.where(breit_wigner, big_m + offsets / (root + big_m), root)  # ascending
         # geometric panels across the threshold structure where the fixed t panels (a factor 3–10 apart
-        # below x = T/5) do not resolve it; else edges at the threshold (panels of width 0)
-        unresolved = (threshold_scale > 0) & (threshold_scale < THRESHOLD_STRUCTURE_RESOLVED * temperature)
-        lowest = threshold_scale * THRESHOLD_PANEL_SPAN[0]
-        highest = jnp.maximum(threshold_scale * THRESHOLD_PANEL_SPAN[1], _FIXED_T_PANELS[1] * temperature)
+        # below x = T/5) do not resolve it or the running width makes the integrand ∝ 1/√x there (on
+        # the scale of the structure or of T, the smaller); else edges at the threshold (width 0)
+        unresolved = (threshold_scale > 0) & (
+            (threshold_scale < THRESHOLD_STRUCTURE_RESOLVED * temperature) | running_width_threshold
+        )
+        structure = jnp.minimum(threshold_scale, temperature)
+        lowest = structure * THRESHOLD_PANEL_SPAN[0]
+        highest = jnp.maximum(structure * THRESHOLD_PANEL_SPAN[1], _FIXED_T_PANELS[1] * temperature)
         steps = np.arange(THRESHOLD_PANELS + 1) / THRESHOLD_PANELS
         threshold_edges = 2.0 * m + jnp.where(unresolved, lowest * (highest / lowest) ** steps, 0.0)
         outside = _sigma_v_scaled(
