@@ -1665,6 +1665,7 @@ def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound, relic: Mapping[str, 
     arrays: ``omega_h2``, ``mechanism``, ``mean_q``, ``rms_q``, ``m_wdm_kev`` (W21),
     ``m_wdm_sigma_kev`` (W22), ``lambda_fs_mpc`` (W19), ``lya_margin``, ``status``, ``distribution``
     (name), ``verdict``; ``lya_bound``, ``lya_bound_kev``."""
+    from ._batching import pad_rows
     from ._relic import RelicResult
     from .models import UVMSM
     from .momentum import DISTRIBUTIONS, MomentumGrid, momentum_distribution, resolve_lyman_alpha_bound
@@ -1681,11 +1682,11 @@ def _momentum_points(m_n1, m_zp, g_bl, settings, lya_bound, relic: Mapping[str, 
             out.update(distribution=np.zeros(0, dtype=str), verdict=np.zeros(0, dtype=str))
             return out
         size = MOMENTUM_BLOCK * math.ceil(n / MOMENTUM_BLOCK)
-        padded = [np.concatenate([a, np.repeat(a[-1:], size - n)]) for a in arrays]
+        padded = [pad_rows(a, size) for a in arrays]
         if relic is None:
             grid = _line_relic(dict(zip(("m_n1", "m_zp", "g_bl"), padded)), settings)
         else:
-            grid = {k: np.concatenate([v, np.repeat(v[-1:], size - n)]) for k, v in relic.items()}
+            grid = {k: pad_rows(np.asarray(v), size) for k, v in relic.items()}
         result = RelicResult(
             **{k: grid[k] for k in ("omega_h2", "yield_dm", "yield_mediator", "status", "mechanism")},
             **{k: grid[k] for k in ("dm_thermalised", "mediator_thermalised", "t_dec", "x_dec")},
