@@ -689,6 +689,61 @@ def test_solve_time_dependent_decay_and_riccati_annihilation():
     np.testing.assert_allclose(ys[:, 0], y_x, rtol=1e-7)
 
 
+def test_the_held_table_row_changes_no_step(monkeypatch):
+    """The stage root finders evaluate the table once per stage and solve diffrax's stage relation
+    f − F(τ_i, Y_partial + γhf) with that row (``_implicit_stages.TableRowHeld``): every step and yield
+    bit-identical to the same root finder on diffrax's own relation, which reads the table at every
+    evaluation. A freeze-out-like table (k_a growing as e^{2τ}, a conversion and the mediator's decay)
+    with an analytic part: Boltzmann exponents and a plasma background that varies faster than the grid."""
+    from uvmsm_jax import _implicit_stages
+
+    taus = jnp.linspace(0.0, 5.0, 41)
+    analytic = bz.AnalyticPart(
+        lambda tau: jnp.stack(
+            [0.3 * jnp.tanh((tau - 2.03) / 0.01), 0.1 * jnp.sin(9 * tau), 0.1 * jnp.cos(7 * tau)], -1
+        ),
+        bz.boltzmann_energies(jnp.asarray(1.0), jnp.asarray(3.0)),
+    )
+
+    def smooth(tau):
+        column = jnp.full(bz.N_COLUMNS, -20.0)
+        column = column.at[bz.LOG_K_A].set(14.0 + 2.0 * tau).at[bz.LOG_K_C].set(12.0 + tau)
+        column = column.at[bz.LOG_K_B].set(10.0 + tau).at[bz.LOG_D_SM].set(3.0 - tau)
+        return column.at[bz.LOG_Y_DM_EQ].set(-4.0).at[bz.LOG_Y_V_EQ].set(-4.5)
+
+    values = jax.vmap(smooth)(taus) + jax.vmap(analytic)(taus)
+    table = bz.interpolant(values, taus, analytic)
+
+    def solve():
+        return bz.solve(
+            table,
+            FULL_SYSTEM,
+            _f64(1.0),
+            jnp.asarray(False),
+            _f64([1e-4, 1e-4]),
+            _f64(0.0),
+            _f64(5.0),
+            rtol=1e-7,
+            atol=_f64([1e-16, 1e-16]),
+            max_steps=1024,
+            adjoint=diffrax.ForwardMode(),
+            save_steps=True,
+        )
+
+    held = solve()
+    finder = _implicit_stages.STAGE_ROOT_FINDERS["per-stage"]
+    assert isinstance(finder.solver, _implicit_stages.TableRowHeld)
+    monkeypatch.setitem(
+        _implicit_stages.STAGE_ROOT_FINDERS, "per-stage", _implicit_stages.EmptyStageOnFailure(finder.solver.solver)
+    )
+    relation = solve()
+    assert held.result == diffrax.RESULTS.successful
+    steps = int(held.stats["num_steps"])
+    assert steps > 40 and steps == int(relation.stats["num_steps"])
+    for a, b in zip((*held.ts, *held.ys), (*relation.ts, *relation.ys), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 # --- (h) adiabatic elimination of the mediator (H13′) --------------------------------------------------
 
 

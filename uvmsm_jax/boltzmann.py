@@ -207,8 +207,13 @@ def right_hand_side(tau: ArrayLike, y: Array, args) -> Array:
     adiabatic). In the adiabatic form (H13′) the state is (N, 0) and dN/dτ = dY_X/dτ + 2 dY_V/dτ, in
     which the V ↔ DM DM terms cancel exactly."""
     table, switches, conversion_weight, adiabatic = args
+    return rate_equations(table(jnp.asarray(tau)), y, switches, conversion_weight, adiabatic)
+
+
+def rate_equations(q: Array, y: Array, switches: SystemSwitches, conversion_weight: Array, adiabatic: Array) -> Array:
+    """:func:`right_hand_side` at the τ of the table row ``q`` (N_COLUMNS,): what the implicit stages
+    of the solve evaluate with their row held (:class:`uvmsm_jax._implicit_stages.TableRowHeld`)."""
     adiabatic = adiabatic & switches.adiabatic_mediator  # the state is (N, 0) only where allowed
-    q = table(jnp.asarray(tau))
     y_dm, y_v = yields(q, y, adiabatic)
     e = jnp.exp
     annihilation = (
