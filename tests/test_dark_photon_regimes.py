@@ -6,6 +6,7 @@ The Ωh² values against an independent SciPy implementation are in tests/test_d
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -215,6 +216,25 @@ def test_gradients_match_finite_differences_in_every_regime():
         np.testing.assert_allclose(row, fd, rtol=0, atol=1e-4)
 
 
+INDICATOR_POINT = uj.DarkPhotonDM(0.05, 0.15, 1e-9, 0.1)
+
+
+def _synthetic_steps(theta, slots, used):
+    """The prepared point θ (:data:`INDICATOR_POINT`'s configuration) and ``used`` of ``slots`` step slots
+    on its table whose yields (fractions of equilibrium) change at every step, so that T_end of (H14) is
+    the last used step; the unused slots at τ_end with zero states, as the solver leaves them."""
+    from uvmsm_jax import boltzmann as bz
+    from uvmsm_jax.pipeline import configure, prepare
+
+    p = prepare(theta, configure(INDICATOR_POINT, uj.Settings()))
+    taus = jnp.linspace(p.tau_start, p.tau_end, used)
+    q = jax.vmap(p.table)(taus)
+    fractions = jnp.stack([jnp.linspace(0.1, 0.9, used), jnp.linspace(0.05, 0.5, used)], axis=1)
+    states = jnp.exp(q[:, jnp.array([bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ])]) * fractions
+    taus = jnp.concatenate([taus, jnp.full(slots - used, p.tau_end)])
+    return p, taus, jnp.concatenate([states, jnp.zeros((slots - used, 2))])
+
+
 def test_rate_maxima_carry_the_derivative_of_the_maximum():
     """The trajectory indicators are computed without derivatives (tangents of the table rows and
     yields at every step slot were 2/3 of a dark-photon derivative's cost); the two rate maxima that are
@@ -224,33 +244,20 @@ def test_rate_maxima_carry_the_derivative_of_the_maximum():
     and one of them is not finite here."""
     from uvmsm_jax import boltzmann as bz
     from uvmsm_jax._indicators import dark_rate_over_h, portal_rate_over_h, trajectory_indicators
-    from uvmsm_jax.pipeline import configure, parameters, prepare
+    from uvmsm_jax.pipeline import parameters
 
-    model = uj.DarkPhotonDM(0.05, 0.15, 1e-9, 0.1)
-    config = configure(model, uj.Settings())
-    theta = jnp.asarray(parameters(model, uj.Settings()))
+    theta = jnp.asarray(parameters(INDICATOR_POINT, uj.Settings()))
     slots, used = 64, 48
     valid = np.arange(slots) < used
     adiabatic = jnp.asarray(False)
 
-    def steps(th):
-        """A point's table and steps whose yields (fractions of equilibrium) change at every step, so
-        that T_end of (H14) is the last step: the maxima run over the others."""
-        p = prepare(th, config)
-        taus = jnp.linspace(p.tau_start, p.tau_end, used)
-        q = jax.vmap(p.table)(taus)
-        fractions = jnp.stack([jnp.linspace(0.1, 0.9, used), jnp.linspace(0.05, 0.5, used)], axis=1)
-        states = jnp.exp(q[:, jnp.array([bz.LOG_Y_DM_EQ, bz.LOG_Y_V_EQ])]) * fractions
-        taus = jnp.concatenate([taus, jnp.full(slots - used, p.tau_end)])
-        return p, taus, jnp.concatenate([states, jnp.zeros((slots - used, 2))])
-
     def indicated(th):
-        p, taus, states = steps(th)
+        p, taus, states = _synthetic_steps(th, slots, used)
         i = trajectory_indicators(p.table, taus, states, adiabatic, valid, True, p.m_ref, th[1])
         return jnp.stack([i.max_dark_rate_over_h, i.max_portal_rate_over_h])
 
     def every_step(th):
-        p, taus, states = steps(th)
+        p, taus, states = _synthetic_steps(th, slots, used)
         q = jax.vmap(p.table)(taus)
         y, y_v = (jnp.maximum(v, 0.0) for v in bz.yields(q, states, adiabatic))
         counted = np.arange(slots) < used - 1
@@ -265,3 +272,41 @@ def test_rate_maxima_carry_the_derivative_of_the_maximum():
     assert np.all(np.isfinite(jacobian)) and np.all(np.abs(jacobian[:, :2]) > 0)  # the masses move both
     expected = np.asarray(jax.jit(jax.jacfwd(every_step))(theta))[[0, 1], at]
     np.testing.assert_allclose(jacobian, expected, rtol=1e-12, atol=0)
+
+
+def test_indicators_in_passes_equal_one_pass(monkeypatch):
+    """:func:`~uvmsm_jax._indicators.trajectory_indicators` reads the used step slots in passes of
+    ``INDICATOR_CHUNK`` (a dark-photon point uses a few hundred of its 8 192): in passes of 8 slots, with
+    passes that end inside the used slots, after them and at the last slot, every maximum, the step it
+    is reached at (its derivative) and the τ integrals equal those of one pass over all slots; none,
+    one and all slots used, and an incomplete solve."""
+    from uvmsm_jax import _indicators
+    from uvmsm_jax.pipeline import parameters
+
+    theta = jnp.asarray(parameters(INDICATOR_POINT, uj.Settings()))
+    slots = 64
+    p, all_taus, all_states = jax.jit(_synthetic_steps, static_argnums=(1, 2))(theta, slots, slots)
+
+    def indicated(used, complete):
+        valid = jnp.arange(slots) < used  # the first ``used`` steps, the others unused slots
+        taus, states = jnp.where(valid, all_taus, p.tau_end), jnp.where(valid[:, None], all_states, 0.0)
+
+        def indicators(scale):
+            return _indicators.trajectory_indicators(
+                p.table, taus * scale, states, jnp.asarray(False), valid, complete, p.m_ref, theta[1]
+            )
+
+        derivative = jax.jvp(lambda t: indicators(t).max_dark_rate_over_h, (1.0,), (1.0,))[1]
+        return [*jax.tree.leaves(indicators(1.0)), derivative]
+
+    cases = [(used, complete) for used in (0, 1, 37, 48, 64) for complete in (True, False)]
+    one_pass = [[np.asarray(v) for v in jax.jit(indicated, static_argnums=1)(*case)] for case in cases]
+    monkeypatch.setattr(_indicators, "INDICATOR_CHUNK", 8)
+    in_passes = jax.jit(lambda used, complete: indicated(used, complete), static_argnums=1)  # traced anew
+    for case, expected in zip(cases, one_pass, strict=True):
+        for got, want in zip(in_passes(*case), expected, strict=True):
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-14, atol=0, err_msg=str(case))
+    names = [f.name for f in dataclasses.fields(_indicators.TrajectoryIndicators)]
+    values = dict(zip(names, one_pass[cases.index((48, True))], strict=False))
+    assert values["max_dark_rate_over_h"] > 0 and values["production_2to2"] > 0
+    assert one_pass[cases.index((48, True))][-1] != 0  # the maximum's derivative

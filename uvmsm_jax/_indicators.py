@@ -88,6 +88,26 @@ def _with_derivative_at_step(maximum: Array, counted: Array, live: Array) -> Arr
     return maximum + jnp.where(counted & jnp.isfinite(live), live - jax.lax.stop_gradient(live), 0.0)
 
 
+INDICATOR_CHUNK = 256
+"""Step slots per pass of :func:`trajectory_indicators`' loops over the used slots (a dark-photon point
+takes a few hundred of its ``max_steps`` = 8 192)."""
+
+
+def _slot_yields(table: bz.RateTable, taus: Array, states: Array, valid: Array, adiabatic: Array):
+    """The table rows at ``taus`` and (Y_DM, Y_V), 0 at slots that are not ``valid``."""
+    q = jax.vmap(table)(taus)
+    y, y_v = (jnp.where(valid, v, 0.0) for v in _step_yields(q, states, adiabatic))
+    return q, y, y_v
+
+
+def _first_maximum(best: tuple[Array, Array], values: Array, first: Array) -> tuple[Array, Array]:
+    """(maximum, index) of ``values`` (slot ``first`` onwards) merged into ``best`` = (maximum, index) of
+    the earlier slots, as ``jnp.max`` and ``jnp.argmax`` of them all: NaN wins, then the first maximum."""
+    value, index = jnp.max(values), first + jnp.argmax(values)
+    take = (value > best[0]) | (jnp.isnan(value) & ~jnp.isnan(best[0]))
+    return jnp.where(take, value, best[0]), jnp.where(take, index, best[1])
+
+
 def trajectory_indicators(
     table: bz.RateTable,
     taus: Array,
@@ -100,8 +120,13 @@ def trajectory_indicators(
 ) -> TrajectoryIndicators:
     """:class:`TrajectoryIndicators` of a solution saved at increasing ``taus`` as the solver's ``states``
     (shape (n, 2); ``adiabatic``: the form of :func:`~uvmsm_jax.boltzmann.yields`); entries where
-    ``valid`` is False (unused step slots, placed at the last τ) are ignored. ``complete``: the solve
-    reached τ_end (otherwise the portal maximum covers the whole table).
+    ``valid`` is False (unused step slots, after the used ones and placed at the last τ) are ignored.
+    ``complete``: the solve reached τ_end (otherwise the portal maximum covers the whole table).
+
+    The used slots are read in passes of :data:`INDICATOR_CHUNK` (a loop that stops after the last used
+    slot), not all ``max_steps`` of them: the maxima and the step they are reached at are those over all
+    slots; the ∫dτ of the sources are the trapezoid sums over the used slots and the segment to the
+    first unused one (the unused ones add zero-width segments).
 
     The indicators decide labels and the status; of them only the two rate maxima are outputs with a
     derivative. So they are computed without derivatives — the table rows and yields at every step slot
@@ -110,39 +135,78 @@ def trajectory_indicators(
     at the step where it is reached."""
     live = (table, taus, states)
     table, taus, states = jax.lax.stop_gradient(live)
-    q = jax.vmap(table)(taus)
+    valid = jnp.asarray(valid)
     e = jnp.exp
-    y, y_v = (jnp.where(valid, v, 0.0) for v in _step_yields(q, states, adiabatic))
-    n = taus.shape[0]
-    y_final = y[jnp.max(jnp.where(valid, jnp.arange(n), 0))]
-    y_eq, y_v_eq = e(q[:, bz.LOG_Y_DM_EQ]), e(q[:, bz.LOG_Y_V_EQ])
-    temperature = m_ref * e(-taus)
+    n, chunk = taus.shape[0], INDICATOR_CHUNK
+    slots = jnp.arange(n)
+    used = jnp.sum(valid)
+    last = jnp.max(jnp.where(valid, slots, 0))
+    y_final = _slot_yields(table, taus[last][None], states[last][None], valid[last][None], adiabatic)[1][0]
+    # padded to whole passes plus one slot (the trapezoid's right end), copies of the last slot
+    padding = -n % chunk + 1
+    taus, states = (jnp.concatenate([x, jnp.repeat(x[-1:], padding, axis=0)]) for x in (taus, states))
+    valid = jnp.concatenate([valid, jnp.zeros(padding, bool)])
 
-    still_changing = valid & (jnp.abs(y / jnp.where(y_final > 0, y_final, 1.0) - 1.0) > RELIC_SETTLED)
-    last_changing = jnp.max(jnp.where(still_changing, jnp.arange(n), 0))
-    before_t_end = valid & (jnp.arange(n) <= last_changing)  # T ≥ T_end of (H14)
+    def passes(body, init):
+        """``body(first, carry)`` on the passes from slot 0 that hold a used slot."""
+        _, out = jax.lax.while_loop(
+            lambda c: c[0] < used, lambda c: (c[0] + chunk, body(c[0], c[1])), (jnp.asarray(0), init)
+        )
+        return out
 
-    # DM saturation, min(Y/Y_eq, √(backward/forward)) of the DM number-changing reactions, while the
-    # yield is still changing (T ≥ T_end of (H14)). Both equal Y/Y_eq for DM in equilibrium with a
-    # thermal mediator. Y/Y_eq alone would count a late decay population that the falling Y_eq
-    # passes; √(backward/forward) alone would count a dark sector in equilibrium with itself far
-    # below Y_eq.
-    k_a = jnp.maximum(e(q[:, bz.LOG_K_A]) - e(q[:, bz.LOG_K_A_SHIFT]), 0.0)
-    forward = bz.annihilation_source(q) + e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2 + 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
-    backward = (k_a + e(q[:, bz.LOG_K_C]) + 2.0 * e(q[:, bz.LOG_D_DM_INVERSE])) * y**2
-    balance = jnp.sqrt(backward / jnp.where(forward > 0, forward, 1.0))
-    saturation = jnp.minimum(y / jnp.where(y_eq > 0, y_eq, 1.0), balance)
-    max_dm_saturation = jnp.max(jnp.where(before_t_end & (forward > 0), saturation, 0.0))
-    mediator_window = valid & (temperature >= m_v / MEDIATOR_WINDOW)
-    max_mediator_saturation = jnp.max(jnp.where(mediator_window, y_v / jnp.where(y_v_eq > 0, y_v_eq, 1.0), 0.0))
+    def window(first, width=chunk):
+        """Slot indices, τ, states and validity of ``width`` slots from ``first``."""
+        cut = lambda x: jax.lax.dynamic_slice_in_dim(x, first, width)
+        return first + jnp.arange(width), cut(taus), cut(states), cut(valid)
 
-    source_2to2 = bz.annihilation_source(q)
-    source_decay = 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
-    source_pairs = e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2
+    def changing(first, last_changing):
+        index, t, x, ok = window(first)
+        y = _slot_yields(table, t, x, ok, adiabatic)[1]
+        still = ok & (jnp.abs(y / jnp.where(y_final > 0, y_final, 1.0) - 1.0) > RELIC_SETTLED)
+        return jnp.maximum(last_changing, jnp.max(jnp.where(still, index, 0)))
 
-    dark_rate = jnp.where(before_t_end, dark_rate_over_h(q, y, y_v), 0.0)
-    portal_rate = jnp.where(before_t_end, portal_rate_over_h(q), 0.0)
-    i_dark, i_portal = jnp.argmax(dark_rate), jnp.argmax(portal_rate)
+    last_changing = passes(changing, jnp.asarray(0))
+
+    def before_t_end(index, ok):
+        return ok & (index <= last_changing)  # T ≥ T_end of (H14)
+
+    def reduce(first, carry):
+        index, t, x, ok = window(first, chunk + 1)  # the next pass's first slot closes the trapezoid
+        q, y, y_v = _slot_yields(table, t, x, ok, adiabatic)
+        counted = before_t_end(index, ok)
+        y_eq, y_v_eq = e(q[:, bz.LOG_Y_DM_EQ]), e(q[:, bz.LOG_Y_V_EQ])
+        # DM saturation, min(Y/Y_eq, √(backward/forward)) of the DM number-changing reactions, while the
+        # yield is still changing (T ≥ T_end of (H14)). Both equal Y/Y_eq for DM in equilibrium with a
+        # thermal mediator. Y/Y_eq alone would count a late decay population that the falling Y_eq
+        # passes; √(backward/forward) alone would count a dark sector in equilibrium with itself far
+        # below Y_eq.
+        k_a = jnp.maximum(e(q[:, bz.LOG_K_A]) - e(q[:, bz.LOG_K_A_SHIFT]), 0.0)
+        forward = bz.annihilation_source(q) + e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2 + 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
+        backward = (k_a + e(q[:, bz.LOG_K_C]) + 2.0 * e(q[:, bz.LOG_D_DM_INVERSE])) * y**2
+        balance = jnp.sqrt(backward / jnp.where(forward > 0, forward, 1.0))
+        saturation = jnp.minimum(y / jnp.where(y_eq > 0, y_eq, 1.0), balance)
+        mediator_window = ok & (m_ref * e(-t) >= m_v / MEDIATOR_WINDOW)
+        mediator_saturation = jnp.where(mediator_window, y_v / jnp.where(y_v_eq > 0, y_v_eq, 1.0), 0.0)
+        sources = jnp.stack(
+            [bz.annihilation_source(q), 2.0 * e(q[:, bz.LOG_D_DM]) * y_v, e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2]
+        )
+        segments = jnp.where(index[1:] < n, jnp.diff(t) * (sources[:, 1:] + sources[:, :-1]), 0.0)
+        dark_rate = jnp.where(counted, dark_rate_over_h(q, y, y_v), 0.0)[:chunk]
+        portal_rate = jnp.where(counted, portal_rate_over_h(q), 0.0)[:chunk]
+        dm, mediator, integrals, dark, portal = carry
+        return (
+            jnp.maximum(dm, jnp.max(jnp.where(counted & (forward > 0), saturation, 0.0)[:chunk])),
+            jnp.maximum(mediator, jnp.max(mediator_saturation[:chunk])),
+            integrals + jnp.sum(segments, axis=1),
+            _first_maximum(dark, dark_rate, first),
+            _first_maximum(portal, portal_rate, first),
+        )
+
+    zero = jnp.asarray(0.0)
+    start = (zero, jnp.asarray(0))  # every rate is ≥ 0: jnp.argmax of all zeros is slot 0
+    max_dm, max_mediator, integrals, (dark_max, i_dark), (portal_max, i_portal) = passes(
+        reduce, (zero, zero, jnp.zeros(3), start, start)
+    )
     live_table, live_taus, live_states = live
 
     def live_rates(i):
@@ -150,19 +214,20 @@ def trajectory_indicators(
         q_i = live_table(live_taus[i])
         return dark_rate_over_h(q_i, *_step_yields(q_i, live_states[i], adiabatic)), portal_rate_over_h(q_i)
 
-    max_dark = _with_derivative_at_step(dark_rate[i_dark], before_t_end[i_dark], live_rates(i_dark)[0])
+    counted_at = lambda i: before_t_end(i, valid[i])
+    max_dark = _with_derivative_at_step(dark_max, counted_at(i_dark), live_rates(i_dark)[0])
     max_portal = jnp.where(
         complete,
-        _with_derivative_at_step(portal_rate[i_portal], before_t_end[i_portal], live_rates(i_portal)[1]),
+        _with_derivative_at_step(portal_max, counted_at(i_portal), live_rates(i_portal)[1]),
         jnp.max(portal_rate_over_h(live_table.values)),
     )
-
+    production_2to2, production_decay, production_pairs = 0.5 * integrals
     return TrajectoryIndicators(
-        max_dm_saturation=max_dm_saturation,
-        max_mediator_saturation=max_mediator_saturation,
-        production_2to2=jnp.trapezoid(source_2to2, taus),
-        production_decay=jnp.trapezoid(source_decay, taus),
-        production_pairs=jnp.trapezoid(source_pairs, taus),
+        max_dm_saturation=max_dm,
+        max_mediator_saturation=max_mediator,
+        production_2to2=production_2to2,
+        production_decay=production_decay,
+        production_pairs=production_pairs,
         max_dark_rate_over_h=max_dark,
         max_portal_rate_over_h=max_portal,
     )
