@@ -69,7 +69,33 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
         return True
 
 
-class TableRowHeld(optx.AbstractRootFinder):
+class _StageRootFinderWrapper(optx.AbstractRootFinder):
+    """A root finder that runs ``solver`` (its tolerances and norm), for the wrappers below to change
+    one part of."""
+
+    solver: optx.AbstractRootFinder
+    rtol: float
+    atol: float
+    norm: Callable[[Any], Array]
+
+    def __init__(self, solver: optx.AbstractRootFinder):
+        self.solver = solver
+        self.rtol, self.atol, self.norm = solver.rtol, solver.atol, solver.norm
+
+    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
+        return self.solver.init(fn, y, args, options, f_struct, aux_struct, tags)
+
+    def step(self, fn, y, args, options, state, tags):
+        return self.solver.step(fn, y, args, options, state, tags)
+
+    def terminate(self, fn, y, args, options, state, tags):
+        return self.solver.terminate(fn, y, args, options, state, tags)
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        return self.solver.postprocess(fn, y, aux, args, options, state, tags, result)
+
+
+class TableRowHeld(_StageRootFinderWrapper):
     """``solver`` on an implicit stage of :func:`uvmsm_jax.boltzmann.solve` with the rate table's row at
     the stage time evaluated once per stage, not at every evaluation of the stage relation.
 
@@ -83,14 +109,8 @@ class TableRowHeld(optx.AbstractRootFinder):
     exponentials as well was slower (fourteen more loop-carried values). The derivative of the stage
     is optimistix's implicit-function rule on diffrax's own relation, as before."""
 
-    solver: optx.AbstractRootFinder
-    rtol: float
-    atol: float
-    norm: Callable[[Any], Array]
-
-    def __init__(self, solver: optx.AbstractRootFinder):
-        self.solver = solver
-        self.rtol, self.atol, self.norm = solver.rtol, solver.atol, solver.norm
+    def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
+        super().__init__(solver)
 
     @staticmethod
     def _held(args):
@@ -128,7 +148,7 @@ class TableRowHeld(optx.AbstractRootFinder):
         return self.solver.postprocess(self._relation, y, aux, held, options, inner, tags, result)
 
 
-class EmptyStageOnFailure(optx.AbstractRootFinder):
+class EmptyStageOnFailure(_StageRootFinderWrapper):
     """``solver`` (a root finder of an implicit stage of :func:`uvmsm_jax.boltzmann.solve`) returning,
     where it fails, the stage value at which the stage's yields vanish.
 
@@ -143,26 +163,11 @@ class EmptyStageOnFailure(optx.AbstractRootFinder):
     vanish (f = −Y_partial/(γh)) only the decays' linear terms stay in J: I − γhJ is triangular with
     diagonal ≥ 1 (docs/relic.md, "Differentiability")."""
 
-    solver: optx.AbstractRootFinder
-    rtol: float
-    atol: float
-    norm: Callable[[Any], Array]
-
-    def __init__(self, solver: optx.AbstractRootFinder):
-        self.solver = solver
-        self.rtol, self.atol, self.norm = solver.rtol, solver.atol, solver.norm
-
-    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
-        return self.solver.init(fn, y, args, options, f_struct, aux_struct, tags)
-
-    def step(self, fn, y, args, options, state, tags):
-        return self.solver.step(fn, y, args, options, state, tags)
-
-    def terminate(self, fn, y, args, options, state, tags):
-        return self.solver.terminate(fn, y, args, options, state, tags)
+    def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
+        super().__init__(solver)
 
     def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        y, aux, stats = self.solver.postprocess(fn, y, aux, args, options, state, tags, result)
+        y, aux, stats = super().postprocess(fn, y, aux, args, options, state, tags, result)
         # diffrax's f-space stage relation: (stage, γ, vector field, product, τ_i, Y_partial, args, h)
         _, diagonal, _, _, _, y_partial, _, h = args
         empty_stage = -y_partial / (diagonal * h)
