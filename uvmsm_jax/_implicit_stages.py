@@ -106,8 +106,8 @@ class TableRowHeld(_StageRootFinderWrapper):
     relation is diffrax's, term by term and in its order, with F from
     :func:`~uvmsm_jax.boltzmann.rate_equations` on that row: every step and output is bit-identical,
     and distinct random UνMSM points ran ≈ 10 % faster (docs/relic.md, "ODE"). Holding the row's
-    exponentials as well was slower (fourteen more loop-carried values). The derivative of the stage
-    is optimistix's implicit-function rule on diffrax's own relation, as before."""
+    fourteen exponentials instead was measured slower. The derivative of the stage is optimistix's
+    implicit-function rule on diffrax's own relation, as before."""
 
     def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
         super().__init__(solver)
