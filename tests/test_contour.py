@@ -123,6 +123,26 @@ def test_every_branch_with_mechanism(stand_in):
             assert abs(point["omega_h2"] / 0.12 - 1) <= 1e-6
 
 
+def test_the_newton_kernel_traces_its_solve_once():
+    """The Newton kernel calls the objective's value and Jacobian twice, as the primal of its custom
+    JVP (optimistix's shapes) and in the JVP rule; both calls share one trace (for the real solver a
+    forward-mode solve, seconds to trace). JAX keys its trace cache on the abstract mesh in effect,
+    which differed between the two calls: it was traced twice."""
+    traces = []
+
+    class Counted(uj.LogOmegaObjective):
+        def __call__(self, p):
+            return two_branch(p, self.spec, self.settings, self.tie)
+
+        def value_and_jacobian(self, p, held):
+            traces.append(jax.typeof(p))
+            return super().value_and_jacobian(p, held)
+
+    result = uj.contour("uvmsm", [0.1], ratio=1.0, objective_class=Counted)
+    assert [point["mechanism"] for point in result.points] == ["freeze-in", "freeze-out"]
+    assert len(traces) == 1, traces
+
+
 def test_no_solution_is_reported(stand_in):
     contour = stand_in(two_branch)
     r = contour("uvmsm", [0.1], ratio=1.0, coupling_range=(1e-4, 1e-3), n_coarse=6, chunk=16, solver_chunk=4)

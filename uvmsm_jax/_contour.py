@@ -213,9 +213,15 @@ def _differentiable_kernel(objective: LogOmegaObjective):
     outputs so that a Newton step gets F, F′ and the full gradient from a single solve (``held``
     does not change along a bracket: its tangent is ignored)."""
 
-    # jitted so that its two traces (the primal, for optimistix's shapes, and the JVP rule) share one
-    # jaxpr: tracing a forward-mode solve is seconds
-    value_and_jacobian = jax.jit(objective.value_and_jacobian)
+    # jitted so that its two calls (the primal, for optimistix's shapes, and the JVP rule) share one
+    # trace: tracing a forward-mode solve is seconds. JAX keys that trace on the abstract mesh in
+    # effect, which its JVP rule runs under (the empty mesh, as inside any jit) and optimistix's
+    # closure conversion of the primal does not (None): the same one is set for both.
+    jitted = jax.jit(objective.value_and_jacobian)
+
+    def value_and_jacobian(p, held):
+        with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((), ())):
+            return jitted(p, held)
 
     @jax.custom_jvp
     def g(p, held):
