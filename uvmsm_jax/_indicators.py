@@ -180,16 +180,18 @@ def trajectory_indicators(
         # thermal mediator. Y/Y_eq alone would count a late decay population that the falling Y_eq
         # passes; √(backward/forward) alone would count a dark sector in equilibrium with itself far
         # below Y_eq.
+        # the three DM source terms of (H12): SM SM → DM DM off-shell, V → DM DM, V V → DM DM
+        source_2to2 = bz.annihilation_source(q)
+        source_decay = 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
+        source_pairs = e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2
         k_a = jnp.maximum(e(q[:, bz.LOG_K_A]) - e(q[:, bz.LOG_K_A_SHIFT]), 0.0)
-        forward = bz.annihilation_source(q) + e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2 + 2.0 * e(q[:, bz.LOG_D_DM]) * y_v
+        forward = source_2to2 + source_pairs + source_decay
         backward = (k_a + e(q[:, bz.LOG_K_C]) + 2.0 * e(q[:, bz.LOG_D_DM_INVERSE])) * y**2
         balance = jnp.sqrt(backward / jnp.where(forward > 0, forward, 1.0))
         saturation = jnp.minimum(y / jnp.where(y_eq > 0, y_eq, 1.0), balance)
         mediator_window = ok & (m_ref * e(-t) >= m_v / MEDIATOR_WINDOW)
         mediator_saturation = jnp.where(mediator_window, y_v / jnp.where(y_v_eq > 0, y_v_eq, 1.0), 0.0)
-        sources = jnp.stack(
-            [bz.annihilation_source(q), 2.0 * e(q[:, bz.LOG_D_DM]) * y_v, e(q[:, bz.LOG_K_C_REVERSE]) * y_v**2]
-        )
+        sources = jnp.stack([source_2to2, source_decay, source_pairs])
         segments = jnp.where(index[1:] < n, jnp.diff(t) * (sources[:, 1:] + sources[:, :-1]), 0.0)
         dark_rate = jnp.where(counted, dark_rate_over_h(q, y, y_v), 0.0)[:chunk]
         portal_rate = jnp.where(counted, portal_rate_over_h(q), 0.0)[:chunk]
