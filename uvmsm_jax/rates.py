@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -136,14 +137,19 @@ def _gauss_legendre_panels(edges: Array, nodes_per_panel: int) -> tuple[Array, A
     return nodes.ravel(), weights.ravel()
 
 
-def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int) -> tuple[Array, Array]:
-    """Gauss–Legendre nodes/weights on t ∈ [0, 60] split at the fixed breakpoints and the given ones
-    (each group ascending, clipped to [0, 60]; a clipped edge leaves a panel of zero width)."""
+def _composite_edges(breakpoint_groups_t: Sequence[Array]) -> Array:
+    """Ascending panel edges on t ∈ [0, 60]: the fixed breakpoints merged with the given ones (each
+    group ascending, clipped to [0, 60]; a clipped edge leaves a panel of zero width)."""
     t_max = _FIXED_T_PANELS[-1]
     edges = jnp.asarray(_FIXED_T_PANELS)
     for group in breakpoint_groups_t:
         edges = _merge_ascending(edges, jnp.clip(group, 0.0, t_max))
-    return _gauss_legendre_panels(edges, nodes_per_panel)
+    return edges
+
+
+def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int) -> tuple[Array, Array]:
+    """Gauss–Legendre nodes/weights on the panels of :func:`_composite_edges`."""
+    return _gauss_legendre_panels(_composite_edges(breakpoint_groups_t), nodes_per_panel)
 
 
 SHARED_GRID_PANELS = 48
@@ -278,34 +284,115 @@ def _shared_grid_average_jvp(primals, tangents):
 
 
 def _sigma_v_scaled(
-    sigma: Callable[..., Array],
+    sigma: Callable[[Array], Array],
     m: Array,
     sqrt_s_min: Array,
     temperature: Array,
     breakpoint_groups_sqrt_s: Sequence[Sequence[ArrayLike]],
     nodes_per_panel: int,
-    pole_mass: Array | None = None,
 ) -> Array:
-    """⟨σv⟩·e^{(√s_min − 2m)/T} [GeV⁻²] of (G12); see :func:`log_sigma_v_identical_pair`.
+    """⟨σv⟩·e^{(√s_min − 2m)/T} [GeV⁻²] of (G12); see :func:`log_sigma_v_identical_pair`."""
+    t, w = _gauss_legendre_panels(_t_panel_edges(sqrt_s_min, temperature, breakpoint_groups_sqrt_s), nodes_per_panel)
+    t = _ascending_computed_once(t)
+    sigma_s = sigma((sqrt_s_min + temperature * t) ** 2)
+    return _t_panel_integral(m, sqrt_s_min, temperature, t, w, sigma_s) / gondolo_gelmini_normalisation(m, temperature)
 
-    With ``pole_mass`` = M [GeV], σ is called as σ(s, s − M²) with s − M² = (x − x₀)(x + 2m + M) from
-    x = √s − 2m and x₀ = M − 2m, which resolves a pole next to the threshold far below the rounding
-    unit of M² (docs/equations.md G19′)."""
+
+def _t_panel_edges(
+    sqrt_s_min: Array, temperature: Array, breakpoint_groups_sqrt_s: Sequence[Sequence[ArrayLike]]
+) -> Array:
+    """The panel edges in t = (√s − √s_min)/T of (G12) at temperature T [GeV] (:func:`_composite_edges`):
+    the fixed ones and the breakpoints √s [GeV] (groups, each ascending)."""
     groups_t = [
         (jnp.stack([jnp.asarray(b, dtype=float) for b in group]) - sqrt_s_min) / temperature
         for group in breakpoint_groups_sqrt_s
         if len(group)
     ]
-    t, w = _composite_nodes(groups_t, nodes_per_panel)
-    t = _ascending_computed_once(t)
-    sqrt_s = sqrt_s_min + temperature * t
-    s = sqrt_s**2
-    if pole_mass is None:
-        sigma_s = sigma(s)
+    return _composite_edges(groups_t)
+
+
+PANEL_PASS = 512
+"""(temperature, panel) pairs evaluated together by :func:`_sigma_v_scaled_on_panels`."""
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _sigma_v_scaled_on_panels(
+    sigma: Callable[[Array, Array, Array, Any], Array],
+    nodes_per_panel: int,
+    m: Array,
+    sqrt_s_min: Array,
+    temperatures: Array,
+    edges_t: Array,
+    pole_mass: Array,
+    sigma_args: Any,
+) -> Array:
+    """:func:`_sigma_v_scaled` at each of the temperatures T (1-d, GeV), T_i on its own panels between
+    the ascending edges ``edges_t[i]`` in t (:func:`_t_panel_edges`; shape (n_T, n_edges)), with σ
+    called as σ(s, s − M², i, ``sigma_args``) at temperature T_i (M = ``pole_mass``; s − M² from
+    x = √s − 2m as in (G19′)).
+
+    Only the panels of non-zero width are evaluated (:func:`_panel_sums`): a clipped edge leaves a
+    panel of zero width, whose nodes have weight 0 — the Dirac χ's √s edges of the EM current beyond
+    t = 60 at the lower temperatures of a table, and the edges of a window or threshold structure
+    that is absent, ≈ half of its panels. Its derivative is that of the sum over every panel (the
+    same function: a panel of zero width adds 0 and, its edges clipped together or coinciding, a zero
+    derivative), taken without the loop that stops after the last panel of non-zero width, so that it
+    also runs in reverse mode."""
+    return _panel_sums(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, True)
+
+
+@_sigma_v_scaled_on_panels.defjvp
+def _sigma_v_scaled_on_panels_jvp(sigma, nodes_per_panel, primals, tangents):
+    def every_panel(*args):
+        return _panel_sums(sigma, nodes_per_panel, *args, False)
+
+    return _sigma_v_scaled_on_panels(sigma, nodes_per_panel, *primals), jax.jvp(every_panel, primals, tangents)[1]
+
+
+def _panel_sums(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, non_empty_only):
+    """The sums of :func:`_sigma_v_scaled_on_panels`: each (temperature, panel) pair adds T_i Σ_j w_j
+    (…) over its nodes (:func:`_t_panel_integral`) to its temperature's sum. ``non_empty_only``: the
+    pairs of non-zero width listed in order and taken :data:`PANEL_PASS` at a time until the last
+    (a ``while`` loop); else every pair at once. The sums are those of :func:`_sigma_v_scaled` in
+    another order of addition."""
+    n_t, n_panels = edges_t.shape[0], edges_t.shape[1] - 1
+    lo, hi = edges_t[:, :-1].ravel(), edges_t[:, 1:].ravel()
+    gl_x, gl_w = np.polynomial.legendre.leggauss(nodes_per_panel)
+
+    def add_pairs(pair, used, sums):
+        i = pair // n_panels
+        a, b = lo[pair], hi[pair]
+        half = jnp.where(used, 0.5 * (b - a), 0.0)[:, None]
+        t = (0.5 * (a + b))[:, None] + half * gl_x
+        temperature = temperatures[i]
+        x = (sqrt_s_min - 2.0 * m) + temperature[:, None] * t
+        s = (sqrt_s_min + temperature[:, None] * t) ** 2
+        sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i[:, None], sigma_args)
+        per_pair = jax.vmap(_t_panel_integral, in_axes=(None, None, 0, 0, 0, 0))(
+            m, sqrt_s_min, temperature, t, half * gl_w, sigma_s
+        )
+        return sums.at[i].add(per_pair)
+
+    slots = n_t * n_panels
+    sums = jnp.zeros_like(temperatures)
+    if not non_empty_only:
+        sums = add_pairs(jnp.arange(slots), jnp.ones(slots, dtype=bool), sums)
     else:
-        x = (sqrt_s_min - 2.0 * m) + temperature * t
-        sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass))
-    return _t_panel_integral(m, sqrt_s_min, temperature, t, w, sigma_s) / gondolo_gelmini_normalisation(m, temperature)
+        non_empty = hi > lo
+        count = jnp.sum(non_empty)
+        listed = jnp.where(non_empty, jnp.cumsum(non_empty) - 1, slots + PANEL_PASS)  # beyond the list: dropped
+        pairs = (
+            jnp.zeros(slots + PANEL_PASS, dtype=jnp.int32)
+            .at[listed]
+            .set(jnp.arange(slots, dtype=jnp.int32), mode="drop")
+        )
+
+        def one_pass(k, sums):
+            used = k * PANEL_PASS + jnp.arange(PANEL_PASS) < count
+            return add_pairs(jax.lax.dynamic_slice(pairs, (k * PANEL_PASS,), (PANEL_PASS,)), used, sums)
+
+        sums = jax.lax.fori_loop(0, (count + PANEL_PASS - 1) // PANEL_PASS, one_pass, sums)
+    return sums / gondolo_gelmini_normalisation(m, temperatures)
 
 
 @jax.custom_jvp
@@ -592,7 +679,7 @@ def dm_pair_to_sm_cross_section(
     width_total: Array,
     window: Array,
     propagator_couplings: tuple[Array, Array] | None = None,
-) -> Callable[[Array], Array]:
+) -> Callable[..., Array]:
     """σ_a(s) [GeV⁻²] of DM DM → SM through the s-channel V, off the pole (docs/equations.md A19–A20,
     (H3)–(H5), G19).
 
@@ -729,6 +816,16 @@ threshold, and the start stays at 2⁻¹⁶: from 2⁻²⁴ (panels a factor 4.4
 elasticity of a closed-pole 2→2 freeze-in point differed from central differences by 1.03·10⁻⁴."""
 
 
+def _dirac_sigma_off_pole(s: Array, precise_detuning: Array, i: Array, args) -> Array:
+    """σ_a(s) [GeV⁻²] of the Dirac χ off the pole at the (H11) window of temperature i of a table
+    (``args`` = (portal, settings, propagator, windows, breit_wigner) of
+    :func:`_log_sigma_v_dirac_annihilation`); s − M² is ``precise_detuning`` where the Breit–Wigner is
+    integrated (G19′)."""
+    portal, settings, propagator, windows, breit_wigner = args
+    sigma_off = dm_pair_to_sm_cross_section(portal, settings, propagator[2], windows[i], propagator[:2])
+    return sigma_off(s, jnp.where(breit_wigner, precise_detuning, s - portal.m_v**2))
+
+
 def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
     """(ln P, ln S, ln⟨σv⟩_pole, ln 0) at each of a table's temperatures T (1-d, GeV), with
     ⟨σv⟩_a,off = P − S, for a Dirac χ with a vector coupling (docs/equations.md (H2)–(H5), (H9), (H11),
@@ -770,17 +867,12 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
     def sm_width(sqrt_s):  # Γ_SM [GeV] of a vector of mass √s with the portal's SM coupling (A8–A11, B4)
         return portal.g_sm**2 * sm_width_unit_interpolated(sqrt_s, portal.current, settings)
 
-    def at(temperature):
+    def panels(temperature):  # the (H11) window W(T) and the panel edges in t at T
         window = jnp.where(
             finite_part,
             jnp.minimum(resonance_window(portal), PROPAGATOR_WINDOW_THERMAL * big_m * temperature),
             0.0,
         )
-        sigma_off = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
-
-        def sigma(s, precise_detuning):
-            return sigma_off(s, jnp.where(breit_wigner, precise_detuning, s - big_m**2))
-
         offsets = jnp.where(breit_wigner, breit_wigner_offsets, jnp.asarray(RESONANCE_WINDOW_EDGES) * window)
         root = safe_sqrt(big_m**2 + offsets)
         edges = jnp.where(breit_wigner, big_m + offsets / (root + big_m), root)  # ascending
@@ -795,16 +887,22 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
         highest = jnp.maximum(structure * THRESHOLD_PANEL_SPAN[1], _FIXED_T_PANELS[1] * temperature)
         steps = np.arange(THRESHOLD_PANELS + 1) / THRESHOLD_PANELS
         threshold_edges = 2.0 * m + jnp.where(unresolved, lowest * (highest / lowest) ** steps, 0.0)
-        outside = _sigma_v_scaled(
-            sigma,
-            m,
-            2.0 * m,
-            temperature,
-            (edges, fixed_edges, threshold_edges),
-            NODES_PER_PANEL["annihilation"],
-            pole_mass=big_m,
-        )
+        return window, _t_panel_edges(2.0 * m, temperature, (edges, fixed_edges, threshold_edges))
 
+    windows, edges_t = jax.vmap(panels)(temperatures)
+
+    outside = _sigma_v_scaled_on_panels(
+        _dirac_sigma_off_pole,
+        NODES_PER_PANEL["annihilation"],
+        m,
+        2.0 * m,
+        temperatures,
+        edges_t,
+        big_m,
+        (portal, settings, propagator, windows, breit_wigner),
+    )
+
+    def window_part(temperature, window):
         # Inside the window, F(s) = σ(s)(s − M²)² (s − 4m²) √s K₁(√s/T) e^{2m/T}, evaluated relative to
         # the pole's Boltzmann factor e^{−(M − 2m)/T} (kept as a logarithm, so S never underflows); a
         # closed pole or the Breit–Wigner gets a stand-in window, min(M²/2, κMT), and factor, 1, that keep
@@ -827,11 +925,12 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
         inside = 0.5 * w * jnp.sum(jnp.asarray(_WINDOW_GL_W) * symmetric) / normalisation
         counterterm = 2.0 * at_pole / (w * normalisation)
         log_boltzmann = -jnp.where(finite_part, big_m - 2.0 * m, 0.0) / temperature  # ≤ 0 where used
-        window_part = jnp.where(finite_part, (inside + counterterm) * jnp.exp(log_boltzmann), 0.0)
+        inside_part = jnp.where(finite_part, (inside + counterterm) * jnp.exp(log_boltzmann), 0.0)
         log_shift = jnp.where(finite_part, bz.log_or_zero(2.0 * counterterm) + log_boltzmann, bz.LOG_ZERO)
-        return bz.log_or_zero(outside + window_part), log_shift
+        return inside_part, log_shift
 
-    log_integral, log_finite_part_shift = jax.vmap(at)(temperatures)
+    inside_parts, log_finite_part_shift = jax.vmap(window_part)(temperatures, windows)
+    log_integral = bz.log_or_zero(outside + inside_parts)
     # the on-shell part of the Breit–Wigner: (H9) with F(M²) and Γ_tot(M) of the same propagator
     on_shell = sigma_dirac_pair_to_sm(big_m**2, m, g_dm, unit_width_at_pole * portal.g_sm**2, 1.0)
     log_on_shell = log_sigma_v_pole(m, big_m, jnp.where(breit_wigner, own_width, 1.0), on_shell, temperatures)
