@@ -238,9 +238,13 @@ def _electron_antiderivative() -> tuple[np.ndarray, ...]:
 
 
 def _energy_weighted_integral(energy: Array) -> Array:
-    """∫₀^E e f^{e⁺e⁻}(e) de [GeV²], exact for the piecewise-linear f (differentiable in E)."""
+    """∫₀^E e f^{e⁺e⁻}(e) de [GeV²], exact for the piecewise-linear f (differentiable in E). The
+    segment is found by bisection (``searchsorted``'s "scan"): f_eff of the Michel and box spectra
+    needs ≈ 3 500 of these a point, and comparing each with all 41 nodes ("compare_all") made
+    :func:`uvmsm_jax.observables` of 16 384 dark-photon points take 6.9 s warm instead of 2.1 s (the
+    same bits)."""
     nodes, intercept, slope, cumulative = (jnp.asarray(a) for a in _electron_antiderivative())
-    k = jnp.clip(jnp.searchsorted(nodes, energy, side="right", method="compare_all") - 1, 0, nodes.size - 1)
+    k = jnp.clip(jnp.searchsorted(nodes, energy, side="right", method="scan") - 1, 0, nodes.size - 1)
     e0 = nodes[k]
     return cumulative[k] + intercept[k] * (energy**2 - e0**2) / 2.0 + slope[k] * (energy**3 - e0**3) / 3.0
 
