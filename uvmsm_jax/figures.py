@@ -112,13 +112,13 @@ DEFAULT_RESOLUTION = {
     "fig3b": 128,
     "p2_fig1": 64,
     "p2_fig3": 128,
-    "dp_regimes": 64,
-    "dp_thermal_target": 64,
+    "dp_regimes": 128,
+    "dp_thermal_target": 128,
     "fig1a_wdm": 64,
     "wdm_line": 64,
 }
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
-CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 41–50 s at 64 (physical-mode
+CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 43–44 s at 128 (physical-mode
 ODE points, ~10× dearer), P2's Fig. 1 31 s at 64 (78 s at 128) and Fig. 3 21 s at 128, and the Lyman-α
 figures 52–56 s at 64 (a momentum distribution for each point of their lines)."""
 BAND_COUPLINGS_PER_MASS = 4
