@@ -22,6 +22,7 @@ from uvmsm_jax._batching import (
     map_blocks,
     map_chunks,
     map_concurrently,
+    pad_rows,
     run_padded,
 )
 
@@ -61,6 +62,35 @@ def test_every_batch_size_reuses_a_few_compiled_sizes():
         np.testing.assert_array_equal(out["first"], rows[:, 0])
     # 1; 3 and 4 → 4; largest − 1 and largest → largest; the rests 2 and 44 → 2 and 64
     assert traced == [1, 4, largest, 2, chunk_size(44, largest)]
+
+
+def test_whole_chunks_that_repeat_the_last_row_are_not_run():
+    """A batch padded to a scan chunk (`pad_rows`) runs only up to the chunk that holds its last
+    distinct row; the rows after it get the last row's result, and every other row is computed in
+    the chunk it had before (the chunk sizes are the same: no new compiled size)."""
+    calls = []
+
+    @jax.jit
+    def rows_sum(rows):
+        return rows.sum(axis=1)
+
+    def counted(rows):
+        calls.append(rows.shape[0])
+        return rows_sum(rows)
+
+    block = default_block()
+    largest = CHUNK_BLOCKS * block
+    for real, n, runs in ((100, 16 * block, [largest]), (largest + 5, 3 * largest + 7, [8, largest])):
+        calls.clear()
+        rows = pad_rows(np.arange(2.0 * real).reshape(real, 2), n)
+        out = map_chunks(counted, [rows], block=block)
+        np.testing.assert_array_equal(out, rows.sum(axis=1))
+        assert sorted(calls) == runs, calls  # the chunks' calls may run on two threads
+    calls.clear()
+    rows = np.ones((2 * largest, 2))  # every row the same: one chunk
+    rows[:, 1] = np.nan  # a NaN repeats itself
+    np.testing.assert_array_equal(map_chunks(counted, [rows], block=block), np.full(2 * largest, np.nan))
+    assert calls == [largest]
 
 
 def test_a_single_point_is_traced_without_vmap():

@@ -116,17 +116,21 @@ def default_chunk() -> int:
     return GPU_CHUNK if _on_gpu() else CPU_SOLVE_BLOCK
 
 
-SCAN_CHUNK_BLOCKS = 16
-"""Solve blocks per chunk of a scan on CPU (512 points). A chunk is one batch with shared rate tables:
-each of its distinct masses is tabulated once per chunk, and the points left to the ODE after
-collocation fill whole blocks only when a chunk holds several masses' couplings. A 16 × 200 scan
-(docs/relic.md, "At scale") ran in 7.4–8.7 s in chunks of 512 against 9.5 s in chunks of 64, with
-the same Ωh² to the last bit (blocks of 64 then; 16 blocks of 32 now)."""
+SCAN_CHUNK_BLOCKS = 64
+"""Solve blocks per chunk of a scan on CPU (2 048 points, the points of one slice of
+:func:`uvmsm_jax._relic.map_with_shared_tables`). A chunk is one batch with shared rate tables: each
+of its distinct masses is tabulated once per chunk, the points left to the ODE after collocation
+fill whole blocks only when a chunk holds several masses' couplings, and each of its stages ends
+when its slowest block does, one core idle meanwhile. The 200 × 200 plane (docs/relic.md, "At
+scale") took 40.0 and 40.3 s from empty caches in chunks of 2 048 against 43.6 and 44.3 s in chunks
+of 512 (41.0 s in chunks of 4 096), and P2's Fig. 1 at 128 56.8 s against 61.7 s, with the same
+Ωh² to the last bit; a 16 × 200 scan ran in 7.4–8.7 s in chunks of 512 against 9.5 s in chunks of
+64 (2026-12-04)."""
 
 
 def default_scan_chunk() -> int:
     """Default maximum points per chunk of a scan (:func:`uvmsm_jax.scan`, ``uvmsm_jax.scan.evaluate``,
-    the figures): :data:`SCAN_CHUNK_BLOCKS` solve blocks (512 points) on CPU, 4096 on a GPU. A chunk
+    the figures): :data:`SCAN_CHUNK_BLOCKS` solve blocks (2 048 points) on CPU, 4096 on a GPU. A chunk
     is also the unit a resumed scan keeps."""
     return GPU_CHUNK if _on_gpu() else SCAN_CHUNK_BLOCKS * CPU_SOLVE_BLOCK
 
@@ -175,13 +179,33 @@ def map_blocks(fn, thetas: Array, block: int):
 def map_chunks(fn, arrays: Sequence[np.ndarray], *extra, block: int) -> Any:
     """``fn`` (a compiled batch function that maps ``block`` points at a time) on a concrete batch
     (:func:`run_padded`): chunks of :data:`CHUNK_BLOCKS` × ``block`` rows (128 on CPU), the rest in one
-    chunk of :func:`chunk_size` rows, so every batch size reuses the same few compiled programs."""
+    chunk of :func:`chunk_size` rows, so every batch size reuses the same few compiled programs.
+
+    Whole chunks at the end that only repeat the last row (a batch padded to a scan chunk by
+    :func:`pad_rows`) are not run: their rows get the last row's result, which a point's result does
+    not depend on the other rows of its program. The other rows keep their chunks, hence their bits."""
     n, largest = arrays[0].shape[0], CHUNK_BLOCKS * block
-    whole = n - n % largest
+    repeats = _trailing_repeats(arrays)
+    run = n - (repeats - 1) // largest * largest
+    whole = run - run % largest
     parts = [run_padded(fn, largest, [a[:whole] for a in arrays], *extra)] if whole else []
-    if whole < n:
-        parts.append(run_padded(fn, chunk_size(n - whole, largest), [a[whole:] for a in arrays], *extra))
+    if whole < run:
+        parts.append(run_padded(fn, chunk_size(run - whole, largest), [a[whole:run] for a in arrays], *extra))
+    if run < n:
+        parts.append(jax.tree_util.tree_map(lambda x: np.repeat(x[-1:], n - run, axis=0), parts[-1]))
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *parts)
+
+
+def _trailing_repeats(arrays: Sequence[np.ndarray]) -> int:
+    """How many rows at the end of ``arrays`` (each (n, …)) repeat the last row of every one bit for
+    bit (≥ 1; a NaN equals itself, −0 does not equal 0)."""
+    n = arrays[0].shape[0]
+    same = np.ones(n, dtype=bool)
+    for a in arrays:
+        raw = np.ascontiguousarray(a).view(np.uint8).reshape(n, -1)
+        same &= np.all(raw == raw[-1:], axis=1)
+    different = np.flatnonzero(~same)
+    return n - (int(different[-1]) + 1 if different.size else 0)
 
 
 def map_concrete_batch(

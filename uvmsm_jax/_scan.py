@@ -24,8 +24,8 @@ Backends
     single process (default); ``backend="processes"`` with ``workers=N`` local processes; Dask
     distributed with ``scheduler=ADDRESS``, ``client=Client`` or ``workers=N`` (a
     :class:`dask.distributed.LocalCluster`). Workers only compute; the calling process writes.
-    When JAX sees a GPU the default chunk is larger (:func:`~uvmsm_jax._batching.default_scan_chunk`: 512
-    points on CPU, 4096 on a GPU).
+    When JAX sees a GPU the default chunk is larger (:func:`~uvmsm_jax._batching.default_scan_chunk`:
+    2 048 points on CPU, 4096 on a GPU).
 
 Output variables (dims = the grid axes, in the order given): ``omega_h2``, ``yield_dm``,
 ``yield_mediator``, ``status`` (0 ok, codes in ``attrs["status_codes"]``, −1 = not computed yet),

@@ -262,7 +262,7 @@ def _line_relic(params: Mapping[str, Any], settings) -> dict[str, np.ndarray]:
     """:func:`relic_grid` of UνMSM points with one coupling per mass (no shared rate tables) in the
     chunks of a contour's root finding (:func:`~uvmsm_jax._batching.default_chunk`, 32 points on
     CPU): :func:`wdm_line`'s relic solutions then run in the program that :func:`uvmsm_jax.contour`
-    compiled for its secant steps, and a few points are not padded to a scan chunk of 512."""
+    compiled for its secant steps, and a few points are not padded to a scan chunk of 2 048."""
     from ._batching import default_chunk
 
     return relic_grid("uvmsm", params, settings, default_chunk())
