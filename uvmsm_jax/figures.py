@@ -110,7 +110,7 @@ DEFAULT_RESOLUTION = {
     "fig2b": 128,
     "fig3a": 128,
     "fig3b": 128,
-    "p2_fig1": 64,
+    "p2_fig1": 128,
     "p2_fig3": 128,
     "dp_regimes": 128,
     "dp_thermal_target": 128,
@@ -119,7 +119,7 @@ DEFAULT_RESOLUTION = {
 }
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 43–44 s at 128 (physical-mode
-ODE points, ~10× dearer), P2's Fig. 1 31 s at 64 (78 s at 128) and Fig. 3 21 s at 128, and the Lyman-α
+ODE points, ~10× dearer), P2's Fig. 1 57–58 s and Fig. 3 21 s at 128, and the Lyman-α
 figures 52–56 s at 64 (a momentum distribution for each point of their lines)."""
 BAND_COUPLINGS_PER_MASS = 4
 """The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
