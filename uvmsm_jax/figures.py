@@ -115,12 +115,13 @@ DEFAULT_RESOLUTION = {
     "dp_regimes": 128,
     "dp_thermal_target": 128,
     "fig1a_wdm": 64,
-    "wdm_line": 64,
+    "wdm_line": 128,
 }
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 43–44 s at 128 (physical-mode
 ODE points, ~10× dearer), P2's Fig. 1 57–58 s and Fig. 3 21 s at 128, and the Lyman-α
-figures 52–56 s at 64 (a momentum distribution for each point of their lines)."""
+figures (a momentum distribution for each point of their lines) fig1a-wdm 54 s at 64 (75 s at 128)
+and wdm-line 48–50 s at 128."""
 BAND_COUPLINGS_PER_MASS = 4
 """The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
 mass: freeze-in Ωh² is a power of g, so the log–log crossing is exact but for curvature. Against 127
@@ -1613,7 +1614,9 @@ FIGURE_MOMENTUM_GRID: dict[str, int] = {
 grids of W.5 halved, the 2→2 grids a quarter to a third: 18 s against 87 s for the 192 points below,
 compilation included, on 2 CPU cores). On the 192 points of
 :func:`wdm_line` at 64 masses per line (M_N₁ = 10, 30, 100 keV), m_WDM^eq agrees with the default
-grid within 1.9·10⁻⁴ (median 2·10⁻⁵) and f's zeroth moment with the relic yield within 8·10⁻⁴. With
+grid within 1.9·10⁻⁴ (median 2·10⁻⁵) and f's zeroth moment with the relic yield within 8·10⁻⁴; on
+its 384 points at 128 masses per line within 8.2·10⁻⁴ (median 2.0·10⁻⁵; the largest at M_N₁ = 100
+keV, M_Z′ = 0.80 MeV), 17 s against 127 s for the default grid. With
 a quarter of the decay steps (1 000, the value before 2026-12-05; 15.5 s) m_WDM^eq was 0.5 % off at
 worst, and two points of the 100 keV line (M_Z′ ≈ 0.7–0.9 MeV, ⟨q⟩ ≈ 70) failed the 1 % yield check
 (status 8) that the default grid passes."""
