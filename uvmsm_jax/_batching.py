@@ -182,8 +182,8 @@ def map_chunks(fn, arrays: Sequence[np.ndarray], *extra, block: int) -> Any:
     chunk of :func:`chunk_size` rows, so every batch size reuses the same few compiled programs.
 
     Whole chunks at the end that only repeat the last row (a batch padded to a scan chunk by
-    :func:`pad_rows`) are not run: their rows get the last row's result, which a point's result does
-    not depend on the other rows of its program. The other rows keep their chunks, hence their bits."""
+    :func:`pad_rows`) are not run: their rows get the last row's result (a point's result does not
+    depend on the other rows of its program). The other rows keep their chunks, hence their bits."""
     n, largest = arrays[0].shape[0], CHUNK_BLOCKS * block
     repeats = _trailing_repeats(arrays)
     run = n - (repeats - 1) // largest * largest
