@@ -660,7 +660,7 @@ def test_panel_edges_are_merged_as_a_sort_would_order_them():
         for group in clipped:
             merged = rates._merge_ascending(merged, group)
         np.testing.assert_array_equal(merged, jnp.sort(jnp.concatenate([fixed, *clipped])))
-        nodes, weights = rates._composite_nodes(groups, 8)
+        nodes, weights = rates._gauss_legendre_panels(rates._composite_edges(groups), 8)
         assert nodes.shape == (8 * (fixed.size - 1 + 59),)
         assert float(jnp.sum(weights)) == pytest.approx(60.0, rel=1e-13)
 

@@ -126,14 +126,18 @@ def _merge_ascending(a: Array, b: Array) -> Array:
     return merged.at[rank_a].set(a).at[rank_b].set(b)
 
 
+def _gauss_legendre_on(lo: Array, hi: Array, nodes_per_panel: int) -> tuple[Array, Array]:
+    """Nodes and weights, shape (panels, ``nodes_per_panel``), of the Gauss–Legendre rule on each panel
+    [lo, hi] (a panel of zero width gets weight 0)."""
+    half = 0.5 * (hi - lo)
+    gl_x, gl_w = np.polynomial.legendre.leggauss(nodes_per_panel)
+    return (0.5 * (hi + lo))[:, None] + half[:, None] * gl_x[None, :], half[:, None] * gl_w[None, :]
+
+
 def _gauss_legendre_panels(edges: Array, nodes_per_panel: int) -> tuple[Array, Array]:
     """Nodes and weights of the composite Gauss–Legendre rule on the panels between ascending ``edges``
     (a repeated edge leaves a panel of zero width, whose nodes get weight 0)."""
-    lo, hi = edges[:-1], edges[1:]
-    half = 0.5 * (hi - lo)
-    gl_x, gl_w = np.polynomial.legendre.leggauss(nodes_per_panel)
-    nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * gl_x[None, :]
-    weights = half[:, None] * gl_w[None, :]
+    nodes, weights = _gauss_legendre_on(edges[:-1], edges[1:], nodes_per_panel)
     return nodes.ravel(), weights.ravel()
 
 
@@ -145,11 +149,6 @@ def _composite_edges(breakpoint_groups_t: Sequence[Array]) -> Array:
     for group in breakpoint_groups_t:
         edges = _merge_ascending(edges, jnp.clip(group, 0.0, t_max))
     return edges
-
-
-def _composite_nodes(breakpoint_groups_t: Sequence[Array], nodes_per_panel: int) -> tuple[Array, Array]:
-    """Gauss–Legendre nodes/weights on the panels of :func:`_composite_edges`."""
-    return _gauss_legendre_panels(_composite_edges(breakpoint_groups_t), nodes_per_panel)
 
 
 SHARED_GRID_PANELS = 48
@@ -357,19 +356,16 @@ def _panel_sums(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, po
     another order of addition."""
     n_t, n_panels = edges_t.shape[0], edges_t.shape[1] - 1
     lo, hi = edges_t[:, :-1].ravel(), edges_t[:, 1:].ravel()
-    gl_x, gl_w = np.polynomial.legendre.leggauss(nodes_per_panel)
 
     def add_pairs(pair, used, sums):
         i = pair // n_panels
-        a, b = lo[pair], hi[pair]
-        half = jnp.where(used, 0.5 * (b - a), 0.0)[:, None]
-        t = (0.5 * (a + b))[:, None] + half * gl_x
+        t, w = _gauss_legendre_on(lo[pair], jnp.where(used, hi[pair], lo[pair]), nodes_per_panel)  # unused: weight 0
         temperature = temperatures[i]
         x = (sqrt_s_min - 2.0 * m) + temperature[:, None] * t
         s = (sqrt_s_min + temperature[:, None] * t) ** 2
         sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i[:, None], sigma_args)
         per_pair = jax.vmap(_t_panel_integral, in_axes=(None, None, 0, 0, 0, 0))(
-            m, sqrt_s_min, temperature, t, half * gl_w, sigma_s
+            m, sqrt_s_min, temperature, t, w, sigma_s
         )
         return sums.at[i].add(per_pair)
 
