@@ -704,7 +704,7 @@ def test_panels_of_zero_width_are_skipped_with_the_same_sums_and_derivatives():
     def edges_for(b):
         return jax.vmap(lambda t: rates._t_panel_edges(2.0 * m, t, (b,)))(temperatures)
 
-    def one_by_one(b, scale, widths):
+    def each_alone(edges, scale, widths):  # every temperature over all its panels (the rule replaced)
         def at(i, temperature, edges):
             t, w = rates._gauss_legendre_panels(edges, nodes)
             x = temperature * t
@@ -713,12 +713,18 @@ def test_panels_of_zero_width_are_skipped_with_the_same_sums_and_derivatives():
             integral = rates._t_panel_integral(m, 2.0 * m, temperature, t, w, sigma_s)
             return integral / rates.gondolo_gelmini_normalisation(m, temperature)
 
-        return jax.vmap(at)(jnp.arange(n_t), temperatures, edges_for(b))
+        return jax.vmap(at)(jnp.arange(n_t), temperatures, edges)
+
+    def skipping_on(edges, scale, widths):
+        return rates._sigma_v_scaled_on_panels(
+            sigma, nodes, m, 2.0 * m, temperatures, edges, pole_mass, (scale, widths)
+        )
+
+    def one_by_one(b, scale, widths):
+        return each_alone(edges_for(b), scale, widths)
 
     def skipping(b, scale, widths):
-        return rates._sigma_v_scaled_on_panels(
-            sigma, nodes, m, 2.0 * m, temperatures, edges_for(b), pole_mass, (scale, widths)
-        )
+        return skipping_on(edges_for(b), scale, widths)
 
     widths = jnp.linspace(0.05, 0.2, n_t)
     slots = n_t * (rates._FIXED_T_PANELS.size + breakpoints.size - 1)
@@ -738,22 +744,9 @@ def test_panels_of_zero_width_are_skipped_with_the_same_sums_and_derivatives():
             jnp.where(jnp.concatenate([jnp.ones((n_t, 1), bool), kept], axis=1), edges, -1.0), axis=1
         )
         assert int(jnp.sum(jnp.diff(collapsed, axis=1) > 0)) == listed
-        got = rates._sigma_v_scaled_on_panels(
-            sigma, nodes, m, 2.0 * m, temperatures, collapsed, pole_mass, (2.0, widths)
+        np.testing.assert_allclose(
+            skipping_on(collapsed, 2.0, widths), each_alone(collapsed, 2.0, widths), rtol=1e-14, atol=0
         )
-
-        def reference(edges):
-            t, w = jax.vmap(lambda e: rates._gauss_legendre_panels(e, nodes))(edges)
-            x = temperatures[:, None] * t
-            s = (2.0 * m + x) ** 2
-            i = jnp.arange(n_t)[:, None]
-            sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i, (2.0, widths))
-            integral = jax.vmap(rates._t_panel_integral, in_axes=(None, None, 0, 0, 0, 0))(
-                m, 2.0 * m, temperatures, t, w, sigma_s
-            )
-            return integral / rates.gondolo_gelmini_normalisation(m, temperatures)
-
-        np.testing.assert_allclose(got, reference(collapsed), rtol=1e-14, atol=0)
 
     # derivatives in the breakpoints' scale (the edges move), σ's scale and the widths
     def summed(f):
