@@ -93,6 +93,37 @@ def test_whole_chunks_that_repeat_the_last_row_are_not_run():
     assert calls == [largest]
 
 
+def test_a_batch_of_a_few_blocks_runs_one_block_a_call_on_every_core():
+    """With ``chunk_blocks=1`` (:func:`uvmsm_jax.momentum_distribution`, whose block takes seconds) a
+    batch of whole blocks runs as one call per block, every call of one compiled size, the calls on
+    the workers at once; the figures pad their momentum batches to whole CPU blocks."""
+    from uvmsm_jax.figures import MOMENTUM_BLOCK
+
+    assert MOMENTUM_BLOCK == _batching.CPU_BLOCK
+    traced, running, most = [], [0], [0]
+    lock = threading.Lock()
+
+    @jax.jit
+    def doubled(rows):
+        traced.append(rows.shape[0])
+        return 2.0 * rows
+
+    def slow(rows):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return doubled(rows)
+
+    block = default_block()
+    rows = np.arange(5.0 * block)[:, None]
+    np.testing.assert_array_equal(map_chunks(slow, [rows], block=block, chunk_blocks=1), 2.0 * rows)
+    assert traced == [block]  # five calls, one program
+    assert most[0] == min(_batching.host_workers(), 5)
+
+
 def test_a_single_point_is_traced_without_vmap():
     """One point goes to the per-point function unbatched (batching the solver's loops was ≈ 40 % of
     tracing it); more points are vmapped, or mapped block by block (with or without a rest); the

@@ -13,6 +13,7 @@ import pytest
 from scipy import special
 
 import uvmsm_jax as uj
+from uvmsm_jax import _batching
 from uvmsm_jax import momentum as mom
 from uvmsm_jax.rates import log_sigma_v_identical_pair
 from uvmsm_jax.thermo import number_density_eq
@@ -314,15 +315,25 @@ def test_batch_equals_points_and_derivatives_match_finite_differences():
     assert np.all(np.isfinite(jacobian))
 
 
-def test_a_batch_of_more_than_one_block():
+def test_a_batch_of_more_than_one_block(monkeypatch):
     """More points than a block (32 on CPU): blocks in a loop give each point the result of a small
     batch. Until 2026-12-05 such a batch raised ZeroDivisionError (``jax.lax.map``'s batch reshape of
-    the empty f at given q), so the Lyman-α figures failed at their default resolutions."""
+    the empty f at given q), so the Lyman-α figures failed at their default resolutions. The blocks
+    are calls of their own (``MOMENTUM_CHUNK_BLOCKS``), spread over the cores."""
     n = 33
     model = uj.UVMSM(np.full(n, 1e-5), np.geomspace(0.05, 0.2, n), np.geomspace(2e-11, 4e-11, n))
     relic = uj.relic(model)
     grid = mom.MomentumGrid(n_q=100, n_q_mediator=150, n_t=300, n_t_2to2=32, n_s=16, n_a=100)
+    chunk_blocks = []
+    map_chunks = _batching.map_chunks
+
+    def spy(*args, **kwargs):
+        chunk_blocks.append(kwargs["chunk_blocks"])
+        return map_chunks(*args, **kwargs)
+
+    monkeypatch.setattr(_batching, "map_chunks", spy)
     batch = uj.momentum_distribution(model, relic_result=relic, grid=grid)
+    assert chunk_blocks == [_batching.MOMENTUM_CHUNK_BLOCKS] == [1]
     assert batch.mean_q.shape == (n,) and batch.f.shape[0] == n
     pick = np.array([0, 31, 32])  # the first block, its last point, the rest
     few = uj.momentum_distribution(

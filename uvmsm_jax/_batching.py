@@ -27,6 +27,7 @@ __all__ = [
     "GPU_TABLE_BLOCK",
     "HOST_WORKERS_MAX",
     "MOMENTUM_BYTES_PER_POINT",
+    "MOMENTUM_CHUNK_BLOCKS",
     "RELIC_BYTES_PER_POINT",
     "SCAN_CHUNK_BLOCKS",
     "chunk_size",
@@ -65,7 +66,21 @@ CHUNK_BLOCKS = 4
 maps 4 or more blocks kept both cores busier than one call per block: 512 distinct points in blocks
 of 32 took 6.8 s in programs of 128 or 512 rows and 7.8–8.1 s in programs of 32 or 64 rows (the
 same CPU time, 8.8–9.4 s; benchmarks/README.md, "Fixed chunk sizes")."""
-CPU_TABLE_BLOCK = 1
+MOMENTUM_CHUNK_BLOCKS = 1
+"""Blocks per compiled call of :func:`uvmsm_jax.momentum_distribution` on a concrete batch: one. A
+block of its points takes ≈ 1.8 s on one CPU core, so a call per block costs nothing in dispatch, and
+a batch of a few blocks (a figure's Ωh² = 0.12 line) is spread over every core in one compiled size:
+130 points of :func:`uvmsm_jax.figures.fig1a_wdm`, padded to 5 blocks, took 9.0 s from an empty cache
+against 15.0 s in a call of 4 blocks and one of 16 rows, each compiled, the 4 blocks on one core
+(benchmarks/README.md, "Rate tables in blocks of 8; momentum batches one block a call")."""
+CPU_TABLE_BLOCK = 8
+"""Rate tables per call of the table stage of a batch with shared rate tables on CPU. Points above the
+threshold whose narrow-width split fails (g_B−L ≳ 0.02) each get a table of their own: 9 060 of the
+66 048 points of :func:`uvmsm_jax.figures.fig1a`'s regime grid at 128. There a block of 8 tables took
+that grid from 12.6 s to 8.5–8.9 s warm (17.1 to 13.0 s from an empty cache) against one table a call;
+blocks of 16 gave 7.5–8.2 s, and a slice's tables are padded to a multiple of the block. The
+200 × 200 plane (M_N₁ = M_Z′, 2 068 tables of their own) took 37.5 s against 37.8 s (the solves
+dominate); the program compiles in 2.2 s instead of 2.0 s."""
 GPU_TABLE_BLOCK = 512
 CPU_SOLVE_BLOCK = 32
 """Points per solve block of a batch with shared rate tables on CPU. A vmapped ODE block runs as long
@@ -137,9 +152,9 @@ def default_scan_chunk() -> int:
 
 def stage_blocks() -> tuple[int, int]:
     """(table block, solve block) of the two stages of a batch with shared rate tables: tabulation
-    holds ~8 MB of quadrature nodes per mass point and vectorises within it (1 on CPU, no padding;
-    512 on a GPU); a solve holds its ~10 kB table and the solver state (32 points on CPU, 16 384 on
-    a GPU)."""
+    holds ~8 MB of quadrature nodes per mass point and vectorises within it (:data:`CPU_TABLE_BLOCK`
+    on CPU, 512 on a GPU); a solve holds its ~10 kB table and the solver state (32 points on CPU,
+    16 384 on a GPU)."""
     return (GPU_TABLE_BLOCK, GPU_SOLVE_BLOCK) if _on_gpu() else (CPU_TABLE_BLOCK, CPU_SOLVE_BLOCK)
 
 
@@ -176,15 +191,16 @@ def map_blocks(fn, thetas: Array, block: int):
     return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, jax.vmap(fn)(thetas[whole:]))
 
 
-def map_chunks(fn, arrays: Sequence[np.ndarray], *extra, block: int) -> Any:
+def map_chunks(fn, arrays: Sequence[np.ndarray], *extra, block: int, chunk_blocks: int = CHUNK_BLOCKS) -> Any:
     """``fn`` (a compiled batch function that maps ``block`` points at a time) on a concrete batch
-    (:func:`run_padded`): chunks of :data:`CHUNK_BLOCKS` × ``block`` rows (128 on CPU), the rest in one
-    chunk of :func:`chunk_size` rows, so every batch size reuses the same few compiled programs.
+    (:func:`run_padded`): chunks of ``chunk_blocks`` × ``block`` rows (:data:`CHUNK_BLOCKS`: 128 on
+    CPU), the rest in one chunk of :func:`chunk_size` rows, so every batch size reuses the same few
+    compiled programs.
 
     Whole chunks at the end that only repeat the last row (a batch padded to a scan chunk by
     :func:`pad_rows`) are not run: their rows get the last row's result (a point's result does not
     depend on the other rows of its program). The other rows keep their chunks, hence their bits."""
-    n, largest = arrays[0].shape[0], CHUNK_BLOCKS * block
+    n, largest = arrays[0].shape[0], chunk_blocks * block
     repeats = _trailing_repeats(arrays)
     run = n - (repeats - 1) // largest * largest
     whole = run - run % largest
@@ -214,15 +230,17 @@ def map_concrete_batch(
     *extra,
     concrete: bool,
     export_cache: str | os.PathLike | None = None,
+    chunk_blocks: int = CHUNK_BLOCKS,
     **static,
 ) -> Any:
     """``jitted(rows, *extra, **static)``, a batch function whose ``static`` keyword arguments are
     static, ``block`` (the points it maps at a time) among them: concrete ``rows`` in fixed chunk
-    sizes (:func:`map_chunks`, NumPy leaves), run from the executable kept in ``export_cache`` when
-    given; traced rows (``jit``, ``vmap``, derivatives) in one call."""
+    sizes of ``chunk_blocks`` blocks (:func:`map_chunks`, NumPy leaves), run from the executable kept
+    in ``export_cache`` when given; traced rows (``jit``, ``vmap``, derivatives) in one call."""
     if not concrete:
         return jitted(rows, *extra, **static)
-    return map_chunks(bound_compiled(export_cache, jitted, **static), [np.asarray(rows)], *extra, block=static["block"])
+    run = bound_compiled(export_cache, jitted, **static)
+    return map_chunks(run, [np.asarray(rows)], *extra, block=static["block"], chunk_blocks=chunk_blocks)
 
 
 def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:

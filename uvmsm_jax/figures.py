@@ -1620,8 +1620,11 @@ keV, M_Z′ = 0.80 MeV), 17 s against 127 s for the default grid. With
 a quarter of the decay steps (1 000, the value before 2026-12-05; 15.5 s) m_WDM^eq was 0.5 % off at
 worst, and two points of the 100 keV line (M_Z′ ≈ 0.7–0.9 MeV, ⟨q⟩ ≈ 70) failed the 1 % yield check
 (status 8) that the default grid passes."""
-MOMENTUM_BLOCK = 16
-"""The points of one batched momentum call are padded to a multiple of this (few compiled sizes)."""
+MOMENTUM_BLOCK = 32
+"""The points of one batched momentum call are padded to a multiple of this, the CPU block
+(:data:`~uvmsm_jax._batching.CPU_BLOCK`; not imported, this module loads without JAX): a whole number
+of :func:`uvmsm_jax.momentum_distribution`'s blocks on CPU, each a call of one compiled size, spread
+over the cores (:data:`~uvmsm_jax._batching.MOMENTUM_CHUNK_BLOCKS`)."""
 MOMENTUM_RELIC_N_GRID = 128
 """Rate-table nodes (at least) of the Lyman-α figures' relic solutions (:func:`lyman_alpha_settings`):
 the ``Settings`` default. The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off

@@ -44,7 +44,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from . import constants as c
-from ._batching import MOMENTUM_BYTES_PER_POINT, default_block, map_blocks, map_concrete_batch
+from ._batching import MOMENTUM_BYTES_PER_POINT, MOMENTUM_CHUNK_BLOCKS, default_block, map_blocks, map_concrete_batch
 from ._relic import RelicResult, relic
 from ._validation import check_positive_finite, is_concrete, without_derivative
 from ._widths import dm_pair_width
@@ -803,6 +803,7 @@ def momentum_distribution(
         q_out,
         concrete=concrete,
         export_cache=export_cache,
+        chunk_blocks=MOMENTUM_CHUNK_BLOCKS,
         config=config,
         grid=grid,
         block=default_block(MOMENTUM_BYTES_PER_POINT),
