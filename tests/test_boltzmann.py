@@ -689,6 +689,21 @@ def test_solve_time_dependent_decay_and_riccati_annihilation():
     np.testing.assert_allclose(ys[:, 0], y_x, rtol=1e-7)
 
 
+def test_a_yield_below_zero_returns_instead_of_running_away():
+    """A yield that a step's error leaves below 0 (a tail far below its absolute tolerance) with a pair
+    loss only, dY_V/dτ = −k_b (Y_V|Y_V| − Y_V,eq²), Y_V,eq ≈ 0: from Y_V(0) = −y the pair term pulls it
+    back, Y_V = −y/(1 + k_b y τ). With Y_V² in place of Y_V|Y_V| it ran to −∞ at τ = 1/(k_b y) = 0.1
+    (a UνMSM point stalled at max_steps with Y_V ≈ −7e-4 where Y_V,eq ≈ 1e-19)."""
+    k_b, y = 1e7, 1e-6
+    logs = np.full(bz.N_COLUMNS, bz.LOG_ZERO)
+    logs[bz.LOG_K_B], logs[bz.LOG_Y_V_EQ], logs[bz.LOG_Y_DM_EQ] = math.log(k_b), -60.0, -60.0
+    table, _, _ = tabulate(lambda tau: (jnp.asarray(logs) + 0.0 * tau, None), _f64(0.0), _f64(TAU_END), N_GRID)
+    sol = _solve(table, [0.0, -y], SAVE, TAU_END)
+    assert sol.result == diffrax.RESULTS.successful
+    np.testing.assert_allclose(np.asarray(sol.ys)[:, 1], -y / (1.0 + k_b * y * SAVE), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(sol.ys)[:, 0], 0.0)
+
+
 def test_the_held_table_row_changes_no_step(monkeypatch):
     """The stage root finders evaluate the table once per stage and solve diffrax's stage relation
     f − F(τ_i, Y_partial + γhf) with that row (``_implicit_stages.TableRowHeld``): every step and yield

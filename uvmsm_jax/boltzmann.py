@@ -215,19 +215,23 @@ def rate_equations(q: Array, y: Array, switches: SystemSwitches, conversion_weig
     of the solve evaluate with their row held (:class:`uvmsm_jax._implicit_stages.TableRowHeld`)."""
     adiabatic = adiabatic & switches.adiabatic_mediator  # the state is (N, 0) only where allowed
     y_dm, y_v = yields(q, y, adiabatic)
+    # Y|Y| for the pair terms Y²: the same for Y ≥ 0; a yield pushed below 0 by a step's error (a
+    # tail far below its absolute tolerance) is then pulled back instead of driven to −∞ by its own
+    # pair losses (docs/relic.md, "ODE")
+    dm_pairs, v_pairs = y_dm * jnp.abs(y_dm), y_v * jnp.abs(y_v)
     e = jnp.exp
     annihilation = (
-        e(q[LOG_K_A]) * y_dm**2
+        e(q[LOG_K_A]) * dm_pairs
         - e(q[LOG_K_A] + 2 * q[LOG_Y_DM_EQ])
-        - e(q[LOG_K_A_SHIFT]) * y_dm**2
+        - e(q[LOG_K_A_SHIFT]) * dm_pairs
         + e(q[LOG_K_A_SHIFT] + 2 * q[LOG_Y_DM_EQ])
     )
     if switches.reduced:
-        conversion = conversion_weight * (e(q[LOG_K_C]) * y_dm**2 - e(q[LOG_K_C] + 2 * q[LOG_Y_DM_EQ]))
+        conversion = conversion_weight * (e(q[LOG_K_C]) * dm_pairs - e(q[LOG_K_C] + 2 * q[LOG_Y_DM_EQ]))
         return jnp.stack([-annihilation - conversion, jnp.zeros_like(y_v)])
-    mediator_annihilation = e(q[LOG_K_B]) * y_v**2 - e(q[LOG_K_B] + 2 * q[LOG_Y_V_EQ])
-    conversion = e(q[LOG_K_C]) * y_dm**2 - e(q[LOG_K_C_REVERSE]) * y_v**2
-    dm_decay = e(q[LOG_D_DM]) * y_v - e(q[LOG_D_DM_INVERSE]) * y_dm**2
+    mediator_annihilation = e(q[LOG_K_B]) * v_pairs - e(q[LOG_K_B] + 2 * q[LOG_Y_V_EQ])
+    conversion = e(q[LOG_K_C]) * dm_pairs - e(q[LOG_K_C_REVERSE]) * v_pairs
+    dm_decay = e(q[LOG_D_DM]) * y_v - e(q[LOG_D_DM_INVERSE]) * dm_pairs
     sm_decay = e(q[LOG_D_SM]) * y_v - e(q[LOG_D_SM] + q[LOG_Y_V_EQ])
     depletion = dm_decay if switches.dm_decay_depletes_mediator else 0.0
     d_dm = -annihilation - conversion + 2.0 * dm_decay
