@@ -63,11 +63,15 @@ def cache_env(tmp_path_factory):
 def killed_scan(tmp_path_factory, cache_env):
     """Start the real CLI scan in a subprocess and kill -9 it once its first chunk is stored.
 
-    Runs in the background while this process computes the reference scan."""
+    Runs in the background while this process computes the reference scan. It has a JAX compilation
+    cache of its own: JAX writes a cache entry in place (``jax._src.lru_cache``, no temporary file),
+    so a reader of a shared cache could load an entry that this process was still writing, or that
+    the kill cut short, and crash (a segmentation fault in the reference scan's cache read, seen
+    once on 2026-12-05, when both compiled the same programs at once)."""
     store = str(tmp_path_factory.mktemp("interrupted") / "scan.zarr")
     proc = subprocess.Popen(
         [*ENTRY, *CLI_ARGS, "--out", store, "--no-progress"],
-        env=cache_env,
+        env={**cache_env, "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("killed-scan-jax-cache"))},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,7 +184,7 @@ def test_killed_scan_resumes_bit_identical(killed_scan, reference, cache_env):
 @pytest.mark.slow
 def test_dask_local_cluster_equals_single_process(reference, cache_env, monkeypatch, killed_scan):
     pytest.importorskip("distributed")
-    killed_scan[2].join(timeout=900)  # the subprocess has filled the compilation cache by now
+    killed_scan[2].join(timeout=900)  # the killed scan is over; the reference filled the compilation cache
     for key in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
         monkeypatch.setenv(key, cache_env[key])  # inherited by the worker processes
     ds = scan("uvmsm", GRID, ratios=RATIOS, chunk=CHUNK, workers=2, progress=False)
