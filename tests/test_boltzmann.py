@@ -693,7 +693,7 @@ def test_a_yield_below_zero_returns_instead_of_running_away():
     """A yield that a step's error leaves below 0 (a tail far below its absolute tolerance) with a pair
     loss only, dY_V/dτ = −k_b (Y_V|Y_V| − Y_V,eq²), Y_V,eq ≈ 0: from Y_V(0) = −y the pair term pulls it
     back, Y_V = −y/(1 + k_b y τ). With Y_V² in place of Y_V|Y_V| it ran to −∞ at τ = 1/(k_b y) = 0.1
-    (a UνMSM point stalled at max_steps with Y_V ≈ −7e-4 where Y_V,eq ≈ 1e-19)."""
+    (a UνMSM point stalled at max_steps after its Y_V reached −7e-4 where Y_V,eq ≈ 6e-17)."""
     k_b, y = 1e7, 1e-6
     logs = np.full(bz.N_COLUMNS, bz.LOG_ZERO)
     logs[bz.LOG_K_B], logs[bz.LOG_Y_V_EQ], logs[bz.LOG_Y_DM_EQ] = math.log(k_b), -60.0, -60.0
