@@ -99,3 +99,52 @@ def test_collocation_matches_the_ode_on_random_points(name, mode):
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(a == b, 0.0, np.abs(a / b - 1.0))
     assert np.median(relative) <= 1e-6 and np.max(relative) <= 3e-5, (np.median(relative), np.max(relative))
+
+
+@pytest.mark.parametrize("name", ["uvmsm", "dark-photon"])
+def test_a_rate_table_is_its_coupling_free_columns_plus_the_couplings(name):
+    # the collocation computes the exponentials of the coupling-free columns once per table and
+    # multiplies them by each point's e^{shift}: that needs every column but k_a to be the two summed
+    from uvmsm_jax import pipeline
+    from uvmsm_jax.boltzmann import LOG_K_A
+
+    config = pipeline.configure(name, uj.Settings(mode="physical"))
+    model = uj.model_spec(name).model_class
+    fields = {"uvmsm": (0.05, 0.3, 3e-5), "dark-photon": (0.05, 0.3, 1e-6, 0.3)}[name]
+    prepared = pipeline.prepare(pipeline.parameters(model(*fields)), config)
+    columns = np.asarray(prepared.table.values)
+    summed = np.asarray(prepared.coupling_free.values + prepared.log_shifts)
+    others = np.arange(columns.shape[1]) != LOG_K_A
+    columns, summed = columns[:, others], summed[:, others]
+    finite = columns > -1e29  # ln 0 stays ln 0 (its shift, a few units, is lost in -1e30)
+    np.testing.assert_array_equal(finite, summed > -1e29)
+    np.testing.assert_allclose(columns[finite], summed[finite], rtol=1e-14)
+    assert finite.all(axis=0).sum() >= 5, finite.all(axis=0)  # most columns present: a real check
+    assert np.count_nonzero(np.asarray(prepared.log_shifts)) >= 4
+
+
+def test_a_block_computes_its_collocation_terms_once_per_table_with_the_same_results():
+    # the collocation stage on one block of 32 points: each point with its own terms, and the block's
+    # 3 distinct tables with the terms of each computed once (how a scan's blocks run on CPU). The
+    # masses below the pole (M_Z′ < 2M_N₁) have d̄_X ∝ e^{(2m − M)/T} at unit couplings, which
+    # overflows without the terms' scale (NaN where Γ_X = 0 multiplies it)
+    from uvmsm_jax import pipeline
+    from uvmsm_jax._relic import _collocate_with_tables, _rate_tables
+
+    config = pipeline.configure("uvmsm", uj.Settings(mode="physical"))
+    masses = [(0.3, 0.3), (0.05, 0.3), (2.0, 1.0)]
+    table_of = np.repeat(np.arange(3), [12, 12, 8])
+    m_n1, m_zp = (np.array([masses[k][i] for k in table_of]) for i in (0, 1))
+    g = np.geomspace(1e-12, 1e-9, 32)
+    thetas = np.asarray(pipeline.parameters(uj.UVMSM(m_n1=m_n1, m_zp=m_zp, g_bl=g)))
+    tables = _rate_tables(thetas, np.ones(32, bool), config)
+    own, own_accepted = _collocate_with_tables(thetas, tables, config=config)
+    first = np.array([12, 0, 24])  # the distinct tables in another order, padded with the last
+    rows = np.concatenate([first, np.full(29, first[-1])])
+    distinct = {key: np.asarray(value)[rows] for key, value in tables.items()}
+    index = np.array([1, 0, 2])[table_of]
+    shared, shared_accepted = _collocate_with_tables(thetas, distinct, index, config=config)
+    assert np.all(own_accepted) and np.array_equal(own_accepted, shared_accepted)
+    omega = np.asarray(own)[:, 0]
+    assert np.all(np.isfinite(omega) & (omega > 0))
+    np.testing.assert_allclose(np.asarray(shared), np.asarray(own), rtol=1e-12, atol=0)

@@ -35,6 +35,7 @@ __all__ = [
     "default_chunk",
     "default_scan_chunk",
     "gpu_block",
+    "groups_by_table",
     "host_workers",
     "map_blocks",
     "map_chunks",
@@ -156,6 +157,16 @@ def stage_blocks() -> tuple[int, int]:
     on CPU, 512 on a GPU); a solve holds its ~10 kB table and the solver state (32 points on CPU,
     16 384 on a GPU)."""
     return (GPU_TABLE_BLOCK, GPU_SOLVE_BLOCK) if _on_gpu() else (CPU_TABLE_BLOCK, CPU_SOLVE_BLOCK)
+
+
+def groups_by_table() -> bool:
+    """Whether a stage that can share work between the points of a block that use the same rate table
+    (the collocation's coefficients, :func:`uvmsm_jax.pipeline.collocation_terms`) gets each block's
+    distinct tables and computes that work once per table, in a loop: on CPU, where a block of 32
+    holds one or two tables in a scan (a block of one mass's couplings: 28 → 19 ms on one core) and
+    the loop costs no more than a vmap where it holds 32. Not on a GPU, where a block holds thousands
+    of points and hundreds of tables, and the loop would take them one at a time (not measured)."""
+    return not _on_gpu()
 
 
 def chunk_size(n: int, largest: int) -> int:

@@ -3,12 +3,17 @@ Radau IIA collocation of a linear scalar ODE on a fixed grid)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
 __all__ = ["cubic_hermite", "horner", "linear_collocation", "radau_iia"]
+
+
+_Values = TypeVar("_Values", Array, np.ndarray)
 
 
 def horner(coeffs, t: ArrayLike) -> Array:
@@ -20,8 +25,8 @@ def horner(coeffs, t: ArrayLike) -> Array:
     return result
 
 
-def cubic_hermite(y0: Array, y1: Array, m0: Array, m1: Array, s: Array) -> Array:
-    """Cubic Hermite interpolant on one interval at local coordinate s ∈ [0, 1].
+def cubic_hermite(y0: _Values, y1: _Values, m0: _Values, m1: _Values, s: _Values) -> _Values:
+    """Cubic Hermite interpolant on one interval at local coordinate s ∈ [0, 1] (JAX or NumPy arrays).
 
     y0, y1: values at the interval ends; m0, m1: slopes at the ends times the interval length.
     """

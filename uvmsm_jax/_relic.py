@@ -25,6 +25,7 @@ from . import boltzmann as bz
 from ._batching import (
     chunk_size,
     default_block,
+    groups_by_table,
     map_blocks,
     map_concrete_batch,
     map_concurrently,
@@ -45,6 +46,7 @@ from .pipeline import (
     classify,
     collocate,
     collocation_candidate,
+    collocation_terms,
     configure,
     parameters,
     prepare,
@@ -116,12 +118,14 @@ def _outputs(
     )
 
 
-def _collocated_outputs(theta: Array, config: Config, table: UnitRates) -> tuple[Array, Array]:
-    """The :data:`OUTPUT_FIELDS` of one point by collocation (:func:`~uvmsm_jax.pipeline.collocate`; 0
-    ODE steps) and whether they are accepted."""
+def _collocated_outputs(
+    theta: Array, config: Config, table: UnitRates, terms: tuple[bz.CollocationTerms, bz.CollocationTerms] | None = None
+) -> tuple[Array, Array]:
+    """The :data:`OUTPUT_FIELDS` of one point by collocation (:func:`~uvmsm_jax.pipeline.collocate`
+    with the ``terms`` of its table, default its own; 0 ODE steps) and whether they are accepted."""
     prepared = prepare(theta, config, table)
     regime = classify(prepared, config)
-    solution = collocate(prepared, regime, config)
+    solution = collocate(prepared, regime, config, terms)
     return _outputs(prepared, regime, solution, jnp.asarray(0.0), None), solution.accepted
 
 
@@ -231,10 +235,33 @@ def _collocation_candidates(thetas: Array, tables: TableArrays, config: Config) 
     return jax.vmap(candidate)(thetas, tables)
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
-def _collocate_with_tables(thetas: Array, tables: TableArrays, config: Config) -> tuple[Array, Array]:
+@functools.partial(jax.jit, static_argnames="config")
+def _collocate_with_tables(
+    thetas: Array, tables: TableArrays, table_of: Array | None = None, *, config: Config
+) -> tuple[Array, Array]:
+    """The collocated outputs of a block (:func:`_collocated_outputs`): each point with its row of
+    ``tables`` and its own :func:`~uvmsm_jax.pipeline.collocation_terms`, or, with ``table_of``, from the
+    block's distinct ``tables``: point i uses row ``table_of[i]`` (the rows after max(table_of) are
+    padding), and the terms of each row in use are computed once, from the first point that uses it
+    (docs/relic.md, "Collocation")."""
     STAGE_TRACES["collocate", config, thetas.shape[0]] += 1
-    return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, UnitRates(**table)))(thetas, tables)
+    if table_of is None:
+        return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, UnitRates(**table)))(thetas, tables)
+
+    def terms_of(k):
+        table = jax.tree_util.tree_map(lambda x: x[k], tables)
+        return collocation_terms(prepare(thetas[jnp.argmax(table_of == k)], config, UnitRates(**table)))
+
+    def store(k, terms):
+        return jax.tree_util.tree_map(lambda all_terms, one: all_terms.at[k].set(one), terms, terms_of(k))
+
+    shapes = jax.eval_shape(terms_of, 0)
+    empty = jax.tree_util.tree_map(lambda x: jnp.zeros((thetas.shape[0], *x.shape), x.dtype), shapes)
+    terms = jax.lax.fori_loop(0, jnp.max(table_of) + 1, store, empty)  # as many as the block has tables
+    point_tables, point_terms = jax.tree_util.tree_map(lambda x: x[table_of], (tables, terms))
+    return jax.vmap(lambda theta, table, terms: _collocated_outputs(theta, config, UnitRates(**table), terms))(
+        thetas, point_tables, point_terms
+    )
 
 
 SLICE_BLOCKS = 64
@@ -256,7 +283,9 @@ def map_with_shared_tables(
     held): ``evaluate_slice(in_blocks, n)`` returns the slice's results (a pytree of arrays with
     leading axis n), where ``in_blocks(stage, rows)`` evaluates ``stage(θ, tables, config)`` (tables
     as :data:`TableArrays`) on the slice's ``rows`` (indices < n) in solve blocks with NumPy leaves,
-    the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables).
+    the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables);
+    ``in_blocks(stage, rows, by_table=True)`` evaluates ``stage(θ, tables, table_of, config)`` with
+    each block's distinct tables and the row of each point's among them.
     Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for
     every row of ``flat``. With ``export_cache`` (a folder) every stage runs from its executable kept
     there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing."""
@@ -288,14 +317,18 @@ def map_with_shared_tables(
         tables = run_padded(compiled(_rate_tables), table_block, [table_theta[needed], shared])  # as `needed`
         local = local.ravel()
 
-        def in_blocks(stage, rows, tables=tables, local=local, points=points):
+        def in_blocks(stage, rows, by_table=False, tables=tables, local=local, points=points):
             """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
             run = compiled(stage)
 
             def one(first):
                 block = pad_rows(rows[first : first + solve_block], solve_block)
-                block_tables = jax.tree_util.tree_map(lambda x, i=local[block]: jnp.asarray(x[i]), tables)
-                result = run(jnp.asarray(flat[points[block]]), block_tables)
+                rows_of_tables, by_point = local[block], ()
+                if by_table:  # the block's distinct tables, and each point's row among them
+                    distinct, table_of = np.unique(rows_of_tables, return_inverse=True)
+                    rows_of_tables, by_point = pad_rows(distinct, solve_block), (jnp.asarray(table_of.ravel()),)
+                block_tables = jax.tree_util.tree_map(lambda x, i=rows_of_tables: jnp.asarray(x[i]), tables)
+                result = run(jnp.asarray(flat[points[block]]), block_tables, *by_point)
                 return jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(solve_block, rows.size - first)], result)
 
             pieces = map_concurrently(one, range(0, rows.size, solve_block))
@@ -324,7 +357,7 @@ def _relic_two_stages(
         if collocation:  # only where it can be accepted: a thermalised DM goes straight to the ODE
             candidates = remaining[in_blocks(_collocation_candidates, remaining)]
             if candidates.size:
-                collocated, accepted = in_blocks(_collocate_with_tables, candidates)
+                collocated, accepted = in_blocks(_collocate_with_tables, candidates, by_table=groups_by_table())
                 outputs[candidates[accepted]] = collocated[accepted]
                 remaining = np.setdiff1d(remaining, candidates[accepted])
         if remaining.size:

@@ -137,14 +137,31 @@ class RateTable(eqx.Module):
         at those points, to rounding, with the Hermite weights of each f computed once for all
         intervals instead of a search and gather per point (the collocation's stage points, 3 000 a
         point, made the table lookups most of its time)."""
+        inner = self.interpolated_on_intervals(fractions)
+        return inner if self.analytic is None else inner + self.analytic_on_intervals(fractions)
+
+    def interpolated_on_intervals(self, fractions: np.ndarray, column: int | None = None) -> Array:
+        """The interpolated part of :meth:`on_intervals` (without ``analytic``): every column, or only
+        ``column`` (shape (n − 1, len(fractions))).
+
+        One product of the Hermite weights of ``fractions`` with each interval's end values and slopes:
+        written elementwise, XLA fused the node values' own computation (the analytic part subtracted,
+        the slopes' differences) into every stage point's and repeated it there, 3× the time."""
         rest = self.values if self.analytic_nodes is None else self.values - self.analytic_nodes
         slopes = self.slopes * self.step
-        f = jnp.asarray(fractions, dtype=float)[:, None]  # a constant: XLA folds the weights
-        inner = cubic_hermite(rest[:-1, None], rest[1:, None], slopes[:-1, None], slopes[1:, None], f)
-        if self.analytic is None:
-            return inner
-        taus = self.tau0 + (np.arange(self.values.shape[0] - 1)[:, None] + f[:, 0]) * self.step
-        return inner + jax.vmap(jax.vmap(self.analytic))(taus)
+        if column is not None:
+            rest, slopes = rest[:, column], slopes[:, column]
+        f = np.asarray(fractions, dtype=float)
+        weights = np.stack([cubic_hermite(u[0], u[1], u[2], u[3], f) for u in np.eye(4)], axis=-1)  # (F, 4)
+        ends = jnp.stack([rest[:-1], rest[1:], slopes[:-1], slopes[1:]], axis=1)  # (n − 1, 4, …)
+        return jnp.einsum("fk,ik...->if...", weights, ends)
+
+    def analytic_on_intervals(self, fractions: np.ndarray) -> Array:
+        """The ``analytic`` part of :meth:`on_intervals` (shape (n − 1, len(fractions), N_COLUMNS))."""
+        assert self.analytic is not None
+        f = np.asarray(fractions, dtype=float)
+        taus = self.tau0 + (np.arange(self.values.shape[0] - 1)[:, None] + f) * self.step
+        return jax.vmap(jax.vmap(self.analytic))(taus)
 
 
 def interpolant(values: Array, taus: Array, analytic: AnalyticPart | None = None) -> RateTable:
@@ -348,7 +365,70 @@ class Collocation(eqx.Module):
     newton_change: Array
 
 
-def collocate(table: RateTable, switches: SystemSwitches, y0: Array, subdivisions: int) -> Collocation:
+_SHARED_TERM_COLUMNS = (
+    {LOG_K_A_SHIFT: 1},  # k_a's (H11) shift
+    {LOG_K_A_SHIFT: 1, LOG_Y_DM_EQ: 2},  # and times Y_X,eq²
+    {LOG_K_B: 1},
+    {LOG_K_B: 1, LOG_Y_V_EQ: 2},  # k_b Y_V,eq²
+    {LOG_K_C: 1},
+    {LOG_K_C_REVERSE: 1},
+    {LOG_D_SM: 1},
+    {LOG_D_SM: 1, LOG_Y_V_EQ: 1},  # d_SM Y_V,eq
+    {LOG_D_DM: 1},
+    {LOG_D_DM_INVERSE: 1},
+)
+SHARED_TERMS = np.array([[term.get(j, 0) for j in range(N_COLUMNS)] for term in _SHARED_TERM_COLUMNS], dtype=float)
+"""The exponentials of :func:`collocate`'s coefficients that every coupling at one table's masses
+shares up to a factor of its own: row i holds the weights of the log columns in term i (in this order:
+k_a's shift, and times Y_X,eq²; k_b, and times Y_V,eq²; k_c; k̄_c; d_SM, and times Y_V,eq; d_X; d̄_X)."""
+
+
+class CollocationTerms(eqx.Module):
+    """The coupling-free part of :func:`collocate`'s coefficients on one grid, at its stage points
+    (intervals, COLLOCATION_STAGES): ``shared``, the exponentials of :data:`SHARED_TERMS` (…, 10) of a
+    table of coupling-free columns, each divided by its largest value e^{``log_scale``} (10,);
+    ``log_y_dm_eq``, ln Y_X,eq; ``log_k_a_analytic``, the analytic part of ln k_a. Computed once per
+    table (:func:`collocation_terms`) for every coupling that uses it.
+
+    The scale keeps ``shared`` finite: without its couplings and widths a term can exceed the largest
+    float where the point's own term is 0 (d̄_X ∝ e^{(2m_X − M_V)/T} below the pole, where Γ_X = 0)."""
+
+    shared: Array
+    log_scale: Array
+    log_y_dm_eq: Array
+    log_k_a_analytic: Array
+
+
+def _stage_fractions(subdivisions: int) -> np.ndarray:
+    """The stage points of :func:`collocate` as fractions of a table interval (sub-interval, stage)."""
+    nodes, _ = radau_iia(COLLOCATION_STAGES)
+    return (np.arange(subdivisions)[:, None] + nodes) / subdivisions
+
+
+def collocation_terms(coupling_free: RateTable, subdivisions: int) -> CollocationTerms:
+    """The :class:`CollocationTerms` of the grid with ``subdivisions`` per table interval from a table of
+    coupling-free columns (:func:`~uvmsm_jax.rates.coupling_free_log_rates`, with its analytic part)."""
+    fractions = _stage_fractions(subdivisions).ravel()
+    analytic = coupling_free.analytic_on_intervals(fractions)
+    q = (coupling_free.interpolated_on_intervals(fractions) + analytic).reshape(-1, COLLOCATION_STAGES, N_COLUMNS)
+    exponents = q @ jnp.asarray(SHARED_TERMS.T)
+    log_scale = jnp.max(exponents, axis=(0, 1))
+    return CollocationTerms(
+        shared=jnp.exp(exponents - log_scale),
+        log_scale=log_scale,
+        log_y_dm_eq=q[..., LOG_Y_DM_EQ],
+        log_k_a_analytic=analytic[..., LOG_K_A].reshape(-1, COLLOCATION_STAGES),
+    )
+
+
+def collocate(
+    table: RateTable,
+    terms: CollocationTerms,
+    log_shifts: Array,
+    switches: SystemSwitches,
+    y0: Array,
+    subdivisions: int,
+) -> Collocation:
     """The system of the module docstring (two-yield form; not the reduced or adiabatic forms) by Radau IIA
     collocation on a fixed grid: every interval of the table's grid split into ``subdivisions``
     (docs/relic.md, "Collocation"; the system of docs/equations.md A.8.1).
@@ -362,22 +442,30 @@ def collocate(table: RateTable, switches: SystemSwitches, y0: Array, subdivision
     back-reaction (freeze-in); each further one a Newton step of the quadratic terms, so the sweeps
     converge fast only where the quadratic terms are a small correction — the caller accepts a result
     only where the last change is small and a second grid agrees. ``y0``: (Y_X, Y_V) at τ_start.
+
+    The coefficients at the stage points are the point's: ln k_a interpolated from ``table`` (its width
+    term varies with T), every other one a :class:`CollocationTerms` exponential of its masses' table
+    (``terms``, this grid's) times e^{``log_shifts``} (the point's
+    :func:`~uvmsm_jax.rates.coupling_log_shifts`, weighted by :data:`SHARED_TERMS`) and by the terms' scale.
     """
-    nodes, matrix = radau_iia(COLLOCATION_STAGES)
-    fractions = (np.arange(subdivisions)[:, None] + nodes) / subdivisions  # (sub-interval, stage)
-    q = table.on_intervals(fractions.ravel()).reshape(-1, COLLOCATION_STAGES, N_COLUMNS)
-    steps = jnp.full(q.shape[0], table.step / subdivisions)
-    e = jnp.exp
+    _, matrix = radau_iia(COLLOCATION_STAGES)
+    fractions = _stage_fractions(subdivisions).ravel()
+    log_k_a = table.interpolated_on_intervals(fractions, LOG_K_A).reshape(-1, COLLOCATION_STAGES)
+    log_k_a = log_k_a + terms.log_k_a_analytic
+    shared = terms.shared * jnp.exp(jnp.asarray(SHARED_TERMS) @ log_shifts + terms.log_scale)
+    k_a_shift, k_a_shift_source, k_b, k_b_source, k_c, k_c_reverse, d_sm, d_sm_source, d_dm, d_dm_inverse = (
+        jnp.moveaxis(shared, -1, 0)
+    )
+    steps = jnp.full(log_k_a.shape[0], table.step / subdivisions)
     depletion = 1.0 if switches.dm_decay_depletes_mediator else 0.0
-    annihilation = e(q[..., LOG_K_A]) - e(q[..., LOG_K_A_SHIFT])
-    dm_sink = annihilation + e(q[..., LOG_K_C]) + 2.0 * e(q[..., LOG_D_DM_INVERSE])
-    dm_source = e(q[..., LOG_K_A] + 2 * q[..., LOG_Y_DM_EQ]) - e(q[..., LOG_K_A_SHIFT] + 2 * q[..., LOG_Y_DM_EQ])
-    dm_from_mediator = e(q[..., LOG_K_C_REVERSE])
-    dm_decay = e(q[..., LOG_D_DM])
-    mediator_sink = e(q[..., LOG_K_B]) + dm_from_mediator
-    mediator_decay = e(q[..., LOG_D_SM]) + depletion * dm_decay
-    mediator_source = e(q[..., LOG_K_B] + 2 * q[..., LOG_Y_V_EQ]) + e(q[..., LOG_D_SM] + q[..., LOG_Y_V_EQ])
-    dm_to_mediator = e(q[..., LOG_K_C]) + depletion * e(q[..., LOG_D_DM_INVERSE])
+    dm_sink = jnp.exp(log_k_a) - k_a_shift + k_c + 2.0 * d_dm_inverse
+    dm_source = jnp.exp(log_k_a + 2 * terms.log_y_dm_eq) - k_a_shift_source
+    dm_from_mediator = k_c_reverse
+    dm_decay = d_dm
+    mediator_sink = k_b + dm_from_mediator
+    mediator_decay = d_sm + depletion * dm_decay
+    mediator_source = k_b_source + d_sm_source
+    dm_to_mediator = k_c + depletion * d_dm_inverse
 
     def sweep(_, state):
         y_dm, y_v, _ = state

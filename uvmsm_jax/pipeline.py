@@ -34,6 +34,8 @@ from .rates import (
     RateDiagnostics,
     UnitRates,
     coupled_log_rates,
+    coupling_free_log_rates,
+    coupling_log_shifts,
     plasma_background,
     propagator_width_effect,
     unit_log_rates,
@@ -53,6 +55,7 @@ __all__ = [
     "classify",
     "collocate",
     "collocation_candidate",
+    "collocation_terms",
     "configure",
     "crossing_temperature",
     "decayed_temperature",
@@ -159,6 +162,9 @@ class PreparedPoint(eqx.Module):
 
     valid: every entry of the input θ is positive and finite (otherwise θ is :data:`SAFE_THETA`).
     diagnostics: ln(r/H) of (A30) for each process on the τ grid ``taus``.
+    coupling_free: the table of the columns without couplings and widths
+    (:func:`~uvmsm_jax.rates.coupling_free_log_rates`), which with ``log_shifts``
+    (:func:`~uvmsm_jax.rates.coupling_log_shifts`, (N_COLUMNS,)) gives every column of ``table`` but k_a.
     """
 
     valid: Array
@@ -171,6 +177,8 @@ class PreparedPoint(eqx.Module):
     table: bz.RateTable
     taus: Array
     diagnostics: RateDiagnostics
+    coupling_free: bz.RateTable
+    log_shifts: Array
 
 
 class _Range(eqx.Module):
@@ -294,8 +302,9 @@ def prepare(theta: Array, config: Config, rates: UnitRates | None = None) -> Pre
     portal = r.portal
     rates = point_rate_table(theta, config) if rates is None else rates
     taus = jnp.linspace(r.tau_start, r.tau_end, config.settings.n_grid)
-    values, diagnostics = coupled_log_rates(rates, portal, config.physics.processes, r.width_sm, r.width_dm)
     physics = config.physics
+    processes = physics.processes
+    values, diagnostics = coupled_log_rates(rates, portal, processes, r.width_sm, r.width_dm)
     analytic = bz.AnalyticPart(
         background=plasma_background(physics.settings, physics.entropy_derivative, r.m_ref, physics.g_s_equals_g_rho),
         exponents=bz.boltzmann_energies(portal.m_dm, portal.m_v) / r.m_ref,
@@ -311,6 +320,8 @@ def prepare(theta: Array, config: Config, rates: UnitRates | None = None) -> Pre
         table=bz.interpolant(values, taus, analytic),
         taus=taus,
         diagnostics=diagnostics,
+        coupling_free=bz.interpolant(coupling_free_log_rates(rates, portal, processes), taus, analytic),
+        log_shifts=coupling_log_shifts(portal, processes, r.width_sm, r.width_dm),
     )
 
 
@@ -542,15 +553,34 @@ def collocation_candidate(prepared: PreparedPoint, regime: Regime, config: Confi
     return prepared.valid & ~regime.dm_thermalised & ~bz.eliminates_mediator(prepared.table, config.physics.system)
 
 
-def collocate(prepared: PreparedPoint, regime: Regime, config: Config) -> CollocatedSolution:
+def collocation_terms(prepared: PreparedPoint) -> tuple[bz.CollocationTerms, bz.CollocationTerms]:
+    """The :class:`~uvmsm_jax.boltzmann.CollocationTerms` of :func:`collocate`'s grid and check grid
+    (:data:`COLLOCATION_SUBDIVISIONS`) from ``prepared.coupling_free``: they depend on the point's rate
+    table and τ grid only, so every point that uses the same table (its masses' shared one,
+    :func:`shared_rate_table`) can take those of any one of them."""
+    fine, check = (bz.collocation_terms(prepared.coupling_free, n) for n in COLLOCATION_SUBDIVISIONS)
+    return fine, check
+
+
+def collocate(
+    prepared: PreparedPoint,
+    regime: Regime,
+    config: Config,
+    terms: tuple[bz.CollocationTerms, bz.CollocationTerms] | None = None,
+) -> CollocatedSolution:
     """Ωh² of one point by collocation of the system on a fixed grid (:func:`~uvmsm_jax.boltzmann.collocate`;
     docs/relic.md, "Collocation") instead of the adaptive ODE solve, with the check that decides
     whether it may stand for :func:`solve`: a :func:`collocation_candidate`, the last
     quasi-linearisation sweep changes Y_DM by ≤ :data:`NEWTON_TOLERANCE` and the check grid agrees
-    to :data:`GRID_TOLERANCE`. Where it is not accepted the caller solves the ODE."""
+    to :data:`GRID_TOLERANCE`. Where it is not accepted the caller solves the ODE. ``terms``: the
+    :func:`collocation_terms` of a point with the same rate table (default: this point's own)."""
     p = prepared
     y0, _ = _initial_yields(p, regime, config)
-    fine, check = (bz.collocate(p.table, config.physics.system, y0, n) for n in COLLOCATION_SUBDIVISIONS)
+    terms = collocation_terms(p) if terms is None else terms
+    fine, check = (
+        bz.collocate(p.table, t, p.log_shifts, config.physics.system, y0, n)
+        for t, n in zip(terms, COLLOCATION_SUBDIVISIONS, strict=True)
+    )
     y_dm = fine.y_dm
     grid_change = jnp.abs(check.y_dm - y_dm) / jnp.where(y_dm != 0, jnp.abs(y_dm), 1.0)
     accepted = (

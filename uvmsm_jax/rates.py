@@ -1128,6 +1128,60 @@ def unit_log_rates(
     )
 
 
+def coupling_free_log_rates(unit: UnitRates, portal: VectorPortal, switches: ProcessSwitches) -> Array:
+    """The columns of :mod:`uvmsm_jax.boltzmann`'s rate table without their couplings and widths
+    (shape (…, N_COLUMNS), from the :class:`UnitRates` at ``portal``'s masses): what every coupling at
+    these masses shares. A point's column is this plus its :func:`coupling_log_shifts`, except k_a,
+    which carries the width below the pole as a function of T: its entry here is the coupling-free
+    factor (1+δ)(s/H) × the DM-pair factor that :func:`coupled_log_rates` multiplies ⟨σv⟩_a by
+    (docs/equations.md A.5.1)."""
+    u = unit
+    zero = jnp.full_like(u.log_s_over_h, bz.LOG_ZERO)
+    log_conv = u.log_entropy_factor + u.log_s_over_h + jnp.log(pair_reaction_factor(portal))
+    log_sv_c = u.log_sv_c if switches.conversion else zero
+    log_decay = u.log_entropy_factor + u.log_inverse_gamma_over_h if switches.decays else zero
+    return jnp.stack(
+        [
+            log_conv,
+            u.log_entropy_factor + u.log_s_over_h + (u.log_sv_b if switches.mediator_annihilation else zero),
+            log_conv + log_sv_c,
+            log_conv + log_sv_c + 2.0 * (u.log_y_dm_eq - u.log_y_v_eq),
+            log_decay,
+            log_decay,
+            log_decay + u.log_y_v_eq - 2.0 * u.log_y_dm_eq,
+            u.log_y_dm_eq,
+            u.log_y_v_eq,
+            log_conv + (u.log_sv_a_shift if switches.annihilation else zero),
+        ],
+        axis=-1,
+    )
+
+
+def coupling_log_shifts(portal: VectorPortal, switches: ProcessSwitches, width_sm: Array, width_dm: Array) -> Array:
+    """What the couplings and widths Γ_SM, Γ_DM [GeV] add to each column of :func:`coupling_free_log_rates`
+    (shape (N_COLUMNS,)): ln g_dm²g_sm² for the (H11) shift of k_a, 2 ln g_sm² for k_b, 2 ln g_dm²
+    for k_c and k̄_c, ln Γ for the decays, 0 for the equilibrium yields and for k_a (its couplings and
+    width enter ⟨σv⟩_a, :func:`coupled_log_rates`); 0 for a process that is switched off."""
+    log_g_sm2, log_g_dm2 = 2.0 * jnp.log(portal.g_sm), 2.0 * jnp.log(portal.g_dm)
+    zero = jnp.zeros_like(log_g_sm2)
+    log_d_sm, log_d_dm = (bz.log_or_zero(w) if switches.decays else zero for w in (width_sm, width_dm))
+    log_c = 2.0 * log_g_dm2 if switches.conversion else zero
+    return jnp.stack(
+        [
+            zero,
+            2.0 * log_g_sm2 if switches.mediator_annihilation else zero,
+            log_c,
+            log_c,
+            log_d_sm,
+            log_d_dm,
+            log_d_dm,
+            zero,
+            zero,
+            log_g_dm2 + log_g_sm2 if switches.annihilation else zero,
+        ]
+    )
+
+
 def coupled_log_rates(
     unit: UnitRates, portal: VectorPortal, switches: ProcessSwitches, width_sm: Array, width_dm: Array
 ) -> tuple[Array, RateDiagnostics]:
@@ -1137,13 +1191,13 @@ def coupled_log_rates(
     k_i = (1+δ) s⟨σv⟩_i/H, d = (1+δ)Γ⟨M/E⟩/H (docs/equations.md G5, A36–A37, B13–B14, H12–H13), with
     the DM-pair factor of :func:`pair_reaction_factor` on (a) and (c); the reverse coefficients follow
     from detailed balance with the equilibrium yields (MB). The couplings enter as added logs
-    (docs/equations.md A.5.1); the columns are stacked on a new last axis.
+    (docs/equations.md A.5.1): every column is :func:`coupling_free_log_rates` plus
+    :func:`coupling_log_shifts`, k_a that factor plus ln⟨σv⟩_a; the columns are stacked on a new last axis.
     """
     u = unit
     zero = jnp.full_like(u.log_s_over_h, bz.LOG_ZERO)
     width_total = width_sm + width_dm
     log_g_sm2, log_g_dm2 = 2.0 * jnp.log(portal.g_sm), 2.0 * jnp.log(portal.g_dm)
-    log_conv = u.log_entropy_factor + u.log_s_over_h
     log_pair = jnp.log(pair_reaction_factor(portal))
     log_sv_b = u.log_sv_b + 2.0 * log_g_sm2 if switches.mediator_annihilation else zero
     log_sv_c = u.log_sv_c + 2.0 * log_g_dm2 if switches.conversion else zero
@@ -1163,28 +1217,9 @@ def coupled_log_rates(
         log_sv_a_full = log_positive + bz.log_or_zero(1.0 - jnp.exp(log_shift - log_positive))
         log_sv_a = log_positive if switches.pole_in_annihilation else log_off_pole
     else:
-        log_sv_a = log_sv_a_full = log_shift = zero
-    log_decay_conv = u.log_entropy_factor + u.log_inverse_gamma_over_h
-    if switches.decays:
-        log_d_sm = log_decay_conv + bz.log_or_zero(width_sm)
-        log_d_dm = log_decay_conv + bz.log_or_zero(width_dm)
-    else:
-        log_d_sm = log_d_dm = zero
-    columns = jnp.stack(
-        [
-            log_conv + log_pair + log_sv_a,
-            log_conv + log_sv_b,
-            log_conv + log_pair + log_sv_c,
-            log_conv + log_pair + log_sv_c + 2.0 * (u.log_y_dm_eq - u.log_y_v_eq),
-            log_d_sm,
-            log_d_dm,
-            log_d_dm + u.log_y_v_eq - 2.0 * u.log_y_dm_eq,
-            u.log_y_dm_eq,
-            u.log_y_v_eq,
-            log_conv + log_pair + log_shift,
-        ],
-        axis=-1,
-    )
+        log_sv_a = log_sv_a_full = zero
+    columns = coupling_free_log_rates(u, portal, switches) + coupling_log_shifts(portal, switches, width_sm, width_dm)
+    columns = columns.at[..., bz.LOG_K_A].add(log_sv_a)
     diagnostics = RateDiagnostics(
         log_ra_over_h=log_pair + log_sv_a_full + u.log_s_over_h + u.log_y_dm_eq,
         log_rb_over_h=log_sv_b + u.log_s_over_h + u.log_y_v_eq,
