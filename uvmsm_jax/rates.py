@@ -1137,13 +1137,14 @@ def coupling_free_log_rates(unit: UnitRates, portal: VectorPortal, switches: Pro
     (docs/equations.md A.5.1)."""
     u = unit
     zero = jnp.full_like(u.log_s_over_h, bz.LOG_ZERO)
-    log_conv = u.log_entropy_factor + u.log_s_over_h + jnp.log(pair_reaction_factor(portal))
+    log_s = u.log_entropy_factor + u.log_s_over_h  # (1+δ) s/H
+    log_conv = log_s + jnp.log(pair_reaction_factor(portal))  # … per DM pair
     log_sv_c = u.log_sv_c if switches.conversion else zero
     log_decay = u.log_entropy_factor + u.log_inverse_gamma_over_h if switches.decays else zero
     return jnp.stack(
         [
             log_conv,
-            u.log_entropy_factor + u.log_s_over_h + (u.log_sv_b if switches.mediator_annihilation else zero),
+            log_s + (u.log_sv_b if switches.mediator_annihilation else zero),
             log_conv + log_sv_c,
             log_conv + log_sv_c + 2.0 * (u.log_y_dm_eq - u.log_y_v_eq),
             log_decay,
