@@ -445,9 +445,10 @@ def test_analytic_part_is_evaluated_exactly_between_nodes():
 
 @pytest.mark.parametrize("with_analytic", [False, True])
 def test_values_on_intervals_are_the_interpolant_at_those_points(with_analytic):
-    """``RateTable.on_intervals`` (the collocation's stage points) gives what calling the table at
-    τ_k + f·step gives, for every interval k and fraction f, the end points included; and a wrong
-    fraction or interval would show (the columns vary by O(1) across an interval)."""
+    """``RateTable.interpolated_on_intervals`` plus ``analytic_on_intervals`` (the collocation's stage
+    points) gives what calling the table at τ_k + f·step gives, for every interval k and fraction f,
+    the end points included, and one column alone its column; and a wrong fraction or interval would
+    show (the columns vary by O(1) across an interval)."""
     taus = jnp.linspace(-1.0, 3.0, 33)
 
     def background(tau):
@@ -457,8 +458,13 @@ def test_values_on_intervals_are_the_interpolant_at_those_points(with_analytic):
     smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, _ in _columns(FUNCTIONS)], axis=1)
     table = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus, analytic if with_analytic else None)
     fractions = np.array([0.0, 0.155, 0.5, 0.8449, 1.0])
-    got = np.asarray(table.on_intervals(fractions))
+    got = np.asarray(table.interpolated_on_intervals(fractions))
+    if with_analytic:
+        got = got + np.asarray(table.analytic_on_intervals(fractions))
     assert got.shape == (taus.size - 1, fractions.size, bz.N_COLUMNS)
+    column = np.asarray(table.interpolated_on_intervals(fractions, bz.LOG_K_B))
+    whole = np.asarray(table.interpolated_on_intervals(fractions))[..., bz.LOG_K_B]
+    np.testing.assert_allclose(column, whole, rtol=1e-14, atol=1e-14)
     points = np.asarray(taus[0]) + (np.arange(taus.size - 1)[:, None] + fractions) * np.asarray(table.step)
     expected = np.asarray(table_at(table, _f64(points.ravel()))).reshape(got.shape)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

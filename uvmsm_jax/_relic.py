@@ -245,20 +245,20 @@ def _collocate_with_tables(
     padding), and the terms of each row in use are computed once, from the first point that uses it
     (docs/relic.md, "Collocation")."""
     STAGE_TRACES["collocate", config, thetas.shape[0]] += 1
-    if table_of is None:
-        return jax.vmap(lambda theta, table: _collocated_outputs(theta, config, UnitRates(**table)))(thetas, tables)
+    point_tables, point_terms = tables, None  # None: each point computes its own terms
+    if table_of is not None:
 
-    def terms_of(k):
-        table = jax.tree_util.tree_map(lambda x: x[k], tables)
-        return collocation_terms(prepare(thetas[jnp.argmax(table_of == k)], config, UnitRates(**table)))
+        def terms_of(k):
+            table = jax.tree_util.tree_map(lambda x: x[k], tables)
+            return collocation_terms(prepare(thetas[jnp.argmax(table_of == k)], config, UnitRates(**table)))
 
-    def store(k, terms):
-        return jax.tree_util.tree_map(lambda all_terms, one: all_terms.at[k].set(one), terms, terms_of(k))
+        def store(k, terms):
+            return jax.tree_util.tree_map(lambda all_terms, one: all_terms.at[k].set(one), terms, terms_of(k))
 
-    shapes = jax.eval_shape(terms_of, 0)
-    empty = jax.tree_util.tree_map(lambda x: jnp.zeros((thetas.shape[0], *x.shape), x.dtype), shapes)
-    terms = jax.lax.fori_loop(0, jnp.max(table_of) + 1, store, empty)  # as many as the block has tables
-    point_tables, point_terms = jax.tree_util.tree_map(lambda x: x[table_of], (tables, terms))
+        shapes = jax.eval_shape(terms_of, 0)
+        empty = jax.tree_util.tree_map(lambda x: jnp.zeros((thetas.shape[0], *x.shape), x.dtype), shapes)
+        terms = jax.lax.fori_loop(0, jnp.max(table_of) + 1, store, empty)  # as many as the block has tables
+        point_tables, point_terms = jax.tree_util.tree_map(lambda x: x[table_of], (tables, terms))
     return jax.vmap(lambda theta, table, terms: _collocated_outputs(theta, config, UnitRates(**table), terms))(
         thetas, point_tables, point_terms
     )

@@ -131,18 +131,13 @@ class RateTable(eqx.Module):
         rest = cubic_hermite(lo, hi, self.slopes[i] * self.step, self.slopes[i + 1] * self.step, h)
         return rest if self.analytic is None else rest + self.analytic(tau)
 
-    def on_intervals(self, fractions: np.ndarray) -> Array:
-        """The columns at τ_k + f·step for every interval k of the grid and every f of ``fractions``
-        (a NumPy vector in [0, 1]): shape (n − 1, len(fractions), N_COLUMNS). The values of ``self(τ)``
-        at those points, to rounding, with the Hermite weights of each f computed once for all
-        intervals instead of a search and gather per point (the collocation's stage points, 3 000 a
-        point, made the table lookups most of its time)."""
-        inner = self.interpolated_on_intervals(fractions)
-        return inner if self.analytic is None else inner + self.analytic_on_intervals(fractions)
-
     def interpolated_on_intervals(self, fractions: np.ndarray, column: int | None = None) -> Array:
-        """The interpolated part of :meth:`on_intervals` (without ``analytic``): every column, or only
-        ``column`` (shape (n − 1, len(fractions))).
+        """The interpolated part of the columns (without ``analytic``) at τ_k + f·step for every interval
+        k of the grid and every f of ``fractions`` (a NumPy vector in [0, 1]): shape (n − 1,
+        len(fractions), N_COLUMNS), or (n − 1, len(fractions)) for ``column`` alone. With
+        :meth:`analytic_on_intervals` added, the values of ``self(τ)`` there, to rounding; the Hermite
+        weights of each f are computed once for all intervals instead of a search and gather per point
+        (the collocation's stage points, 3 000 a point, made the table lookups most of its time).
 
         One product of the Hermite weights of ``fractions`` with each interval's end values and slopes:
         written elementwise, XLA fused the node values' own computation (the analytic part subtracted,
@@ -157,7 +152,8 @@ class RateTable(eqx.Module):
         return jnp.einsum("fk,ik...->if...", weights, ends)
 
     def analytic_on_intervals(self, fractions: np.ndarray) -> Array:
-        """The ``analytic`` part of :meth:`on_intervals` (shape (n − 1, len(fractions), N_COLUMNS))."""
+        """The ``analytic`` part of the columns at the points of :meth:`interpolated_on_intervals` (shape
+        (n − 1, len(fractions), N_COLUMNS))."""
         assert self.analytic is not None
         f = np.asarray(fractions, dtype=float)
         taus = self.tau0 + (np.arange(self.values.shape[0] - 1)[:, None] + f) * self.step
