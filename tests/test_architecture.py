@@ -131,6 +131,24 @@ def test_no_model_name_branches_outside_the_registry():
     assert not offenders, "\n".join(offenders)
 
 
+def test_every_program_is_compiled_through_the_package_jit():
+    """``jax.jit`` and ``equinox.filter_jit`` are used only in ``_programs.py``: every other module takes
+    ``_programs.jit`` / ``filter_jit``, which compile with the package's XLA options."""
+    offenders = []
+    for path in ALL_FILES:
+        if path.name == "_programs.py":
+            continue
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Attribute) and node.attr in ("jit", "filter_jit"):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
+            elif isinstance(node, ast.ImportFrom) and node.module in ("jax", "equinox"):
+                names = [a.name for a in node.names if a.name in ("jit", "filter_jit")]
+                offenders += [
+                    f"{path.relative_to(PACKAGE)}:{node.lineno}: from {node.module} import {n}" for n in names
+                ]
+    assert not offenders, "\n".join(offenders)
+
+
 def test_public_api_all_and_version():
     assert uj.__version__ == importlib.metadata.version("uvmsm-jax")
     assert len(set(uj.__all__)) == len(uj.__all__)

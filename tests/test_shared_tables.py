@@ -48,8 +48,8 @@ def test_shared_tables_match_own_tables(name):
 @pytest.mark.parametrize(
     "name, mode, atol",
     [
-        ("uvmsm", "physical", 1e-20),
-        ("uvmsm", "paper", 1e-20),
+        ("uvmsm", "physical", 1e-18),
+        ("uvmsm", "paper", 1e-18),
         ("dark-photon", "physical", 1e-16),
         ("dark-photon", "paper", 1e-16),
     ],
@@ -57,12 +57,16 @@ def test_shared_tables_match_own_tables(name):
 def test_shared_tables_match_own_tables_random_points(name, mode, atol):
     # 4 × 60 random points across every regime of both models and both conventions (P1's paper mode
     # keeps the narrow-width pole in ⟨σv⟩_a, whose coupling dependence is Γ_SM/Γ_tot). The UνMSM draws
-    # are compared with every yield resolved relatively (atol 1e-20): at the default atol two
+    # are compared with every yield resolved relatively (atol 1e-18): at the default atol two
     # freeze-out points with g_B−L ≈ 0.9 and Ωh² ≈ 3e-10, 6e-10 end below their absolute tolerance,
-    # where any two equivalent programs differ by up to 1.4e-4 (≥ 5e-5 even at rtol 1e-11); at atol
-    # 1e-20 the routes agree to 1.8e-6. (The dark-photon draws agree at the default; at 1e-20 four of
-    # their paper-mode points end with status 4, no DM channel, by the shared route and status 3, out of
-    # steps, by their own.)
+    # where two equivalent programs differed by up to 1.4e-4 (≥ 5e-5 even at rtol 1e-11); at atol
+    # 1e-18 the routes agree to 1.1e-6. At 1e-20 the tolerance of a yield that ends near zero falls
+    # below the rounding of its rates, and a point may stall at max_steps (status 3) by either route,
+    # as the programs' rounding falls: over 12 such draws of 60 points (seeds 1–12, both routes), 6 stalls with the package's
+    # programs compiled by XLA's default CPU emitters and 9 with its own options (docs/relic.md,
+    # "Compilation"), this draw's point 6 among the latter. (The dark-photon draws agree at the
+    # default; at 1e-20 four of their paper-mode points end with status 4, no DM channel, by the shared
+    # route and status 3, out of steps, by their own.)
     _, shared, own = compare(name, mode, n_masses=6, n_couplings=10, seed=7, atol=atol)
     check_agreement(shared, own, 60)
 

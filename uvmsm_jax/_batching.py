@@ -14,6 +14,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._export import bound_compiled
+from ._programs import Program
 
 __all__ = [
     "CHUNK_BLOCKS",
@@ -236,7 +237,7 @@ def _trailing_repeats(arrays: Sequence[np.ndarray]) -> int:
 
 
 def map_concrete_batch(
-    jitted: jax.stages.Wrapped,
+    jitted: Program,
     rows,
     *extra,
     concrete: bool,

@@ -58,6 +58,7 @@ import numpy as np
 
 from ._batching import chunk_size, default_chunk, run_padded
 from ._lazy import LazyModule
+from ._programs import filter_jit, jit
 from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
@@ -109,7 +110,7 @@ class LogOmegaObjective(eqx.Module):
         """The vmapped, jitted objective for ``size`` points p (shape (size, P + 1)). ``export_cache``
         (passed only when :func:`contour` is given one): a folder in which the compiled batch may be
         kept; unused here."""
-        return eqx.filter_jit(jax.vmap(self))
+        return filter_jit(jax.vmap(self))
 
     @property
     def holds(self) -> bool:
@@ -217,7 +218,7 @@ def _differentiable_kernel(objective: LogOmegaObjective):
     # trace: tracing a forward-mode solve is seconds. JAX keys that trace on the abstract mesh in
     # effect, which its JVP rule runs under (the empty mesh, as inside any jit) and optimistix's
     # closure conversion of the primal does not (None): the same one is set for both.
-    jitted = jax.jit(objective.value_and_jacobian)
+    jitted = jit(objective.value_and_jacobian)
 
     def value_and_jacobian(p, held):
         with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((), ())):
@@ -245,7 +246,7 @@ def _differentiable_kernel(objective: LogOmegaObjective):
 @functools.cache
 def _held_function(objective: LogOmegaObjective):
     """:meth:`LogOmegaObjective.held` vmapped and jitted (one compilation per batch size)."""
-    return eqx.filter_jit(jax.vmap(objective.held))
+    return filter_jit(jax.vmap(objective.held))
 
 
 @functools.cache
@@ -281,7 +282,7 @@ def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter
             "steps": sol.stats["num_steps"],
         }
 
-    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
+    return filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
 
 
 @functools.cache
@@ -304,7 +305,7 @@ def _bisection_function(objective: LogOmegaObjective, iu: int, tol: float, size:
         )
         return sol.value
 
-    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
+    return filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
 
 @functools.cache
@@ -346,7 +347,7 @@ def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter:
             "steps": steps,
         }
 
-    return eqx.filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
+    return filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
 
 
 def _illinois(evaluate, mass_index, a, b, fa, fb, tol: float, max_evaluations: int) -> dict[str, Any]:

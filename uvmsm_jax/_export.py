@@ -32,6 +32,8 @@ from jax.experimental import serialize_executable
 from jax.experimental.compilation_cache import compilation_cache
 from jax.typing import ArrayLike
 
+from ._programs import Program
+
 __all__ = ["FOLDER_BUDGET_BYTES", "bound_compiled", "call_compiled", "machine_digest", "package_digest"]
 
 SUFFIX = ".jax-executable"
@@ -66,14 +68,12 @@ def machine_digest() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def call_compiled(
-    directory: str | os.PathLike, jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hashable
-) -> Any:
+def call_compiled(directory: str | os.PathLike, jitted: Program, *args: ArrayLike, **static: Hashable) -> Any:
     """``jitted(*args, **static)`` (an array or a pytree of arrays) run by its executable kept in ``directory`` (compiled and stored
     when missing, unreadable or incomplete).
 
-    ``jitted``: a ``jax.jit`` function whose keyword arguments ``static`` are static (their ``repr``
-    must name all they hold). The file's key adds the shapes and dtypes of the arguments' leaves (an
+    ``jitted``: a :class:`~uvmsm_jax._programs.Program` whose keyword arguments ``static`` are static
+    (their ``repr`` must name all they hold). The file's key adds the shapes and dtypes of the arguments' leaves (an
     argument may be a pytree of arrays) and the package and machine digests. Only for concrete inputs:
     the executable is not differentiable. Arguments and results must be arrays or containers of
     arrays (tuples, lists, dicts), not ``equinox.Module`` instances: an executable read back from disk
@@ -130,7 +130,7 @@ def _executable_run_before(path: Path) -> jax.stages.Compiled | None:
         return None
 
 
-def _first_call(path: Path, jitted: jax.stages.Wrapped, args: tuple, static: dict) -> Any:
+def _first_call(path: Path, jitted: Program, args: tuple, static: dict) -> Any:
     """:func:`call_compiled` until the stored executable has run once in this process: loaded and run
     to the end (a defect shows when the result is fetched), else compiled afresh and stored."""
     version = _version(path)
@@ -154,9 +154,7 @@ def _first_call(path: Path, jitted: jax.stages.Wrapped, args: tuple, static: dic
     return compiled(*args)
 
 
-def bound_compiled(
-    directory: str | os.PathLike | None, jitted: jax.stages.Wrapped, **static: Hashable
-) -> Callable[..., Any]:
+def bound_compiled(directory: str | os.PathLike | None, jitted: Program, **static: Hashable) -> Callable[..., Any]:
     """``jitted`` with its static keyword arguments bound: run by :func:`call_compiled` from the
     executable kept in ``directory``, or traced and compiled as usual when ``directory`` is None."""
     if directory is None:
@@ -183,7 +181,7 @@ its own in JAX's in-memory cache of compiled programs. Without it, a program thi
 run (read from the persistent cache) came back from memory and was stored in that incomplete form."""
 
 
-def _compile_afresh(jitted: jax.stages.Wrapped, *args: ArrayLike, **static: Hashable) -> jax.stages.Compiled:
+def _compile_afresh(jitted: Program, *args: ArrayLike, **static: Hashable) -> jax.stages.Compiled:
     """Compiled by XLA, never read from JAX's compilation caches: on CPU an executable loaded from the
     persistent cache serialises without some of its functions (jax 0.10.2: loading it again fails
     with "Function … not found"). Whether that cache is used is decided once per process, hence the

@@ -32,13 +32,13 @@ import os
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
 from ._export import call_compiled
+from ._programs import jit
 from ._relic import RelicResult, relic
 from ._validation import is_concrete
 from ._widths import dm_pair_width
@@ -638,7 +638,7 @@ class Observables(eqx.Module):
         }
 
 
-@functools.partial(jax.jit, static_argnames=("config", "target"))
+@functools.partial(jit, static_argnames=("config", "target"))
 def _late_time(
     m_dm: Array,
     m_v: Array,

@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._batching import default_block, map_blocks, map_concrete_batch
+from ._programs import jit
 from ._relic import TableArrays, map_with_shared_tables
 from ._validation import is_concrete
 from .codes import mechanism_names
@@ -76,12 +77,12 @@ def _classified(theta: Array, config: Config, table: UnitRates | None = None) ->
     )
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@functools.partial(jit, static_argnums=(1, 2))
 def _classify_batch(thetas: Array, config: Config, block: int) -> Thermalisation:
     return map_blocks(lambda theta: _classified(theta, config), thetas, block)
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
+@functools.partial(jit, static_argnums=(2,))
 def _classify_with_tables(thetas: Array, tables: TableArrays, config: Config) -> Thermalisation:
     return jax.vmap(lambda theta, table: _classified(theta, config, UnitRates(**table)))(thetas, tables)
 

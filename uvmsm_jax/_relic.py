@@ -34,6 +34,7 @@ from ._batching import (
     stage_blocks,
 )
 from ._export import bound_compiled
+from ._programs import jit
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -156,7 +157,7 @@ STAGE_TRACES: collections.Counter = collections.Counter()
 or contour compiles each stage once."""
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@functools.partial(jit, static_argnums=(1, 2))
 def _relic_batch(thetas: Array, config: Config, block: int) -> Array:
     STAGE_TRACES["per-point", config, thetas.shape[0]] += 1
     return map_blocks(lambda theta: _relic_outputs(theta, config), thetas, block)
@@ -198,7 +199,7 @@ def outputs_with_held_table(
     return outputs, jacobian, shared_rate_table_error(theta, config)
 
 
-@functools.partial(jax.jit, static_argnums=(1,))
+@functools.partial(jit, static_argnums=(1,))
 def _shares_table(thetas: Array, config: Config) -> Array:
     STAGE_TRACES["plan", config, thetas.shape[0]] += 1
     return jax.vmap(lambda theta: uses_shared_rate_table(theta, config))(thetas)
@@ -210,7 +211,7 @@ a plain pytree, so that their executables can be kept on disk (:mod:`uvmsm_jax._
 executable does not take or return an ``equinox.Module``)."""
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
+@functools.partial(jit, static_argnums=(2,))
 def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     """The rate table of each θ: its masses' shared one where ``shared``, else its own (one program)."""
     STAGE_TRACES["tables", config, thetas.shape[0]] += 1
@@ -218,13 +219,13 @@ def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     return {field.name: getattr(tables, field.name) for field in dataclasses.fields(tables)}
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
+@functools.partial(jit, static_argnums=(2,))
 def _solve_with_tables(thetas: Array, tables: TableArrays, config: Config) -> Array:
     STAGE_TRACES["solve", config, thetas.shape[0]] += 1
     return jax.vmap(lambda theta, table: _point_outputs(theta, config, UnitRates(**table)))(thetas, tables)
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
+@functools.partial(jit, static_argnums=(2,))
 def _collocation_candidates(thetas: Array, tables: TableArrays, config: Config) -> Array:
     STAGE_TRACES["candidates", config, thetas.shape[0]] += 1
 
@@ -235,7 +236,7 @@ def _collocation_candidates(thetas: Array, tables: TableArrays, config: Config) 
     return jax.vmap(candidate)(thetas, tables)
 
 
-@functools.partial(jax.jit, static_argnames="config")
+@functools.partial(jit, static_argnames="config")
 def _collocate_with_tables(
     thetas: Array, tables: TableArrays, table_of: Array | None = None, *, config: Config
 ) -> tuple[Array, Array]:
@@ -484,7 +485,7 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     return RelicResult(**jax.device_put(fields) if concrete else fields)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@functools.partial(jit, static_argnums=(1, 2))
 def _history_point(theta: Array, config: Config, n_points: int):
     prepared = prepare(theta, config)
     save_taus = jnp.linspace(prepared.tau_start, prepared.tau_end, n_points)

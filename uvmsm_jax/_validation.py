@@ -9,6 +9,8 @@ import functools
 import jax
 import numpy as np
 
+from ._programs import jit
+
 
 def is_concrete(value) -> bool:
     """True when ``value`` holds no JAX tracer (it can be inspected with NumPy)."""
@@ -42,7 +44,7 @@ def jit_when_eager(fn=None, **jit_kwargs):
     """
     if fn is None:
         return functools.partial(jit_when_eager, **jit_kwargs)
-    jitted = jax.jit(fn, **jit_kwargs)
+    jitted = jit(fn, **jit_kwargs)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

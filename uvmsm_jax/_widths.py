@@ -8,12 +8,12 @@ All functions are jit/vmap/grad-safe; parameter fields may be scalars or broadca
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ._programs import filter_jit
 from .hadrons import (
     Current,
     SMChannelWidths,
@@ -100,7 +100,7 @@ def widths(model, settings: Settings | None = None) -> Widths:
     return _widths_of(model, settings)
 
 
-@eqx.filter_jit  # on concrete input one compiled program, not one per array operation (≈ 0.8 s a CLI call)
+@filter_jit  # on concrete input one compiled program, not one per array operation (≈ 0.8 s a CLI call)
 def _widths_of(model, settings: Settings | None) -> Widths:
     """:func:`widths` of a model or portal under already resolved ``settings``."""
     portal = _broadcast_portal(model if isinstance(model, VectorPortal) else model.portal)

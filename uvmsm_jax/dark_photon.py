@@ -30,13 +30,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from . import constants as c
 from ._lazy import LazyModule
+from ._programs import filter_jit
 from ._relic import relic
 from .hadrons import sm_width_unit
 from .models import DarkPhotonDM
@@ -202,7 +202,7 @@ def _mediator_equilibrium_fraction(
     return jnp.max(ys[:, 1] * jnp.exp(-th.log_y_v_eq))
 
 
-@eqx.filter_jit
+@filter_jit
 def _epsilon_threshold_ode_batch(m_ap, ratio, settings, fraction, x_max, n_save, rtol):
     def one(m, r):
         guess = jnp.log(epsilon_threshold(m, settings))
@@ -311,7 +311,7 @@ def _e_dark_one(m_chi, m_ap, epsilon, target, settings: Settings, xtol: float, m
     return jnp.where(ok, jnp.exp(solution.value), jnp.nan)
 
 
-@eqx.filter_jit
+@filter_jit
 def _e_dark_batch(m_chi, m_ap, epsilon, target, settings, xtol, max_steps):
     return jax.vmap(lambda a, b, e, t: _e_dark_one(a, b, e, t, settings, xtol, max_steps))(m_chi, m_ap, epsilon, target)
 

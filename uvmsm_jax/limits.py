@@ -39,10 +39,10 @@ import functools
 import importlib.resources
 from pathlib import Path
 
-import equinox as eqx
 import numpy as np
 
 from . import constants as c
+from ._programs import filter_jit
 from .hadrons import sm_width_unit
 from .models import MODELS, model_spec
 
@@ -550,7 +550,7 @@ def branching_ratio_ratio(mass, channels=("e", "mu"), settings=None):
     return ratio[: flat.size].reshape(mass.shape)
 
 
-@eqx.filter_jit
+@filter_jit
 def _branching_ratio_ratio_jit(mass, channels, settings):
     em = sm_width_unit(mass, "em", settings)
     bl = sm_width_unit(mass, "b-l", settings)

@@ -45,6 +45,7 @@ from jaxtyping import Array, ArrayLike
 
 from . import constants as c
 from ._batching import MOMENTUM_BYTES_PER_POINT, MOMENTUM_CHUNK_BLOCKS, default_block, map_blocks, map_concrete_batch
+from ._programs import jit
 from ._relic import RelicResult, relic
 from ._validation import check_positive_finite, is_concrete, without_derivative
 from ._widths import dm_pair_width
@@ -618,7 +619,7 @@ def _point(row: Array, q_out: Array, config: Config, grid: MomentumGrid) -> dict
     }
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+@functools.partial(jit, static_argnums=(2, 3, 4))
 def _momentum_batch(rows: Array, q_out: Array, config: Config, grid: MomentumGrid, block: int):
     return map_blocks(lambda row: _point(row, q_out, config, grid), rows, block)
 
@@ -848,7 +849,7 @@ class FreezeInDistribution(eqx.Module):
     mediator_decay_temperature: Array
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+@functools.partial(jit, static_argnums=(2, 3, 4))
 def _freeze_in_batch(thetas: Array, thermal: Array, config: Config, grid: MomentumGrid, block: int):
     def one(row):
         result = _freeze_in(row[:N_PARAMETERS], jnp.zeros((0,)), row[N_PARAMETERS] > 0.5, config, grid)

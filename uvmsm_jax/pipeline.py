@@ -24,6 +24,7 @@ from . import boltzmann as bz
 from . import constants as c
 from ._indicators import TrajectoryIndicators, trajectory_indicators
 from ._lazy import LazyModule
+from ._programs import filter_jit
 from ._widths import dm_pair_width
 from .codes import Status
 from .hadrons import sm_width_unit
@@ -103,7 +104,7 @@ def configure(model, settings: Settings | None = None) -> Config:
     return Config(spec=spec, physics=spec.physics(spec.resolve_settings(static_settings)))
 
 
-@eqx.filter_jit  # on concrete input one compiled program, not one per operation (≈ 0.1 s a CLI call)
+@filter_jit  # on concrete input one compiled program, not one per operation (≈ 0.1 s a CLI call)
 def parameters(model, settings: Settings | None = None) -> Array:
     """θ = (m_dm, m_v, g_sm, g_dm, T_R) broadcast to the batch shape, last axis of length 5.
 

@@ -20,6 +20,7 @@ from jaxtyping import Array, ArrayLike
 
 from . import boltzmann as bz
 from . import constants as c
+from ._programs import jit
 from .hadrons import Current, fermion_pair_phase_space, sm_width_unit
 from .portal import VectorPortal
 from .settings import Mode, Settings
@@ -496,7 +497,7 @@ def _sm_width_unit_tables(current: Current, mode: Mode, sqrt_s_switch: float) ->
     log_grid = np.geomspace(*_WIDTH_TABLE_SQRT_S, _WIDTH_TABLE_LOG_NODES)
     grid = np.concatenate([log_grid, _hadronic_nodes()])
     with jax.ensure_compile_time_eval():  # may be first called while tracing
-        ratio = np.asarray(jax.jit(lambda w: sm_width_unit(w, current, settings).total / w)(grid))
+        ratio = np.asarray(jit(lambda w: sm_width_unit(w, current, settings).total / w)(grid))
     return ratio[: log_grid.size], ratio[log_grid.size :]
 
 

@@ -45,6 +45,7 @@ from jaxtyping import ArrayLike
 from .. import constants as c
 from .._export import call_compiled
 from .._lazy import LazyModule
+from .._programs import filter_jit, jit
 from .._validation import is_concrete
 from ..hadrons import sm_width_unit
 from ..models import model_spec
@@ -272,7 +273,7 @@ def log_events_from_kernel(kernel: SignalKernel, log_coupling, setup: ShipSetup)
     return jnp.logaddexp(*terms)
 
 
-@eqx.filter_jit
+@filter_jit
 def log_signal_events(mass, coupling, setup: ShipSetup | None = None):
     """ln N_sig(m, c) of (C1); ``mass`` [GeV] and ``coupling`` (ε or g_BL) broadcast together;
     ``setup`` None is the default :class:`ShipSetup`.
@@ -354,7 +355,7 @@ def _array_fields(setup: ShipSetup) -> tuple:
     return setup.n_pot, setup.n_threshold, setup.efficiency, setup.f_charged
 
 
-@functools.partial(jax.jit, static_argnames=("layout", "n_grid", "coupling_scan"))
+@functools.partial(jit, static_argnames=("layout", "n_grid", "coupling_scan"))
 def _edges_batch(masses, *arrays, layout: ShipSetup, n_grid: int, coupling_scan: tuple):
     """The edges at each of ``masses`` under the setup ``layout`` (its static fields) with the
     :func:`_array_fields` values ``arrays``."""

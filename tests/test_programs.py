@@ -1,0 +1,49 @@
+"""The package's programs compile with its XLA options at the top level and inline into a caller's
+trace (``uvmsm_jax._programs``; docs/relic.md, "Compilation")."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from uvmsm_jax._programs import XLA_OPTIONS, filter_jit, jit
+
+
+def _sine(x):
+    return jnp.sin(x) * jnp.exp(-x)
+
+
+@pytest.mark.parametrize("make", [jit, filter_jit], ids=["jit", "filter_jit"])
+def test_a_program_runs_at_the_top_level_and_inside_a_callers_trace(make):
+    """At the top level the program compiled with :data:`XLA_OPTIONS` runs; inside a caller's ``jit``,
+    ``vmap`` or ``grad`` the plain nested one (JAX refuses compiler options on a nested ``jit``), with
+    the same value and derivative (calling the optioned one there raises a ValueError)."""
+    program = make(_sine)
+    x = jnp.linspace(0.1, 2.0, 5)
+    top = program(x)
+    np.testing.assert_allclose(jax.jit(program)(x), top, rtol=1e-15)
+    np.testing.assert_allclose(jax.vmap(program)(x), top, rtol=1e-15)
+    derivative = jax.grad(lambda y: program(y).sum())(x)
+    np.testing.assert_allclose(derivative, jnp.exp(-x) * (jnp.cos(x) - jnp.sin(x)), rtol=1e-14)
+
+
+def test_the_top_level_call_compiles_the_program_with_the_options():
+    """Only the optioned program is compiled for a top-level call; a caller's ``jit`` compiles neither.
+    (A function of its own: JAX shares the compiled programs of equal functions and options.)"""
+    program = jit(lambda x: jnp.cos(x) * x)
+    program(jnp.ones(3))
+    jax.jit(program)(jnp.ones(3))
+    assert program.top_level._cache_size() == 1 and program.nested._cache_size() == 0
+
+
+def test_the_options_reach_the_compiler():
+    """The top-level program's compile options carry :data:`XLA_OPTIONS` (an unknown option name would
+    fail here), and it keeps the function's name, which keys the stored executables."""
+    program = jit(_sine)
+    compiled = program.lower(jnp.ones(3)).compile()
+    assert compiled is not None
+    assert program.__name__ == "_sine" and program.__module__ == __name__
+    with pytest.raises(Exception, match="no_such_option"):
+        jax.jit(_sine, compiler_options={**XLA_OPTIONS, "no_such_option": True}).lower(jnp.ones(3)).compile()

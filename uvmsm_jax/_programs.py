@@ -1,0 +1,61 @@
+"""How the package compiles its programs: with :data:`XLA_OPTIONS` whenever a program of its own is
+compiled (docs/relic.md, "Compilation")."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+from jax._src import core as jax_core
+
+__all__ = ["XLA_OPTIONS", "Program", "filter_jit", "jit"]
+
+XLA_OPTIONS: dict[str, bool] = {"xla_cpu_use_fusion_emitters": False}
+"""XLA options of every program the package compiles (``compiler_options`` of ``jax.jit``).
+
+``xla_cpu_use_fusion_emitters`` off: XLA's CPU backend emits its fused kernels with its LLVM IR
+emitters instead of the MLIR fusion emitters jaxlib 0.10 uses by default. On a 2-core CPU the relic
+programs then compile in ≈ 2/3 of the time and run no slower (docs/relic.md, "Compilation"). A GPU
+ignores the option."""
+
+
+def _at_top_level() -> bool:
+    """True when no JAX transformation is tracing, so that a ``jit`` called now compiles a program of
+    its own. JAX refuses ``compiler_options`` on a ``jit`` called inside another one's trace (where it
+    is inlined into the caller's program and compiled with the caller's options). The test reads JAX's
+    trace state, which JAX does not export; should that move, every program compiles without the
+    options."""
+    trace_ctx = getattr(jax_core, "trace_ctx", None)
+    is_top_level = getattr(trace_ctx, "is_top_level", None)
+    return bool(is_top_level is not None and is_top_level())
+
+
+class Program:
+    """A jitted function (``jax.jit`` or ``equinox.filter_jit``) compiled with :data:`XLA_OPTIONS` when
+    called at the top level, and as a plain nested ``jit`` inside a trace (a caller's ``jax.jit``,
+    ``vmap`` or ``grad``)."""
+
+    def __init__(self, make: Callable[..., Any], fun: Callable, **jit_kwargs: Any):
+        self.top_level = make(fun, compiler_options=XLA_OPTIONS, **jit_kwargs)
+        self.nested = make(fun, **jit_kwargs)
+        functools.update_wrapper(self, fun)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return (self.top_level if _at_top_level() else self.nested)(*args, **kwargs)
+
+    def lower(self, *args: Any, **kwargs: Any) -> jax.stages.Lowered:
+        """The top-level program lowered for ``args`` (``jax.jit(...).lower``)."""
+        return self.top_level.lower(*args, **kwargs)
+
+
+def jit(fun: Callable, **jit_kwargs: Any) -> Program:
+    """``jax.jit(fun, **jit_kwargs)`` with :data:`XLA_OPTIONS` (see :class:`Program`)."""
+    return Program(jax.jit, fun, **jit_kwargs)
+
+
+def filter_jit(fun: Callable, **jit_kwargs: Any) -> Program:
+    """``equinox.filter_jit(fun, **jit_kwargs)`` with :data:`XLA_OPTIONS` (see :class:`Program`)."""
+    return Program(eqx.filter_jit, fun, **jit_kwargs)
