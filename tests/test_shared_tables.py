@@ -62,9 +62,9 @@ def test_shared_tables_match_own_tables_random_points(name, mode, atol):
     # where two equivalent programs differed by up to 1.4e-4 (≥ 5e-5 even at rtol 1e-11); at atol
     # 1e-18 the routes agree to 1.1e-6. At 1e-20 the tolerance of a yield that ends near zero falls
     # below the rounding of its rates, and a point may stall at max_steps (status 3) by either route,
-    # as the programs' rounding falls: over 12 such draws of 60 points (seeds 1–12, both routes), 6 stalls with the package's
-    # programs compiled by XLA's default CPU emitters and 9 with its own options (docs/relic.md,
-    # "Compilation"), this draw's point 6 among the latter. (The dark-photon draws agree at the
+    # as the programs' rounding falls: over 12 such draws of 60 points (seeds 1–12, both routes), 6
+    # stalls with the package's programs compiled by XLA's default CPU emitters and 9 with its own
+    # options (docs/relic.md, "Compilation"), this draw's point 6 among the latter. (The dark-photon draws agree at the
     # default; at 1e-20 four of their paper-mode points end with status 4, no DM channel, by the shared
     # route and status 3, out of steps, by their own.)
     _, shared, own = compare(name, mode, n_masses=6, n_couplings=10, seed=7, atol=atol)
