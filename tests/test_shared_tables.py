@@ -241,3 +241,37 @@ def test_thermalisation_with_shared_tables_matches_own_tables(name, mode):
     for field in ("t_dec", "x_dec", "t_therm_dm", "t_dec_mediator", "t_therm_mediator"):
         np.testing.assert_allclose(np.asarray(getattr(shared, field)), np.asarray(getattr(own, field)), rtol=1e-8)
     assert 0 < np.sum(np.asarray(own.dm_thermalised)) < 32  # both sides of the (A31) criterion
+
+
+def test_stages_compile_ahead_in_the_background_once_and_raise_in_the_caller():
+    # map_with_shared_tables compiles the stages it is given on background threads while the tables
+    # compile and run (_relic.StagesAhead); the stage's call then finds that program: it is traced once,
+    # on a compile thread. A stage that fails to trace raises its error in the caller.
+    import functools
+    import threading
+
+    from uvmsm_jax._programs import jit
+    from uvmsm_jax._relic import map_with_shared_tables
+
+    config = pipeline.configure("uvmsm", uj.Settings())
+    masses = np.repeat([0.1, 0.3], 3)
+    flat = np.asarray(pipeline.parameters(uj.UVMSM(masses, masses, np.tile([1e-12, 2e-12, 3e-12], 2))))
+    traced_on = []
+
+    @functools.partial(jit, static_argnames="config")
+    def dm_mass(thetas, tables, config):
+        traced_on.append(threading.current_thread().name)
+        return thetas[:, 0] + 0.0 * jax.tree_util.tree_leaves(tables)[0][:, 0]
+
+    result = map_with_shared_tables(
+        flat, config, lambda in_blocks, n: in_blocks(dm_mass, np.arange(n)), [(dm_mass, False)]
+    )
+    np.testing.assert_array_equal(result, flat[:, 0])
+    assert len(traced_on) == 1 and traced_on[0].startswith("uvmsm-compile"), traced_on
+
+    @functools.partial(jit, static_argnames="config")
+    def broken(thetas, tables, config):
+        raise ValueError("a stage that does not trace")
+
+    with pytest.raises(ValueError, match="does not trace"):
+        map_with_shared_tables(flat, config, lambda in_blocks, n: in_blocks(broken, np.arange(n)), [(broken, False)])

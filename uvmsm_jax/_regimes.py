@@ -101,7 +101,10 @@ def thermalisation(model, settings: Settings | None = None) -> Thermalisation:
     result = None
     if is_concrete(flat) and flat.shape[0] > 1 and settings.rate_tables == "shared":
         result = map_with_shared_tables(
-            np.asarray(flat), config, lambda in_blocks, n: in_blocks(_classify_with_tables, np.arange(n))
+            np.asarray(flat),
+            config,
+            lambda in_blocks, n: in_blocks(_classify_with_tables, np.arange(n)),
+            [(_classify_with_tables, False)],
         )
     if result is None:
         result = map_concrete_batch(

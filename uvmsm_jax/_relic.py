@@ -11,9 +11,11 @@ discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import functools
 import os
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -34,7 +36,7 @@ from ._batching import (
     stage_blocks,
 )
 from ._export import bound_compiled
-from ._programs import jit
+from ._programs import Program, jit
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -269,9 +271,69 @@ SLICE_BLOCKS = 64
 """Solve blocks per slice of a batch with shared tables: the points are taken in order of their
 tables, a slice at a time, and only the slice's tables are held (≤ 64 × 32 × ~10 kB on CPU)."""
 
+COMPILE_THREADS = 2
+"""Threads of :class:`StagesAhead`: while one traces a stage (holding the GIL), the other's XLA
+compilation runs."""
+
+_COMPILED_AHEAD: set[tuple] = set()
+"""The keys of the stage programs :class:`StagesAhead` has compiled in this process."""
+
+
+class StagesAhead:
+    """The stage programs of :func:`map_with_shared_tables` traced and compiled in background threads
+    before their first call (docs/relic.md, "Compilation"): JAX traces a program and XLA compiles it
+    on about one core, so on a cold start the stages a batch will call compile on the other cores
+    while the rate tables compile and run. A stage's first call waits for its compilation
+    (:meth:`wait`) and then finds it in JAX's caches. A stage already compiled this way in this
+    process is not submitted again, so a stage that a batch turns out not to call (the ODE where every
+    point is collocated) costs its compilation once per process, on another core."""
+
+    def __init__(self, config: Config, table_block: int, solve_block: int, stages: Sequence[tuple[Program, bool]]):
+        """Submit ``stages``, (stage, by_table) pairs called as ``in_blocks`` of
+        :func:`map_with_shared_tables` calls them: ``stage(θ, tables, [table_of,] config=config)`` on
+        solve blocks of tables from :func:`_rate_tables` in blocks of ``table_block``."""
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: dict[tuple[Program, bool], concurrent.futures.Future] = {}
+        keys = {(stage, config, table_block, solve_block, by_table): (stage, by_table) for stage, by_table in stages}
+        submitted = {key: stage for key, stage in keys.items() if key not in _COMPILED_AHEAD}
+        if not submitted:
+            return
+        # the tables' shapes from their program, traced now and compiled at its first call
+        tables = _rate_tables.lower(
+            jax.ShapeDtypeStruct((table_block, N_PARAMETERS), np.dtype(np.float64)),
+            jax.ShapeDtypeStruct((table_block,), np.dtype(bool)),
+            config=config,
+        ).out_info
+        thetas = jax.ShapeDtypeStruct((solve_block, N_PARAMETERS), np.dtype(np.float64))
+        specs = {name: jax.ShapeDtypeStruct((solve_block, *x.shape[1:]), x.dtype) for name, x in tables.items()}
+        by_point = jax.ShapeDtypeStruct((solve_block,), np.dtype(np.intp))  # a block's table_of
+        self._pool = concurrent.futures.ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="uvmsm-compile")
+        for key, (stage, by_table) in submitted.items():
+
+            def compile_stage(stage=stage, by_table=by_table, key=key):
+                stage.lower(thetas, specs, *((by_point,) if by_table else ()), config=config).compile()
+                _COMPILED_AHEAD.add(key)
+
+            self._pending[stage, by_table] = self._pool.submit(compile_stage)
+
+    def wait(self, stage: Program, by_table: bool = False) -> None:
+        """Return when ``stage``'s compilation, if submitted, is done (re-raising its error)."""
+        pending = self._pending.pop((stage, by_table), None)
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the compilations still running and stop the threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
 
 def map_with_shared_tables(
-    flat: np.ndarray, config: Config, evaluate_slice, export_cache: str | os.PathLike | None = None
+    flat: np.ndarray,
+    config: Config,
+    evaluate_slice,
+    stages: Sequence[tuple[Program, bool]],
+    export_cache: str | os.PathLike | None = None,
 ):
     """A stage evaluated on a concrete batch θ (n, 5) with shared rate tables (docs/relic.md, "Shared
     rate tables"), or None when no two distinct points share a table (the tabulation then dominates,
@@ -286,10 +348,13 @@ def map_with_shared_tables(
     as :data:`TableArrays`) on the slice's ``rows`` (indices < n) in solve blocks with NumPy leaves,
     the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables);
     ``in_blocks(stage, rows, by_table=True)`` evaluates ``stage(θ, tables, table_of, config)`` with
-    each block's distinct tables and the row of each point's among them.
+    each block's distinct tables and the row of each point's among them. ``stages``: the (stage,
+    by_table) pairs ``evaluate_slice`` may call, compiled in the background while the tables compile
+    and run (:class:`StagesAhead`).
     Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for
     every row of ``flat``. With ``export_cache`` (a folder) every stage runs from its executable kept
-    there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing."""
+    there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing, and
+    nothing is compiled ahead."""
 
     def compiled(stage):
         """``stage(θ, …, config=config)``, run from its executable in ``export_cache`` when given."""
@@ -311,35 +376,42 @@ def map_with_shared_tables(
     table_theta[masses.shape[0] :] = flat[~shares]
     order = np.argsort(table_id, kind="stable")
     results = None
-    for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
-        points = order[start : start + SLICE_BLOCKS * solve_block]
-        needed, local = np.unique(table_id[points], return_inverse=True)
-        shared = needed < masses.shape[0]
-        tables = run_padded(compiled(_rate_tables), table_block, [table_theta[needed], shared])  # as `needed`
-        local = local.ravel()
+    stages_ahead = StagesAhead(config, table_block, solve_block, stages if export_cache is None else ())
+    try:
+        for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
+            points = order[start : start + SLICE_BLOCKS * solve_block]
+            needed, local = np.unique(table_id[points], return_inverse=True)
+            shared = needed < masses.shape[0]
+            tables = run_padded(compiled(_rate_tables), table_block, [table_theta[needed], shared])  # as `needed`
+            local = local.ravel()
 
-        def in_blocks(stage, rows, by_table=False, tables=tables, local=local, points=points):
-            """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
-            run = compiled(stage)
+            def in_blocks(stage, rows, by_table=False, tables=tables, local=local, points=points):
+                """``stage`` on the slice's ``rows`` in solve blocks (tables gathered per block)."""
+                stages_ahead.wait(stage, by_table)
+                run = compiled(stage)
 
-            def one(first):
-                block = pad_rows(rows[first : first + solve_block], solve_block)
-                rows_of_tables, by_point = local[block], ()
-                if by_table:  # the block's distinct tables, and each point's row among them
-                    distinct, table_of = np.unique(rows_of_tables, return_inverse=True)
-                    rows_of_tables, by_point = pad_rows(distinct, solve_block), (jnp.asarray(table_of.ravel()),)
-                block_tables = jax.tree_util.tree_map(lambda x, i=rows_of_tables: jnp.asarray(x[i]), tables)
-                result = run(jnp.asarray(flat[points[block]]), block_tables, *by_point)
-                return jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(solve_block, rows.size - first)], result)
+                def one(first):
+                    block = pad_rows(rows[first : first + solve_block], solve_block)
+                    rows_of_tables, by_point = local[block], ()
+                    if by_table:  # the block's distinct tables, and each point's row among them
+                        distinct, table_of = np.unique(rows_of_tables, return_inverse=True)
+                        rows_of_tables, by_point = pad_rows(distinct, solve_block), (jnp.asarray(table_of.ravel()),)
+                    block_tables = jax.tree_util.tree_map(lambda x, i=rows_of_tables: jnp.asarray(x[i]), tables)
+                    result = run(jnp.asarray(flat[points[block]]), block_tables, *by_point)
+                    return jax.tree_util.tree_map(
+                        lambda x: np.asarray(x)[: min(solve_block, rows.size - first)], result
+                    )
 
-            pieces = map_concurrently(one, range(0, rows.size, solve_block))
-            return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
+                pieces = map_concurrently(one, range(0, rows.size, solve_block))
+                return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
 
-        part = evaluate_slice(in_blocks, points.size)
-        if results is None:
-            results = jax.tree_util.tree_map(lambda x: np.empty((flat.shape[0], *x.shape[1:]), x.dtype), part)
-        for whole, piece in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(part), strict=True):
-            whole[points] = piece
+            part = evaluate_slice(in_blocks, points.size)
+            if results is None:
+                results = jax.tree_util.tree_map(lambda x: np.empty((flat.shape[0], *x.shape[1:]), x.dtype), part)
+            for whole, piece in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(part), strict=True):
+                whole[points] = piece
+    finally:
+        stages_ahead.close()
     return jax.tree_util.tree_map(lambda x: x[copies.ravel()], results)
 
 
@@ -365,7 +437,11 @@ def _relic_two_stages(
             outputs[remaining] = in_blocks(_solve_with_tables, remaining)
         return outputs
 
-    return map_with_shared_tables(flat, config, solve_slice, export_cache)
+    # the ODE, the longest to compile, first
+    stages = [(_solve_with_tables, False)]
+    if collocation:
+        stages += [(_collocation_candidates, False), (_collocate_with_tables, groups_by_table())]
+    return map_with_shared_tables(flat, config, solve_slice, stages, export_cache)
 
 
 class RelicResult(eqx.Module):

@@ -353,12 +353,14 @@ COLLOCATION_ITERATIONS = 3
 
 
 class Collocation(eqx.Module):
-    """Result of :func:`collocate`: the yields (Y_X, Y_V) at τ_end and |ΔY_X(τ_end)|/Y_X(τ_end)
-    between the last two sweeps (0 where both are 0)."""
+    """Result of :func:`collocate`: the yields (Y_X, Y_V) at τ_end, |ΔY_X(τ_end)|/Y_X(τ_end)
+    between the last two sweeps (0 where both are 0), and ``stages``: (Y_X, Y_V) at the stage points
+    (intervals × subdivisions, COLLOCATION_STAGES) of the last sweep."""
 
     y_dm: Array
     y_v: Array
     newton_change: Array
+    stages: tuple[Array, Array]
 
 
 _SHARED_TERM_COLUMNS = (
@@ -424,6 +426,7 @@ def collocate(
     switches: SystemSwitches,
     y0: Array,
     subdivisions: int,
+    about: tuple[Array, Array] | None = None,
 ) -> Collocation:
     """The system of the module docstring (two-yield form; not the reduced or adiabatic forms) by Radau IIA
     collocation on a fixed grid: every interval of the table's grid split into ``subdivisions``
@@ -438,6 +441,8 @@ def collocate(
     back-reaction (freeze-in); each further one a Newton step of the quadratic terms, so the sweeps
     converge fast only where the quadratic terms are a small correction — the caller accepts a result
     only where the last change is small and a second grid agrees. ``y0``: (Y_X, Y_V) at τ_start.
+    ``about``: (Ỹ_X, Ỹ_V) at this grid's stage points; given, one sweep about them instead of
+    :data:`COLLOCATION_ITERATIONS` from zero (the check grid about the solution on the finer grid).
 
     The coefficients at the stage points are the point's: ln k_a interpolated from ``table`` (its width
     term varies with T), every other one a :class:`CollocationTerms` exponential of its masses' table
@@ -481,9 +486,12 @@ def collocate(
         )
         return new_y_dm, y_v, y_dm[-1, -1]
 
-    # one traced sweep, not one per iteration: the compiled program is a third of the size
-    zeros = jnp.zeros_like(dm_sink)
-    y_dm, y_v, previous = jax.lax.fori_loop(0, COLLOCATION_ITERATIONS, sweep, (zeros, zeros, zeros[-1, -1]))
+    if about is None:
+        # one traced sweep, not one per iteration: the compiled program is a third of the size
+        zeros = jnp.zeros_like(dm_sink)
+        y_dm, y_v, previous = jax.lax.fori_loop(0, COLLOCATION_ITERATIONS, sweep, (zeros, zeros, zeros[-1, -1]))
+    else:
+        y_dm, y_v, previous = sweep(0, (*about, about[0][-1, -1]))
     final = y_dm[-1, -1]
     change = jnp.abs(final - previous) / jnp.where(final != 0, jnp.abs(final), 1.0)
-    return Collocation(y_dm=final, y_v=y_v[-1, -1], newton_change=change)
+    return Collocation(y_dm=final, y_v=y_v[-1, -1], newton_change=change, stages=(y_dm, y_v))
