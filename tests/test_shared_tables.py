@@ -244,10 +244,12 @@ def test_thermalisation_with_shared_tables_matches_own_tables(name, mode):
 
 
 def test_stages_compile_ahead_in_the_background_once_and_raise_in_the_caller():
-    # map_with_shared_tables compiles the stages it is given on background threads while the tables
-    # compile and run (_relic.StagesAhead); the stage's call then finds that program: it is traced once,
-    # on a compile thread. A stage that fails to trace raises its error in the caller.
+    # map_with_shared_tables traces the stages it is given and XLA compiles each on a background
+    # thread while the next is traced and the batch runs (_relic.StagesAhead); the stage's call then
+    # finds that program: it is traced once, and compiled on a compile thread. A stage that fails to
+    # trace raises its error in the caller.
     import functools
+    import logging
     import threading
 
     from uvmsm_jax._programs import jit
@@ -256,18 +258,31 @@ def test_stages_compile_ahead_in_the_background_once_and_raise_in_the_caller():
     config = pipeline.configure("uvmsm", uj.Settings())
     masses = np.repeat([0.1, 0.3], 3)
     flat = np.asarray(pipeline.parameters(uj.UVMSM(masses, masses, np.tile([1e-12, 2e-12, 3e-12], 2))))
-    traced_on = []
+    traces, compiled_on = [], []
+
+    class CompileLog(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("Finished XLA compilation of jit(dm_mass)"):
+                compiled_on.append(threading.current_thread().name)
 
     @functools.partial(jit, static_argnames="config")
     def dm_mass(thetas, tables, config):
-        traced_on.append(threading.current_thread().name)
+        traces.append(thetas.shape)
         return thetas[:, 0] + 0.0 * jax.tree_util.tree_leaves(tables)[0][:, 0]
 
-    result = map_with_shared_tables(
-        flat, config, lambda in_blocks, n: in_blocks(dm_mass, np.arange(n)), [(dm_mass, False)]
-    )
+    handler, logger, logged = CompileLog(), logging.getLogger("jax"), jax.config.jax_log_compiles
+    logger.addHandler(handler)
+    jax.config.update("jax_log_compiles", True)  # for every thread (jax.log_compiles() is the caller's)
+    try:
+        result = map_with_shared_tables(
+            flat, config, lambda in_blocks, n: in_blocks(dm_mass, np.arange(n)), [(dm_mass, False)]
+        )
+    finally:
+        jax.config.update("jax_log_compiles", logged)
+        logger.removeHandler(handler)
     np.testing.assert_array_equal(result, flat[:, 0])
-    assert len(traced_on) == 1 and traced_on[0].startswith("uvmsm-compile"), traced_on
+    assert len(traces) == 1, traces
+    assert len(compiled_on) == 1 and compiled_on[0].startswith("uvmsm-compile"), compiled_on
 
     @functools.partial(jit, static_argnames="config")
     def broken(thetas, tables, config):
@@ -275,3 +290,18 @@ def test_stages_compile_ahead_in_the_background_once_and_raise_in_the_caller():
 
     with pytest.raises(ValueError, match="does not trace"):
         map_with_shared_tables(flat, config, lambda in_blocks, n: in_blocks(broken, np.arange(n)), [(broken, False)])
+
+
+@pytest.mark.parametrize(
+    "name, settings", [("uvmsm", uj.Settings()), ("dark-photon", uj.Settings(mode="paper", n_grid=64))]
+)
+def test_stages_compiled_ahead_take_the_tables_the_table_stage_returns(name, settings):
+    # StagesAhead traces the solve stages for tables of table_arrays_spec's shapes without tracing the
+    # table stage first: they must be what it returns, or the stages compiled ahead are never called
+    from uvmsm_jax._relic import _rate_tables, table_arrays_spec
+
+    config = pipeline.configure(name, settings)
+    returned = _rate_tables.lower(
+        jax.ShapeDtypeStruct((8, pipeline.N_PARAMETERS), np.float64), jax.ShapeDtypeStruct((8,), bool), config=config
+    ).out_info
+    assert returned == table_arrays_spec(config, 8)

@@ -213,6 +213,13 @@ a plain pytree, so that their executables can be kept on disk (:mod:`uvmsm_jax._
 executable does not take or return an ``equinox.Module``)."""
 
 
+def table_arrays_spec(config: Config, rows: int) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes and dtypes of ``rows`` rate tables as :data:`TableArrays` (what :func:`_rate_tables`
+    returns, without tracing it): each field one float64 value per temperature of the table."""
+    column = jax.ShapeDtypeStruct((rows, config.settings.n_grid), np.dtype(np.float64))
+    return {field.name: column for field in dataclasses.fields(UnitRates)}
+
+
 @functools.partial(jit, static_argnums=(2,))
 def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     """The rate table of each θ: its masses' shared one where ``shared``, else its own (one program)."""
@@ -272,49 +279,68 @@ SLICE_BLOCKS = 64
 tables, a slice at a time, and only the slice's tables are held (≤ 64 × 32 × ~10 kB on CPU)."""
 
 COMPILE_THREADS = 2
-"""Threads of :class:`StagesAhead`: while one traces a stage (holding the GIL), the other's XLA
-compilation runs."""
+"""Threads of :class:`StagesAhead` that compile traced programs at once."""
 
 _COMPILED_AHEAD: set[tuple] = set()
 """The keys of the stage programs :class:`StagesAhead` has compiled in this process."""
 
 
-class StagesAhead:
-    """The stage programs of :func:`map_with_shared_tables` traced and compiled in background threads
-    before their first call (docs/relic.md, "Compilation"): JAX traces a program and XLA compiles it
-    on about one core, so on a cold start the stages a batch will call compile on the other cores
-    while the rate tables compile and run. A stage's first call waits for its compilation
-    (:meth:`wait`) and then finds it in JAX's caches. A stage already compiled this way in this
-    process is not submitted again, so a stage that a batch turns out not to call (the ODE where every
-    point is collocated) costs its compilation once per process, on another core."""
+def _compile_ahead(lowered: jax.stages.Lowered, key: tuple) -> None:
+    lowered.compile()
+    _COMPILED_AHEAD.add(key)
 
-    def __init__(self, config: Config, table_block: int, solve_block: int, stages: Sequence[tuple[Program, bool]]):
-        """Submit ``stages``, (stage, by_table) pairs called as ``in_blocks`` of
-        :func:`map_with_shared_tables` calls them: ``stage(θ, tables, [table_of,] config=config)`` on
-        solve blocks of tables from :func:`_rate_tables` in blocks of ``table_block``."""
+
+class StagesAhead:
+    """The programs of :func:`map_with_shared_tables` compiled by XLA in background threads before
+    their first call (docs/relic.md, "Compilation"). JAX traces a program holding the GIL, and XLA
+    compiles it on about one core without it: the programs are traced here, one after another, and
+    each is compiled on a background thread as soon as it is traced, while the next is traced and the
+    batch runs. A program's first call waits for its compilation (:meth:`wait`) and then finds it in
+    JAX's caches. A program already compiled this way in this process is not submitted again, so a
+    stage that a batch turns out not to call (the ODE where every point is collocated) costs its
+    compilation once per process and configuration."""
+
+    def __init__(
+        self, config: Config, table_block: int, solve_block: int, stages: Sequence[tuple[Program, bool]] | None
+    ):
+        """Trace :func:`_rate_tables` for blocks of ``table_block`` tables and ``stages``, (stage,
+        by_table) pairs called as ``in_blocks`` of :func:`map_with_shared_tables` calls them
+        (``stage(θ, tables, [table_of,] config=config)`` on solve blocks of ``solve_block`` points),
+        and submit their compilation; with ``stages`` None, nothing (the programs run from stored
+        executables)."""
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: dict[tuple[Program, bool], concurrent.futures.Future] = {}
-        keys = {(stage, config, table_block, solve_block, by_table): (stage, by_table) for stage, by_table in stages}
-        submitted = {key: stage for key, stage in keys.items() if key not in _COMPILED_AHEAD}
-        if not submitted:
+        if stages is None:
             return
-        # the tables' shapes from their program, traced now and compiled at its first call
-        tables = _rate_tables.lower(
-            jax.ShapeDtypeStruct((table_block, N_PARAMETERS), np.dtype(np.float64)),
-            jax.ShapeDtypeStruct((table_block,), np.dtype(bool)),
-            config=config,
-        ).out_info
-        thetas = jax.ShapeDtypeStruct((solve_block, N_PARAMETERS), np.dtype(np.float64))
-        specs = {name: jax.ShapeDtypeStruct((solve_block, *x.shape[1:]), x.dtype) for name, x in tables.items()}
-        by_point = jax.ShapeDtypeStruct((solve_block,), np.dtype(np.intp))  # a block's table_of
-        self._pool = concurrent.futures.ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="uvmsm-compile")
-        for key, (stage, by_table) in submitted.items():
-
-            def compile_stage(stage=stage, by_table=by_table, key=key):
-                stage.lower(thetas, specs, *((by_point,) if by_table else ()), config=config).compile()
-                _COMPILED_AHEAD.add(key)
-
-            self._pending[stage, by_table] = self._pool.submit(compile_stage)
+        float64 = np.dtype(np.float64)
+        thetas = jax.ShapeDtypeStruct((solve_block, N_PARAMETERS), float64)
+        tables = table_arrays_spec(config, solve_block)
+        table_of = jax.ShapeDtypeStruct((solve_block,), np.dtype(np.intp))
+        calls = [
+            (
+                _rate_tables,
+                False,
+                (
+                    jax.ShapeDtypeStruct((table_block, N_PARAMETERS), float64),
+                    jax.ShapeDtypeStruct((table_block,), np.dtype(bool)),
+                ),
+            ),
+            *((stage, by_table, (thetas, tables, *((table_of,) if by_table else ()))) for stage, by_table in stages),
+        ]
+        try:
+            for stage, by_table, args in calls:
+                key = (stage, by_table, config, table_block, solve_block)
+                if key in _COMPILED_AHEAD:
+                    continue
+                lowered = stage.lower(*args, config=config)
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(
+                        COMPILE_THREADS, thread_name_prefix="uvmsm-compile"
+                    )
+                self._pending[stage, by_table] = self._pool.submit(_compile_ahead, lowered, key)
+        except BaseException:
+            self.close()
+            raise
 
     def wait(self, stage: Program, by_table: bool = False) -> None:
         """Return when ``stage``'s compilation, if submitted, is done (re-raising its error)."""
@@ -376,12 +402,13 @@ def map_with_shared_tables(
     table_theta[masses.shape[0] :] = flat[~shares]
     order = np.argsort(table_id, kind="stable")
     results = None
-    stages_ahead = StagesAhead(config, table_block, solve_block, stages if export_cache is None else ())
+    stages_ahead = StagesAhead(config, table_block, solve_block, stages if export_cache is None else None)
     try:
         for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
             points = order[start : start + SLICE_BLOCKS * solve_block]
             needed, local = np.unique(table_id[points], return_inverse=True)
             shared = needed < masses.shape[0]
+            stages_ahead.wait(_rate_tables)
             tables = run_padded(compiled(_rate_tables), table_block, [table_theta[needed], shared])  # as `needed`
             local = local.ravel()
 

@@ -120,7 +120,7 @@ DEFAULT_RESOLUTION = {
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 43–44 s at 128 (physical-mode
 ODE points, ~10× dearer), P2's Fig. 1 57–58 s and Fig. 3 21 s at 128, and the Lyman-α
-figures (a momentum distribution for each point of their lines) fig1a-wdm 54–56 s at 128 (since
+figures (a momentum distribution for each point of their lines) fig1a-wdm 54–57 s at 128 (since
 the collocation's check grid took one sweep and the solve stages compiled ahead, 2026-12-05; 58–61 s
 before, when its default was 64) and wdm-line 48–50 s at 128."""
 BAND_COUPLINGS_PER_MASS = 4
