@@ -61,9 +61,9 @@ def linear_collocation(rate: Array, source: Array, steps: Array, y0: ArrayLike, 
     took twice as long on CPU), no pivoting: with B = diag(b), b the quadrature weights (A's last
     row), B(W/h + R) has a positive semidefinite symmetric part where the rates are non-negative
     (Radau IIA is algebraically stable); against a pivoted elimination in extended precision α and β
-    agree to ≤ 1.6e-14 normwise for h·rate = 1e-10…1e17 (tests/test_collocation.py). Then y_{i+1} = Y_s: a recurrence of affine maps
-    (``jax.lax.scan``; a parallel prefix, ``jax.lax.associative_scan``, took twice as long on CPU).
-    Returns Y (n, s)."""
+    agree to ≤ 1.6e-14 normwise for h·rate = 1e-10…1e17 (tests/test_collocation.py). Then
+    y_{i+1} = Y_s: a recurrence of affine maps (``jax.lax.scan``; a parallel prefix,
+    ``jax.lax.associative_scan``, took twice as long on CPU). Returns Y (n, s)."""
     stages = matrix.shape[0]
     inverse_matrix = np.linalg.inv(matrix)
     inverse_steps = 1.0 / steps

@@ -354,8 +354,9 @@ COLLOCATION_ITERATIONS = 3
 
 class Collocation(eqx.Module):
     """Result of :func:`collocate`: the yields (Y_X, Y_V) at τ_end, |ΔY_X(τ_end)|/Y_X(τ_end)
-    between the last two sweeps (0 where both are 0), and ``stages``: (Y_X, Y_V) at the stage points
-    (intervals × subdivisions, COLLOCATION_STAGES) of the last sweep."""
+    between the last two sweeps (with ``about``: between the sweep and Ỹ_X; 0 where both are 0), and
+    ``stages``: (Y_X, Y_V) at the stage points (intervals × subdivisions, COLLOCATION_STAGES) of the
+    last sweep."""
 
     y_dm: Array
     y_v: Array

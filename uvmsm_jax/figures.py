@@ -121,7 +121,7 @@ DEFAULT_RESOLUTION = {
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 43–44 s at 128 (physical-mode
 ODE points, ~10× dearer), P2's Fig. 1 57–58 s and Fig. 3 21 s at 128, and the Lyman-α
 figures (a momentum distribution for each point of their lines) fig1a-wdm 54–57 s at 128 (since
-the collocation's check grid took one sweep and the solve stages compiled ahead, 2026-12-05; 58–61 s
+the collocation's check grid took one sweep and the stages compiled ahead, 2026-12-05; 58–63 s
 before, when its default was 64) and wdm-line 48–50 s at 128."""
 BAND_COUPLINGS_PER_MASS = 4
 """The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
