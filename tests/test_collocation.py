@@ -122,7 +122,6 @@ def test_one_sweep_about_the_fine_solution_solves_the_check_grid():
         ),
     }
     fine_grid, check_grid = pipeline.COLLOCATION_SUBDIVISIONS
-    nodes, _ = radau_iia(bz.COLLOCATION_STAGES)
     for model, settings in models.values():
         config = pipeline.configure(model, settings)
 
@@ -132,10 +131,7 @@ def test_one_sweep_about_the_fine_solution_solves_the_check_grid():
             fine_terms, check_terms = pipeline.collocation_terms(p)
             system = config.physics.system
             fine = bz.collocate(p.table, fine_terms, p.log_shifts, system, y0, fine_grid)
-            about = tuple(
-                coarser_collocation_stages(s, s0, nodes, fine_grid // check_grid)
-                for s, s0 in zip(fine.stages, y0, strict=True)
-            )
+            about = bz.on_coarser_grid(fine, y0, fine_grid // check_grid)
             one = bz.collocate(p.table, check_terms, p.log_shifts, system, y0, check_grid, about)
             three = bz.collocate(p.table, check_terms, p.log_shifts, system, y0, check_grid)
             fixed_point = three

@@ -26,7 +26,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from ._lazy import LazyModule
-from ._numerics import cubic_hermite, linear_collocation, radau_iia
+from ._numerics import coarser_collocation_stages, cubic_hermite, linear_collocation, radau_iia
 
 if TYPE_CHECKING:
     import diffrax
@@ -496,3 +496,14 @@ def collocate(
     final = y_dm[-1, -1]
     change = jnp.abs(final - previous) / jnp.where(final != 0, jnp.abs(final), 1.0)
     return Collocation(y_dm=final, y_v=y_v[-1, -1], newton_change=change, stages=(y_dm, y_v))
+
+
+def on_coarser_grid(fine: Collocation, y0: Array, ratio: int) -> tuple[Array, Array]:
+    """(Y_X, Y_V) of ``fine`` (a :func:`collocate` solution starting from ``y0`` = (Y_X, Y_V)) at the stage
+    points of the grid with ``ratio`` times fewer sub-intervals: the ``about`` of that grid's
+    :func:`collocate` (:func:`~uvmsm_jax._numerics.coarser_collocation_stages`)."""
+    nodes, _ = radau_iia(COLLOCATION_STAGES)
+    y_dm, y_v = (
+        coarser_collocation_stages(stages, start, nodes, ratio) for stages, start in zip(fine.stages, y0, strict=True)
+    )
+    return y_dm, y_v

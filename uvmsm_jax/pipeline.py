@@ -24,7 +24,6 @@ from . import boltzmann as bz
 from . import constants as c
 from ._indicators import TrajectoryIndicators, trajectory_indicators
 from ._lazy import LazyModule
-from ._numerics import coarser_collocation_stages, radau_iia
 from ._programs import filter_jit
 from ._widths import dm_pair_width
 from .codes import Status
@@ -575,7 +574,7 @@ def collocate(
     whether it may stand for :func:`solve`: a :func:`collocation_candidate`, the last
     quasi-linearisation sweep changes Y_DM by ≤ :data:`NEWTON_TOLERANCE` and the check grid agrees
     to :data:`GRID_TOLERANCE`. The check grid is solved in one sweep about the solution on the finer
-    grid (:func:`~uvmsm_jax._numerics.coarser_collocation_stages`), which is at least as close to its
+    grid (:func:`~uvmsm_jax.boltzmann.on_coarser_grid`), which is at least as close to its
     fixed point as its own three sweeps from zero. Where it is not accepted the caller solves the
     ODE. ``terms``: the :func:`collocation_terms` of a point with the same rate table (default: this
     point's own)."""
@@ -584,12 +583,8 @@ def collocate(
     terms = collocation_terms(p) if terms is None else terms
     (fine_terms, check_terms), (fine_grid, check_grid) = terms, COLLOCATION_SUBDIVISIONS
     fine = bz.collocate(p.table, fine_terms, p.log_shifts, config.physics.system, y0, fine_grid)
-    nodes, _ = radau_iia(bz.COLLOCATION_STAGES)
-    about_dm, about_v = (
-        coarser_collocation_stages(stages, start, nodes, fine_grid // check_grid)
-        for stages, start in zip(fine.stages, y0, strict=True)
-    )
-    check = bz.collocate(p.table, check_terms, p.log_shifts, config.physics.system, y0, check_grid, (about_dm, about_v))
+    about = bz.on_coarser_grid(fine, y0, fine_grid // check_grid)
+    check = bz.collocate(p.table, check_terms, p.log_shifts, config.physics.system, y0, check_grid, about)
     y_dm = fine.y_dm
     grid_change = jnp.abs(check.y_dm - y_dm) / jnp.where(y_dm != 0, jnp.abs(y_dm), 1.0)
     accepted = (
