@@ -207,6 +207,48 @@ def test_gradient_matches_finite_differences_resonant_freeze_in():
     np.testing.assert_allclose(grad, fd, rtol=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model, t_reheat",
+    [(uj.UVMSM(0.05, 0.8, 3e-3), None), (uj.DarkPhotonDM(0.2, 0.1, 1e-5, 0.3), 30.0)],
+    ids=["uvmsm-default-t_reheat", "dark-photon-given-t_reheat"],
+)
+def test_derivatives_in_the_model_fields_equal_forward_mode_in_theta(model, t_reheat):
+    # relic's derivative rule takes forward mode in the model's fields (and T_R when given), one
+    # tangent per field, rather than in θ = (m_dm, m_v, g_sm, g_dm, T_R): the same derivatives.
+    from uvmsm_jax._relic import OUTPUT_FIELDS, _point_outputs
+    from uvmsm_jax.models import model_spec
+
+    settings = uj.Settings(t_reheat=t_reheat)
+    spec = model_spec(model)
+    names = spec.fields
+    x0 = jnp.asarray([float(getattr(model, name)) for name in names] + ([t_reheat] if t_reheat else []))
+
+    def model_and_settings(x):
+        fields = spec.model(**{name: x[i] for i, name in enumerate(names)})
+        return fields, dataclasses.replace(settings, t_reheat=x[len(names)]) if t_reheat else settings
+
+    def omega(x):
+        return uj.relic(*model_and_settings(x)).omega_h2
+
+    def theta(x):
+        return pipeline.parameters(*model_and_settings(x))
+
+    config = pipeline.configure(model, settings)
+    column = OUTPUT_FIELDS.index("omega_h2")
+
+    def in_theta(x):
+        return jax.jacfwd(lambda th: _point_outputs(th, config)[column])(theta(x)) @ jax.jacfwd(theta)(x)
+
+    assert int(uj.relic(model, settings).status) == 0
+    # both in a jax.jit of their own, so compiled with the same XLA options (a program compiled on its
+    # own takes the package's, docs/relic.md "Compilation": Ωh² then differs by rounding, and a
+    # step of the ODE may go the other way)
+    np.testing.assert_allclose(
+        np.asarray(jax.jit(jax.jacfwd(omega))(x0)), np.asarray(jax.jit(in_theta)(x0)), rtol=1e-8, atol=1e-20
+    )
+
+
 # slow: its own compile (~45 s); E2.3 ε-independence stays in the default run as test_dark_photon.py::test_e23_epsilon_independence
 @pytest.mark.slow
 def test_dark_photon_relic_is_epsilon_independent():

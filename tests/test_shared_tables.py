@@ -275,7 +275,7 @@ def test_stages_compile_ahead_in_the_background_once_and_raise_in_the_caller():
     jax.config.update("jax_log_compiles", True)  # for every thread (jax.log_compiles() is the caller's)
     try:
         result = map_with_shared_tables(
-            flat, config, lambda in_blocks, n: in_blocks(dm_mass, np.arange(n)), [(dm_mass, False)]
+            flat, config, lambda in_blocks, thetas: in_blocks(dm_mass, np.arange(len(thetas))), [(dm_mass, False)]
         )
     finally:
         jax.config.update("jax_log_compiles", logged)
@@ -289,7 +289,9 @@ def test_stages_compile_ahead_in_the_background_once_and_raise_in_the_caller():
         raise ValueError("a stage that does not trace")
 
     with pytest.raises(ValueError, match="does not trace"):
-        map_with_shared_tables(flat, config, lambda in_blocks, n: in_blocks(broken, np.arange(n)), [(broken, False)])
+        map_with_shared_tables(
+            flat, config, lambda in_blocks, thetas: in_blocks(broken, np.arange(len(thetas))), [(broken, False)]
+        )
 
 
 @pytest.mark.parametrize(

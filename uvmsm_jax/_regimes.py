@@ -103,7 +103,7 @@ def thermalisation(model, settings: Settings | None = None) -> Thermalisation:
         result = map_with_shared_tables(
             np.asarray(flat),
             config,
-            lambda in_blocks, n: in_blocks(_classify_with_tables, np.arange(n)),
+            lambda in_blocks, thetas: in_blocks(_classify_with_tables, np.arange(thetas.shape[0])),
             [(_classify_with_tables, False)],
         )
     if result is None:
