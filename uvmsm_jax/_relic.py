@@ -39,7 +39,7 @@ from ._export import bound_compiled
 from ._programs import Program, jit
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
-from .models import model_spec, validate_model
+from .models import validate_model
 from .pipeline import (
     N_PARAMETERS,
     Config,
@@ -142,11 +142,12 @@ def _parameters_of_row(row: Array, config: Config, tied: bool) -> Array:
     return parameters(model, dataclasses.replace(config.physics.settings, t_reheat=t_reheat))
 
 
-def _parameter_rows(model, settings: Settings, concrete: bool) -> Array | np.ndarray:
-    """The rows a batch of :func:`relic` is solved on, flattened (n, P): the model's fields in registry
-    order and, when ``settings.t_reheat`` is given, T_R (NumPy for ``concrete`` input)."""
+def _parameter_rows(model, settings: Settings, config: Config, concrete: bool) -> Array | np.ndarray:
+    """The rows a batch of :func:`relic` is solved on, flattened (n, P): the model's fields in the
+    order of ``config``'s registry entry and, when ``settings.t_reheat`` is given, T_R (NumPy for
+    ``concrete`` input); :func:`_parameters_of_row` reads them back."""
     xp = np if concrete else jnp
-    columns = [getattr(model, name) for name in model_spec(model).fields]
+    columns = [getattr(model, name) for name in config.spec.fields]
     if settings.t_reheat is not None:
         columns.append(settings.t_reheat)
     columns = xp.broadcast_arrays(*(xp.asarray(x, dtype=float) for x in columns))
@@ -397,8 +398,7 @@ def map_with_shared_tables(
     held): ``evaluate_slice(in_blocks, thetas)`` returns the results of the slice's points θ (n, 5)
     (a pytree of arrays with leading axis n), where ``in_blocks(stage, rows)`` evaluates
     ``stage(θ, tables, config)`` (tables as :data:`TableArrays`) on the slice's ``rows`` (indices
-    < n) in solve blocks with NumPy leaves,
-    the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables);
+    < n) in solve blocks with NumPy leaves, the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables);
     ``in_blocks(stage, rows, by_table=True)`` evaluates ``stage(θ, tables, table_of, config)`` with
     each block's distinct tables and the row of each point's among them. ``stages``: the (stage,
     by_table) pairs ``evaluate_slice`` may call, compiled in the background while the tables compile
@@ -613,7 +613,7 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
     else:
         outputs = map_concrete_batch(
             _relic_batch,
-            _parameter_rows(model, settings, concrete),
+            _parameter_rows(model, settings, config, concrete),
             concrete=concrete,
             export_cache=export_cache,
             config=config,
