@@ -8,6 +8,7 @@ Settings compiles the Newton kernel again, minutes on 2 CPU cores).
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
@@ -188,6 +189,33 @@ class HeldTwoBranch(uj.LogOmegaObjective):
 
     def __call__(self, p):
         return two_branch(p, self.spec, self.settings, self.tie)
+
+
+def test_root_finding_programs_compiled_ahead_are_the_ones_called():
+    """With a held part, the held part's program and the Newton kernel are lowered from the first
+    chunk's shapes and compiled on threads before their first call (``_compile_root_finding_ahead``);
+    each call then finds its program in JAX's caches: the held part and the kernel's solve are traced
+    once each (a lowering whose argument types differed from the call's, e.g. in a dtype, would
+    trace them again), and a second contour in the process compiles nothing ahead."""
+    traces = collections.Counter()
+
+    class CountedHeld(HeldTwoBranch):
+        def held(self, p):
+            traces["held"] += 1
+            return super().held(p)
+
+        def value_and_jacobian(self, p, held):
+            traces["kernel"] += 1
+            return super().value_and_jacobian(p, held)
+
+    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4, "objective_class": CountedHeld}
+    result = uj.contour("uvmsm", [0.1, 0.2, 0.3], **kw)
+    assert np.all(result.array("status") == 0) and len(result) == 6
+    assert traces == {"held": 1, "kernel": 2}, traces  # the kernel: once held, once solving again without
+    ahead = set(contour_module._COMPILED_AHEAD)
+    again = uj.contour("uvmsm", [0.1, 0.2, 0.3], **kw)
+    assert ahead == contour_module._COMPILED_AHEAD and traces == {"held": 1, "kernel": 2}
+    np.testing.assert_array_equal(again.array("g_bl"), result.array("g_bl"))
 
 
 @pytest.mark.parametrize("method", ["newton", "optax"])

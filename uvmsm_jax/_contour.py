@@ -20,11 +20,15 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    fall back to ``optimistix.Bisection`` in ln g, then Newton again from the bisection point.
    ``method="optax"`` minimises (ln Ωh² − ln target)² with ``optax.lbfgs`` from the same start,
    for comparison (benchmarks/scan_contour.py). ``method="secant"`` needs no derivative: the
-   Illinois variant of regula falsi in ln g inside each bracket, evaluated with the compiled chunk
-   function of the bracketing scan (nothing new is compiled, and that function is kept in JAX's
-   persistent compilation cache, whereas the forward-mode Newton kernel is traced and compiled anew
-   in every process — its stage-solve derivatives carry a host callback (equinox's ``error_if``),
-   which JAX does not cache: ~40 s for the UνMSM on 2 CPU cores). It returns no sensitivities.
+   Illinois variant of regula falsi in ln g inside each bracket, evaluated with the chunk function
+   of the bracketing scan, which JAX's persistent compilation cache keeps between processes, whereas
+   the forward-mode Newton kernel is traced and compiled anew in every process — its stage-solve
+   derivatives carry a host callback (equinox's ``error_if``), which JAX does not cache (the
+   held tables' program and the kernel, compiled ahead on threads: a Newton phase of 17–22 s from
+   empty caches for 200 UνMSM masses on 2 CPU cores, 2.5–3 s warm). A chunk of secant steps whose
+   points are all at different masses (one branch's bracket still open) shares no rate table and
+   runs :func:`uvmsm_jax.relic`'s per-point program, which the bracketing scan does not compile
+   (6 s of the secant phase's 8 s from empty caches at 200 masses). It returns no sensitivities.
 3. **Sensitivities** by the implicit-function theorem at each solution: with J = ∂ ln Ω/∂ ln θ,
    d ln g/d ln θ = −J_θ/J_g. Reported per point (keys ``"d_ln_<g>/d_ln_<x>"`` and
    ``"d_ln_omega/d_ln_<x>"``): the mediator mass at fixed ratio (or at fixed DM mass), the mass ratio
@@ -42,6 +46,7 @@ where Ωh² is NaN) are never bracket ends: a sign change of F across a flagged 
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import math
@@ -56,9 +61,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._batching import chunk_size, default_chunk, run_padded
+from ._batching import chunk_size, default_chunk, pad_rows, run_padded
 from ._lazy import LazyModule
-from ._programs import filter_jit, jit
+from ._programs import Program, filter_jit, jit
 from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
@@ -245,8 +250,9 @@ def _differentiable_kernel(objective: LogOmegaObjective):
 
 @functools.cache
 def _held_function(objective: LogOmegaObjective):
-    """:meth:`LogOmegaObjective.held` vmapped and jitted (one compilation per batch size)."""
-    return filter_jit(jax.vmap(objective.held))
+    """:meth:`LogOmegaObjective.held` vmapped and jitted (one compilation per batch size; a plain
+    ``jax.jit``, whose lowering states its output's shapes, :func:`_compile_root_finding_ahead`)."""
+    return jit(jax.vmap(objective.held))
 
 
 @functools.cache
@@ -460,14 +466,50 @@ HELD_GROUP = 16
 group holds ≤ 16 × 64 held parts on CPU, ~40 kB each for :class:`RelicObjective`)."""
 
 
-def _root_finder(solve, objective: LogOmegaObjective, iu: int, size: int, ln_target: float):
+_COMPILED_AHEAD: set[tuple[Program, Program]] = set()
+"""The (root finder, held part) program pairs :func:`_compile_root_finding_ahead` has compiled in
+this process."""
+
+
+def _compile_root_finding_ahead(
+    solve: Program, held_function: Program, p_first: np.ndarray, size: int, ln_target: float
+) -> tuple[concurrent.futures.Future, concurrent.futures.Future] | None:
+    """Start compiling :meth:`LogOmegaObjective.held`'s program and the root finder ``solve`` for
+    chunks of ``size`` brackets (``p_first``: the first chunk's p, padded), or None where this
+    process has compiled both already. Returns the two compilations (held part, root finder).
+
+    JAX traces a program holding the GIL, and XLA compiles it on about one core without it: the held
+    part is traced, then compiled on a thread while the root finder is traced, and the root finder
+    is compiled on a second thread while the held parts run. One after another, these four steps
+    took 2.2 + 5.5 + 4.6 + 6.5 s for the UνMSM on 2 CPU cores (docs/relic.md, "At scale"). Each
+    program's first call, after its compilation is done, finds it in JAX's caches."""
+    if (solve, held_function) in _COMPILED_AHEAD:
+        return None
+    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="uvmsm-contour-compile")
+    try:
+        p_chunk = jnp.asarray(p_first)
+        lowered = held_function.lower(p_chunk)
+        held_compiled = pool.submit(lowered.compile)
+        held = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), lowered.out_info)
+        column = jnp.zeros(size)
+        lowered = solve.lower(column, column, column, jnp.zeros_like(p_chunk), held, jnp.asarray(ln_target))
+        solve_compiled = pool.submit(lowered.compile)
+    finally:
+        pool.shutdown(wait=False)
+    _COMPILED_AHEAD.add((solve, held_function))
+    return held_compiled, solve_compiled
+
+
+def _root_finder(solve: Program, objective: LogOmegaObjective, iu: int, size: int, ln_target: float):
     """``find(u0, lower, upper, p_other, hold)``: ``solve`` (a vmapped root finder) over all brackets
     in padded chunks of ``size``. With ``hold``, :meth:`LogOmegaObjective.held` is computed once per
     distinct p apart from the unknown (the two branches at one mass share it), a group of
-    :data:`HELD_GROUP` chunks at a time; without, every bracket gets ``held`` None."""
+    :data:`HELD_GROUP` chunks at a time, and both programs are compiled ahead
+    (:func:`_compile_root_finding_ahead`); without, every bracket gets ``held`` None."""
 
     def find(u0, lower, upper, p_other, hold: bool):
         pieces = []
+        ahead = None
         for start in range(0, u0.size, HELD_GROUP * size):
             rows = slice(start, start + HELD_GROUP * size)
             held = None
@@ -475,7 +517,13 @@ def _root_finder(solve, objective: LogOmegaObjective, iu: int, size: int, ln_tar
                 key = p_other[rows].copy()
                 key[:, iu] = 0.0
                 _, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
-                held = run_padded(_held_function(objective), size, [p_other[rows][first]])
+                held_function = _held_function(objective)
+                if start == 0:
+                    p_first = pad_rows(p_other[rows][first][:size], size)
+                    ahead = _compile_root_finding_ahead(solve, held_function, p_first, size, ln_target)
+                    if ahead is not None:
+                        ahead[0].result()
+                held = run_padded(held_function, size, [p_other[rows][first]])
                 held = jax.tree_util.tree_map(functools.partial(np.take, indices=which.ravel(), axis=0), held)
             leaves, structure = jax.tree_util.tree_flatten(held)
 
@@ -484,6 +532,9 @@ def _root_finder(solve, objective: LogOmegaObjective, iu: int, size: int, ln_tar
                 return solve(*inputs[:4], jax.tree_util.tree_unflatten(structure, inputs[4:]), target)
 
             arrays = [u0[rows], lower[rows], upper[rows], p_other[rows], *leaves]
+            if ahead is not None:
+                ahead[1].result()
+                ahead = None
             pieces.append(run_padded(call, size, arrays, ln_target))
         return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
 
@@ -549,7 +600,7 @@ def contour(
       relic status is not 0 never end a bracket).
     method: ``"newton"`` (optimistix Newton in ln g + Bisection fallback), ``"optax"`` (L-BFGS on
       (ln Ω − ln target)²) or ``"secant"`` (Illinois regula falsi in ln g on the bracketing scan's
-      compiled chunk function: no new compilation, no sensitivities — ``sensitivities`` is empty).
+      chunk function, no sensitivities — ``sensitivities`` is empty).
       tol: required |ln(Ωh²/target)| (and Newton step in ln g). max_iter: Newton / L-BFGS iterations
       (``"secant"``: 3·max_iter evaluations per bracket).
     chunk: points per chunk of the bracketing scan (default :data:`BRACKETING_BLOCKS` × the scan's

@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--method",
         choices=METHODS,
         default="newton",
-        help="root finder (default newton; secant: derivative-free, reuses the compiled scan, no sensitivities)",
+        help="root finder (default newton; secant: derivative-free, no sensitivities)",
     )
     group.add_argument(
         "--tol", type=positive_float("--tol"), default=1e-5, help="|ln(Omega/target)| tolerance (default 1e-5)"
