@@ -64,7 +64,7 @@ import numpy as np
 from ._batching import chunk_size, default_chunk, pad_rows, run_padded
 from ._lazy import LazyModule
 from ._programs import Program, filter_jit, jit
-from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
+from ._relic import _COMPILED_AHEAD, OUTPUT_FIELDS, _compile_ahead, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
 from .models import ModelSpec, model_spec
@@ -466,11 +466,6 @@ HELD_GROUP = 16
 group holds ≤ 16 × 64 held parts on CPU, ~40 kB each for :class:`RelicObjective`)."""
 
 
-_COMPILED_AHEAD: set[tuple[Program, Program]] = set()
-"""The (root finder, held part) program pairs :func:`_compile_root_finding_ahead` has compiled in
-this process."""
-
-
 def _compile_root_finding_ahead(
     solve: Program, held_function: Program, p_first: np.ndarray, size: int, ln_target: float
 ) -> tuple[concurrent.futures.Future, concurrent.futures.Future] | None:
@@ -482,21 +477,22 @@ def _compile_root_finding_ahead(
     part is traced, then compiled on a thread while the root finder is traced, and the root finder
     is compiled on a second thread while the held parts run. One after another, these four steps
     took 2.2 + 5.5 + 4.6 + 6.5 s for the UνMSM on 2 CPU cores (docs/relic.md, "At scale"). Each
-    program's first call, after its compilation is done, finds it in JAX's caches."""
-    if (solve, held_function) in _COMPILED_AHEAD:
+    program's first call, after its compilation is done, finds it in JAX's caches. The programs
+    compiled are recorded with the stages of :class:`~uvmsm_jax._relic.StagesAhead`."""
+    keys = ((held_function, size), (solve, held_function))
+    if all(key in _COMPILED_AHEAD for key in keys):
         return None
     pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="uvmsm-contour-compile")
     try:
         p_chunk = jnp.asarray(p_first)
         lowered = held_function.lower(p_chunk)
-        held_compiled = pool.submit(lowered.compile)
+        held_compiled = pool.submit(_compile_ahead, lowered, keys[0])
         held = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), lowered.out_info)
         column = jnp.zeros(size)
         lowered = solve.lower(column, column, column, jnp.zeros_like(p_chunk), held, jnp.asarray(ln_target))
-        solve_compiled = pool.submit(lowered.compile)
+        solve_compiled = pool.submit(_compile_ahead, lowered, keys[1])
     finally:
         pool.shutdown(wait=False)
-    _COMPILED_AHEAD.add((solve, held_function))
     return held_compiled, solve_compiled
 
 
@@ -506,6 +502,8 @@ def _root_finder(solve: Program, objective: LogOmegaObjective, iu: int, size: in
     distinct p apart from the unknown (the two branches at one mass share it), a group of
     :data:`HELD_GROUP` chunks at a time, and both programs are compiled ahead
     (:func:`_compile_root_finding_ahead`); without, every bracket gets ``held`` None."""
+
+    held_function = _held_function(objective)
 
     def find(u0, lower, upper, p_other, hold: bool):
         pieces = []
@@ -517,7 +515,6 @@ def _root_finder(solve: Program, objective: LogOmegaObjective, iu: int, size: in
                 key = p_other[rows].copy()
                 key[:, iu] = 0.0
                 _, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
-                held_function = _held_function(objective)
                 if start == 0:
                     p_first = pad_rows(p_other[rows][first][:size], size)
                     ahead = _compile_root_finding_ahead(solve, held_function, p_first, size, ln_target)

@@ -308,7 +308,8 @@ COMPILE_THREADS = 2
 """Threads of :class:`StagesAhead` that compile traced programs at once."""
 
 _COMPILED_AHEAD: set[tuple] = set()
-"""The keys of the stage programs :class:`StagesAhead` has compiled in this process."""
+"""The keys of the programs compiled ahead in this process: the stages of :class:`StagesAhead` and
+the contour's root-finding programs (:func:`~uvmsm_jax._contour._compile_root_finding_ahead`)."""
 
 
 def _compile_ahead(lowered: jax.stages.Lowered, key: tuple) -> None:
