@@ -63,8 +63,8 @@ import numpy as np
 
 from ._batching import chunk_size, default_chunk, pad_rows, run_padded
 from ._lazy import LazyModule
-from ._programs import Program, filter_jit, jit
-from ._relic import _COMPILED_AHEAD, OUTPUT_FIELDS, _compile_ahead, held_rate_table, outputs_with_held_table, relic
+from ._programs import COMPILED_AHEAD, Program, compile_ahead, filter_jit, jit
+from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
 from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
 from .models import ModelSpec, model_spec
@@ -477,20 +477,20 @@ def _compile_root_finding_ahead(
     part is traced, then compiled on a thread while the root finder is traced, and the root finder
     is compiled on a second thread while the held parts run. One after another, these four steps
     took 2.2 + 5.5 + 4.6 + 6.5 s for the UνMSM on 2 CPU cores (docs/relic.md, "At scale"). Each
-    program's first call, after its compilation is done, finds it in JAX's caches. The programs
-    compiled are recorded with the stages of :class:`~uvmsm_jax._relic.StagesAhead`."""
+    program's first call, after its compilation is done, finds it in JAX's caches (recorded in
+    :data:`~uvmsm_jax._programs.COMPILED_AHEAD`, as the stages of :class:`~uvmsm_jax._relic.StagesAhead`)."""
     keys = ((held_function, size), (solve, held_function))
-    if all(key in _COMPILED_AHEAD for key in keys):
+    if all(key in COMPILED_AHEAD for key in keys):
         return None
     pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="uvmsm-contour-compile")
     try:
         p_chunk = jnp.asarray(p_first)
         lowered = held_function.lower(p_chunk)
-        held_compiled = pool.submit(_compile_ahead, lowered, keys[0])
+        held_compiled = pool.submit(compile_ahead, lowered, keys[0])
         held = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), lowered.out_info)
         column = jnp.zeros(size)
         lowered = solve.lower(column, column, column, jnp.zeros_like(p_chunk), held, jnp.asarray(ln_target))
-        solve_compiled = pool.submit(_compile_ahead, lowered, keys[1])
+        solve_compiled = pool.submit(compile_ahead, lowered, keys[1])
     finally:
         pool.shutdown(wait=False)
     return held_compiled, solve_compiled

@@ -11,7 +11,7 @@ import equinox as eqx
 import jax
 from jax._src import core as jax_core
 
-__all__ = ["XLA_OPTIONS", "Program", "filter_jit", "jit"]
+__all__ = ["COMPILED_AHEAD", "XLA_OPTIONS", "Program", "compile_ahead", "filter_jit", "jit"]
 
 XLA_OPTIONS: dict[str, bool] = {"xla_cpu_use_fusion_emitters": False}
 """XLA options of every program the package compiles (``compiler_options`` of ``jax.jit``).
@@ -59,3 +59,17 @@ def jit(fun: Callable, **jit_kwargs: Any) -> Program:
 def filter_jit(fun: Callable, **jit_kwargs: Any) -> Program:
     """``equinox.filter_jit(fun, **jit_kwargs)`` with :data:`XLA_OPTIONS` (see :class:`Program`)."""
     return Program(eqx.filter_jit, fun, **jit_kwargs)
+
+
+COMPILED_AHEAD: set[tuple] = set()
+"""The keys of the programs compiled ahead of their first call in this process: the stages of
+:class:`~uvmsm_jax._relic.StagesAhead` and the contour's root-finding programs
+(:func:`~uvmsm_jax._contour._compile_root_finding_ahead`)."""
+
+
+def compile_ahead(lowered: jax.stages.Lowered, key: tuple) -> None:
+    """Compile ``lowered`` (a program lowered for its first call, which then finds it in JAX's
+    caches) and record ``key`` in :data:`COMPILED_AHEAD`; run on a background thread, as XLA
+    compiles without the interpreter lock."""
+    lowered.compile()
+    COMPILED_AHEAD.add(key)

@@ -36,7 +36,7 @@ from ._batching import (
     stage_blocks,
 )
 from ._export import bound_compiled
-from ._programs import Program, jit
+from ._programs import COMPILED_AHEAD, Program, compile_ahead, jit
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -307,15 +307,6 @@ tables, a slice at a time, and only the slice's tables are held (≤ 64 × 32 ×
 COMPILE_THREADS = 2
 """Threads of :class:`StagesAhead` that compile traced programs at once."""
 
-_COMPILED_AHEAD: set[tuple] = set()
-"""The keys of the programs compiled ahead in this process: the stages of :class:`StagesAhead` and
-the contour's root-finding programs (:func:`~uvmsm_jax._contour._compile_root_finding_ahead`)."""
-
-
-def _compile_ahead(lowered: jax.stages.Lowered, key: tuple) -> None:
-    lowered.compile()
-    _COMPILED_AHEAD.add(key)
-
 
 class StagesAhead:
     """The programs of :func:`map_with_shared_tables` compiled by XLA in background threads before
@@ -357,14 +348,14 @@ class StagesAhead:
         try:
             for stage, by_table, args in calls:
                 key = (stage, by_table, config, table_block, solve_block)
-                if key in _COMPILED_AHEAD:
+                if key in COMPILED_AHEAD:
                     continue
                 lowered = stage.lower(*args, config=config)
                 if self._pool is None:
                     self._pool = concurrent.futures.ThreadPoolExecutor(
                         COMPILE_THREADS, thread_name_prefix="uvmsm-compile"
                     )
-                self._pending[stage, by_table] = self._pool.submit(_compile_ahead, lowered, key)
+                self._pending[stage, by_table] = self._pool.submit(compile_ahead, lowered, key)
         except BaseException:
             self.close()
             raise
