@@ -390,7 +390,8 @@ def map_with_shared_tables(
     held): ``evaluate_slice(in_blocks, thetas)`` returns the results of the slice's points θ (n, 5)
     (a pytree of arrays with leading axis n), where ``in_blocks(stage, rows)`` evaluates
     ``stage(θ, tables, config)`` (tables as :data:`TableArrays`) on the slice's ``rows`` (indices
-    < n) in solve blocks with NumPy leaves, the blocks on every core (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables);
+    < n) in solve blocks with NumPy leaves, the blocks on every core
+    (:func:`~uvmsm_jax._batching.map_concurrently`, as the tables);
     ``in_blocks(stage, rows, by_table=True)`` evaluates ``stage(θ, tables, table_of, config)`` with
     each block's distinct tables and the row of each point's among them. ``stages``: the (stage,
     by_table) pairs ``evaluate_slice`` may call, compiled in the background while the tables compile
