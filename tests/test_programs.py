@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from uvmsm_jax._programs import XLA_OPTIONS, filter_jit, jit
+from uvmsm_jax import _regimes, _relic
+from uvmsm_jax._programs import TABULATION_XLA_OPTIONS, XLA_OPTIONS, filter_jit, jit
 
 
 def _sine(x):
@@ -38,12 +39,26 @@ def test_the_top_level_call_compiles_the_program_with_the_options():
     assert program.top_level._cache_size() == 1 and program.nested._cache_size() == 0
 
 
-def test_the_options_reach_the_compiler():
-    """XLA accepts :data:`XLA_OPTIONS` on the top-level program (compiling raises on an option it does
-    not know, as the last lines show), and the program keeps the function's name, which keys the
+@pytest.mark.parametrize("options", [XLA_OPTIONS, TABULATION_XLA_OPTIONS], ids=["all", "tabulation"])
+def test_the_options_reach_the_compiler(options):
+    """XLA accepts both sets of options on the top-level program (compiling raises on an option it
+    does not know, as the last lines show), and the program keeps the function's name, which keys the
     stored executables."""
-    program = jit(_sine)
+    program = jit(_sine, xla_options=options)
+    assert program.xla_options is options
     program.lower(jnp.ones(3)).compile()
     assert program.__name__ == "_sine" and program.__module__ == __name__
     with pytest.raises(Exception, match="no_such_option"):
-        jax.jit(_sine, compiler_options={**XLA_OPTIONS, "no_such_option": True}).lower(jnp.ones(3)).compile()
+        jax.jit(_sine, compiler_options={**options, "no_such_option": True}).lower(jnp.ones(3)).compile()
+
+
+def test_only_the_tabulating_programs_prefer_wide_vectors():
+    """The per-point programs of relic and of the thermalisation map and the table stage compile with
+    :data:`TABULATION_XLA_OPTIONS` (512-bit vectors, the Bessel kernel of the rate tables); the stages
+    that take tables as input do not (docs/relic.md, "Compilation")."""
+    assert TABULATION_XLA_OPTIONS == {**XLA_OPTIONS, "xla_cpu_prefer_vector_width": 512}
+    for program in (_relic._relic_batch, _relic._rate_tables, _regimes._classify_batch):
+        assert program.xla_options is TABULATION_XLA_OPTIONS
+    stages_given_tables = (_relic._solve_with_tables, _relic._collocate_with_tables, _regimes._classify_with_tables)
+    for program in (*stages_given_tables, _relic._collocation_candidates):
+        assert program.xla_options is XLA_OPTIONS

@@ -11,15 +11,26 @@ import equinox as eqx
 import jax
 from jax._src import core as jax_core
 
-__all__ = ["COMPILED_AHEAD", "XLA_OPTIONS", "Program", "compile_ahead", "filter_jit", "jit"]
+__all__ = ["COMPILED_AHEAD", "TABULATION_XLA_OPTIONS", "XLA_OPTIONS", "Program", "compile_ahead", "filter_jit", "jit"]
 
-XLA_OPTIONS: dict[str, bool] = {"xla_cpu_use_fusion_emitters": False}
+XLA_OPTIONS: dict[str, bool | int] = {"xla_cpu_use_fusion_emitters": False}
 """XLA options of every program the package compiles (``compiler_options`` of ``jax.jit``).
 
 ``xla_cpu_use_fusion_emitters`` off: XLA's CPU backend emits its fused kernels with its LLVM IR
 emitters instead of the MLIR fusion emitters jaxlib 0.10 uses by default. On a 2-core CPU the relic
 programs then compile in ≈ 2/3 of the time and run no slower (docs/relic.md, "Compilation"). A GPU
 ignores the option."""
+
+TABULATION_XLA_OPTIONS: dict[str, bool | int] = {**XLA_OPTIONS, "xla_cpu_prefer_vector_width": 512}
+""":data:`XLA_OPTIONS` of the programs that tabulate a rate table for each point they solve (the
+per-point programs of relic and of the thermalisation map, and the table stage of a batch with
+shared tables): vectors of 512 bits, where XLA's CPU backend prefers 256. Most of a table is the
+Bessel kernel of the thermal averages at ~10⁵ (temperature, node) pairs a point, a loop the compiler
+vectorises; with AVX-512 a table took 1.8–2.1 ms on one core instead of 2.4–2.6 ms
+(docs/relic.md, "Compilation"). On a CPU without 512-bit vectors the compiler keeps the widest it
+has (the same times with AVX2 alone). The other programs keep :data:`XLA_OPTIONS`: with the option
+the contour's held tables (a table and its derivatives) ran 20 % slower, and neither the ODE stage
+nor the momentum distribution's programs measurably faster. A GPU ignores it."""
 
 
 def _at_top_level() -> bool:
@@ -34,12 +45,13 @@ def _at_top_level() -> bool:
 
 
 class Program:
-    """A jitted function (``jax.jit`` or ``equinox.filter_jit``) compiled with :data:`XLA_OPTIONS` when
-    called at the top level, and as a plain nested ``jit`` inside a trace (a caller's ``jax.jit``,
-    ``vmap`` or ``grad``)."""
+    """A jitted function (``jax.jit`` or ``equinox.filter_jit``) compiled with ``xla_options`` (one of
+    :data:`XLA_OPTIONS` and :data:`TABULATION_XLA_OPTIONS`) when called at the top level, and as a
+    plain nested ``jit`` inside a trace (a caller's ``jax.jit``, ``vmap`` or ``grad``)."""
 
-    def __init__(self, make: Callable[..., Any], fun: Callable, **jit_kwargs: Any):
-        self.top_level = make(fun, compiler_options=XLA_OPTIONS, **jit_kwargs)
+    def __init__(self, make: Callable[..., Any], fun: Callable, xla_options: dict[str, bool | int], **jit_kwargs: Any):
+        self.xla_options = xla_options
+        self.top_level = make(fun, compiler_options=xla_options, **jit_kwargs)
         self.nested = make(fun, **jit_kwargs)
         functools.update_wrapper(self, fun)
 
@@ -51,14 +63,15 @@ class Program:
         return self.top_level.lower(*args, **kwargs)
 
 
-def jit(fun: Callable, **jit_kwargs: Any) -> Program:
-    """``jax.jit(fun, **jit_kwargs)`` with :data:`XLA_OPTIONS` (see :class:`Program`)."""
-    return Program(jax.jit, fun, **jit_kwargs)
+def jit(fun: Callable, *, xla_options: dict[str, bool | int] = XLA_OPTIONS, **jit_kwargs: Any) -> Program:
+    """``jax.jit(fun, **jit_kwargs)`` with ``xla_options`` (:data:`XLA_OPTIONS`, or
+    :data:`TABULATION_XLA_OPTIONS`; see :class:`Program`)."""
+    return Program(jax.jit, fun, xla_options, **jit_kwargs)
 
 
 def filter_jit(fun: Callable, **jit_kwargs: Any) -> Program:
     """``equinox.filter_jit(fun, **jit_kwargs)`` with :data:`XLA_OPTIONS` (see :class:`Program`)."""
-    return Program(eqx.filter_jit, fun, **jit_kwargs)
+    return Program(eqx.filter_jit, fun, XLA_OPTIONS, **jit_kwargs)
 
 
 COMPILED_AHEAD: set[tuple] = set()

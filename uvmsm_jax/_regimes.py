@@ -17,7 +17,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ._batching import default_block, map_blocks, map_concrete_batch
-from ._programs import jit
+from ._programs import TABULATION_XLA_OPTIONS, jit
 from ._relic import TableArrays, map_with_shared_tables
 from ._validation import is_concrete
 from .codes import mechanism_names
@@ -77,7 +77,7 @@ def _classified(theta: Array, config: Config, table: UnitRates | None = None) ->
     )
 
 
-@functools.partial(jit, static_argnums=(1, 2))
+@functools.partial(jit, static_argnums=(1, 2), xla_options=TABULATION_XLA_OPTIONS)
 def _classify_batch(thetas: Array, config: Config, block: int) -> Thermalisation:
     return map_blocks(lambda theta: _classified(theta, config), thetas, block)
 

@@ -36,7 +36,7 @@ from ._batching import (
     stage_blocks,
 )
 from ._export import bound_compiled
-from ._programs import COMPILED_AHEAD, Program, compile_ahead, jit
+from ._programs import COMPILED_AHEAD, TABULATION_XLA_OPTIONS, Program, compile_ahead, jit
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -184,7 +184,7 @@ STAGE_TRACES: collections.Counter = collections.Counter()
 or contour compiles each stage once."""
 
 
-@functools.partial(jit, static_argnums=(1, 2, 3))
+@functools.partial(jit, static_argnums=(1, 2, 3), xla_options=TABULATION_XLA_OPTIONS)
 def _relic_batch(rows: Array, config: Config, block: int, tied: bool) -> Array:
     """The :data:`OUTPUT_FIELDS` of each row of :func:`_parameter_rows`, ``block`` rows at a time."""
     STAGE_TRACES["per-point", config, rows.shape[0]] += 1
@@ -246,7 +246,7 @@ def table_arrays_spec(config: Config, rows: int) -> dict[str, jax.ShapeDtypeStru
     return {field.name: column for field in dataclasses.fields(UnitRates)}
 
 
-@functools.partial(jit, static_argnums=(2,))
+@functools.partial(jit, static_argnums=(2,), xla_options=TABULATION_XLA_OPTIONS)
 def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     """The rate table of each θ: its masses' shared one where ``shared``, else its own (one program)."""
     STAGE_TRACES["tables", config, thetas.shape[0]] += 1

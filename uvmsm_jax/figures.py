@@ -120,9 +120,10 @@ DEFAULT_RESOLUTION = {
 """Default relic-grid points per axis of each figure. The P1 figures take 40–60 s each at 128 on 2
 CPU cores (docs/figures.md, "Run time"), the dark photon's all-regime maps 43–44 s at 128 (physical-mode
 ODE points, ~10× dearer), P2's Fig. 1 57–58 s and Fig. 3 21 s at 128, and the Lyman-α
-figures (a momentum distribution for each point of their lines) fig1a-wdm 54–57 s at 128 (since
-the collocation's check grid took one sweep and the stages compiled ahead, 2026-12-05; 58–63 s
-before, when its default was 64) and wdm-line 48–50 s at 128."""
+figures (a momentum distribution for each point of their lines) fig1a-wdm 52–55 s at 128 (with
+the rate tables' programs compiled for 512-bit vectors, 2026-12-06; 54–57 s since the collocation's
+check grid took one sweep and the stages compiled ahead, 2026-12-05; 58–63 s before, when its
+default was 64) and wdm-line 48–50 s at 128."""
 BAND_COUPLINGS_PER_MASS = 4
 """The freeze-in bands of P1 Figs. 3a/3b scan ``resolution // BAND_COUPLINGS_PER_MASS`` couplings per
 mass: freeze-in Ωh² is a power of g, so the log–log crossing is exact but for curvature. Against 127
