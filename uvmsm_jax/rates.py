@@ -24,7 +24,7 @@ from ._programs import jit
 from .hadrons import Current, fermion_pair_phase_space, sm_width_unit
 from .portal import VectorPortal
 from .settings import Mode, Settings
-from .special import bessel_k0e, bessel_k1e, bessel_k2e
+from .special import bessel_k0e, bessel_k1e, bessel_k2e, bessel_k_boltzmann_grid
 from .thermo import DegreesOfFreedom, degrees_of_freedom, entropy_density, hubble_rate, log_yield_eq, mean_inverse_gamma
 from .xsec import (
     annihilation_normalisation,
@@ -227,7 +227,7 @@ def _pair_weights(m: Array, temperatures: Array, x: Array, w: Array) -> Array:
     sqrt_s = 2.0 * m + x
     s = sqrt_s**2
     t = temperatures[:, None]
-    kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k1e(sqrt_s / t) * jnp.exp(-x / t)
+    kernel = 2.0 * s * (s - 4.0 * m**2) * bessel_k_boltzmann_grid(1, 2.0 * m, x, temperatures)
     return w * kernel / gondolo_gelmini_normalisation(m, t)
 
 
@@ -255,10 +255,10 @@ def _shared_grid_average_jvp(primals, tangents):
     s = sqrt_s**2
     phase = 2.0 * s * (s - 4.0 * m**2)
     t = temperatures[:, None]
-    # V = e^{−x/T} K̂₀(√s/T)/N of (N.2′), its argument behind a barrier so that XLA computes it in a loop
+    # V = e^{−x/T} K̂₀(√s/T)/N of (N.2′), its nodes behind a barrier so that XLA computes it in a loop
     # of its own: XLA:CPU ran one loop with both W and V as outputs ≈ 2× slower than the two loops
-    z = jax.lax.optimization_barrier(sqrt_s / t)
-    by_k0 = jnp.exp(-x / t) / gondolo_gelmini_normalisation(m, t) * bessel_k0e(z)
+    by_k0 = bessel_k_boltzmann_grid(0, 2.0 * m, jax.lax.optimization_barrier(x), temperatures)
+    by_k0 = by_k0 / gondolo_gelmini_normalisation(m, t)
     # c_j of (N.2′); 0 at a node of zero weight or phase space
     safe_phase = jnp.where(phase > 0, phase, 1.0)
     safe_w = jnp.where(w != 0, w, 1.0)

@@ -8,6 +8,8 @@ under ``jit``, ``vmap`` and ``grad``:
   K₁(√s/T)/K₂(m/T)² = K̂₁(√s/T)/K̂₂(m/T)² · exp(−(√s − 2m)/T) of (G12).
 * ``bessel_k012e``: the three scaled functions from one evaluation (cheapest when several are needed).
 * ``bessel_k1``, ``bessel_k2``: unscaled K_ν(x) = K̂_ν(x) e⁻ˣ (underflow to 0 for x ≳ 700).
+* ``bessel_k_boltzmann_grid``: the kernel K̂_ν(√s_j/T_i) e^{−x_j/T_i} (ν = 0, 1) of a thermal average
+  on a [temperature, node] grid, each factor of one index taken once (N.1).
 
 Method (relative error ≲ 2e-15 against mpmath on 1e-6 ≤ x ≤ 1e4; see tests/test_special.py):
 
@@ -42,7 +44,15 @@ from jaxtyping import Array, ArrayLike, Float
 from ._numerics import horner
 from ._validation import jit_when_eager
 
-__all__ = ["bessel_k0e", "bessel_k1e", "bessel_k2e", "bessel_k012e", "bessel_k1", "bessel_k2"]
+__all__ = [
+    "bessel_k0e",
+    "bessel_k1e",
+    "bessel_k2e",
+    "bessel_k012e",
+    "bessel_k1",
+    "bessel_k2",
+    "bessel_k_boltzmann_grid",
+]
 
 _EULER_GAMMA = 0.57721566490153286061
 _N_SERIES = 15
@@ -185,6 +195,44 @@ def _scaled_k012_jvp(primals, tangents):
     d1 = k1e - k0e - k1e / x
     d2 = k2e - k1e - 2.0 * k2e / x
     return (k0e, k1e, k2e), (d0 * dx, d1 * dx, d2 * dx)
+
+
+def bessel_k_boltzmann_grid(order: int, offset: ArrayLike, x: Array, temperature: Array) -> Float[Array, "T node"]:
+    """K̂_ν(z_ij) e^{−x_j/T_i} = K_ν(z_ij) e^{c/T_i}, z_ij = (c + x_j)/T_i, ν = ``order`` (0 or 1), for
+    every temperature T_i (1-d, > 0) and node x_j ≥ 0 (1-d) with one offset c ≥ 0 (c + x_j > 0; e.g.
+    c = 2m, x = √s − 2m: the Bessel–Boltzmann kernel of a thermal average, (G12), N.2). Shape
+    [temperature, node], in the units of K_ν (dimensionless).
+
+    The same series as :func:`bessel_k012e` (module docstring), with every factor that depends on one
+    index only taken once per node or per temperature: 4/z = 4T_i/(c + x_j) and 1/√z of the Chebyshev
+    branch, and z²/4, 1/z and ln(z/2) = ln(c + x_j) − ln 2T_i of the power series, whose e^z times
+    e^{−x/T} is e^{c/T_i} (≤ e² where z ≤ 2). An element then costs the polynomials and one
+    exponential, e^{−x_j/T_i}, where :func:`bessel_k1e` of z times that exponential took two
+    exponentials and a logarithm more (N.1)."""
+    assert order in (0, 1), order
+    sqrt_s = offset + x
+    inv_sqrt_s = 1.0 / sqrt_s
+    t = temperature[:, None]
+    inv_t = 1.0 / t
+    small = sqrt_s * inv_t <= _SERIES_BRANCH_MAX
+    # Chebyshev branch (z > 2); its argument fixed where unused, so that no infinity meets a zero derivative
+    u = jnp.where(small, 0.0, 4.0 * t * inv_sqrt_s - 1.0)
+    series = horner((_POWER_K0E, _POWER_K1E)[order], u)
+    large = series * (jnp.sqrt(t) / jnp.sqrt(sqrt_s)) * jnp.exp(-x * inv_t)
+    # power series (z ≤ 2)
+    quarter_z2 = jnp.where(small, 0.25 * (sqrt_s * inv_t) ** 2, 0.0)
+    log_half_z = jnp.log(sqrt_s) - jnp.log(2.0 * t)
+    boltzmann = jnp.exp(jnp.minimum(offset * inv_t, _SERIES_BRANCH_MAX))
+    if order == 0:
+        k = -log_half_z * horner(_SERIES_I0, quarter_z2) + horner(_SERIES_K0, quarter_z2)
+    else:
+        half_z = 0.5 * sqrt_s * inv_t
+        k = (
+            t * inv_sqrt_s
+            + log_half_z * half_z * horner(_SERIES_I1, quarter_z2)
+            - 0.5 * half_z * horner(_SERIES_K1, quarter_z2)
+        )
+    return jnp.where(small, k * boltzmann, large)
 
 
 @jit_when_eager(static_argnames=("index", "scaled"))
