@@ -146,12 +146,17 @@ _POWER_K0E = tuple(float(c) for c in np.polynomial.chebyshev.cheb2poly(_CHEB_K0E
 _POWER_K1E = tuple(float(c) for c in np.polynomial.chebyshev.cheb2poly(_CHEB_K1E))
 
 
+def _k01_power_series(half_x, log_half_x, inverse_x):
+    """(K₀, K₁) at x ≤ 2 (unscaled) from the power series, given x/2, ln(x/2) and 1/x."""
+    t = half_x * half_x
+    k0 = -log_half_x * horner(_SERIES_I0, t) + horner(_SERIES_K0, t)
+    k1 = inverse_x + log_half_x * half_x * horner(_SERIES_I1, t) - 0.5 * half_x * horner(_SERIES_K1, t)
+    return k0, k1
+
+
 def _scaled_k01_small(x):
     """(eˣK₀, eˣK₁) for 0 < x ≤ 2 from the power series."""
-    t = 0.25 * x * x
-    log_half_x = jnp.log(0.5 * x)
-    k0 = -log_half_x * horner(_SERIES_I0, t) + horner(_SERIES_K0, t)
-    k1 = 1.0 / x + log_half_x * 0.5 * x * horner(_SERIES_I1, t) - 0.25 * x * horner(_SERIES_K1, t)
+    k0, k1 = _k01_power_series(0.5 * x, jnp.log(0.5 * x), 1.0 / x)
     scale = jnp.exp(x)
     return k0 * scale, k1 * scale
 
@@ -219,19 +224,10 @@ def bessel_k_boltzmann_grid(order: int, offset: ArrayLike, x: Array, temperature
     u = jnp.where(small, 0.0, 4.0 * t * inv_sqrt_s - 1.0)
     series = horner((_POWER_K0E, _POWER_K1E)[order], u)
     large = series * (jnp.sqrt(t) / jnp.sqrt(sqrt_s)) * jnp.exp(-x * inv_t)
-    # power series (z ≤ 2)
-    quarter_z2 = jnp.where(small, 0.25 * (sqrt_s * inv_t) ** 2, 0.0)
-    log_half_z = jnp.log(sqrt_s) - jnp.log(2.0 * t)
+    # power series (z ≤ 2), z/2 fixed where unused
+    half_z = jnp.where(small, 0.5 * sqrt_s * inv_t, 1.0)
+    k = _k01_power_series(half_z, jnp.log(sqrt_s) - jnp.log(2.0 * t), t * inv_sqrt_s)[order]
     boltzmann = jnp.exp(jnp.minimum(offset * inv_t, _SERIES_BRANCH_MAX))
-    if order == 0:
-        k = -log_half_z * horner(_SERIES_I0, quarter_z2) + horner(_SERIES_K0, quarter_z2)
-    else:
-        half_z = 0.5 * sqrt_s * inv_t
-        k = (
-            t * inv_sqrt_s
-            + log_half_z * half_z * horner(_SERIES_I1, quarter_z2)
-            - 0.5 * half_z * horner(_SERIES_K1, quarter_z2)
-        )
     return jnp.where(small, k * boltzmann, large)
 
 
