@@ -192,15 +192,11 @@ class HeldTwoBranch(uj.LogOmegaObjective):
         return two_branch(p, self.spec, self.settings, self.tie)
 
 
-def test_root_finding_programs_compiled_ahead_are_the_ones_called():
-    """With a held part, the held part's program and the Newton kernel are lowered from the first
-    chunk's shapes and compiled on threads before their first call (``_compile_root_finding_ahead``);
-    each call then finds its program in JAX's caches: the held part and the kernel's solve are traced
-    once each (a lowering whose argument types differed from the call's, e.g. in a dtype, would
-    trace them again), and a second contour in the process compiles nothing ahead."""
-    traces = collections.Counter()
+def counting_traces(traces: collections.Counter) -> type[HeldTwoBranch]:
+    """A new subclass of :class:`HeldTwoBranch` that counts the traces of its held part and of its
+    kernel in ``traces``."""
 
-    class CountedHeld(HeldTwoBranch):
+    class Counted(HeldTwoBranch):
         def held(self, p):
             traces["held"] += 1
             return super().held(p)
@@ -209,7 +205,17 @@ def test_root_finding_programs_compiled_ahead_are_the_ones_called():
             traces["kernel"] += 1
             return super().value_and_jacobian(p, held)
 
-    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4, "objective_class": CountedHeld}
+    return Counted
+
+
+def test_root_finding_programs_compiled_ahead_are_the_ones_called():
+    """With a held part, the held part's program and the Newton kernel are lowered from the first
+    chunk's shapes and compiled on threads before their first call (``_compile_root_finding_ahead``);
+    each call then finds its program in JAX's caches: the held part and the kernel's solve are traced
+    once each (a lowering whose argument types differed from the call's, e.g. in a dtype, would
+    trace them again), and a second contour in the process compiles nothing ahead."""
+    traces = collections.Counter()
+    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4, "objective_class": counting_traces(traces)}
     result = uj.contour("uvmsm", [0.1, 0.2, 0.3], **kw)
     assert np.all(result.array("status") == 0) and len(result) == 6
     assert traces == {"held": 1, "kernel": 2}, traces  # the kernel: once held, once solving again without
@@ -217,6 +223,44 @@ def test_root_finding_programs_compiled_ahead_are_the_ones_called():
     again = uj.contour("uvmsm", [0.1, 0.2, 0.3], **kw)
     assert ahead == programs_module.COMPILED_AHEAD and traces == {"held": 1, "kernel": 2}
     np.testing.assert_array_equal(again.array("g_bl"), result.array("g_bl"))
+
+
+def test_root_finding_programs_are_stored_and_loaded_without_tracing(tmp_path, monkeypatch):
+    """With ``export_cache`` and equinox's checks off (as the command has them), the package's own
+    objective keeps its held part's program and its root finder (held, and again without the held
+    part) as executables in the folder, compiled ahead on threads
+    (:func:`~uvmsm_jax._export.store_ahead`); a later process (here: the loaded executables
+    forgotten) runs them from the files without tracing either, and every root and sensitivity equals
+    the contour's without the folder. A user's objective is not stored (its code is not in the key),
+    nor is anything while equinox's checks are host callbacks (its default mode)."""
+    from equinox import _errors as equinox_errors
+
+    from uvmsm_jax import _export as export
+
+    traces = collections.Counter()
+    Stored = counting_traces(traces)
+    kw = {"ratio": 1.0, "chunk": 16, "solver_chunk": 4}
+    masses = [0.1, 0.2, 0.3]
+    uj.contour("uvmsm", masses, objective_class=Stored, export_cache=tmp_path, **kw)
+    assert not list(tmp_path.glob("*" + export.SUFFIX))  # a user's objective: nothing stored
+    Stored.__module__ = contour_module.__name__  # stands in for the package's own objective
+    uj.contour("uvmsm", masses, objective_class=Stored, export_cache=tmp_path, **kw)
+    assert not list(tmp_path.glob("*" + export.SUFFIX))  # equinox's default mode: nothing stored
+    monkeypatch.setattr(equinox_errors, "EQX_ON_ERROR", "off")
+    plain = uj.contour("uvmsm", masses, objective_class=Stored, **kw)
+    first = uj.contour("uvmsm", masses, objective_class=Stored, export_cache=tmp_path, **kw)
+    stored = sorted(tmp_path.glob("*" + export.SUFFIX))
+    assert len(stored) == 3  # the held part, the root finder with it and without it (solved again)
+    stamps = [path.stat().st_mtime_ns for path in stored]
+    export._load.cache_clear()  # as in a new process: read from the files
+    export._RAN.clear()
+    traces.clear()
+    second = uj.contour("uvmsm", masses, objective_class=Stored, export_cache=tmp_path, **kw)
+    assert not traces  # neither the held part nor the kernel traced
+    assert [path.stat().st_mtime_ns for path in sorted(tmp_path.glob("*" + export.SUFFIX))] == stamps
+    assert first.timings["solved_again_unheld"] == second.timings["solved_again_unheld"] == 3
+    for result in (first, second):
+        assert result.points == plain.points
 
 
 @pytest.mark.parametrize("method", ["newton", "optax"])

@@ -223,3 +223,29 @@ def test_package_and_command_line_import_no_solver_library():
     from uvmsm_jax import boltzmann
 
     assert boltzmann.diffrax.Kvaerno5 is diffrax.Kvaerno5
+
+
+def test_an_executable_that_calls_lapack_runs_in_a_new_process(tmp_path):
+    """An LU and triangular solves are LAPACK calls on CPU (the contour's root finder has them), and
+    jaxlib looks its LAPACK routines up only when it lowers such a program: a process that loaded a
+    stored one without having lowered any crashed with a segmentation fault until loading initialised
+    LAPACK (``_export._lapack_ready``). Two processes: one stores the executable, the next loads it."""
+    script = (
+        "import sys, numpy as np, jax.numpy as jnp, uvmsm_jax; "
+        "from uvmsm_jax._export import call_compiled; from uvmsm_jax._programs import jit; "
+        "a = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]]); "
+        "print(repr(np.asarray(call_compiled(sys.argv[1], jit(jnp.linalg.solve), a, np.ones(3))).tolist()))"
+    )
+
+    def solve() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+        ).stdout
+
+    first = solve()
+    (stored,) = tmp_path.glob("*" + SUFFIX)
+    stamp = stored.stat().st_mtime_ns
+    assert solve() == first
+    assert stored.stat().st_mtime_ns == stamp  # loaded and run in the second process
+    a = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])
+    np.testing.assert_allclose(eval(first), np.linalg.solve(a, np.ones(3)), rtol=1e-14)

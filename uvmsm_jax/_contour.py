@@ -22,10 +22,14 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    for comparison (benchmarks/scan_contour.py). ``method="secant"`` needs no derivative: the
    Illinois variant of regula falsi in ln g inside each bracket, evaluated with the chunk function
    of the bracketing scan, which JAX's persistent compilation cache keeps between processes, whereas
-   the forward-mode Newton kernel is traced and compiled anew in every process — its stage-solve
-   derivatives carry a host callback (equinox's ``error_if``), which JAX does not cache (the
-   held tables' program and the kernel, compiled ahead on threads: a Newton phase of 17–22 s from
-   empty caches for 200 UνMSM masses on 2 CPU cores, 2.5–3 s warm). A chunk of secant steps whose
+   the forward-mode Newton kernel is traced and compiled anew in every library process — its
+   stage-solve derivatives carry a host callback (equinox's ``error_if`` in its default mode), which
+   JAX does not cache. The ``uvmsm-jax`` command turns that check off
+   (:func:`~uvmsm_jax._programs.equinox_checks_off`) and passes an ``export_cache``, in which the
+   held tables' program and the root finder are then kept, so a repeated command neither traces nor
+   compiles them (the two compiled ahead on threads: a Newton phase of 17–23 s from empty caches for
+   200 UνMSM masses on 2 CPU cores, 3.1–3.8 s in a repeated command, 2.5–3 s warm in one process).
+   A chunk of secant steps whose
    points are all at different masses (one branch's bracket still open) shares no rate table and
    runs :func:`uvmsm_jax.relic`'s per-point program, which the bracketing scan does not compile
    (6 s of the secant phase's 8 s from empty caches at 200 masses). It returns no sensitivities.
@@ -62,13 +66,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._batching import chunk_size, default_chunk, pad_rows, run_padded
+from ._export import bound_compiled, store_ahead, stored_path
 from ._lazy import LazyModule
-from ._programs import COMPILED_AHEAD, Program, compile_ahead, filter_jit, jit
-from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic
+from ._programs import COMPILED_AHEAD, checks_call_back, compile_ahead, filter_jit, jit
+from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic, table_arrays
 from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
 from .models import ModelSpec, model_spec
 from .pipeline import configure, parameters
+from .rates import UnitRates
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -166,16 +172,18 @@ class RelicObjective(LogOmegaObjective):
         return self.settings.rate_tables == "shared"
 
     def held(self, p):
+        # as dicts of arrays (TableArrays), so that the programs that pass them can be stored
         if not self.holds:
             return None
-        return held_rate_table(self.theta(p), configure(self.spec, self.settings))
+        return tuple(table_arrays(t) for t in held_rate_table(self.theta(p), configure(self.spec, self.settings)))
 
     def value_and_jacobian(self, p, held):
         if held is None:
             return super().value_and_jacobian(p, held)
         theta = self.theta(p)
+        table, derivatives = (UnitRates(**arrays) for arrays in held)
         outputs, jacobian, rate_error = outputs_with_held_table(
-            theta, jax.jacfwd(self.theta)(p), configure(self.spec, self.settings), held
+            theta, jax.jacfwd(self.theta)(p), configure(self.spec, self.settings), (table, derivatives)
         )
         column = {name: i for i, name in enumerate(OUTPUT_FIELDS)}
         omega = outputs[column["omega_h2"]]
@@ -248,15 +256,18 @@ def _differentiable_kernel(objective: LogOmegaObjective):
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _held_function(objective: LogOmegaObjective):
-    """:meth:`LogOmegaObjective.held` vmapped and jitted (one compilation per batch size; a plain
-    ``jax.jit``, whose lowering states its output's shapes, :func:`_compile_root_finding_ahead`)."""
-    return jit(jax.vmap(objective.held))
+def _held_rows(p, *, objective: LogOmegaObjective):
+    """:meth:`LogOmegaObjective.held` of each row of ``p``."""
+    return jax.vmap(objective.held)(p)
 
 
-@functools.cache
-def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
+_held_program = jit(_held_rows, static_argnames="objective")
+""":func:`_held_rows` compiled (once per objective and batch size; a plain ``jax.jit``, whose lowering
+states its output's shapes, :func:`_compile_root_finding_ahead`)."""
+
+
+def _newton_in_bracket(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int):
+    """Newton in ln g (``optimistix.Newton``, iterates clipped to the bracket) for one bracket."""
     g = _differentiable_kernel(objective)
 
     def one(u0, lower, upper, p_other, held, ln_target):
@@ -288,7 +299,7 @@ def _newton_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter
             "steps": sol.stats["num_steps"],
         }
 
-    return filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
+    return one
 
 
 @functools.cache
@@ -314,8 +325,8 @@ def _bisection_function(objective: LogOmegaObjective, iu: int, tol: float, size:
     return filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)))
 
 
-@functools.cache
-def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int, size: int):
+def _optax_in_bracket(objective: LogOmegaObjective, iu: int, tol: float, max_iter: int):
+    """L-BFGS (``optax.lbfgs``) on (ln Ωh² − ln target)² for one bracket, iterates clipped to it."""
     import optax
 
     g = _differentiable_kernel(objective)
@@ -353,7 +364,37 @@ def _optax_function(objective: LogOmegaObjective, iu: int, tol: float, max_iter:
             "steps": steps,
         }
 
-    return filter_jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)))
+    return one
+
+
+ROOT_FINDERS = {"newton": _newton_in_bracket, "optax": _optax_in_bracket}
+"""The derivative-based root finders of :func:`contour`'s ``method``, each a builder of the function
+that solves one bracket."""
+
+
+def _root_finding_chunk(
+    u0,
+    lower,
+    upper,
+    p_other,
+    held,
+    ln_target,
+    *,
+    objective: LogOmegaObjective,
+    method: str,
+    iu: int,
+    tol: float,
+    max_iter: int,
+):
+    """``method`` (a key of :data:`ROOT_FINDERS`) in each bracket of a chunk: from ``u0`` inside
+    [``lower``, ``upper``] in ln g (the unknown, column ``iu`` of p; the other columns ``p_other``),
+    with each bracket's ``held`` part (:meth:`LogOmegaObjective.held`, or None)."""
+    one = ROOT_FINDERS[method](objective, iu, tol, max_iter)
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None))(u0, lower, upper, p_other, held, ln_target)
+
+
+_root_finding_program = jit(_root_finding_chunk, static_argnames=("objective", "method", "iu", "tol", "max_iter"))
+""":func:`_root_finding_chunk` compiled, once per objective, method, tolerances and chunk size."""
 
 
 def _illinois(evaluate, mass_index, a, b, fa, fb, tol: float, max_evaluations: int) -> dict[str, Any]:
@@ -467,43 +508,66 @@ group holds ≤ 16 × 64 held parts on CPU, ~40 kB each for :class:`RelicObjecti
 
 
 def _compile_root_finding_ahead(
-    solve: Program, held_function: Program, p_first: np.ndarray, size: int, ln_target: float
+    static: dict[str, Any], p_first: np.ndarray, size: int, ln_target: float, export_cache: str | None
 ) -> tuple[concurrent.futures.Future, concurrent.futures.Future] | None:
-    """Start compiling :meth:`LogOmegaObjective.held`'s program and the root finder ``solve`` for
-    chunks of ``size`` brackets (``p_first``: the first chunk's p, padded), or None where this
-    process has compiled both already. Returns the two compilations (held part, root finder).
+    """Start compiling the held part's program (:data:`_held_program`) and the root finder
+    (:data:`_root_finding_program` with the keyword arguments ``static``) for chunks of ``size``
+    brackets (``p_first``: the first chunk's p, padded), or None where this process has compiled both
+    already (with ``export_cache``: where the held part's executable is stored there). Returns the two
+    compilations (held part, root finder); with ``export_cache`` each is stored there
+    (:func:`~uvmsm_jax._export.store_ahead`), for its first call to load.
 
     JAX traces a program holding the GIL, and XLA compiles it on about one core without it: the held
     part is traced, then compiled on a thread while the root finder is traced, and the root finder
     is compiled on a second thread while the held parts run. One after another, these four steps
     took 2.2 + 5.5 + 4.6 + 6.5 s for the UνMSM on 2 CPU cores (docs/relic.md, "At scale"). Each
     program's first call, after its compilation is done, finds it in JAX's caches (recorded in
-    :data:`~uvmsm_jax._programs.COMPILED_AHEAD`, as the stages of :class:`~uvmsm_jax._relic.StagesAhead`)."""
-    keys = ((held_function, size), (solve, held_function))
-    if all(key in COMPILED_AHEAD for key in keys):
-        return None
+    :data:`~uvmsm_jax._programs.COMPILED_AHEAD`, as the stages of :class:`~uvmsm_jax._relic.StagesAhead`)
+    or in ``export_cache``."""
+    objective = static["objective"]
+    p_chunk = jnp.asarray(p_first)
+    keys = (("held", objective, size), ("root finding", *sorted(static.items()), size))
+    if export_cache is None:
+        if all(key in COMPILED_AHEAD for key in keys):
+            return None
+    elif stored_path(export_cache, _held_program, (p_chunk,), {"objective": objective}).exists():
+        return None  # stored by an earlier process (the root finder too, unless removed since)
     pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="uvmsm-contour-compile")
+
+    def compile_on_thread(program, lowered, key, *args, **program_static):
+        if export_cache is None:
+            return pool.submit(compile_ahead, lowered, key)
+        return pool.submit(store_ahead, export_cache, program, lowered, *args, **program_static)
+
     try:
-        p_chunk = jnp.asarray(p_first)
-        lowered = held_function.lower(p_chunk)
-        held_compiled = pool.submit(compile_ahead, lowered, keys[0])
+        lowered = _held_program.lower(p_chunk, objective=objective)
+        held_compiled = compile_on_thread(_held_program, lowered, keys[0], p_chunk, objective=objective)
         held = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), lowered.out_info)
-        column = jnp.zeros(size)
-        lowered = solve.lower(column, column, column, jnp.zeros_like(p_chunk), held, jnp.asarray(ln_target))
-        solve_compiled = pool.submit(compile_ahead, lowered, keys[1])
+        arguments = (*(jnp.zeros(size),) * 3, jnp.zeros_like(p_chunk), held, jnp.asarray(ln_target))
+        lowered = _root_finding_program.lower(*arguments, **static)
+        solve_compiled = compile_on_thread(_root_finding_program, lowered, keys[1], *arguments, **static)
     finally:
         pool.shutdown(wait=False)
     return held_compiled, solve_compiled
 
 
-def _root_finder(solve: Program, objective: LogOmegaObjective, iu: int, size: int, ln_target: float):
-    """``find(u0, lower, upper, p_other, hold)``: ``solve`` (a vmapped root finder) over all brackets
-    in padded chunks of ``size``. With ``hold``, :meth:`LogOmegaObjective.held` is computed once per
-    distinct p apart from the unknown (the two branches at one mass share it), a group of
-    :data:`HELD_GROUP` chunks at a time, and both programs are compiled ahead
-    (:func:`_compile_root_finding_ahead`); without, every bracket gets ``held`` None."""
+def _root_finder(static: dict[str, Any], size: int, ln_target: float, export_cache: str | None):
+    """``find(u0, lower, upper, p_other, hold)``: the root finder (:data:`_root_finding_program` with
+    the keyword arguments ``static``: objective, method, iu, tol, max_iter) over all brackets in padded
+    chunks of ``size``. With ``hold``, :meth:`LogOmegaObjective.held` is computed once per distinct p
+    apart from the unknown (the two branches at one mass share it), a group of :data:`HELD_GROUP`
+    chunks at a time; without, every bracket gets ``held`` None.
 
-    held_function = _held_function(objective)
+    With ``export_cache`` (a folder), an objective of this module (:class:`RelicObjective`) and
+    equinox's run-time checks off (:func:`~uvmsm_jax._programs.checks_call_back`), both programs run from executables kept
+    there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads them instead of tracing
+    and compiling (docs/relic.md, "Compilation"). Either way both are compiled ahead when missing
+    (:func:`_compile_root_finding_ahead`). A user's objective is never stored: its code is not part
+    of the file's key."""
+    objective = static["objective"]
+    exported = export_cache if type(objective).__module__ == __name__ and not checks_call_back() else None
+    held_function = bound_compiled(exported, _held_program, objective=objective)
+    solve = bound_compiled(exported, _root_finding_program, **static)
 
     def find(u0, lower, upper, p_other, hold: bool):
         pieces = []
@@ -513,11 +577,11 @@ def _root_finder(solve: Program, objective: LogOmegaObjective, iu: int, size: in
             held = None
             if hold:
                 key = p_other[rows].copy()
-                key[:, iu] = 0.0
+                key[:, static["iu"]] = 0.0
                 _, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
                 if start == 0:
                     p_first = pad_rows(p_other[rows][first][:size], size)
-                    ahead = _compile_root_finding_ahead(solve, held_function, p_first, size, ln_target)
+                    ahead = _compile_root_finding_ahead(static, p_first, size, ln_target, exported)
                     if ahead is not None:
                         ahead[0].result()
                 held = run_padded(held_function, size, [p_other[rows][first]])
@@ -608,7 +672,9 @@ def contour(
     objective_class: the function solved for (default :class:`RelicObjective`, ln Ωh² of
       :func:`uvmsm_jax.relic`); a :class:`LogOmegaObjective` subclass contours another function.
     export_cache: a folder in which the bracketing scan's compiled stages are kept, as
-      :func:`uvmsm_jax.scan`'s (the Newton phase is still traced and compiled in each process).
+      :func:`uvmsm_jax.scan`'s, and, for :class:`RelicObjective`, the Newton phase's programs, which
+      can be stored only with equinox's run-time checks off (``EQX_ON_ERROR=off``, as the command
+      has them; docs/relic.md, "Compilation").
     """
     t_start = time.perf_counter()
 
@@ -740,8 +806,8 @@ def contour(
         if method == "secant":
             res = _illinois(evaluate_points, mass_index, a, b_, fa, fb, float(tol), 3 * int(max_iter))
         else:
-            make = _newton_function if method == "newton" else _optax_function
-            find = _root_finder(make(objective, iu, float(tol), int(max_iter), size), objective, iu, size, ln_target)
+            static = {"objective": objective, "method": method, "iu": iu, "tol": float(tol), "max_iter": int(max_iter)}
+            find = _root_finder(static, size, ln_target, None if export_cache is None else os.fspath(export_cache))
             res = find(u0, a, b_, p_other, hold=objective.holds)
             f_held = res["log_omega"] - ln_target
             inexact = np.flatnonzero((res["error"] != 0) & ~(np.abs(f_held) + res["error"] <= tol))

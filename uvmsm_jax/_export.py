@@ -27,14 +27,24 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax._src.lax import linalg as jax_linalg
 from jax.experimental import serialize_executable
 from jax.experimental.compilation_cache import compilation_cache
 from jax.typing import ArrayLike
 
-from ._programs import Program
+from ._programs import Program, jit
 
-__all__ = ["FOLDER_BUDGET_BYTES", "bound_compiled", "call_compiled", "machine_digest", "package_digest"]
+__all__ = [
+    "FOLDER_BUDGET_BYTES",
+    "bound_compiled",
+    "call_compiled",
+    "machine_digest",
+    "package_digest",
+    "store_ahead",
+    "stored_path",
+]
 
 SUFFIX = ".jax-executable"
 FOLDER_BUDGET_BYTES = 256 * 2**20
@@ -80,16 +90,7 @@ def call_compiled(directory: str | os.PathLike, jitted: Program, *args: ArrayLik
     cannot rebuild a module's tree, so every call would fall back to compiling (hence
     :data:`uvmsm_jax._relic.TableArrays`).
     """
-    key = "\n".join(
-        (
-            f"{jitted.__module__}.{getattr(jitted, '__qualname__', jitted)}",  # a jit function has both
-            repr(sorted(static.items())),
-            repr([(np.shape(a), _dtype(a).str) for a in jax.tree_util.tree_leaves(args)]),
-            package_digest(),
-            machine_digest(),
-        )
-    )
-    path = Path(directory) / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
+    path = stored_path(directory, jitted, args, static)
     executable = _executable_run_before(path)
     if executable is None:
         with _FIRST_CALLS:  # threads calling the same program: one loads (or compiles and stores) it
@@ -99,13 +100,40 @@ def call_compiled(directory: str | os.PathLike, jitted: Program, *args: ArrayLik
     return executable(*args)
 
 
+def stored_path(directory: str | os.PathLike, jitted: Program, args: tuple, static: dict[str, Hashable]) -> Path:
+    """The file in ``directory`` that keeps ``jitted``'s executable for ``args`` (only their shapes and
+    dtypes count) and the static keyword arguments ``static`` (:func:`call_compiled`)."""
+    key = "\n".join(
+        (
+            f"{jitted.__module__}.{getattr(jitted, '__qualname__', jitted)}",  # a jit function has both
+            repr(sorted(static.items())),
+            repr([(np.shape(a), _dtype(a).str) for a in jax.tree_util.tree_leaves(args)]),
+            package_digest(),
+            machine_digest(),
+        )
+    )
+    return Path(directory) / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
+
+
+def store_ahead(
+    directory: str | os.PathLike, jitted: Program, lowered: jax.stages.Lowered, *args: ArrayLike, **static: Hashable
+) -> None:
+    """Compile ``lowered`` (``jitted`` lowered for ``args`` and ``static``) afresh and store it where
+    :func:`call_compiled` with the same arguments looks for it, unless a file is there already. For a
+    background thread: XLA compiles without the interpreter lock while the caller traces its next
+    program (the contour's Newton phase, :func:`uvmsm_jax._contour._compile_root_finding_ahead`); the
+    first call then loads the file."""
+    path = stored_path(directory, jitted, args, static)
+    if _version(path) is None:
+        _store(path, _compile_afresh(lowered))
+
+
 _RAN: set[tuple[Path, int, int]] = set()
 """Stored executables (path, mtime_ns, size) that this process loaded and ran to the end once: later
 calls, from any thread, run them without the lock."""
 _FIRST_CALLS = threading.Lock()
 """Held while an executable is loaded and first run, or compiled and stored (:func:`_first_call`): the
-threads of a batch store a missing file once, and :func:`_compile_afresh`'s global switch is never
-flipped by two threads at once."""
+threads of a batch store a missing file once."""
 
 
 def _version(path: Path) -> tuple[Path, int, int] | None:
@@ -141,7 +169,13 @@ def _first_call(path: Path, jitted: Program, args: tuple, static: dict) -> Any:
             return result
         except Exception:  # truncated, incomplete or written by another serialiser: compile again
             pass
-    compiled = _compile_afresh(jitted, *args, **static)
+    compiled = _compile_afresh(jitted.lower(*args, **static))
+    _store(path, compiled)
+    return compiled(*args)
+
+
+def _store(path: Path, compiled: jax.stages.Compiled) -> None:
+    """Write ``compiled`` to ``path`` (atomically: another process reads the old file or the new one)."""
     try:
         payload = pickle.dumps(serialize_executable.serialize(compiled))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +185,6 @@ def _first_call(path: Path, jitted: Program, args: tuple, static: dict) -> Any:
         _trim(path.parent, keep=path)
     except Exception:  # not stored: XLA:CPU cannot serialise an executable this process has run, or
         pass  # the folder is not writable; the answer does not depend on it
-    return compiled(*args)
 
 
 def bound_compiled(directory: str | os.PathLike | None, jitted: Program, **static: Hashable) -> Callable[..., Any]:
@@ -167,7 +200,26 @@ def _load(path: Path, mtime_ns: int, size: int) -> jax.stages.Compiled:
     """The executable stored at ``path``, loaded once per process and file version (``mtime_ns``, ``size``):
     the chunks of one batch (:func:`~uvmsm_jax._batching.chunk_size`) reuse it, and the stages of a
     batch with shared rate tables (up to 5 programs, called in turn) stay loaded together."""
+    _lapack_ready()
     return serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))
+
+
+@functools.cache
+def _lapack_ready() -> None:
+    """Make jaxlib's LAPACK kernels callable in this process before an executable is loaded.
+
+    On CPU, XLA calls LAPACK (an LU, a triangular solve: the contour's root finder has both) through
+    kernels whose LAPACK routines jaxlib looks up the first time a program using one is lowered. An
+    executable read from disk is never lowered, so in a process that had lowered no such program
+    it called a routine not yet looked up: the process crashed (a segmentation fault, jax 0.10.2).
+    JAX's own loader of exported programs initialises LAPACK first for the same reason
+    (``jax._src.lax.linalg.initialize_lapack``), and so does this; should that private name move,
+    lowering a 2 × 2 solve has the same effect (≈ 0.2 s). Cheap, and harmless on a GPU."""
+    initialize = getattr(jax_linalg, "initialize_lapack", None)
+    if initialize is not None:
+        initialize()
+    else:
+        jit(jnp.linalg.solve).lower(np.eye(2), np.ones(2))
 
 
 def _dtype(a: ArrayLike) -> np.dtype:
@@ -181,19 +233,26 @@ its own in JAX's in-memory cache of compiled programs. Without it, a program thi
 run (read from the persistent cache) came back from memory and was stored in that incomplete form."""
 
 
-def _compile_afresh(jitted: Program, *args: ArrayLike, **static: Hashable) -> jax.stages.Compiled:
-    """Compiled by XLA, never read from JAX's compilation caches: on CPU an executable loaded from the
+def _compile_afresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
+    """``lowered`` compiled by XLA, never read from JAX's compilation caches: on CPU an executable loaded from the
     persistent cache serialises without some of its functions (jax 0.10.2: loading it again fails
     with "Function … not found"). Whether that cache is used is decided once per process, hence the
-    resets (under :data:`_FIRST_CALLS`); :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
-    enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
-    jax.config.update("jax_enable_compilation_cache", False)
-    compilation_cache.reset_cache()
-    try:
-        return jitted.lower(*args, **static).compile(compiler_options=FRESH_COMPILE_OPTIONS)
-    finally:
-        jax.config.update("jax_enable_compilation_cache", enabled)
+    resets (under :data:`_AFRESH`); :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
+    with _AFRESH:
+        enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
+        jax.config.update("jax_enable_compilation_cache", False)
         compilation_cache.reset_cache()
+        try:
+            return lowered.compile(compiler_options=FRESH_COMPILE_OPTIONS)
+        finally:
+            jax.config.update("jax_enable_compilation_cache", enabled)
+            compilation_cache.reset_cache()
+
+
+_AFRESH = threading.Lock()
+"""Held by :func:`_compile_afresh` while JAX's persistent cache is switched off: two threads never flip
+that global switch at once (a first call, :func:`_first_call`, and a compilation ahead,
+:func:`store_ahead`)."""
 
 
 def _trim(directory: Path, keep: Path) -> None:

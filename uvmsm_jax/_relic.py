@@ -239,6 +239,11 @@ a plain pytree, so that their executables can be kept on disk (:mod:`uvmsm_jax._
 executable does not take or return an ``equinox.Module``)."""
 
 
+def table_arrays(tables: UnitRates) -> TableArrays:
+    """``tables`` as :data:`TableArrays` (``UnitRates(**arrays)`` rebuilds it)."""
+    return {field.name: getattr(tables, field.name) for field in dataclasses.fields(tables)}
+
+
 def table_arrays_spec(config: Config, rows: int) -> dict[str, jax.ShapeDtypeStruct]:
     """Shapes and dtypes of ``rows`` rate tables as :data:`TableArrays` (what :func:`_rate_tables`
     returns, without tracing it): each field one float64 value per temperature of the table."""
@@ -250,8 +255,7 @@ def table_arrays_spec(config: Config, rows: int) -> dict[str, jax.ShapeDtypeStru
 def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     """The rate table of each θ: its masses' shared one where ``shared``, else its own (one program)."""
     STAGE_TRACES["tables", config, thetas.shape[0]] += 1
-    tables = jax.vmap(lambda theta, s: rate_table(theta, config, s))(thetas, shared)
-    return {field.name: getattr(tables, field.name) for field in dataclasses.fields(tables)}
+    return table_arrays(jax.vmap(lambda theta, s: rate_table(theta, config, s))(thetas, shared))
 
 
 @functools.partial(jit, static_argnums=(2,))
