@@ -177,7 +177,9 @@ def _first_call(path: Path, jitted: Program, args: tuple, static: dict) -> Any:
 def _store(path: Path, compiled: jax.stages.Compiled) -> None:
     """Write ``compiled`` to ``path`` (atomically: another process reads the old file or the new one)."""
     try:
-        payload = pickle.dumps(serialize_executable.serialize(compiled))
+        text = compiled.as_text()  # its LAPACK custom calls, if any (≈ 0.1 s for the largest program)
+        calls_lapack = text is None or "lapack" in text
+        payload = pickle.dumps((serialize_executable.serialize(compiled), calls_lapack))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(payload)
@@ -200,13 +202,16 @@ def _load(path: Path, mtime_ns: int, size: int) -> jax.stages.Compiled:
     """The executable stored at ``path``, loaded once per process and file version (``mtime_ns``, ``size``):
     the chunks of one batch (:func:`~uvmsm_jax._batching.chunk_size`) reuse it, and the stages of a
     batch with shared rate tables (up to 5 programs, called in turn) stay loaded together."""
-    _lapack_ready()
-    return serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))
+    serialized, calls_lapack = pickle.loads(path.read_bytes())
+    if calls_lapack:
+        _lapack_ready()
+    return serialize_executable.deserialize_and_load(*serialized)
 
 
 @functools.cache
 def _lapack_ready() -> None:
-    """Make jaxlib's LAPACK kernels callable in this process before an executable is loaded.
+    """Make jaxlib's LAPACK kernels callable in this process before an executable that calls them is
+    loaded (:func:`_store` records whether it does).
 
     On CPU, XLA calls LAPACK (an LU, a triangular solve: the contour's root finder has both) through
     kernels whose LAPACK routines jaxlib looks up the first time a program using one is lowered. An
@@ -214,7 +219,8 @@ def _lapack_ready() -> None:
     it called a routine not yet looked up: the process crashed (a segmentation fault, jax 0.10.2).
     JAX's own loader of exported programs initialises LAPACK first for the same reason
     (``jax._src.lax.linalg.initialize_lapack``), and so does this; should that private name move,
-    lowering a 2 × 2 solve has the same effect (≈ 0.2 s). Cheap, and harmless on a GPU."""
+    lowering a 2 × 2 solve has the same effect. It takes ≈ 0.2 s (jaxlib imports SciPy's LAPACK),
+    which the relic solver, without LAPACK calls, does not pay (a warm command is ≈ 1.3 s)."""
     initialize = getattr(jax_linalg, "initialize_lapack", None)
     if initialize is not None:
         initialize()
