@@ -447,7 +447,7 @@ print(jax.jit(jax.jacfwd(omega)).lower(jnp.asarray([0.05, 0.8, 3e-3])).as_text()
 """
 
 
-@pytest.mark.parametrize("user_setting", [None, "raise"])
+@pytest.mark.parametrize("user_setting", [None, pytest.param("raise", marks=pytest.mark.slow)])  # ≈ 12 s each
 def test_the_command_traces_derivatives_without_host_callbacks(user_setting):
     """The command (``_programs.equinox_checks_off``, called by ``console_script``) turns equinox's run-time checks
     off: forward mode through the solver then lowers without a host callback (lineax's check of the
