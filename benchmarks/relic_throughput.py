@@ -5,12 +5,14 @@ Runs in one process, on the same parameter points, separately for freeze-out and
 * SciPy: the independent reference of the same equations (``tests/scipy_reference.py``), timed on
   a subset of the points (it takes ~0.1–5 s per point) → seconds per point;
 * JAX: :func:`uvmsm_jax.relic` on the whole batch (≥ 1024 points by default): compile time (first
-  call) reported separately from the steady-state time (second call on perturbed points);
+  call) reported separately from the steady-state time (the median of ``--repeats`` calls, default
+  3, each on the points perturbed anew: the VM's speed varies from one call to the next);
 * gradient: forward-mode Jacobian of Ωh² w.r.t. (m_n1, m_zp, g_bl) over the batch, relative to a
   plain solve.
 
 Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]
-[--stage-jacobian per-stage|per-step] [--solver auto|ode] [--grad-points N] [--grad-batch B]``
+[--repeats R] [--stage-jacobian per-stage|per-step] [--solver auto|ode] [--grad-points N]
+[--grad-batch B]``
 (``--stage-jacobian`` and ``--solver``: ``Settings.stage_jacobian`` and ``Settings.solver``, for
 before/after rows; the gradient runs on the first ``--grad-points`` freeze-in points, default all, in
 chunks of ``--grad-batch``, default 16: on a GPU, a subset in larger chunks).
@@ -61,14 +63,26 @@ def time_call(fn, *args):
     return time.perf_counter() - start, out
 
 
-def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -> dict:
+def time_repeated(fn, inputs, repeats: int):
+    """Median wall time of ``repeats`` calls ``fn(*inputs(k))``, k = 1…repeats (new inputs each
+    time), and the output of the first."""
+    times, outputs = zip(*(time_call(fn, *inputs(k)) for k in range(1, repeats + 1)), strict=True)
+    return float(np.median(times)), outputs[0]
+
+
+def perturbed(m_n1, m_zp, g):
+    """The points with M_N₁ moved by k × 1e-6 (relative) for the k-th timed call."""
+    return lambda k: (m_n1 * (1 + 1e-6 * k), m_zp, g)
+
+
+def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings, repeats: int) -> dict:
     m_n1, m_zp, g = regime_points(regime, n)
 
     def solve(a, b, c):
         return uj.relic(uj.UVMSM(a, b, c), settings)
 
     compile_s, _ = time_call(solve, m_n1, m_zp, g)
-    run_s, result = time_call(solve, m_n1 * (1 + 1e-6), m_zp, g)
+    run_s, result = time_repeated(solve, perturbed(m_n1, m_zp, g), repeats)
     ok = np.asarray(result.status) == 0
     omega = np.asarray(result.omega_h2)
     steps = np.asarray(result.ode_steps)
@@ -107,7 +121,7 @@ def benchmark_regime(regime: str, n: int, n_scipy: int, settings: uj.Settings) -
     }
 
 
-def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float, n_points: int, batch: int) -> dict:
+def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float, n_points: int, batch: int, repeats: int) -> dict:
     m_n1, m_zp, g = (jnp.asarray(x[:n_points]) for x in inputs)
 
     @jax.jit
@@ -119,7 +133,7 @@ def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float, n_points: 
         return jax.lax.map(jax.jacfwd(omega), jnp.stack([a, b, c], axis=-1), batch_size=batch)
 
     compile_s, _ = time_call(jacobian, m_n1, m_zp, g)
-    run_s, jac = time_call(jacobian, m_n1 * (1 + 1e-6), m_zp, g)
+    run_s, jac = time_repeated(jacobian, perturbed(m_n1, m_zp, g), repeats)
     # the plain solve of the same points in the same chunking, for a like-for-like ratio
     chunked = jax.jit(
         lambda a, b, c: jax.lax.map(
@@ -129,7 +143,7 @@ def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float, n_points: 
         )
     )
     time_call(chunked, m_n1, m_zp, g)
-    plain_chunked_s, _ = time_call(chunked, m_n1 * (1 + 1e-6), m_zp, g)
+    plain_chunked_s, _ = time_repeated(chunked, perturbed(m_n1, m_zp, g), repeats)
     return {
         "grad_points": n_points,
         "grad_batch": batch,
@@ -147,6 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--points", type=int, default=None)
     parser.add_argument("--scipy-points", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per measure, their median (3)")
     parser.add_argument("--stage-jacobian", choices=("per-stage", "per-step"), default="per-stage")
     parser.add_argument("--solver", choices=("auto", "ode"), default="auto")
     parser.add_argument("--grad-points", type=int, default=None, help="points of the gradient run (default all)")
@@ -154,6 +169,8 @@ def main(argv=None) -> int:
         "--grad-batch", type=int, default=16, help="points per chunk of the gradient run and its plain twin (16)"
     )
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     n = args.points or (256 if args.quick else 1024)
     n_scipy = args.scipy_points or (3 if args.quick else 12)
     n_grad = min(args.grad_points or n, n)
@@ -172,9 +189,10 @@ def main(argv=None) -> int:
             "stage_jacobian": settings.stage_jacobian,
             "solver": settings.solver,
         },
+        "repeats": args.repeats,
     }
     for regime in ("freeze-out", "freeze-in"):
-        result = benchmark_regime(regime, n, n_scipy, settings)
+        result = benchmark_regime(regime, n, n_scipy, settings, args.repeats)
         inputs, plain_s = result.pop("_inputs"), result.pop("_plain_s")
         key = regime.replace("-", "_")
         report[key] = result
@@ -190,7 +208,7 @@ def main(argv=None) -> int:
             flush=True,
         )
         if regime == "freeze-in":
-            report.update(benchmark_gradient(inputs, settings, plain_s, n_grad, args.grad_batch))
+            report.update(benchmark_gradient(inputs, settings, plain_s, n_grad, args.grad_batch, args.repeats))
     # distinct random masses and couplings in both regimes: the throughput a scan of random points sees
     regimes = [report["freeze_out"], report["freeze_in"]]
     report["points_per_s_random"] = sum(r["points"] for r in regimes) / sum(r["jax_run_s"] for r in regimes)
