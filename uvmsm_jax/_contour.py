@@ -559,11 +559,11 @@ def _root_finder(static: dict[str, Any], size: int, ln_target: float, export_cac
     chunks at a time; without, every bracket gets ``held`` None.
 
     With ``export_cache`` (a folder), an objective of this module (:class:`RelicObjective`) and
-    equinox's run-time checks off (:func:`~uvmsm_jax._programs.checks_call_back`), both programs run from executables kept
-    there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads them instead of tracing
-    and compiling (docs/relic.md, "Compilation"). Either way both are compiled ahead when missing
-    (:func:`_compile_root_finding_ahead`). A user's objective is never stored: its code is not part
-    of the file's key."""
+    equinox's run-time checks off (:func:`~uvmsm_jax._programs.checks_call_back`), both programs run
+    from executables kept there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads
+    them instead of tracing and compiling (docs/relic.md, "Compilation"). Either way both are
+    compiled ahead when missing (:func:`_compile_root_finding_ahead`). A user's objective is never
+    stored: its code is not part of the file's key."""
     objective = static["objective"]
     exported = export_cache if type(objective).__module__ == __name__ and not checks_call_back() else None
     held_function = bound_compiled(exported, _held_program, objective=objective)

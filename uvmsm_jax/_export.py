@@ -240,10 +240,11 @@ run (read from the persistent cache) came back from memory and was stored in tha
 
 
 def _compile_afresh(lowered: jax.stages.Lowered) -> jax.stages.Compiled:
-    """``lowered`` compiled by XLA, never read from JAX's compilation caches: on CPU an executable loaded from the
-    persistent cache serialises without some of its functions (jax 0.10.2: loading it again fails
-    with "Function … not found"). Whether that cache is used is decided once per process, hence the
-    resets (under :data:`_AFRESH`); :data:`FRESH_COMPILE_OPTIONS` keeps the in-memory cache out."""
+    """``lowered`` compiled by XLA, never read from JAX's compilation caches: on CPU an executable
+    loaded from the persistent cache serialises without some of its functions (jax 0.10.2: loading
+    it again fails with "Function … not found"). Whether that cache is used is decided once per
+    process, hence the resets (under :data:`_AFRESH`); :data:`FRESH_COMPILE_OPTIONS` keeps the
+    in-memory cache out."""
     with _AFRESH:
         enabled = getattr(jax.config, "jax_enable_compilation_cache", True)  # an attribute the stubs lack
         jax.config.update("jax_enable_compilation_cache", False)

@@ -41,9 +41,10 @@ Bessel kernel of the thermal averages at ~10⁵ (temperature, node) pairs a poin
 vectorises; with AVX-512 a table took 1.8–2.1 ms on one core instead of 2.4–2.6 ms, and, since
 the kernel takes each factor of one index once, 0.56–0.58 ms instead of 0.72–0.74 ms in one process
 on 2 cores, whose loops XLA runs on both (docs/relic.md, "Compilation"). On a CPU without 512-bit
-vectors the compiler keeps the widest it has (the same times with AVX2 alone). The other programs keep :data:`XLA_OPTIONS`: with the option
-the contour's held tables (a table and its derivatives) ran 20 % slower, and neither the ODE stage
-nor the momentum distribution's programs measurably faster. A GPU ignores it."""
+vectors the compiler keeps the widest it has (the same times with AVX2 alone). The other programs
+keep :data:`XLA_OPTIONS`: with the option the contour's held tables (a table and its derivatives)
+ran 20 % slower, and neither the ODE stage nor the momentum distribution's programs measurably
+faster. A GPU ignores it."""
 
 
 def _at_top_level() -> bool:
