@@ -58,11 +58,12 @@ def test_column_layout():
 
 
 def constant_table(log_columns, n=6, tau0=0.0, step=0.5):
-    """A RateTable whose N_COLUMNS log columns are constant in τ (zero slopes)."""
+    """A RateTable whose N_COLUMNS log columns are constant in τ (zero slopes and curvatures)."""
     assert len(log_columns) == bz.N_COLUMNS
     values = np.tile(np.asarray(log_columns, float), (n, 1))
+    zeros = jnp.zeros((n, bz.N_COLUMNS))
     return bz.RateTable(
-        tau0=jnp.asarray(tau0), step=jnp.asarray(step), values=jnp.asarray(values), slopes=jnp.zeros((n, bz.N_COLUMNS))
+        tau0=jnp.asarray(tau0), step=jnp.asarray(step), values=jnp.asarray(values), slopes=zeros, curvatures=zeros
     )
 
 
@@ -128,7 +129,9 @@ def rhs_v_gradient_values(table, y, tau):
     """∂(dY_V/dτ)/∂(table.values) by reverse mode, jitted."""
 
     def d_v(values):
-        t = bz.RateTable(tau0=table.tau0, step=table.step, values=values, slopes=table.slopes)
+        t = bz.RateTable(
+            tau0=table.tau0, step=table.step, values=values, slopes=table.slopes, curvatures=table.curvatures
+        )
         return bz.right_hand_side(tau, y, (t, bz.SystemSwitches(), 1.0, jnp.asarray(False)))[1]
 
     return jax.grad(d_v)(table.values)
@@ -197,6 +200,7 @@ def test_rhs_uses_the_interpolated_columns_at_tau():
         step=jnp.asarray(0.25),
         values=jnp.asarray(values),
         slopes=jnp.asarray(rng.normal(size=(n, bz.N_COLUMNS))),
+        curvatures=jnp.asarray(rng.normal(size=(n, bz.N_COLUMNS))),
     )
     y = np.array([3e-4, 2e-3])
     taus = np.array([1.0, 1.13, 1.9, 2.99])
@@ -341,26 +345,29 @@ def test_conversion_weight_only_acts_in_the_reduced_system():
 # --- (d) the rate table ---------------------------------------------------------------------------------
 
 
-def polynomial_table(coefficients, tau0, step, n):
-    """Nodes and exact slopes of the cubic p_j(τ) = Σ_k c_jk (τ − 1)^k per column."""
-    taus = tau0 + step * np.arange(n)
-    u = taus[:, None] - 1.0
-    c = np.asarray(coefficients)
-    values = c[:, 0] + c[:, 1] * u + c[:, 2] * u**2 + c[:, 3] * u**3
-    slopes = c[:, 1] + 2 * c[:, 2] * u + 3 * c[:, 3] * u**2
-    return bz.RateTable(
-        tau0=jnp.asarray(tau0), step=jnp.asarray(step), values=jnp.asarray(values), slopes=jnp.asarray(slopes)
+def _quintics(coefficients, tau, derivative=0):
+    """The ``derivative``-th derivative of p_j(τ) = Σ_k c_jk (τ − 1)^k (degree 5) per column: (len(τ), N_COLUMNS)."""
+    return np.stack(
+        [np.polynomial.Polynomial(c).deriv(derivative)(np.asarray(tau) - 1.0) for c in coefficients], axis=1
     )
 
 
-def test_hermite_interpolation_reproduces_cubics():
+def polynomial_table(coefficients, tau0, step, n):
+    """Nodes and exact slopes and curvatures of the quintic p_j(τ) = Σ_k c_jk (τ − 1)^k per column."""
+    taus = tau0 + step * np.arange(n)
+    values, slopes, curvatures = (jnp.asarray(_quintics(coefficients, taus, d)) for d in range(3))
+    return bz.RateTable(
+        tau0=jnp.asarray(tau0), step=jnp.asarray(step), values=values, slopes=slopes, curvatures=curvatures
+    )
+
+
+def test_hermite_interpolation_reproduces_quintics():
     rng = np.random.default_rng(4)
-    coefficients = rng.normal(size=(bz.N_COLUMNS, 4))
+    coefficients = rng.normal(size=(bz.N_COLUMNS, 6))
     table = polynomial_table(coefficients, -0.5, 0.37, 12)
     tau = rng.uniform(-0.5, -0.5 + 0.37 * 11, 50)
     got = np.asarray(table_at(table, _f64(tau)))
-    u = tau[:, None] - 1.0
-    expected = coefficients[:, 0] + coefficients[:, 1] * u + coefficients[:, 2] * u**2 + coefficients[:, 3] * u**3
+    expected = _quintics(coefficients, tau)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
     # nodes are hit exactly; outside the grid the value is clamped to the end nodes
     nodes = np.asarray(table_at(table, _f64(-0.5 + 0.37 * np.arange(12))))
@@ -369,10 +376,10 @@ def test_hermite_interpolation_reproduces_cubics():
     np.testing.assert_array_equal(outside, np.asarray(table.values)[[0, -1]])
 
 
-FUNCTIONS = (  # (f, f′) per column, smooth on [0, 2]
-    (np.exp, np.exp),
-    (lambda t: np.sin(3 * t), lambda t: 3 * np.cos(3 * t)),
-    (lambda t: -np.exp(-2 * t), lambda t: 2 * np.exp(-2 * t)),
+FUNCTIONS = (  # (f, f′, f″) per column, smooth on [0, 2]
+    (np.exp, np.exp, np.exp),
+    (lambda t: np.sin(3 * t), lambda t: 3 * np.cos(3 * t), lambda t: -9 * np.sin(3 * t)),
+    (lambda t: -np.exp(-2 * t), lambda t: 2 * np.exp(-2 * t), lambda t: -4 * np.exp(-2 * t)),
 )
 
 
@@ -391,31 +398,30 @@ def _tabulated(n):
     return tabulate(_smooth_log_rates, _f64(0.0), _f64(2.0), n)
 
 
-def _table_with_exact_slopes(n):
+def _table_with_exact_derivatives(n):
     taus = np.linspace(0.0, 2.0, n)
-    values = np.stack([f(taus) for f, _ in _columns(FUNCTIONS)], axis=1)
-    slopes = np.stack([df(taus) for _, df in _columns(FUNCTIONS)], axis=1)
+    values, slopes, curvatures = (
+        jnp.asarray(np.stack([fs[d](taus) for fs in _columns(FUNCTIONS)], axis=1)) for d in range(3)
+    )
     return bz.RateTable(
-        tau0=jnp.asarray(0.0),
-        step=jnp.asarray(taus[1] - taus[0]),
-        values=jnp.asarray(values),
-        slopes=jnp.asarray(slopes),
+        tau0=jnp.asarray(0.0), step=jnp.asarray(taus[1] - taus[0]), values=values, slopes=slopes, curvatures=curvatures
     )
 
 
 def _max_error(table, lo, hi):
     tau = np.linspace(lo, hi, 401)
     got = np.asarray(table_at(table, _f64(tau)))
-    exact = np.stack([f(tau) for f, _ in _columns(FUNCTIONS)], axis=1)
+    exact = np.stack([f(tau) for f, *_ in _columns(FUNCTIONS)], axis=1)
     return np.abs(got - exact).max()
 
 
-def test_hermite_interpolation_converges_as_h4():
-    """Exact node slopes: error ≤ h⁴ max|f⁽⁴⁾|/384 and halving h divides it by 16."""
-    error = lambda h: _max_error(_table_with_exact_slopes(round(2.0 / h) + 1), 0.0, 2.0)
+def test_hermite_interpolation_converges_as_h6():
+    """Exact node slopes and curvatures: error ≤ h⁶ max|f⁽⁶⁾|/(6!·64) (the remainder f⁽⁶⁾(ξ)/6!·s³(1 − s)³h⁶)
+    and halving h divides it by 64."""
+    error = lambda h: _max_error(_table_with_exact_derivatives(round(2.0 / h) + 1), 0.0, 2.0)
     h = 0.1
-    assert error(h) <= h**4 * 81 / 384 * 1.01  # max|f⁽⁴⁾| on [0, 2]: 81 (sin 3τ) > 16 (e^{−2τ}) > e² (e^τ)
-    assert convergence_order(error, h) == pytest.approx(4.0, abs=0.1)
+    assert error(h) <= h**6 * 729 / (720 * 64) * 1.01  # max|f⁽⁶⁾| on [0, 2]: 729 (sin 3τ) > 64 (e^{−2τ}) > e²
+    assert convergence_order(error, h) == pytest.approx(6.0, abs=0.1)
 
 
 def test_analytic_part_is_evaluated_exactly_between_nodes():
@@ -429,18 +435,48 @@ def test_analytic_part_is_evaluated_exactly_between_nodes():
         return jnp.stack([0.3 * jnp.tanh((tau - 1.03) / 0.01), jnp.sin(40 * tau), jnp.cos(55 * tau)], axis=-1)
 
     analytic = bz.AnalyticPart(background, bz.boltzmann_energies(jnp.asarray(30.0), jnp.asarray(70.0)))
-    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, _ in _columns(FUNCTIONS)], axis=1)
+    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, *_ in _columns(FUNCTIONS)], axis=1)
     with_analytic = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus, analytic)
     as_a_whole = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus)
     tau = np.linspace(0.0, 2.0, 401)
-    exact = np.stack([f(tau) for f, _ in _columns(FUNCTIONS)], axis=1) + np.asarray(jax.vmap(analytic)(_f64(tau)))
+    exact = np.stack([f(tau) for f, *_ in _columns(FUNCTIONS)], axis=1) + np.asarray(jax.vmap(analytic)(_f64(tau)))
     # exactly the smooth part's own interpolant plus the analytic part
     smooth_only = np.asarray(table_at(bz.interpolant(smooth, taus), _f64(tau)))
     got = np.asarray(table_at(with_analytic, _f64(tau)))
     np.testing.assert_allclose(got, smooth_only + np.asarray(jax.vmap(analytic)(_f64(tau))), rtol=0, atol=1e-11)
-    assert np.abs(got - exact).max() < 2e-4  # the smooth part's O(h⁴) (O(h³) in the end intervals)
+    assert np.abs(got - exact).max() < 2e-6  # the smooth part's O(h⁶)
     assert np.abs(np.asarray(table_at(as_a_whole, _f64(tau))) - exact).max() > 0.3
     np.testing.assert_array_equal(np.asarray(with_analytic.values), np.asarray(as_a_whole.values))
+
+
+def test_a_column_of_ln_0_on_part_of_the_grid_ends_at_its_last_non_zero_node():
+    """A column that is ln 0 (:data:`bz.LOG_ZERO`) from some node on — a thermal average whose
+    threshold is beyond its quadrature's reach — is ln 0 on every interval with a zero node at either
+    end, and elsewhere the interpolant of the column with its zero nodes continued by the last non-zero
+    value: never above the column's largest node (with ±10³⁰ in the differences the interval before the
+    first zero node reached +10²⁹), and the same at the collocation's stage points."""
+    taus = jnp.linspace(0.0, 2.0, 41)
+    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, *_ in _columns(FUNCTIONS)], axis=1)
+    first_zero = 30
+    values = smooth.at[first_zero:, bz.LOG_K_A].set(bz.LOG_ZERO)
+    continued = smooth.at[first_zero:, bz.LOG_K_A].set(smooth[first_zero - 1, bz.LOG_K_A])
+    table, reference = bz.interpolant(values, taus), bz.interpolant(continued, taus)
+    tau = np.linspace(0.001, 1.999, 800)  # no node: at a node τ_k the interval to its right is taken
+    got, expected = (np.asarray(table_at(t, _f64(tau))) for t in (table, reference))
+    zero = tau > float(taus[first_zero - 1])
+    assert np.all(got[zero, bz.LOG_K_A] == bz.LOG_ZERO)
+    np.testing.assert_array_equal(got[~zero], expected[~zero])
+    assert got[:, bz.LOG_K_A].max() <= float(values[:, bz.LOG_K_A].max())
+    fractions = np.array([0.1, 0.3, 0.9])
+    on_intervals = np.asarray(table.interpolated_on_intervals(fractions, bz.LOG_K_A))
+    assert np.all(on_intervals[first_zero - 1 :] == bz.LOG_ZERO)
+    points = (np.arange(first_zero - 1)[:, None] + fractions) * float(table.step)
+    np.testing.assert_allclose(
+        on_intervals[: first_zero - 1],
+        np.asarray(table_at(table, _f64(points.ravel())))[:, bz.LOG_K_A].reshape(points.shape),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("with_analytic", [False, True])
@@ -455,7 +491,7 @@ def test_values_on_intervals_are_the_interpolant_at_those_points(with_analytic):
         return jnp.stack([0.3 * jnp.tanh((tau - 1.03) / 0.01), jnp.sin(40 * tau), jnp.cos(55 * tau)], axis=-1)
 
     analytic = bz.AnalyticPart(background, bz.boltzmann_energies(jnp.asarray(3.0), jnp.asarray(7.0)))
-    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, _ in _columns(FUNCTIONS)], axis=1)
+    smooth = jnp.stack([jnp.asarray(f(np.asarray(taus))) for f, *_ in _columns(FUNCTIONS)], axis=1)
     table = bz.interpolant(smooth + jax.vmap(analytic)(taus), taus, analytic if with_analytic else None)
     fractions = np.array([0.0, 0.155, 0.5, 0.8449, 1.0])
     got = np.asarray(table.interpolated_on_intervals(fractions))
@@ -496,35 +532,37 @@ def test_boltzmann_energies_are_the_columns_exponents():
         np.testing.assert_allclose(got, [expected.get(j, 0.0) for j in range(bz.N_COLUMNS)], rtol=0, atol=1e-15)
 
 
-def test_interpolant_slopes_and_interpolation_order():
-    """``interpolant`` of node values on linspace(τ_start, τ_end, n), aux stacked; slopes are the 4th-order
-    5-point differences inside (error ratio 16 when h halves) and 2nd-order one-sided ones at the two
-    first and two last nodes (ratio 4); the interpolant converges as h⁴ away from the ends."""
+def test_interpolant_derivatives_and_interpolation_order():
+    """``interpolant`` of node values on linspace(τ_start, τ_end, n), aux stacked; slopes and curvatures
+    are the derivatives of the sextic through 7 nodes, centred inside (both errors O(h⁶): ratio 64 when
+    h halves) and shifted within 3 nodes of an end (slopes O(h⁶), curvatures O(h⁵)); the interpolant
+    converges at least as h⁶, inside and at the ends."""
     table, taus, aux = _tabulated(21)
     np.testing.assert_allclose(np.asarray(taus), np.linspace(0.0, 2.0, 21), rtol=1e-15)
     np.testing.assert_allclose(np.asarray(aux), np.linspace(0.0, 2.0, 21) ** 2, rtol=1e-14)
     assert float(table.tau0) == 0.0 and float(table.step) == pytest.approx(0.1, rel=1e-14)
 
-    def slope_error(h, nodes):
+    def derivative_error(h, derivative, nodes):
         n = round(2.0 / h) + 1
         tab, t, _ = _tabulated(n)
-        t = np.asarray(t)
-        exact = np.stack([df(t) for _, df in _columns(FUNCTIONS)], axis=1)
-        err = np.abs(np.asarray(tab.slopes) - exact)
-        picked = {"interior": err[2:-2], "ends": np.concatenate([err[:2], err[-2:]])}[nodes]
+        exact = np.stack([fs[derivative](np.asarray(t)) for fs in _columns(FUNCTIONS)], axis=1)
+        err = np.abs(np.asarray(tab.slopes if derivative == 1 else tab.curvatures) - exact)
+        picked = {"interior": err[3:-3], "ends": np.concatenate([err[:3], err[-3:]])}[nodes]
         return picked.max()
 
-    assert convergence_order(lambda h: slope_error(h, "interior"), 0.05) == pytest.approx(4.0, abs=0.15)
-    assert convergence_order(lambda h: slope_error(h, "ends"), 0.05) == pytest.approx(2.0, abs=0.15)
+    for derivative, nodes, order in ((1, "interior", 6), (1, "ends", 6), (2, "interior", 6), (2, "ends", 5)):
+        observed = convergence_order(lambda h, d=derivative, k=nodes: derivative_error(h, d, k), 0.05)
+        assert observed == pytest.approx(order, abs=0.3), (derivative, nodes)
 
     def interpolation_error(h, lo, hi):
         tab, _, _ = _tabulated(round(2.0 / h) + 1)
         return _max_error(tab, lo, hi)
 
-    # [0.4, 1.6] stays ≥ 2 intervals from the ends for h ≤ 0.2: slope errors O(h⁴) → values O(h⁴)
-    assert convergence_order(lambda h: interpolation_error(h, 0.4, 1.6), 0.1) == pytest.approx(4.0, abs=0.2)
-    # first interval: the O(h²) end slope enters as h·O(h²) → O(h³) there
-    assert convergence_order(lambda h: interpolation_error(h, 0.0, h), 0.05) == pytest.approx(3.0, abs=0.2)
+    # [0.6, 1.4] stays ≥ 3 intervals from the ends for h ≤ 0.2: observed O(h⁷) (the differences' O(h⁶)
+    # errors cancel the remainder's h⁶ term), against h⁶ with exact derivatives
+    assert convergence_order(lambda h: interpolation_error(h, 0.6, 1.4), 0.1) == pytest.approx(7.0, abs=0.2)
+    # first interval: the O(h⁵) end curvature enters as h²·O(h⁵); observed 6.9
+    assert convergence_order(lambda h: interpolation_error(h, 0.0, h), 0.05) >= 6.5
 
 
 # --- (e) LOG_ZERO ---------------------------------------------------------------------------------------
@@ -597,6 +635,7 @@ def test_production_estimates_are_the_trapezoids_of_the_sources(depletes):
         step=jnp.asarray(taus[1] - taus[0]),
         values=jnp.asarray(values),
         slopes=jnp.zeros((n, bz.N_COLUMNS)),
+        curvatures=jnp.zeros((n, bz.N_COLUMNS)),
     )
     e = np.exp(values)
     net_k_a = e[:, bz.LOG_K_A] - e[:, bz.LOG_K_A_SHIFT]
@@ -879,8 +918,9 @@ def test_eliminates_mediator_threshold_and_switches():
         logs = random_log_columns(np.random.default_rng(1))
         values = np.tile(logs, (6, 1))
         values[0, bz.LOG_D_DM], values[1:, bz.LOG_D_DM] = math.log(d_x_first), math.log(d_x_rest)
+        zeros = jnp.zeros_like(values)
         return bz.RateTable(
-            tau0=jnp.asarray(0.0), step=jnp.asarray(0.5), values=jnp.asarray(values), slopes=jnp.zeros_like(values)
+            tau0=jnp.asarray(0.0), step=jnp.asarray(0.5), values=jnp.asarray(values), slopes=zeros, curvatures=zeros
         )
 
     above, below = 1.2 * bz.ADIABATIC_DECAY_RATE, 0.8 * bz.ADIABATIC_DECAY_RATE

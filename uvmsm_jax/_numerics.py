@@ -1,5 +1,6 @@
-"""Small numerical kernels shared by the physics layers (polynomials, cubic Hermite interpolation and
-Radau IIA collocation of a linear scalar ODE on a fixed grid)."""
+"""Small numerical kernels shared by the physics layers (polynomials, cubic and quintic Hermite
+interpolation, finite-difference derivatives on a uniform grid and Radau IIA collocation of a linear
+scalar ODE on a fixed grid)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-__all__ = ["coarser_collocation_stages", "cubic_hermite", "horner", "linear_collocation", "radau_iia"]
+__all__ = [
+    "coarser_collocation_stages",
+    "cubic_hermite",
+    "finite_difference_matrix",
+    "horner",
+    "linear_collocation",
+    "quintic_hermite",
+    "radau_iia",
+]
 
 
 _Values = TypeVar("_Values", Array, np.ndarray)
@@ -32,6 +41,45 @@ def cubic_hermite(y0: _Values, y1: _Values, m0: _Values, m1: _Values, s: _Values
     """
     s2, s3 = s * s, s * s * s
     return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * m0 + (-2 * s3 + 3 * s2) * y1 + (s3 - s2) * m1
+
+
+def quintic_hermite(
+    y0: _Values, y1: _Values, m0: _Values, m1: _Values, c0: _Values, c1: _Values, s: _Values
+) -> _Values:
+    """Quintic Hermite interpolant on one interval at local coordinate s ∈ [0, 1] (JAX or NumPy arrays).
+
+    y0, y1: values at the interval ends; m0, m1: first derivatives there times the interval length;
+    c0, c1: second derivatives there times its square."""
+    s2 = s * s
+    s3 = s2 * s
+    s4, s5 = s3 * s, s3 * s2
+    rise = 10 * s3 - 15 * s4 + 6 * s5
+    return (
+        (1 - rise) * y0
+        + rise * y1
+        + (s - 6 * s3 + 8 * s4 - 3 * s5) * m0
+        + (-4 * s3 + 7 * s4 - 3 * s5) * m1
+        + 0.5 * (s2 - 3 * s3 + 3 * s4 - s5) * c0
+        + 0.5 * (s3 - 2 * s4 + s5) * c1
+    )
+
+
+def finite_difference_matrix(n: int, derivative: int, points: int = 7) -> np.ndarray:
+    """(n, n) matrix D with (D f)_i the ``derivative``-th derivative at node i of the polynomial of degree
+    ``points`` − 1 through f on ``points`` consecutive nodes of a uniform grid of unit spacing: centred
+    where the grid allows, shifted to one side within ``points``/2 nodes of an end."""
+    if n < points:
+        raise ValueError(f"a grid of {n} nodes has fewer than the {points} of one difference")
+    matrix = np.zeros((n, n))
+    half = points // 2
+    for i in range(n):
+        start = min(max(i - half, 0), n - points)
+        offsets = np.arange(start, start + points) - i
+        vandermonde = offsets[None, :] ** np.arange(points)[:, None]  # row k: offsets^k
+        rhs = np.zeros(points)
+        rhs[derivative] = float(np.prod(np.arange(1, derivative + 1)))
+        matrix[i, start : start + points] = np.linalg.solve(vandermonde, rhs)
+    return matrix
 
 
 def radau_iia(stages: int) -> tuple[np.ndarray, np.ndarray]:

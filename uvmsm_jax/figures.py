@@ -51,8 +51,8 @@ all-regime system (``mode="physical"``, docs/equations.md Part H). The momentum 
 Lyman-α figures are always computed in ``mode="physical"`` (the f of the out-of-equilibrium Z′ needs
 its decays; P1's paper mode has none, K50), on the coarser quadrature grid
 :data:`FIGURE_MOMENTUM_GRID`. By default the rate tables use ``n_grid=64`` nodes
-(:data:`FIGURE_N_GRID`; Ωh² within 4e-4 of 1024 nodes on random UνMSM points, 1.7e-3 for the dark
-photon, 2× faster than the default 128); pass ``settings=`` to change any solver switch.
+(:data:`FIGURE_N_GRID`; Ωh² of 200 random UνMSM points within 7.6e-5 of 1024 nodes, median 1.8e-8,
+3.5e-4 for the dark photon; the default is 96); pass ``settings=`` to change any solver switch.
 
 The numbers behind each figure are attached as ``fig.figure_data`` (a dict: axes, grids,
 curve vertices, band edges) for tests and re-plotting. ``uvmsm-jax figure NAME --out FILE``
@@ -101,7 +101,7 @@ __all__ = [
 
 OMEGA_TARGET = 0.12
 FIGURE_N_GRID = 64
-"""Rate-table nodes used by the figures unless ``settings`` says otherwise (Settings default 128)."""
+"""Rate-table nodes used by the figures unless ``settings`` says otherwise (Settings default 96)."""
 MODES = ("paper", "physical", "both")
 DEFAULT_RESOLUTION = {
     "fig1a": 128,
@@ -1629,7 +1629,7 @@ of :func:`uvmsm_jax.momentum_distribution`'s blocks on CPU, each a call of one c
 over the cores (:data:`~uvmsm_jax._batching.MOMENTUM_CHUNK_BLOCKS`)."""
 MOMENTUM_RELIC_N_GRID = 128
 """Rate-table nodes (at least) of the Lyman-α figures' relic solutions (:func:`lyman_alpha_settings`):
-the ``Settings`` default. The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off
+the ``Settings`` default until 2026-12-06 (now 96), kept so that the lines are unchanged. The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off
 near the ρ/ω and φ (M_Z′ ≈ 0.6–1.3 GeV), more than the 1 % check of
 :func:`uvmsm_jax.momentum_distribution` between the relic yield and f's zeroth moment allows (status 8).
 Against 256 nodes (the value until 2026-12-05) the lines' couplings moved ≤ 2.1·10⁻⁶ and m_WDM^eq
