@@ -346,7 +346,8 @@ def test_conversion_weight_only_acts_in_the_reduced_system():
 
 
 def _quintics(coefficients, tau, derivative=0):
-    """The ``derivative``-th derivative of p_j(τ) = Σ_k c_jk (τ − 1)^k (degree 5) per column: (len(τ), N_COLUMNS)."""
+    """The ``derivative``-th derivative of p_j(τ) = Σ_k c_jk (τ − 1)^k (degree 5) per column:
+    (len(τ), N_COLUMNS)."""
     return np.stack(
         [np.polynomial.Polynomial(c).deriv(derivative)(np.asarray(tau) - 1.0) for c in coefficients], axis=1
     )
@@ -416,8 +417,8 @@ def _max_error(table, lo, hi):
 
 
 def test_hermite_interpolation_converges_as_h6():
-    """Exact node slopes and curvatures: error ≤ h⁶ max|f⁽⁶⁾|/(6!·64) (the remainder f⁽⁶⁾(ξ)/6!·s³(1 − s)³h⁶)
-    and halving h divides it by 64."""
+    """Exact node slopes and curvatures: error ≤ h⁶ max|f⁽⁶⁾|/(6!·64) (the remainder
+    f⁽⁶⁾(ξ)/6!·s³(1 − s)³h⁶) and halving h divides it by 64."""
     error = lambda h: _max_error(_table_with_exact_derivatives(round(2.0 / h) + 1), 0.0, 2.0)
     h = 0.1
     assert error(h) <= h**6 * 729 / (720 * 64) * 1.01  # max|f⁽⁶⁾| on [0, 2]: 729 (sin 3τ) > 64 (e^{−2τ}) > e²

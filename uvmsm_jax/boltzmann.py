@@ -10,8 +10,9 @@ with τ = ln(m_ref/T), k_i = (1+δ) s⟨σv⟩_i/H for the 2→2 processes (a) X
 balance, and ϑ = 1 unless the Model-2 setting drops the invisible width from the A′ depletion.
 This is (A36)–(A37) (and, with only the decay terms, (B13)–(B14)) written in ln x.
 
-Rate coefficients are tabulated once per parameter point on a uniform τ grid and evaluated in the ODE right-hand side by quintic
-Hermite interpolation of their logarithms, so the stiff solver sees a smooth, cheap right-hand side.
+Rate coefficients are tabulated once per parameter point on a uniform τ grid and evaluated in the
+ODE right-hand side by quintic Hermite interpolation of their logarithms, so the stiff solver sees a
+smooth, cheap right-hand side.
 """
 
 from __future__ import annotations
@@ -115,9 +116,10 @@ class RateTable(eqx.Module):
 
     The part of each column known in closed form (``analytic``, an :class:`AnalyticPart`) is
     evaluated exactly; the rest — thermal averages, widths and the powers of T, smooth in τ — by
-    quintic Hermite interpolation of its node values, slopes and curvatures (docs/relic.md, "Rate tables"). The g* tables vary on scales of Δln T ≈ 0.03 near
-    the QCD transition (δ up to 0.55), finer than the grid, and interpolating them cost up to 2 % in
-    a coefficient there; a Boltzmann exponent m/T grows as e^τ and its interpolation error with it.
+    quintic Hermite interpolation of its node values, slopes and curvatures (docs/relic.md, "Rate
+    tables"). The g* tables vary on scales of Δln T ≈ 0.03 near the QCD transition (δ up to 0.55),
+    finer than the grid, and interpolating them cost up to 2 % in a coefficient there; a Boltzmann
+    exponent m/T grows as e^τ and its interpolation error with it.
     Without ``analytic`` every column is interpolated as a whole. ``values``: the columns at the
     nodes (n, N_COLUMNS); ``slopes`` and ``curvatures``: d/dτ and d²/dτ² of their interpolated part;
     ``analytic_nodes``: the analytic part at the nodes. On an interval with a node of ln 0

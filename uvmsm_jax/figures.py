@@ -1629,8 +1629,9 @@ of :func:`uvmsm_jax.momentum_distribution`'s blocks on CPU, each a call of one c
 over the cores (:data:`~uvmsm_jax._batching.MOMENTUM_CHUNK_BLOCKS`)."""
 MOMENTUM_RELIC_N_GRID = 128
 """Rate-table nodes (at least) of the Lyman-α figures' relic solutions (:func:`lyman_alpha_settings`):
-the ``Settings`` default until 2026-12-06 (now 96), kept so that the lines are unchanged. The figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off
-near the ρ/ω and φ (M_Z′ ≈ 0.6–1.3 GeV), more than the 1 % check of
+the ``Settings`` default until 2026-12-06 (now 96), kept so that the lines are unchanged. The
+figures' 64-node tables (:data:`FIGURE_N_GRID`) put the yield 1–2 % off near the ρ/ω and φ
+(M_Z′ ≈ 0.6–1.3 GeV), more than the 1 % check of
 :func:`uvmsm_jax.momentum_distribution` between the relic yield and f's zeroth moment allows (status 8).
 Against 256 nodes (the value until 2026-12-05) the lines' couplings moved ≤ 2.1·10⁻⁶ and m_WDM^eq
 ≤ 1.5·10⁻⁶ at the default resolutions."""
