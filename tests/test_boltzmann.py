@@ -678,7 +678,6 @@ def _solve(table, y0, save_taus, tau_end, switches=FULL_SYSTEM, adiabatic=False)
         rtol=1e-10,
         atol=_f64(1e-22),
         max_steps=4096,
-        adjoint=diffrax.RecursiveCheckpointAdjoint(),
         save_taus=_f64(save_taus),
     )
 
@@ -750,6 +749,29 @@ def test_a_yield_below_zero_returns_instead_of_running_away():
     np.testing.assert_array_equal(np.asarray(sol.ys)[:, 0], 0.0)
 
 
+def _freeze_out_like_table(shifts, tau_start, tau_end, n=41):
+    """A freeze-out-like table (k_a growing as e^{2τ}, a conversion and the mediator's decay) on n nodes
+    from ``tau_start`` to ``tau_end``, with an analytic part: Boltzmann exponents and a plasma
+    background that varies faster than the grid. ``shifts`` (3,): added to ln k_a and ln k_c at every
+    node and to the masses of the exponents (1 + shift, 3 + shift) — parameters to differentiate in."""
+    taus = jnp.linspace(tau_start, tau_end, n)
+    analytic = bz.AnalyticPart(
+        lambda tau: jnp.stack(
+            [0.3 * jnp.tanh((tau - 2.03) / 0.01), 0.1 * jnp.sin(9 * tau), 0.1 * jnp.cos(7 * tau)], -1
+        ),
+        bz.boltzmann_energies(1.0 + shifts[2], 3.0 + shifts[2]),
+    )
+
+    def smooth(tau):
+        column = jnp.full(bz.N_COLUMNS, -20.0)
+        column = column.at[bz.LOG_K_A].set(14.0 + 2.0 * tau + shifts[0]).at[bz.LOG_K_C].set(12.0 + tau + shifts[1])
+        column = column.at[bz.LOG_K_B].set(10.0 + tau).at[bz.LOG_D_SM].set(3.0 - tau)
+        return column.at[bz.LOG_Y_DM_EQ].set(-4.0).at[bz.LOG_Y_V_EQ].set(-4.5)
+
+    values = jax.vmap(smooth)(taus) + jax.vmap(analytic)(taus)
+    return bz.interpolant(values, taus, analytic)
+
+
 def test_the_held_table_row_changes_no_step(monkeypatch):
     """The stage root finders evaluate the table once per stage and solve diffrax's stage relation
     f − F(τ_i, Y_partial + γhf) with that row (``_implicit_stages.TableRowHeld``): every step and yield
@@ -758,22 +780,7 @@ def test_the_held_table_row_changes_no_step(monkeypatch):
     with an analytic part: Boltzmann exponents and a plasma background that varies faster than the grid."""
     from uvmsm_jax import _implicit_stages
 
-    taus = jnp.linspace(0.0, 5.0, 41)
-    analytic = bz.AnalyticPart(
-        lambda tau: jnp.stack(
-            [0.3 * jnp.tanh((tau - 2.03) / 0.01), 0.1 * jnp.sin(9 * tau), 0.1 * jnp.cos(7 * tau)], -1
-        ),
-        bz.boltzmann_energies(jnp.asarray(1.0), jnp.asarray(3.0)),
-    )
-
-    def smooth(tau):
-        column = jnp.full(bz.N_COLUMNS, -20.0)
-        column = column.at[bz.LOG_K_A].set(14.0 + 2.0 * tau).at[bz.LOG_K_C].set(12.0 + tau)
-        column = column.at[bz.LOG_K_B].set(10.0 + tau).at[bz.LOG_D_SM].set(3.0 - tau)
-        return column.at[bz.LOG_Y_DM_EQ].set(-4.0).at[bz.LOG_Y_V_EQ].set(-4.5)
-
-    values = jax.vmap(smooth)(taus) + jax.vmap(analytic)(taus)
-    table = bz.interpolant(values, taus, analytic)
+    table = _freeze_out_like_table(jnp.zeros(3), 0.0, 5.0)
 
     def solve():
         return bz.solve(
@@ -787,22 +794,114 @@ def test_the_held_table_row_changes_no_step(monkeypatch):
             rtol=1e-7,
             atol=_f64([1e-16, 1e-16]),
             max_steps=1024,
-            adjoint=diffrax.ForwardMode(),
             save_steps=True,
         )
 
     held = solve()
     finder = _implicit_stages.STAGE_ROOT_FINDERS["per-stage"]
-    assert isinstance(finder.solver, _implicit_stages.TableRowHeld)
-    monkeypatch.setitem(
-        _implicit_stages.STAGE_ROOT_FINDERS, "per-stage", _implicit_stages.EmptyStageOnFailure(finder.solver.solver)
-    )
+    assert isinstance(finder, _implicit_stages.TableRowHeld)
+    monkeypatch.setitem(_implicit_stages.STAGE_ROOT_FINDERS, "per-stage", finder.solver)
     relation = solve()
     assert held.result == diffrax.RESULTS.successful
     steps = int(held.stats["num_steps"])
     assert steps > 40 and steps == int(relation.stats["num_steps"])
     for a, b in zip((*held.ts, *held.ys), (*relation.ts, *relation.ys), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+SENSITIVITY_POINT = np.array([0.0, 0.0, 0.0, math.log(1e-4), 0.0, 5.0])
+"""Parameters of :func:`_sensitivity_solve`: the three shifts of :func:`_freeze_out_like_table`,
+ln Y(τ_start) of both yields, τ_start and τ_end."""
+SAVE_FRACTIONS = np.array([0.1, 0.37, 0.8, 1.0])
+
+
+def _sensitivity_solve(p, save, integrate=None):
+    """The solve at parameters ``p`` (:data:`SENSITIVITY_POINT`) on a table whose grid runs from
+    τ_start to τ_end, as the pipeline's does; ``save``: "end", "taus" (at fractions of the range) or
+    "steps". ``integrate``: None for ``bz.solve``, or the integration without its derivative rule."""
+    table = _freeze_out_like_table(p[:3], p[4], p[5])
+    save_taus = p[4] + (p[5] - p[4]) * jnp.asarray(SAVE_FRACTIONS) if save == "taus" else None
+    weight, adiabatic, y0, atol = _f64(1.0), jnp.asarray(False), jnp.exp(p[3]) * jnp.ones(2), _f64([1e-16, 1e-16])
+    if integrate is None:
+        return bz.solve(
+            table, FULL_SYSTEM, weight, adiabatic, y0, p[4], p[5], 1e-7, atol, 1024, save_taus, save == "steps"
+        )
+    static = {"switches": FULL_SYSTEM, "rtol": 1e-7, "max_steps": 1024, "save_steps": save == "steps"}
+    inputs = (table, weight, adiabatic, y0, p[4], p[5], atol, save_taus)
+    return integrate(inputs, {**static, "stage_jacobian": "per-stage"}, None, None)
+
+
+@pytest.mark.parametrize("save", ["end", pytest.param("taus", marks=pytest.mark.slow), "steps"])  # ≈ 40 s each
+def test_solve_derivatives_equal_forward_mode_through_the_solver(save):
+    """``bz.solve``'s derivative — forward sensitivities in the ODE's state, each implicit stage's in
+    closed form (``_sensitivities.integrate``) — equals JAX's forward mode through diffrax's
+    operations on the same solve (optimistix's implicit-function rule at every stage), in six
+    directions at once: ln k_a and ln k_c at every node, the masses in the analytic exponents, Y(τ_start),
+    τ_start and τ_end (the grid moves with both), to 1e-9 of each direction's largest derivative. The
+    primal under the derivative is the solve's own, bit for bit. Saved at τ_end, at save times that
+    move with the range, and at every step. Where a save time moves against the steps (and where
+    diffrax's last steps, their sizes carrying the tangent of a step clipped to τ_end, do), the
+    derivative is F(τ_j, Y_j) τ̇_j, the solution's own, where forward mode differentiates the last step's
+    size or the dense output's polynomial (for a stiff step, 1/(1 − hλ) of F for implicit Euler): those
+    are compared with τ_start and τ_end moved together."""
+    from uvmsm_jax import _sensitivities
+
+    def outputs(p, integrate=None):
+        sol = _sensitivity_solve(p, save, integrate)
+        return (sol.ts, sol.ys) if save != "steps" else (sol.ts[1], sol.ys[1], sol.stats["num_accepted_steps"])
+
+    # two points in one vmapped program, as the pipeline solves them (the primal's bits then agree;
+    # separately compiled programs of the same solve can differ in rounding)
+    points = jnp.asarray(SENSITIVITY_POINT) + jnp.asarray([[0.0] * 6, [0.3, -0.2, 0.1, 0.5, 0.2, -0.4]])
+    plain = jax.vmap(outputs)(points)
+    (ts, ys, *steps), (ts_dot, ys_dot, *_) = jax.vmap(lambda p: jax.jvp(outputs, (p,), (jnp.ones(6),)))(points)
+    for a, b in zip(plain, (ts, ys, *steps), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    ours = jax.vmap(jax.jacfwd(lambda p: outputs(p)[:2]))(points)
+    reference = jax.vmap(jax.jacfwd(lambda p: outputs(p, _sensitivities._diffeqsolve)[:2]))(points)
+    for columns, summed in zip(ours, (ts_dot, ys_dot), strict=True):  # one direction: the columns' sum
+        columns = np.asarray(columns)
+        np.testing.assert_allclose(columns.sum(-1), np.asarray(summed), rtol=1e-9, atol=1e-9 * np.abs(columns).max())
+    taken = np.isfinite(np.asarray(plain[0]))
+    if save == "steps":
+        assert np.all(np.asarray(plain[2]) > 40) and np.all(taken.sum(axis=1) == np.asarray(plain[2]))
+
+    def compared(jacobian):  # ln k_a, ln k_c, masses, Y(τ_start), and τ_start and τ_end moved together
+        jacobian = np.asarray(jacobian)
+        return np.concatenate([jacobian[..., :4], jacobian[..., 4:].sum(-1, keepdims=True)], axis=-1)
+
+    for i in range(2):
+        ours_i, reference_i = compared(ours[1][i]), compared(reference[1][i])
+        scale = np.abs(reference_i)[taken[i]].max(axis=(0, 1))  # per direction
+        assert np.all(scale > 0)
+        np.testing.assert_allclose(compared(ours[0][i])[taken[i]], compared(reference[0][i])[taken[i]], rtol=1e-12)
+        difference = np.abs(ours_i - reference_i)[taken[i]]
+        assert np.all(difference <= 1e-9 * scale), difference.max(axis=(0, 1)) / scale
+        np.testing.assert_array_equal(np.asarray(ours[1][i])[~taken[i]], 0.0)
+
+
+def test_solve_derivatives_under_vmap_and_with_a_non_finite_direction():
+    """A ``jax.vmap`` over points of ``jax.jvp`` (each lane its own solve) gives each point's own
+    derivative; a direction whose tangent is not finite gets NaN derivatives while the solution and the
+    other directions are unchanged (separately compiled programs: their steps differ in rounding, their
+    results within the solve's rtol 1e-7)."""
+    points = jnp.asarray(SENSITIVITY_POINT) + jnp.asarray([[0.0] * 6, [0.3, -0.2, 0.1, 0.5, 0.2, -0.4]])
+    direction = jnp.asarray([1.0, -1.0, 0.5, 0.2, 0.3, 0.7])
+
+    def final(p):
+        return _sensitivity_solve(p, "end").ys[-1]
+
+    batched = jax.vmap(lambda p: jax.jvp(final, (p,), (direction,)))(points)
+    for i in range(2):
+        one = jax.jvp(final, (points[i],), (direction,))
+        for a, b in zip(one, batched, strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b[i]), rtol=1e-7, atol=0)
+    directions = jnp.stack([direction, direction.at[1].set(jnp.nan)])
+    values, derivatives = jax.vmap(lambda d: jax.jvp(final, (points[0],), (d,)))(directions)
+    np.testing.assert_array_equal(np.asarray(values[0]), np.asarray(values[1]))
+    np.testing.assert_allclose(np.asarray(values[1]), np.asarray(batched[0][0]), rtol=1e-7, atol=0)
+    np.testing.assert_allclose(np.asarray(derivatives[0]), np.asarray(batched[1][0]), rtol=1e-7, atol=0)
+    assert np.all(np.isnan(np.asarray(derivatives[1])))
 
 
 # --- (h) adiabatic elimination of the mediator (H13′) --------------------------------------------------

@@ -21,13 +21,11 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    ``method="optax"`` minimises (ln Ωh² − ln target)² with ``optax.lbfgs`` from the same start,
    for comparison (benchmarks/scan_contour.py). ``method="secant"`` needs no derivative: the
    Illinois variant of regula falsi in ln g inside each bracket, evaluated with the chunk function
-   of the bracketing scan, which JAX's persistent compilation cache keeps between processes, whereas
-   the forward-mode Newton kernel is traced and compiled anew in every library process — its
-   stage-solve derivatives carry a host callback (equinox's ``error_if`` in its default mode), which
-   JAX does not cache. The ``uvmsm-jax`` command turns that check off
-   (:func:`~uvmsm_jax._programs.equinox_checks_off`) and passes an ``export_cache``, in which the
-   held tables' program and the root finder are then kept, so a repeated command neither traces nor
-   compiles them (the two compiled ahead on threads: a Newton phase of 17–23 s from empty caches for
+   of the bracketing scan, which JAX's persistent compilation cache keeps between processes, as it
+   keeps the forward-mode Newton kernel (its derivative through the solve has no host callback since
+   the solve's derivative is written out, docs/relic.md "Differentiability"). With an
+   ``export_cache`` (the ``uvmsm-jax`` command passes one) the held tables' program and the root
+   finder are kept there, so a repeated command neither traces nor compiles them (the two compiled ahead on threads: a Newton phase of 17–23 s from empty caches for
    200 UνMSM masses on 2 CPU cores, 3.1–3.8 s in a repeated command, 2.5–3 s warm in one process).
    A chunk of secant steps whose
    points are all at different masses (one branch's bracket still open) shares no rate table and
@@ -68,7 +66,7 @@ import numpy as np
 from ._batching import chunk_size, default_chunk, pad_rows, run_padded
 from ._export import bound_compiled, store_ahead, stored_path
 from ._lazy import LazyModule
-from ._programs import COMPILED_AHEAD, checks_call_back, compile_ahead, filter_jit, jit
+from ._programs import COMPILED_AHEAD, compile_ahead, filter_jit, jit
 from ._relic import OUTPUT_FIELDS, held_rate_table, outputs_with_held_table, relic, table_arrays
 from ._scan import chunk_function, settings_dict, static_settings
 from .codes import MECHANISMS, Status
@@ -558,14 +556,13 @@ def _root_finder(static: dict[str, Any], size: int, ln_target: float, export_cac
     apart from the unknown (the two branches at one mass share it), a group of :data:`HELD_GROUP`
     chunks at a time; without, every bracket gets ``held`` None.
 
-    With ``export_cache`` (a folder), an objective of this module (:class:`RelicObjective`) and
-    equinox's run-time checks off (:func:`~uvmsm_jax._programs.checks_call_back`), both programs run
-    from executables kept there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads
+    With ``export_cache`` (a folder) and an objective of this module (:class:`RelicObjective`), both
+    programs run from executables kept there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads
     them instead of tracing and compiling (docs/relic.md, "Compilation"). Either way both are
     compiled ahead when missing (:func:`_compile_root_finding_ahead`). A user's objective is never
     stored: its code is not part of the file's key."""
     objective = static["objective"]
-    exported = export_cache if type(objective).__module__ == __name__ and not checks_call_back() else None
+    exported = export_cache if type(objective).__module__ == __name__ else None
     held_function = bound_compiled(exported, _held_program, objective=objective)
     solve = bound_compiled(exported, _root_finding_program, **static)
 
@@ -672,9 +669,8 @@ def contour(
     objective_class: the function solved for (default :class:`RelicObjective`, ln Ωh² of
       :func:`uvmsm_jax.relic`); a :class:`LogOmegaObjective` subclass contours another function.
     export_cache: a folder in which the bracketing scan's compiled stages are kept, as
-      :func:`uvmsm_jax.scan`'s, and, for :class:`RelicObjective`, the Newton phase's programs, which
-      can be stored only with equinox's run-time checks off (``EQX_ON_ERROR=off``, as the command
-      has them; docs/relic.md, "Compilation").
+      :func:`uvmsm_jax.scan`'s, and, for :class:`RelicObjective`, the Newton phase's programs
+      (docs/relic.md, "Compilation").
     """
     t_start = time.perf_counter()
 

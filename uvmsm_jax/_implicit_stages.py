@@ -20,7 +20,18 @@ from jaxtyping import Array
 
 from .boltzmann import rate_equations
 
-__all__ = ["STAGE_ROOT_FINDERS", "EmptyStageOnFailure", "TableRowHeld", "TwoByTwoLU"]
+__all__ = ["STAGE_ROOT_FINDERS", "StageRootFinderWrapper", "TableRowHeld", "TwoByTwoLU", "two_by_two_solve"]
+
+
+def two_by_two_solve(matrix: Array, vector: Array) -> Array:
+    """x with ``matrix`` x = ``vector`` for a 2 × 2 matrix: :class:`TwoByTwoLU`'s arithmetic."""
+    swap = jnp.abs(matrix[1, 0]) > jnp.abs(matrix[0, 0])
+    pivot, other = jnp.where(swap, matrix[1], matrix[0]), jnp.where(swap, matrix[0], matrix[1])
+    rhs_pivot, rhs_other = jnp.where(swap, vector[1], vector[0]), jnp.where(swap, vector[0], vector[1])
+    multiplier = other[0] * (1.0 / pivot[0])  # getrf scales by the reciprocal of the pivot
+    second = (rhs_other - multiplier * rhs_pivot) / (other[1] - multiplier * pivot[1])
+    first = (rhs_pivot - second * pivot[1]) / pivot[0]
+    return jnp.stack([first, second])
 
 
 class TwoByTwoLU(lx.AbstractLinearSolver):
@@ -49,13 +60,7 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
 
     def compute(self, state: Array, vector: Array, options: dict[str, Any]) -> tuple[Array, Any, dict[str, Any]]:
         del options
-        swap = jnp.abs(state[1, 0]) > jnp.abs(state[0, 0])
-        pivot, other = jnp.where(swap, state[1], state[0]), jnp.where(swap, state[0], state[1])
-        rhs_pivot, rhs_other = jnp.where(swap, vector[1], vector[0]), jnp.where(swap, vector[0], vector[1])
-        multiplier = other[0] * (1.0 / pivot[0])  # getrf scales by the reciprocal of the pivot
-        second = (rhs_other - multiplier * rhs_pivot) / (other[1] - multiplier * pivot[1])
-        first = (rhs_pivot - second * pivot[1]) / pivot[0]
-        return jnp.stack([first, second]), lx.RESULTS.successful, {}
+        return two_by_two_solve(state, vector), lx.RESULTS.successful, {}
 
     def transpose(self, state: Array, options: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
         del options
@@ -69,9 +74,9 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
         return True
 
 
-class _StageRootFinderWrapper(optx.AbstractRootFinder):
-    """A root finder that runs ``solver`` (its tolerances and norm), for the wrappers below to change
-    one part of."""
+class StageRootFinderWrapper(optx.AbstractRootFinder):
+    """A root finder that runs ``solver`` (its tolerances and norm), for a wrapper (:class:`TableRowHeld`,
+    :class:`uvmsm_jax._sensitivities.StageSensitivities`) to change one part of."""
 
     solver: optx.AbstractRootFinder
     rtol: float
@@ -95,7 +100,7 @@ class _StageRootFinderWrapper(optx.AbstractRootFinder):
         return self.solver.postprocess(fn, y, aux, args, options, state, tags, result)
 
 
-class TableRowHeld(_StageRootFinderWrapper):
+class TableRowHeld(StageRootFinderWrapper):
     """``solver`` on an implicit stage of :func:`uvmsm_jax.boltzmann.solve` with the rate table's row at
     the stage time evaluated once per stage, not at every evaluation of the stage relation.
 
@@ -106,8 +111,8 @@ class TableRowHeld(_StageRootFinderWrapper):
     relation is diffrax's, term by term and in its order, with F from
     :func:`~uvmsm_jax.boltzmann.rate_equations` on that row: every step and output is bit-identical,
     and distinct random UνMSM points ran ≈ 10 % faster (docs/relic.md, "ODE"). Holding the row's
-    fourteen exponentials instead was measured slower. The derivative of the stage is optimistix's
-    implicit-function rule on diffrax's own relation, as before."""
+    fourteen exponentials instead was measured slower. The stage's derivative is not taken through
+    it (:class:`uvmsm_jax._sensitivities.StageSensitivities`)."""
 
     def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
         super().__init__(solver)
@@ -148,32 +153,6 @@ class TableRowHeld(_StageRootFinderWrapper):
         return self.solver.postprocess(self._relation, y, aux, held, options, inner, tags, result)
 
 
-class EmptyStageOnFailure(_StageRootFinderWrapper):
-    """``solver`` (a root finder of an implicit stage of :func:`uvmsm_jax.boltzmann.solve`) returning,
-    where it fails, the stage value at which the stage's yields vanish.
-
-    diffrax solves Kvaerno5's stages in f-space: the stage derivative f with f = F(τ_i, Y_i), Y_i =
-    Y_partial + γ h f. A stage whose Newton iteration fails (its Newton matrix I − γhJ singular to
-    working precision: |γhJ| ~ 1e15 where a fast conversion conserves Y_X + Y_V, or an iterate that
-    diverged to inf/NaN) makes diffrax reject the step whatever the stage's value, so the primal solve
-    is the same. Its derivative is not: optimistix differentiates every stage by the implicit function
-    theorem, a linear solve with I − γhJ at the returned value, and lineax raises an error ("non-finite
-    input/output") where that solve is singular or the value is not finite: ``jax.jacfwd`` of a
-    dark-photon point stopped, though the tangent of a rejected step is discarded. Where the yields
-    vanish (f = −Y_partial/(γh)) only the decays' linear terms stay in J: I − γhJ is triangular with
-    diagonal ≥ 1 (docs/relic.md, "Differentiability")."""
-
-    def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
-        super().__init__(solver)
-
-    def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        y, aux, stats = super().postprocess(fn, y, aux, args, options, state, tags, result)
-        # diffrax's f-space stage relation: (stage, γ, vector field, product, τ_i, Y_partial, args, h)
-        _, diagonal, _, _, _, y_partial, _, h = args
-        empty_stage = -y_partial / (diagonal * h)
-        return jnp.where(result == optx.RESULTS.successful, y, empty_stage), aux, stats
-
-
 STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
     # Newton matrix at each stage's predictor (optimistix's Chord re-linearises on every root find,
     # i.e. per implicit stage). Stopped by the convergence-rate test (Hairer & Wanner's κ criterion)
@@ -182,22 +161,19 @@ STAGE_ROOT_FINDERS: dict[str, optx.AbstractRootFinder] = {
     # without end. The loose tolerance (relative to the step controller's) is enough for the stages.
     # The 2 × 2 Newton systems are solved in closed form (TwoByTwoLU) instead of by a LAPACK call per
     # point and solve: the same steps, the solve stage 1.3–1.6× faster (docs/relic.md, "ODE").
-    # Both return the stage of zero yields where they fail (EmptyStageOnFailure: derivatives through
-    # rejected steps). The default evaluates the table once per stage (TableRowHeld); the per-step
-    # reference keeps diffrax's own stage relation (with the row held, its steps moved by rounding).
-    "per-stage": EmptyStageOnFailure(
-        TableRowHeld(
-            optx.Chord(
-                rtol=1e-3,
-                atol=1e-6,
-                norm=optx.max_norm,
-                kappa=0.1,
-                cauchy_termination=False,
-                linear_solver=TwoByTwoLU(),
-            )
+    # The default evaluates the table once per stage (TableRowHeld); the per-step reference keeps
+    # diffrax's own stage relation (with the row held, its steps moved by rounding).
+    "per-stage": TableRowHeld(
+        optx.Chord(
+            rtol=1e-3,
+            atol=1e-6,
+            norm=optx.max_norm,
+            kappa=0.1,
+            cauchy_termination=False,
+            linear_solver=TwoByTwoLU(),
         )
     ),
     # one Newton matrix per step (at the second stage): 3–7× the freeze-out steps (benchmarks/README.md)
-    "per-step": EmptyStageOnFailure(diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm)),
+    "per-step": diffrax.VeryChord(rtol=1e-3, atol=1e-6, norm=optx.max_norm),
 }
 """Root finders of the implicit stages of :func:`uvmsm_jax.boltzmann.solve`, by :attr:`~uvmsm_jax.Settings.stage_jacobian`."""

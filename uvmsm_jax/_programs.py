@@ -4,12 +4,10 @@ compiled (docs/relic.md, "Compilation")."""
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
-import equinox._errors as equinox_errors  # the mode of its run-time checks: checks_call_back
 import jax
 from jax._src import core as jax_core
 
@@ -18,9 +16,7 @@ __all__ = [
     "TABULATION_XLA_OPTIONS",
     "XLA_OPTIONS",
     "Program",
-    "checks_call_back",
     "compile_ahead",
-    "equinox_checks_off",
     "filter_jit",
     "jit",
 ]
@@ -100,34 +96,3 @@ def compile_ahead(lowered: jax.stages.Lowered, key: tuple) -> None:
     compiles without the interpreter lock."""
     lowered.compile()
     COMPILED_AHEAD.add(key)
-
-
-def checks_call_back() -> bool:
-    """Whether equinox's run-time checks are traced as host callbacks: its mode ``"raise"`` (the
-    default) or ``"breakpoint"``.
-
-    The only such checks in the package's programs are lineax's, of the linear solves through which
-    optimistix differentiates each implicit stage of the ODE (the implicit-function theorem, a solve
-    with I − γhJ); the plain solve has none. JAX keeps no program with a host callback in its
-    persistent compilation cache, and such an executable cannot be stored (:mod:`uvmsm_jax._export`):
-    the contour's root finder then is traced and compiled in every process (docs/relic.md,
-    "Compilation"). The mode is ``EQX_ON_ERROR``, read from the environment when equinox is imported,
-    into a module global of equinox's that this reads (equinox ≥ 0.13; where it has moved, the
-    default mode is assumed)."""
-    return getattr(equinox_errors, "EQX_ON_ERROR", "raise") in ("raise", "breakpoint")
-
-
-def equinox_checks_off() -> None:
-    """Equinox's run-time checks off for this process, as ``EQX_ON_ERROR=off`` would have them, unless
-    the user set ``EQX_ON_ERROR``: for the ``uvmsm-jax`` command, which calls it before it traces
-    anything; the library leaves the mode alone, since it is process-wide and a program traced
-    before a change keeps its check.
-
-    Off, the derivative programs have no host callback (:func:`checks_call_back`), so a repeated
-    ``uvmsm-jax contour`` finds its root finder stored (a second contour at 200 masses: 9.0–10.6 s
-    instead of 25.6–26.9 s; docs/relic.md, "Compilation"), and a tangent solve that fails leaves a
-    non-finite derivative in its own point (discarded with a rejected step) instead of raising for
-    the whole vmapped block, the predicate being reduced over the batch. Values and derivatives are
-    otherwise the same."""
-    if "EQX_ON_ERROR" not in os.environ:
-        equinox_errors.EQX_ON_ERROR = "off"

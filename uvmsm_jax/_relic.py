@@ -4,8 +4,9 @@
 tabulates the rate coefficients, classifies the regime, solves the stiff system with diffrax and
 returns a :class:`RelicResult`. It accepts scalar or array fields (the batch is vmapped in blocks; an
 invalid point gets a status code and never disturbs its neighbours) and is differentiable in every
-continuous parameter: derivatives are computed in forward mode through the solver (exact for the
-discretised solution) and are exposed to both ``jax.jvp`` and ``jax.grad``.
+continuous parameter: derivatives are computed in forward mode, through the ODE by forward
+sensitivities (exact for the discretised solution; :mod:`uvmsm_jax._sensitivities`), and are exposed
+to both ``jax.jvp`` and ``jax.grad``.
 """
 
 from __future__ import annotations

@@ -356,7 +356,6 @@ def solve(
     rtol: float,
     atol: Array,
     max_steps: int,
-    adjoint: diffrax.AbstractAdjoint,
     save_taus: Array | None = None,
     save_steps: bool = False,
     stage_jacobian: str = "per-stage",
@@ -376,31 +375,22 @@ def solve(
     ``stage_jacobian`` (:attr:`~uvmsm_jax.Settings.stage_jacobian`) picks the implicit stages' root
     finder from :data:`uvmsm_jax._implicit_stages.STAGE_ROOT_FINDERS`.
     """
-    from ._implicit_stages import STAGE_ROOT_FINDERS  # here, not with the package (docs/relic.md, "Compilation")
+    from ._sensitivities import integrate  # here, not with the package (docs/relic.md, "Compilation")
 
-    main = diffrax.SubSaveAt(t1=True) if save_taus is None else diffrax.SubSaveAt(ts=save_taus)
-    saveat = diffrax.SaveAt(subs=(main, diffrax.SubSaveAt(steps=True)) if save_steps else main)
-    args = (table, switches, conversion_weight, adiabatic)
-    # Kvaerno5's first stage is the last stage of the previous step (first-same-as-last), but under
-    # vmap diffrax re-evaluates it as f(τ, y) on every point of a block while any point is still at its
-    # first step (its first attempts rejected), and that f differs from the implicit stage's at the root
-    # finder's tolerance: a point's trajectory depended on its neighbours. Starting from f(τ_start, y0)
-    # with the first step marked as taken makes each point's steps its own (docs/relic.md, "ODE").
-    first_stage = (jnp.array(False), right_hand_side(tau_start, y0, args))
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(right_hand_side),
-        diffrax.Kvaerno5(root_finder=STAGE_ROOT_FINDERS[stage_jacobian]),
-        t0=tau_start,
-        t1=tau_end,
-        dt0=None,
-        y0=y0,
-        args=args,
-        solver_state=first_stage,
-        saveat=saveat,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.3, icoeff=0.3),
+    return integrate(
+        table,
+        conversion_weight,
+        adiabatic,
+        y0,
+        tau_start,
+        tau_end,
+        atol,
+        save_taus,
+        switches=switches,
+        rtol=rtol,
         max_steps=max_steps,
-        adjoint=adjoint,
-        throw=False,
+        save_steps=save_steps,
+        stage_jacobian=stage_jacobian,
     )
 
 

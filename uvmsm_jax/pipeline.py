@@ -496,7 +496,6 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         settings.rtol,
         atol,
         settings.max_steps,
-        diffrax.ForwardMode(),
         save_taus,
         save_steps=trajectory,
         stage_jacobian=settings.stage_jacobian,

@@ -36,7 +36,6 @@ from typing import Any, NamedTuple, NoReturn
 import numpy as np
 
 from .. import __version__
-from .._programs import equinox_checks_off
 from ..models import MODELS, model_spec
 from ..settings import GSTAR_TABLES, Settings
 
@@ -582,7 +581,6 @@ def console_script() -> NoReturn:
     exits as usual). The commands join their own pools and close their files and stores before they
     return. ``--help``, ``--version`` and usage errors exit inside :func:`main` as usual.
     """
-    equinox_checks_off()
     status = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     children = "multiprocessing" in sys.modules and sys.modules["multiprocessing"].active_children()
