@@ -373,7 +373,10 @@ def solve(
     usual choice for stiff problems — fewer rejected steps in the equilibrium phase); ``throw=False`` so a failing
     point reports through ``Solution.result`` instead of raising (docs/relic.md, "Batches").
     ``stage_jacobian`` (:attr:`~uvmsm_jax.Settings.stage_jacobian`) picks the implicit stages' root
-    finder from :data:`uvmsm_jax._implicit_stages.STAGE_ROOT_FINDERS`.
+    finder from :data:`uvmsm_jax._implicit_stages.STAGE_ROOT_FINDERS`. Differentiable in forward mode
+    (``jax.jvp``, ``jax.jacfwd``) in every array argument but ``atol`` and ``adiabatic``: forward
+    sensitivities carried in the state, each implicit stage's solved in closed form
+    (:mod:`uvmsm_jax._sensitivities`; docs/relic.md, "Differentiability").
     """
     from ._sensitivities import integrate  # here, not with the package (docs/relic.md, "Compilation")
 
