@@ -831,9 +831,10 @@ def _sensitivity_solve(p, save, integrate=None):
     return integrate(inputs, {**static, "stage_jacobian": "per-stage"}, None, None)
 
 
-@pytest.mark.parametrize(
-    "save", ["end", *(pytest.param(s, marks=pytest.mark.slow) for s in ("taus", "steps"))]
-)  # ≈ 40 s each
+# ≈ 60 s each, mostly compiling forward mode through diffrax; in the default run the derivative is
+# tested end to end by tests/test_relic.py's and tests/test_dark_photon.py's central differences
+@pytest.mark.slow
+@pytest.mark.parametrize("save", ["end", "taus", "steps"])
 def test_solve_derivatives_equal_forward_mode_through_the_solver(save):
     """``bz.solve``'s derivative — forward sensitivities in the ODE's state, each implicit stage's in
     closed form (``_sensitivities.integrate``) — equals JAX's forward mode through diffrax's
@@ -882,6 +883,7 @@ def test_solve_derivatives_equal_forward_mode_through_the_solver(save):
         np.testing.assert_array_equal(np.asarray(ours[1][i])[~taken[i]], 0.0)
 
 
+@pytest.mark.slow  # ≈ 50 s
 def test_solve_derivatives_under_vmap_and_with_a_non_finite_direction():
     """A ``jax.vmap`` over points of ``jax.jvp`` (each lane its own solve) gives each point's own
     derivative; a direction whose tangent is not finite gets NaN derivatives while the solution and the
