@@ -25,10 +25,10 @@ Model 2: ``e_dark`` or ``epsilon``, the other held fixed):
    keeps the forward-mode Newton kernel (its derivative through the solve has no host callback since
    the solve's derivative is written out, docs/relic.md "Differentiability"). With an
    ``export_cache`` (the ``uvmsm-jax`` command passes one) the held tables' program and the root
-   finder are kept there, so a repeated command neither traces nor compiles them (the two compiled ahead on threads: a Newton phase of 17–23 s from empty caches for
-   200 UνMSM masses on 2 CPU cores, 3.1–3.8 s in a repeated command, 2.5–3 s warm in one process).
-   A chunk of secant steps whose
-   points are all at different masses (one branch's bracket still open) shares no rate table and
+   finder are kept there, so a repeated command neither traces nor compiles them (the two compiled
+   ahead on threads: a Newton phase of 17–23 s from empty caches for 200 UνMSM masses on 2 CPU
+   cores, 3.1–3.8 s in a repeated command, 2.5–3 s warm in one process). A chunk of secant steps
+   whose points are all at different masses (one branch's bracket still open) shares no rate table and
    runs :func:`uvmsm_jax.relic`'s per-point program, which the bracketing scan does not compile
    (6 s of the secant phase's 8 s from empty caches at 200 masses). It returns no sensitivities.
 3. **Sensitivities** by the implicit-function theorem at each solution: with J = ∂ ln Ω/∂ ln θ,

@@ -8,11 +8,12 @@ evaluations with tangents, a LAPACK LU per point), and tangents run through the 
 estimate and the controller. Here the derivative is written out instead. The state is one array
 (k + 1, 2): Y, then S, its derivative along each of k directions, with dS/dτ = J S + ∂F/∂p ṗ
 (J = ∂F/∂Y): linear, so an implicit stage of S is one 2 × 2 solve with J at the stage's converged Y
-(:class:`StageSensitivities`) — the implicit-function rule's own result. The step control reads Y alone and the step sizes take
-no derivative (diffrax stops it), so the steps are those of the solve without derivatives and S is
-the derivative of its discrete solution: the stage times move with τ_start (a sum of step sizes from
-it), which enters as a direction of τ; τ_end's derivative is F(τ_end) τ̇_end (the last step's, to the
-solver's tolerance).
+(:class:`StageSensitivities`) — the implicit-function rule's own result. The step control reads Y
+alone and the step sizes take no derivative (diffrax stops it), so the steps are those of the solve
+without derivatives and S is the derivative of its discrete solution: the stage times move with
+τ_start (a sum of step sizes from it), which enters as a direction of τ. Where a saved τ moves
+against the steps (τ_end, a save time) its derivative is F(τ, Y) τ̇, the solution's own; forward mode
+through the solver differentiated the last step's size or the dense output's polynomial there.
 
 Imported when a solve is traced, not with the package (docs/relic.md, "Compilation").
 """
