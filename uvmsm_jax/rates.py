@@ -315,7 +315,6 @@ PANEL_PASS = 512
 """(temperature, panel) pairs evaluated together by :func:`_sigma_v_scaled_on_panels`."""
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _sigma_v_scaled_on_panels(
     sigma: Callable[[Array, Array, Array, Any], Array],
     nodes_per_panel: int,
@@ -334,62 +333,97 @@ def _sigma_v_scaled_on_panels(
     Only the panels of non-zero width are evaluated (:func:`_panel_sums`): a clipped edge leaves a
     panel of zero width, whose nodes have weight 0 — the Dirac χ's √s edges of the EM current beyond
     t = 60 at the lower temperatures of a table, and the edges of a window or threshold structure
-    that is absent, ≈ half of its panels. Its derivative is that of the sum over every panel (the
-    same function: a panel of zero width adds 0 and, its edges clipped together or coinciding, a zero
-    derivative), taken without the loop that stops after the last panel of non-zero width, so that it
-    also runs in reverse mode."""
-    return _panel_sums(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, True)
+    that is absent, ≈ half of its panels. The derivative is written out (docs/equations.md N.2′):
+    each such panel's gradient in everything it depends on, summed per temperature in a loop over
+    the same pairs, so that a direction costs a dot product and reverse mode transposes it."""
+    integrals = _panel_integrals(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args)
+    return integrals / gondolo_gelmini_normalisation(m, temperatures)
 
 
-@_sigma_v_scaled_on_panels.defjvp
-def _sigma_v_scaled_on_panels_jvp(sigma, nodes_per_panel, primals, tangents):
-    def every_panel(*args):
-        return _panel_sums(sigma, nodes_per_panel, *args, False)
-
-    return _sigma_v_scaled_on_panels(sigma, nodes_per_panel, *primals), jax.jvp(every_panel, primals, tangents)[1]
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _panel_integrals(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args) -> Array:
+    """The integrals I(T_i) of :func:`_sigma_v_scaled_on_panels` (before the normalisation N(m, T_i))."""
+    return _panel_sums(sigma, nodes_per_panel, (m, sqrt_s_min, pole_mass, sigma_args), temperatures, edges_t, False)
 
 
-def _panel_sums(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, non_empty_only):
-    """The sums of :func:`_sigma_v_scaled_on_panels`: each (temperature, panel) pair adds T_i Σ_j w_j
-    (…) over its nodes (:func:`_t_panel_integral`) to its temperature's sum. ``non_empty_only``: the
-    pairs of non-zero width listed in order and taken :data:`PANEL_PASS` at a time until the last
-    (a ``while`` loop); else every pair at once. The sums are those of :func:`_sigma_v_scaled` in
-    another order of addition."""
+@_panel_integrals.defjvp
+def _panel_integrals_jvp(sigma, nodes_per_panel, primals, tangents):
+    m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args = primals
+    m_dot, sqrt_s_min_dot, temperatures_dot, edges_dot, pole_mass_dot, sigma_args_dot = tangents
+    shared = (m, sqrt_s_min, pole_mass, sigma_args)
+    shared_jacobian, temperature_jacobian, lo_jacobian, hi_jacobian = _panel_sums(
+        sigma, nodes_per_panel, shared, temperatures, edges_t, True
+    )
+    moving_dot, _ = eqx.partition(
+        (m_dot, sqrt_s_min_dot, pole_mass_dot, sigma_args_dot), jax.tree_util.tree_map(eqx.is_inexact_array, shared)
+    )
+    n_t = temperatures.shape[0]
+    integrals_dot = temperature_jacobian * temperatures_dot + jnp.sum(
+        lo_jacobian.reshape(n_t, -1) * edges_dot[:, :-1] + hi_jacobian.reshape(n_t, -1) * edges_dot[:, 1:], axis=1
+    )
+    for jacobian, dot in zip(jax.tree_util.tree_leaves(shared_jacobian), jax.tree_util.tree_leaves(moving_dot)):
+        integrals_dot = integrals_dot + jnp.tensordot(jacobian, dot, axes=dot.ndim)
+    # the integrals by the loop without gradients: the same numbers as without a derivative
+    return _panel_integrals(sigma, nodes_per_panel, *primals), integrals_dot
+
+
+def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients: bool):
+    """The integrals of :func:`_panel_integrals`: each (temperature, panel) pair of non-zero width adds
+    T_i Σ_j w_j (…) over its nodes (:func:`_t_panel_integral`) to its temperature's sum; the pairs are
+    listed in order and taken :data:`PANEL_PASS` at a time until the last (a ``while`` loop). The sums
+    are those of :func:`_sigma_v_scaled` in another order of addition. ``shared`` = (m, √s_min, M,
+    σ's arguments).
+
+    With ``gradients``, instead each pair's gradient in the inexact arrays of ``shared``, in its
+    temperature and in its two edges, summed per temperature: the shared ones' (n_T, …) per leaf, the
+    temperatures' (n_T,), the lower and the upper edges' (n_T · n_panels,). A zero-width panel is left
+    out of the derivative too: its edges are a kink of the sum (docs/equations.md N.2′)."""
     n_t, n_panels = edges_t.shape[0], edges_t.shape[1] - 1
-    lo, hi = edges_t[:, :-1].ravel(), edges_t[:, 1:].ravel()
-
-    def add_pairs(pair, used, sums):
-        i = pair // n_panels
-        t, w = _gauss_legendre_on(lo[pair], jnp.where(used, hi[pair], lo[pair]), nodes_per_panel)  # unused: weight 0
-        temperature = temperatures[i]
-        x = (sqrt_s_min - 2.0 * m) + temperature[:, None] * t
-        s = (sqrt_s_min + temperature[:, None] * t) ** 2
-        sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i[:, None], sigma_args)
-        per_pair = jax.vmap(_t_panel_integral, in_axes=(None, None, 0, 0, 0, 0))(
-            m, sqrt_s_min, temperature, t, w, sigma_s
-        )
-        return sums.at[i].add(per_pair)
-
     slots = n_t * n_panels
-    sums = jnp.zeros_like(temperatures)
-    if not non_empty_only:
-        sums = add_pairs(jnp.arange(slots), jnp.ones(slots, dtype=bool), sums)
-    else:
-        non_empty = hi > lo
-        count = jnp.sum(non_empty)
-        listed = jnp.where(non_empty, jnp.cumsum(non_empty) - 1, slots + PANEL_PASS)  # beyond the list: dropped
-        pairs = (
-            jnp.zeros(slots + PANEL_PASS, dtype=jnp.int32)
-            .at[listed]
-            .set(jnp.arange(slots, dtype=jnp.int32), mode="drop")
+    lo, hi = edges_t[:, :-1].ravel(), edges_t[:, 1:].ravel()
+    moving, fixed = eqx.partition(shared, eqx.is_inexact_array)
+
+    def pair_integral(moving, temperature, lo, hi, i):
+        m, sqrt_s_min, pole_mass, sigma_args = eqx.combine(moving, fixed)
+        t, w = (x[0] for x in _gauss_legendre_on(lo[None], hi[None], nodes_per_panel))
+        x = (sqrt_s_min - 2.0 * m) + temperature * t
+        s = (sqrt_s_min + temperature * t) ** 2
+        sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i, sigma_args)
+        return _t_panel_integral(m, sqrt_s_min, temperature, t, w, sigma_s)
+
+    def add_pairs(pair, used, totals):
+        i = pair // n_panels
+        pairs = (temperatures[i], lo[pair], jnp.where(used, hi[pair], lo[pair]), i)  # unused: weight 0
+        if not gradients:
+            return totals.at[i].add(jax.vmap(pair_integral, in_axes=(None, 0, 0, 0, 0))(moving, *pairs))
+        gradient = jax.vmap(jax.grad(pair_integral, argnums=(0, 1, 2, 3)), in_axes=(None, 0, 0, 0, 0))(moving, *pairs)
+        g_shared, g_temperature, g_lo, g_hi = jax.tree_util.tree_map(
+            lambda g: jnp.where(used.reshape(-1, *(1,) * (g.ndim - 1)), g, 0.0), gradient
+        )
+        shared_jacobian, temperature_jacobian, lo_jacobian, hi_jacobian = totals
+        return (
+            jax.tree_util.tree_map(lambda total, g: total.at[i].add(g), shared_jacobian, g_shared),
+            temperature_jacobian.at[i].add(g_temperature),
+            lo_jacobian.at[pair].add(g_lo),
+            hi_jacobian.at[pair].add(g_hi),
         )
 
-        def one_pass(k, sums):
-            used = k * PANEL_PASS + jnp.arange(PANEL_PASS) < count
-            return add_pairs(jax.lax.dynamic_slice(pairs, (k * PANEL_PASS,), (PANEL_PASS,)), used, sums)
+    totals: Any = jnp.zeros_like(temperatures)
+    if gradients:
+        per_temperature = jax.tree_util.tree_map(lambda x: jnp.zeros((n_t, *x.shape), x.dtype), moving)
+        totals = (per_temperature, jnp.zeros_like(temperatures), jnp.zeros(slots), jnp.zeros(slots))
+    non_empty = hi > lo
+    count = jnp.sum(non_empty)
+    listed = jnp.where(non_empty, jnp.cumsum(non_empty) - 1, slots + PANEL_PASS)  # beyond the list: dropped
+    pairs = (
+        jnp.zeros(slots + PANEL_PASS, dtype=jnp.int32).at[listed].set(jnp.arange(slots, dtype=jnp.int32), mode="drop")
+    )
 
-        sums = jax.lax.fori_loop(0, (count + PANEL_PASS - 1) // PANEL_PASS, one_pass, sums)
-    return sums / gondolo_gelmini_normalisation(m, temperatures)
+    def one_pass(k, totals):
+        used = k * PANEL_PASS + jnp.arange(PANEL_PASS) < count
+        return add_pairs(jax.lax.dynamic_slice(pairs, (k * PANEL_PASS,), (PANEL_PASS,)), used, totals)
+
+    return jax.lax.fori_loop(0, (count + PANEL_PASS - 1) // PANEL_PASS, one_pass, totals)
 
 
 @jax.custom_jvp
