@@ -348,6 +348,7 @@ def _panel_integrals(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_
 
 @_panel_integrals.defjvp
 def _panel_integrals_jvp(sigma, nodes_per_panel, primals, tangents):
+    """dI_i of docs/equations.md N.2′ from the per-pair gradients of :func:`_panel_sums`."""
     m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args = primals
     m_dot, sqrt_s_min_dot, temperatures_dot, edges_dot, pole_mass_dot, sigma_args_dot = tangents
     shared = (m, sqrt_s_min, pole_mass, sigma_args)
@@ -393,10 +394,12 @@ def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients
 
     def add_pairs(pair, used, totals):
         i = pair // n_panels
-        pairs = (temperatures[i], lo[pair], jnp.where(used, hi[pair], lo[pair]), i)  # unused: weight 0
+        per_pair = (temperatures[i], lo[pair], jnp.where(used, hi[pair], lo[pair]), i)  # unused: weight 0
         if not gradients:
-            return totals.at[i].add(jax.vmap(pair_integral, in_axes=(None, 0, 0, 0, 0))(moving, *pairs))
-        gradient = jax.vmap(jax.grad(pair_integral, argnums=(0, 1, 2, 3)), in_axes=(None, 0, 0, 0, 0))(moving, *pairs)
+            return totals.at[i].add(jax.vmap(pair_integral, in_axes=(None, 0, 0, 0, 0))(moving, *per_pair))
+        gradient = jax.vmap(jax.grad(pair_integral, argnums=(0, 1, 2, 3)), in_axes=(None, 0, 0, 0, 0))(
+            moving, *per_pair
+        )
         g_shared, g_temperature, g_lo, g_hi = jax.tree_util.tree_map(
             lambda g: jnp.where(used.reshape(-1, *(1,) * (g.ndim - 1)), g, 0.0), gradient
         )
