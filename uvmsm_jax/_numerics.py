@@ -1,6 +1,6 @@
 """Small numerical kernels shared by the physics layers (polynomials, cubic and quintic Hermite
 interpolation, finite-difference derivatives on a uniform grid and Radau IIA collocation of a linear
-scalar ODE on a fixed grid)."""
+scalar ODE on a fixed grid, and flags broadcast along an array's leading axis)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 __all__ = [
+    "along_first_axis",
     "coarser_collocation_stages",
     "cubic_hermite",
     "finite_difference_matrix",
@@ -23,6 +24,11 @@ __all__ = [
 
 
 _Values = TypeVar("_Values", Array, np.ndarray)
+
+
+def along_first_axis(flags: Array, x: Array) -> Array:
+    """``flags`` (k,) shaped to broadcast along the leading axis of ``x`` (k, …)."""
+    return flags.reshape(-1, *(1,) * (x.ndim - 1))
 
 
 def horner(coeffs, t: ArrayLike) -> Array:

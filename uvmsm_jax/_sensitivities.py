@@ -32,6 +32,7 @@ from jax.custom_batching import custom_vmap
 from jaxtyping import Array
 
 from ._implicit_stages import STAGE_ROOT_FINDERS, StageRootFinderWrapper, two_by_two_solve
+from ._numerics import along_first_axis
 from .boltzmann import RateTable, SystemSwitches, rate_equations, right_hand_side
 
 __all__ = ["StageSensitivities", "integrate"]
@@ -257,7 +258,7 @@ def _with_sensitivities(primals: tuple, tangents: _Tangents, static: dict[str, A
         jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1) for x in jax.tree_util.tree_leaves(tangents)]),
         axis=0,
     )
-    tangents = jax.tree_util.tree_map(lambda x: jnp.where(_along_first(finite, x), x, 0.0), tangents)
+    tangents = jax.tree_util.tree_map(lambda x: jnp.where(along_first_axis(finite, x), x, 0.0), tangents)
     directions = Directions(table=tangents.table, conversion_weight=tangents.conversion_weight, tau=tangents.tau_start)
     solution = _diffeqsolve(primals, static, directions, tangents.y0)
     save_steps = static["save_steps"]
@@ -297,12 +298,7 @@ def _with_sensitivities(primals: tuple, tangents: _Tangents, static: dict[str, A
         (tangents.tau_start, tangents.tau_end, ts_dot, ys_dot),
         is_leaf=lambda x: x is None,
     )
-    return solution, jax.tree_util.tree_map(lambda x: jnp.where(_along_first(finite, x), x, jnp.nan), solution_dot)
-
-
-def _along_first(flags: Array, x: Array) -> Array:
-    """``flags`` (k,) shaped to broadcast along the leading axis of ``x`` (k, …)."""
-    return flags.reshape(-1, *(1,) * (x.ndim - 1))
+    return solution, jax.tree_util.tree_map(lambda x: jnp.where(along_first_axis(finite, x), x, jnp.nan), solution_dot)
 
 
 @integrate.def_jvp

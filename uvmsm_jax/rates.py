@@ -20,6 +20,7 @@ from jaxtyping import Array, ArrayLike
 
 from . import boltzmann as bz
 from . import constants as c
+from ._numerics import along_first_axis
 from ._programs import jit
 from .hadrons import Current, fermion_pair_phase_space, sm_width_unit
 from .portal import VectorPortal
@@ -401,7 +402,7 @@ def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients
             moving, *per_pair
         )
         g_shared, g_temperature, g_lo, g_hi = jax.tree_util.tree_map(
-            lambda g: jnp.where(used.reshape(-1, *(1,) * (g.ndim - 1)), g, 0.0), gradient
+            lambda g: jnp.where(along_first_axis(used, g), g, 0.0), gradient
         )
         shared_jacobian, temperature_jacobian, lo_jacobian, hi_jacobian = totals
         return (
