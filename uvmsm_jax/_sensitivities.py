@@ -53,20 +53,38 @@ def _is_none(x) -> bool:
     return x is None
 
 
-def rate_derivatives(tau: Array, y: Array, s: Array, args) -> tuple[Array, Array]:
-    """J = ∂F/∂Y (2 × 2) of F(τ, Y) (:func:`~uvmsm_jax.boltzmann.right_hand_side`) and the derivative
-    of F along each of k directions, J s_k + ∂F/∂p ṗ_k (k, 2), for ``args`` = (table, switches,
-    conversion weight, adiabatic, :class:`Directions`)."""
-    table, switches, conversion_weight, adiabatic, directions = args
+class HeldRow(eqx.Module):
+    """The rate table's row at one implicit stage's τ, standing in for the
+    :class:`~uvmsm_jax.boltzmann.RateTable` while that stage is solved: called at the stage's τ, it
+    returns the row (:class:`StageSensitivities`)."""
+
+    row: Array
+
+    def __call__(self, tau: Array) -> Array:
+        del tau  # the stage's, at which the row was evaluated
+        return self.row
+
+
+def table_row_tangents(tau: Array, table: RateTable, directions: Directions) -> tuple[Array, Array]:
+    """The rate table's row at τ and its derivative along each of k ``directions`` (k, N_COLUMNS):
+    the table's tangent and τ̇ (the stage times move with τ_start)."""
     moving = jax.tree_util.tree_map(lambda d: d is not None, directions.table, is_leaf=_is_none)
     dynamic, static = eqx.partition(table, moving)
     row, row_along = jax.linearize(lambda t, arrays: eqx.combine(arrays, static)(t), tau, dynamic)
+    return row, jax.vmap(row_along)(directions.tau, directions.table)
+
+
+def rate_derivatives(row: Array, rows_dot: Array, y: Array, s: Array, args) -> tuple[Array, Array]:
+    """J = ∂F/∂Y (2 × 2) of F(τ, Y) (:func:`~uvmsm_jax.boltzmann.right_hand_side`) and the derivative
+    of F along each of k directions, J s_k + ∂F/∂p ṗ_k (k, 2), at the table row ``row`` of τ with its
+    derivatives ``rows_dot`` (:func:`table_row_tangents`), for ``args`` = (table, switches,
+    conversion weight, adiabatic, :class:`Directions`)."""
+    _, switches, conversion_weight, adiabatic, directions = args
 
     def rates(q, state, weight):
         return rate_equations(q, state, switches, weight, adiabatic)
 
     _, along = jax.linearize(rates, row, y, conversion_weight)
-    rows_dot = jax.vmap(row_along)(directions.tau, directions.table)
     # J's columns (the derivatives along Y's unit vectors) and the k directions in one application
     unit = jnp.eye(2, dtype=y.dtype)
     rows_dot = jnp.concatenate([jnp.zeros((2, *row.shape), row.dtype), rows_dot])
@@ -77,7 +95,7 @@ def rate_derivatives(tau: Array, y: Array, s: Array, args) -> tuple[Array, Array
 
 def _right_hand_side_with_sensitivities(tau, y, args):
     # F by right_hand_side's own operations, so that the step size chosen from it is the solve's
-    _, f_dot = rate_derivatives(tau, y[0], y[1:], args)
+    _, f_dot = rate_derivatives(*table_row_tangents(tau, args[0], args[4]), y[0], y[1:], args)
     return jnp.concatenate([right_hand_side(tau, y[0], args[:4])[None], f_dot])
 
 
@@ -95,16 +113,25 @@ class StageSensitivities(StageRootFinderWrapper):
     (:func:`~uvmsm_jax._implicit_stages.two_by_two_solve`). ``solver`` sees diffrax's stage relation of
     the yields alone (vector field :func:`~uvmsm_jax.boltzmann.right_hand_side`), so its iterations
     are those of the solve without derivatives. Where it fails diffrax rejects the step; S's stage is
-    then the one at which S vanishes, a finite value that no test of the state reads as a failure."""
+    then the one at which S vanishes, a finite value that no test of the state reads as a failure.
+
+    The table's row at the stage's τ and its derivatives along the directions are evaluated once,
+    when the stage starts (:func:`table_row_tangents`), and held: ``solver`` reads the row from a
+    :class:`HeldRow` in place of the table, and S's stage reads row and derivatives. Evaluating the
+    row again for S's stage, with its derivatives, took ≈ 15–25 % of a UνMSM point's derivative
+    (docs/relic.md, "Differentiability"); the row is the same float either way, and so are the
+    steps."""
 
     def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
         super().__init__(solver)
 
     @staticmethod
-    def _yields_args(args):
-        # diffrax's f-space stage relation: (stage, γ, vector field, product, τ_i, Y_partial, args, h)
-        stage, diagonal, _, _, tau, y_partial, (*vector_field_args, _), h = args
-        return stage, diagonal, right_hand_side, _product, tau, y_partial[0], tuple(vector_field_args), h
+    def _yields_args(args, row: Array):
+        # diffrax's f-space stage relation: (stage, γ, vector field, product, τ_i, Y_partial, args, h),
+        # the vector field's args (table, switches, conversion weight, adiabatic, directions)
+        stage, diagonal, _, _, tau, y_partial, (_, *vector_field_args, _), h = args
+        yields_args = (HeldRow(row), *vector_field_args)
+        return stage, diagonal, right_hand_side, _product, tau, y_partial[0], yields_args, h
 
     @staticmethod
     def _relation(f, args):
@@ -115,27 +142,38 @@ class StageSensitivities(StageRootFinderWrapper):
     def init(self, fn, y, args, options, f_struct, aux_struct, tags):
         del fn
         f_struct = jax.ShapeDtypeStruct(f_struct.shape[1:], f_struct.dtype)
-        return self.solver.init(self._relation, y[0], self._yields_args(args), options, f_struct, aux_struct, tags)
+        _, _, _, _, tau, _, (table, *_, directions), _ = args
+        row, rows_dot = table_row_tangents(tau, table, directions)
+        if "init_state" in options:  # diffrax's: this wrapper's state at an earlier stage, whose
+            # root finder's part a root finder that keeps its matrix for the step (per-step) reuses
+            options = {**options, "init_state": options["init_state"][1]}
+        inner = self.solver.init(
+            self._relation, y[0], self._yields_args(args, row), options, f_struct, aux_struct, tags
+        )
+        return (row, rows_dot), inner
 
     def step(self, fn, y, args, options, state, tags):
         del fn
-        f, state, aux = self.solver.step(self._relation, y[0], self._yields_args(args), options, state, tags)
-        return y.at[0].set(f), state, aux
+        held, inner = state
+        f, inner, aux = self.solver.step(self._relation, y[0], self._yields_args(args, held[0]), options, inner, tags)
+        return y.at[0].set(f), (held, inner), aux
 
     def terminate(self, fn, y, args, options, state, tags):
         del fn
-        return self.solver.terminate(self._relation, y[0], self._yields_args(args), options, state, tags)
+        held, inner = state
+        return self.solver.terminate(self._relation, y[0], self._yields_args(args, held[0]), options, inner, tags)
 
     def postprocess(self, fn, y, aux, args, options, state, tags, result):
         del fn
+        (row, rows_dot), inner = state
         f, aux, stats = self.solver.postprocess(
-            self._relation, y[0], aux, self._yields_args(args), options, state, tags, result
+            self._relation, y[0], aux, self._yields_args(args, row), options, inner, tags, result
         )
-        _, diagonal, _, _, tau, y_partial, vector_field_args, h = args
+        _, diagonal, _, _, _, y_partial, vector_field_args, h = args
         implicit = diagonal * h
         s_partial = y_partial[1:]
         stage_y = y_partial[0] + diagonal * _product(f, h)
-        jacobian, rhs = rate_derivatives(tau, stage_y, s_partial, vector_field_args)
+        jacobian, rhs = rate_derivatives(row, rows_dot, stage_y, s_partial, vector_field_args)
         matrix = jnp.eye(2) - implicit * jacobian
         f_s = jax.vmap(lambda r: two_by_two_solve(matrix, r))(rhs)
         f_s = jnp.where(result == optx.RESULTS.successful, f_s, -s_partial / implicit)
