@@ -144,8 +144,8 @@ class StageSensitivities(StageRootFinderWrapper):
         f_struct = jax.ShapeDtypeStruct(f_struct.shape[1:], f_struct.dtype)
         _, _, _, _, tau, _, (table, *_, directions), _ = args
         row, rows_dot = table_row_tangents(tau, table, directions)
-        if "init_state" in options:  # diffrax's: this wrapper's state at an earlier stage, whose
-            # root finder's part a root finder that keeps its matrix for the step (per-step) reuses
+        if "init_state" in options:  # diffrax hands on this wrapper's state of an earlier stage: a
+            # root finder that keeps its Newton matrix for the whole step (per-step) reuses its own part
             options = {**options, "init_state": options["init_state"][1]}
         inner = self.solver.init(
             self._relation, y[0], self._yields_args(args, row), options, f_struct, aux_struct, tags
