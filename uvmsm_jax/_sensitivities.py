@@ -119,8 +119,9 @@ class StageSensitivities(StageRootFinderWrapper):
     when the stage starts (:func:`table_row_tangents`), and held: ``solver`` reads the row from a
     :class:`HeldRow` in place of the table, and S's stage reads row and derivatives. Evaluating the
     row again for S's stage, with its derivatives, took ≈ 15–25 % of a UνMSM point's derivative
-    (docs/relic.md, "Differentiability"); the row is the same float either way, and so are the
-    steps."""
+    (docs/relic.md, "Differentiability"). The held row comes from the same operations as the
+    table's own: on every point measured (256 UνMSM, 32 dark-photon) the steps, outputs and
+    derivatives are the same bits as before."""
 
     def __init__(self, solver: optx.AbstractRootFinder):  # the wrapper's (a type checker sees the fields')
         super().__init__(solver)
