@@ -20,7 +20,14 @@ from jaxtyping import Array
 
 from .boltzmann import rate_equations
 
-__all__ = ["STAGE_ROOT_FINDERS", "StageRootFinderWrapper", "TableRowHeld", "TwoByTwoLU", "two_by_two_solve"]
+__all__ = [
+    "STAGE_ROOT_FINDERS",
+    "StageRootFinderWrapper",
+    "TableRowHeld",
+    "TwoByTwoLU",
+    "reads_handed_state",
+    "two_by_two_solve",
+]
 
 
 def two_by_two_solve(matrix: Array, vector: Array) -> Array:
@@ -72,6 +79,17 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
 
     def assume_full_rank(self) -> bool:
         return True
+
+
+def reads_handed_state(solver: optx.AbstractRootFinder) -> bool:
+    """Whether ``solver`` reads the state that diffrax's Kvaerno5 evaluates at each step's second stage,
+    outside the root finds, and hands on to every stage's (``options["init_state"]``): diffrax's
+    VeryChord keeps that Newton matrix for the whole step; optimistix's Chord and Newton form their own
+    in every root find and never read it. A wrapper reads it where the solver it wraps does; any other
+    solver is taken to."""
+    if isinstance(solver, StageRootFinderWrapper):
+        return reads_handed_state(solver.solver)
+    return not isinstance(solver, (optx.Chord, optx.Newton))
 
 
 class StageRootFinderWrapper(optx.AbstractRootFinder):

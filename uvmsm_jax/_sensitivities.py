@@ -31,7 +31,7 @@ import optimistix as optx
 from jax.custom_batching import custom_vmap
 from jaxtyping import Array
 
-from ._implicit_stages import STAGE_ROOT_FINDERS, StageRootFinderWrapper, two_by_two_solve
+from ._implicit_stages import STAGE_ROOT_FINDERS, StageRootFinderWrapper, reads_handed_state, two_by_two_solve
 from ._numerics import along_first_axis
 from .boltzmann import RateTable, SystemSwitches, rate_equations, right_hand_side
 
@@ -144,7 +144,11 @@ class StageSensitivities(StageRootFinderWrapper):
         del fn
         f_struct = jax.ShapeDtypeStruct(f_struct.shape[1:], f_struct.dtype)
         _, _, _, _, tau, _, (table, *_, directions), _ = args
-        row, rows_dot = table_row_tangents(tau, table, directions)
+        if "init_state" in options or reads_handed_state(self.solver):  # a root find's own start
+            row, rows_dot = table_row_tangents(tau, table, directions)
+        else:  # Kvaerno5's state for the step's stages, which the solver never reads: no tangents
+            row = table(tau)
+            rows_dot = jnp.zeros((directions.tau.shape[0], *row.shape), row.dtype)
         if "init_state" in options:  # diffrax hands on this wrapper's state of an earlier stage: a
             # root finder that keeps its Newton matrix for the whole step (per-step) reuses its own part
             options = {**options, "init_state": options["init_state"][1]}
