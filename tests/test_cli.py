@@ -445,6 +445,8 @@ print(jax.jit(jax.jacfwd(omega)).lower(jnp.asarray([0.05, 0.8, 3e-3])).as_text()
 """
 
 
+# slow: a subprocess that imports and lowers the solver's jacfwd (~20 s); the derivative programs' storing stays checked by default in test_contour.py's stored root-finding programs
+@pytest.mark.slow
 def test_derivatives_through_the_solver_trace_without_host_callbacks():
     """Forward mode through the solver lowers without a host callback in equinox's default mode
     (``EQX_ON_ERROR`` unset, ``raise``): the solve's derivative is written out

@@ -102,6 +102,8 @@ def test_coarser_collocation_stages_evaluate_the_collocation_polynomial(ratio):
     assert np.max(np.abs(np.asarray(stages) - quintic(coarse_t))) > 1e-8
 
 
+# slow: 24 random points of both models, each route compiled (~27 s); the collocation stays checked against the ODE by default in test_collocation_matches_the_ode
+@pytest.mark.slow
 def test_one_sweep_about_the_fine_solution_solves_the_check_grid():
     # pipeline.collocate solves its check grid in one sweep about the fine grid's solution instead of
     # three from zero. On random points of both models where the fine grid's sweeps converged (the

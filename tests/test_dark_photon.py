@@ -539,6 +539,8 @@ def test_a_species_filled_by_the_conversion_converges():
     np.testing.assert_allclose(uj.relic(points).omega_h2, tight.omega_h2, rtol=1e-5)
 
 
+# slow: its own compile (~16 s); continuity across the threshold stays checked by default in test_omega_is_continuous_across_the_resonance_threshold_and_the_switch_to_the_full_propagator
+@pytest.mark.slow
 def test_relic_is_continuous_across_the_resonance_threshold():
     """Ωh² at m_χ = ½m_A′(1 + δ), δ = −10⁻¹², 0, +10⁻¹² (m_A′ = 1 GeV, ε = 10⁻⁶, e′ = 0.3, freeze-out):
     the open side (A′ → χχ̄ decays carry the on-shell part) and the closed one (the full running

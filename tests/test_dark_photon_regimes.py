@@ -241,6 +241,8 @@ def _synthetic_steps(theta, slots, used):
     return p, taus, jnp.concatenate([states, jnp.zeros((slots - used, 2))])
 
 
+# slow: the indicators' Jacobian over 64 synthetic steps compiled (~30 s); the dark photon's derivatives stay checked by default in test_dark_photon.py's finite differences
+@pytest.mark.slow
 def test_rate_maxima_carry_the_derivative_of_the_maximum():
     """The trajectory indicators are computed without derivatives (tangents of the table rows and
     yields at every step slot were 2/3 of a dark-photon derivative's cost); the two rate maxima that are
@@ -280,6 +282,8 @@ def test_rate_maxima_carry_the_derivative_of_the_maximum():
     np.testing.assert_allclose(jacobian, np.asarray(every_jacobian)[[0, 1], at], rtol=1e-12, atol=0)
 
 
+# slow: the indicators over 64 synthetic steps compiled for each pass length (~20 s); the indicators of solved points stay checked by default in test_dark_photon.py
+@pytest.mark.slow
 def test_indicators_in_passes_equal_one_pass(monkeypatch):
     """:func:`~uvmsm_jax._indicators.trajectory_indicators` reads the used step slots in passes of
     ``INDICATOR_CHUNK`` (a dark-photon point uses a few hundred of its 8 192): in passes of 8 slots, with

@@ -315,6 +315,8 @@ def test_batch_equals_points_and_derivatives_match_finite_differences():
     assert np.all(np.isfinite(jacobian))
 
 
+# slow: a 33-point momentum batch with its relic batch compiled (~25 s); a batch of one block stays checked by default in test_as_dict_and_user_momenta
+@pytest.mark.slow
 def test_a_batch_of_more_than_one_block(monkeypatch):
     """More points than a block (32 on CPU): blocks in a loop give each point the result of a small
     batch. Until 2026-12-05 such a batch raised ZeroDivisionError (``jax.lax.map``'s batch reshape of

@@ -200,6 +200,8 @@ def test_a_third_model_is_added_in_one_place(third_model, capsys):
         uj.register_model(DarkPhotonAlphaSpec())
 
 
+# slow: a third model's solver compiled in two modes (~15 s); registering and solving a third model stays checked by default in this file
+@pytest.mark.slow
 def test_models_with_one_convention_ignore_the_mode(third_model):
     """A model with one convention (the toy α′ model) gives bit-identical results in ``mode="paper"``
     (before, P1's g*s = g* leaked into the dark photon in paper mode); the dark photon itself now has

@@ -121,6 +121,8 @@ def test_scalar_invalid_input_raises_naming_the_parameter():
         uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 0.0))
 
 
+# slow: three dark-photon batches of 8 (~21 s); neighbours' independence stays checked by default in test_shared_tables.py's invalid points in a shared batch
+@pytest.mark.slow
 def test_a_point_in_a_batch_does_not_depend_on_its_neighbours():
     """Two dark-photon points solved in a batch of 8 with two different sets of random neighbours give
     bitwise the same outputs (the same compiled program), status 0. With diffrax's first-same-as-last
@@ -353,13 +355,13 @@ def test_gradients_match_finite_differences_each_regime(point, mode, rtol):
     np.testing.assert_allclose(grad * x0 / value, fd * x0 / value, rtol=rtol, atol=1e-5)
 
 
-# the light-N₁ case is slow (its two table compiles, ~12 s): the other two cross the QCD transition as well
+# the light-N₁ and dark-photon cases are slow (their two table compiles, ~12 and ~24 s): the first crosses the QCD transition as well
 @pytest.mark.parametrize(
     "model",
     [
         pytest.param(uj.UVMSM(0.0707, 0.00171, 3.03e-11), id="uvmsm-light-zp"),
         pytest.param(uj.UVMSM(1.64e-5, 4.26, 8.34e-6), id="uvmsm-light-n1", marks=pytest.mark.slow),
-        pytest.param(uj.DarkPhotonDM(0.05, 0.3, 1e-9, 0.1), id="dark-photon"),
+        pytest.param(uj.DarkPhotonDM(0.05, 0.3, 1e-9, 0.1), id="dark-photon", marks=pytest.mark.slow),
     ],
 )
 def test_rate_table_between_nodes(model):

@@ -683,6 +683,8 @@ def test_panel_edges_are_merged_as_a_sort_would_order_them():
         assert float(tangent) == float(tangent_sorted)
 
 
+# slow: the per-temperature rule compiled beside the passes (~20 s); the Dirac χ's σ_a average stays checked by default against quad in test_dark_photon_reference.py
+@pytest.mark.slow
 def test_panels_of_zero_width_are_skipped_with_the_same_sums_and_derivatives():
     """`rates._sigma_v_scaled_on_panels` (the Dirac χ's σ_a average, docs/relic.md "Thermal averages")
     evaluates only the (temperature, panel) pairs of non-zero width, in passes of
