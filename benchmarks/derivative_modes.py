@@ -12,7 +12,7 @@ same freeze-in points as ``relic_throughput.py`` (chunks of ``--batch``, one ``j
   ``_sensitivities.integrate``); reverse mode by diffrax's discrete adjoint
   (``diffrax.RecursiveCheckpointAdjoint``, the default for ``jax.grad`` through ``diffeqsolve``) of the
   same Kvaerno5 solve, its gradient in the table and τ range contracted with the same tangents, so
-  that both give d Y_DM(τ_end)/d(field) — compared (``max_rel_diff``).
+  that both give d Y_DM(τ_end)/d(field) — compared (``max_rel_diff``, of each point's largest).
 
 Usage: ``python benchmarks/derivative_modes.py [--points N] [--batch B] [--repeats R]
 [--checkpoints C] [--json]``. Times are medians of ``--repeats`` calls, programs called in random
@@ -45,7 +45,7 @@ from uvmsm_jax import boltzmann as bz
 from uvmsm_jax._implicit_stages import STAGE_ROOT_FINDERS
 from uvmsm_jax._relic import _parameters_of_row
 from uvmsm_jax._sensitivities import _state_norm
-from uvmsm_jax.pipeline import _initial_yields, classify, configure, point_rate_table, prepare
+from uvmsm_jax.pipeline import _ode_inputs, classify, configure, point_rate_table, prepare
 
 SETTINGS = uj.Settings()
 CONFIG = configure(uj.UVMSM(1.0, 1.0, 1e-11), SETTINGS)
@@ -55,15 +55,8 @@ SYSTEM = CONFIG.physics.system
 def ode_inputs(row):
     """The ODE's inputs at one point (m_n1, m_zp, g_bl) as ``pipeline.solve`` forms them: (table,
     conversion weight, adiabatic (as a float), initial state, τ_start, τ_end, atol)."""
-    theta = _parameters_of_row(row, CONFIG, True)
-    p = prepare(theta, CONFIG)
-    regime = classify(p, CONFIG)
-    y0, y_eq0 = _initial_yields(p, regime, CONFIG)
-    scale = jnp.minimum(y_eq0, bz.production_estimates(p.table, p.taus, SYSTEM))
-    atol = jax.lax.stop_gradient(jnp.maximum(SETTINGS.atol * scale.at[1].max(scale[0]), 1e-300))
-    adiabatic = bz.eliminates_mediator(p.table, SYSTEM)
-    state0 = jnp.where(adiabatic, jnp.stack([y0[0] + 2.0 * y0[1], 0.0]), y0)
-    weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
+    p = prepare(_parameters_of_row(row, CONFIG, True), CONFIG)
+    state0, weight, adiabatic, atol = _ode_inputs(p, classify(p, CONFIG), CONFIG)
     return p.table, weight, adiabatic.astype(float), state0, p.tau_start, p.tau_end, atol
 
 

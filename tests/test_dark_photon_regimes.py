@@ -282,7 +282,7 @@ def test_rate_maxima_carry_the_derivative_of_the_maximum():
     np.testing.assert_allclose(jacobian, np.asarray(every_jacobian)[[0, 1], at], rtol=1e-12, atol=0)
 
 
-# slow: the indicators over 64 synthetic steps compiled for each pass length (~20 s); the indicators of solved points stay checked by default in test_dark_photon.py
+# slow: the indicators over 64 synthetic steps compiled for each pass length (~20 s); the indicators run in every default physical-mode dark-photon solve of test_dark_photon.py, whose mechanisms they set
 @pytest.mark.slow
 def test_indicators_in_passes_equal_one_pass(monkeypatch):
     """:func:`~uvmsm_jax._indicators.trajectory_indicators` reads the used step slots in passes of

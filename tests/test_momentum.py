@@ -315,7 +315,7 @@ def test_batch_equals_points_and_derivatives_match_finite_differences():
     assert np.all(np.isfinite(jacobian))
 
 
-# slow: a 33-point momentum batch with its relic batch compiled (~25 s); a batch of one block stays checked by default in test_as_dict_and_user_momenta
+# slow: a 33-point momentum batch with its relic batch compiled (~25 s); a batch within one block (two points) stays checked by default in test_zeroth_moment_reproduces_the_relic_yield_model1
 @pytest.mark.slow
 def test_a_batch_of_more_than_one_block(monkeypatch):
     """More points than a block (32 on CPU): blocks in a loop give each point the result of a small

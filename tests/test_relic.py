@@ -355,7 +355,7 @@ def test_gradients_match_finite_differences_each_regime(point, mode, rtol):
     np.testing.assert_allclose(grad * x0 / value, fd * x0 / value, rtol=rtol, atol=1e-5)
 
 
-# the light-N₁ and dark-photon cases are slow (their two table compiles, ~12 and ~24 s): the first crosses the QCD transition as well
+# the light-N₁ and dark-photon cases are slow (their two table compiles, ~12 and ~24 s): the light-Z′ case, by default, crosses the QCD transition as well
 @pytest.mark.parametrize(
     "model",
     [

@@ -468,21 +468,30 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     return jnp.where(start_in_equilibrium, y_eq0, 0.0), y_eq0
 
 
-def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
-    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) / (H12)–(H13), Ωh² (A40) and the
-    model's assessment of one point."""
-    settings, spec = config.settings, config.spec
-    p = prepared
+def _ode_inputs(p: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array, Array, Array]:
+    """What :func:`solve` hands :func:`~uvmsm_jax.boltzmann.solve` besides the table and the τ range:
+    the initial state in the state variables (A39, A.6; (N, 0) in the adiabatic form (H13′)), the
+    conversion weight, whether the adiabatic form is solved (bool) and the absolute tolerances of the
+    two yields (dimensionless)."""
     y0, y_eq0 = _initial_yields(p, regime, config)
     # Absolute tolerances, a fraction settings.atol of each yield's scale min(Y_eq(T_R), production
     # estimate); the mediator's never below the DM's (its error reaches the DM only through its decays
     # and conversions). A tolerance, not physics: parameter derivatives stay out of the step control.
     yield_scale = jnp.minimum(y_eq0, bz.production_estimates(p.table, p.taus, config.physics.system))
     yield_scale = yield_scale.at[1].max(yield_scale[0])
-    atol = jax.lax.stop_gradient(jnp.maximum(settings.atol * yield_scale, 1e-300))
+    atol = jax.lax.stop_gradient(jnp.maximum(config.settings.atol * yield_scale, 1e-300))
     conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
     adiabatic = bz.eliminates_mediator(p.table, config.physics.system)
     state0 = jnp.where(adiabatic, jnp.stack([y0[0] + 2.0 * y0[1], 0.0]), y0)
+    return state0, conversion_weight, adiabatic, atol
+
+
+def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
+    """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) / (H12)–(H13), Ωh² (A40) and the
+    model's assessment of one point."""
+    settings, spec = config.settings, config.spec
+    p = prepared
+    state0, conversion_weight, adiabatic, atol = _ode_inputs(p, regime, config)
     # A model that reads the solution gets it at every accepted step.
     trajectory = spec.uses_trajectory(config.physics)
     ode = bz.solve(
