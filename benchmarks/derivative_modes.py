@@ -97,7 +97,7 @@ def adjoint_dm_yield(table, weight, adiabatic, state0, tau_start, tau_end, atol,
 
 
 def ode_forward(point):
-    (table, weight, adiabatic, state0, t0, t1, atol), tangents = point
+    (table, weight, adiabatic, state0, t0, t1, atol), (table_dots, *_, t0_dots, t1_dots, _) = point
 
     def dm_yield(tab, a, b):
         return package_dm_yield(tab, weight, adiabatic, state0, a, b, atol)
@@ -105,11 +105,11 @@ def ode_forward(point):
     def along(table_dot, t0_dot, t1_dot):
         return jax.jvp(dm_yield, (table, t0, t1), (table_dot, t0_dot, t1_dot))[1]
 
-    return jax.vmap(along)(tangents[0], tangents[4], tangents[5])
+    return jax.vmap(along)(table_dots, t0_dots, t1_dots)
 
 
 def ode_adjoint(point, checkpoints):
-    (table, weight, adiabatic, state0, t0, t1, atol), tangents = point
+    (table, weight, adiabatic, state0, t0, t1, atol), (table_dots, *_, t0_dots, t1_dots, _) = point
     gradient = eqx.filter_grad(
         lambda x: adjoint_dm_yield(x[0], weight, adiabatic, state0, x[1], x[2], atol, checkpoints)
     )((table, t0, t1))
@@ -118,7 +118,7 @@ def ode_adjoint(point, checkpoints):
         pairs = zip(jax.tree_util.tree_leaves(gradient[0]), jax.tree_util.tree_leaves(table_dot), strict=True)
         return sum(jnp.vdot(g, d) for g, d in pairs) + gradient[1] * t0_dot + gradient[2] * t1_dot
 
-    return jax.vmap(contract)(tangents[0], tangents[4], tangents[5])
+    return jax.vmap(contract)(table_dots, t0_dots, t1_dots)
 
 
 def ode_plain(point):
