@@ -79,6 +79,9 @@ DECAY_COMPLETION = 100.0
 """Integrate at least until Γ_V/H ≥ this, so a decaying mediator is gone (e^{-50})."""
 SAFE_THETA = (1.0, 1.0, 1e-10, 1e-10, 100.0)
 """A valid point substituted for invalid input before solving (its result is discarded)."""
+INSTANT_FILL = 1e8
+"""Fill rate per unit τ at T_R above which ``Settings(initial="zero")`` starts a species in
+equilibrium: from empty it is there within ~1/rate in τ (:func:`_instant_fills`)."""
 
 
 class Config(eqx.Module):
@@ -439,25 +442,49 @@ class Solution(Outcome):
     ode: diffrax.Solution
 
 
+def _instant_fills(row: Array, reduced: bool) -> Array:
+    """Which species an empty start at T_R would fill to equilibrium within ~1/:data:`INSTANT_FILL` in
+    τ (bool (DM, mediator)), from the solve's own rate coefficients on the table's first ``row``
+    (N_COLUMNS,): the DM from the SM at (k_a − k_a′) Y_X,eq, the mediator at k_b Y_V,eq + d_SM, and
+    then one from the other, filled, by DM DM ↔ V V and the mediator's decays to DM pairs
+    ((A36)–(A37); a rate per yield Y_eq, dY/dτ at Y = 0 over Y_eq). The fill from empty is
+    Y_eq tanh(rate·Δτ); leaving out a term only fills less."""
+    dm = bz.annihilation_source(row, row[bz.LOG_Y_DM_EQ]) > INSTANT_FILL
+    if reduced:  # the reduced system keeps Y_V at its start
+        return jnp.stack([dm, jnp.asarray(False)])
+    e, dm_eq, v_eq = jnp.exp, row[bz.LOG_Y_DM_EQ], row[bz.LOG_Y_V_EQ]
+    mediator = e(row[bz.LOG_K_B] + v_eq) + e(row[bz.LOG_D_SM]) > INSTANT_FILL
+    dm_from_mediator = e(row[bz.LOG_K_C_REVERSE] + 2 * v_eq - dm_eq) + 2 * e(row[bz.LOG_D_DM] + v_eq - dm_eq)
+    mediator_from_dm = e(row[bz.LOG_K_C] + 2 * dm_eq - v_eq)
+    return jnp.stack(
+        [
+            dm | (mediator & (dm_from_mediator > INSTANT_FILL)),
+            mediator | (dm & (mediator_from_dm > INSTANT_FILL)),
+        ]
+    )
+
+
 def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array]:
     """(Y_X, Y_V) at T_R by ``Settings.initial`` (A39, A.6), and the equilibrium yields there.
 
     ``"auto"``: a species starts in equilibrium where its rate exceeds H at T_R, or where the other
     species does and DM DM ↔ V V runs faster than H per particle of this one (r_c for the DM,
-    r_c Y_X,eq/Y_V,eq for the mediator by detailed balance; (A39)). The conversion fills an empty
-    species within ~H/r_c, which at r_c/H ~ 1e12 is below the resolution of τ at T_R: the solve
-    stalled there until ``max_steps``."""
+    r_c Y_X,eq/Y_V,eq by detailed balance; (A39)). The conversion fills an empty species within
+    ~H/r_c, which at r_c/H ~ 1e12 is below the resolution of τ at T_R: the solve stalled there until
+    ``max_steps``. ``"zero"``: empty, but for a species that the solve's own rates fill within
+    ~1/:data:`INSTANT_FILL` in τ (:func:`_instant_fills`; freeze-out at g_B−L ≳ 0.05 stalled so)."""
     settings = config.settings
     columns = prepared.table.values
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
+    reduced = config.physics.system.reduced
     if settings.initial == "zero":
-        start_in_equilibrium = jnp.array([False, False])
+        start_in_equilibrium = _instant_fills(columns[0], reduced)
     elif settings.initial == "equilibrium":
         start_in_equilibrium = jnp.array([True, True])
     else:
         dm_start = regime.log_dm_rate_over_h[0] > 0
         mediator_start = regime.log_mediator_rate_over_h[0] > 0
-        if not config.physics.system.reduced:  # the reduced system keeps Y_V at its start
+        if not reduced:  # the reduced system keeps Y_V at its start
             log_per_dm = prepared.diagnostics.log_rc_over_h[0]
             log_per_mediator = log_per_dm + columns[0, bz.LOG_Y_DM_EQ] - columns[0, bz.LOG_Y_V_EQ]
             dm_start, mediator_start = (

@@ -43,7 +43,9 @@ class Settings(eqx.Module):
       thermalises (A33).
     initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, or, in the coupled
       system, that DM DM ↔ V V fills faster than H from the other species in equilibrium; else
-      zero; A.6, A39), "zero" (A39) or "equilibrium".
+      zero; A.6, A39), "zero" (A39: empty, except a species that the solve's own rates fill within
+      ~1e-8 in τ, which starts in equilibrium; an empty start stalled there, docs/relic.md, "ODE")
+      or "equilibrium".
     rtol: relative accuracy of the ODE solution for each yield Y = n/s.
     atol: absolute yield tolerances as a fraction of each yield's scale min(Y_eq(T_R), production
       estimate) — the mediator's never below the DM's; a yield below its tolerance is not resolved
