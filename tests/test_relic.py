@@ -121,6 +121,22 @@ def test_scalar_invalid_input_raises_naming_the_parameter():
         uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 0.0))
 
 
+def test_points_outside_the_modelled_physics_get_a_status():
+    """A DM below 1 eV (Ωh² = m Y s₀/ρ_c needs it non-relativistic today) or a coupling with g²/4π > 1
+    (the rates are tree level) is :attr:`~uvmsm_jax.Status.OUTSIDE_MODEL` with NaN, never status 0
+    with a number (both were status 0: M_N₁ = 1e-30 GeV and g_B−L = 10 from the command line); their
+    neighbours just inside are solved."""
+    uvmsm = uj.relic(uj.UVMSM(np.array([1e-10, 2e-9, 0.05, 0.05]), 0.2, np.array([1e-12, 1e-12, 4.0, 3.0])))
+    dark_photon = uj.relic(uj.DarkPhotonDM(0.1, 0.3, np.array([1e-9, 1e-9, 12.0]), np.array([4.0, 1e-12, 1e-12])))
+    outside = uj.Status.OUTSIDE_MODEL
+    np.testing.assert_array_equal(uvmsm.status, [outside, 0, outside, 0])
+    np.testing.assert_array_equal(dark_photon.status, [outside, 0, outside])
+    for result in (uvmsm, dark_photon):
+        flagged = np.asarray(result.status) == outside
+        assert np.all(np.isnan(np.asarray(result.omega_h2)[flagged]))
+        assert np.all(np.isfinite(np.asarray(result.omega_h2)[~flagged]))
+
+
 def test_an_empty_start_that_fills_at_once_does_not_stall():
     """``Settings(initial="zero")`` at freeze-out with g_B−L ≳ 0.05: the rates fill an empty species
     within ~1e-14 in τ, below τ's resolution at T_R, and the solve stalled at ``max_steps`` (status 3,

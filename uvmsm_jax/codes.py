@@ -54,6 +54,11 @@ class Status(enum.IntEnum):
     own; no Ωh² is returned (NaN). The ODE still runs, to T = min(m_DM, m_V)/x_end."""
     CONTOUR_NOT_CONVERGED = 10
     """A contour root that neither Newton nor bisection brought within tolerance."""
+    OUTSIDE_MODEL = 11
+    """The point lies outside the physics the models implement: a DM lighter than
+    ``pipeline.LIGHTEST_DM`` (1 eV; Ωh² = m Y s₀/ρ_c of (A40) needs it non-relativistic today), or a
+    portal coupling with g²/4π > 1 (g_B−L, e′, or ε·e: the rates are tree level). No Ωh² is
+    returned (NaN); the ODE still runs."""
 
     @property
     def message(self) -> str:
@@ -74,6 +79,7 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.DISTRIBUTION_YIELD_MISMATCH: "momentum distribution disagrees with the relic yield by more than 1 % (W18, K57)",
     Status.STABLE_MEDIATOR: "mediator has no decay channel in the model (a relic of its own): no omega_h2",
     Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
+    Status.OUTSIDE_MODEL: "outside the modelled physics (DM below 1 eV, or a coupling with g^2/4pi > 1): no omega_h2",
 }
 """Status code → message."""
 

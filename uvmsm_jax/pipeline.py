@@ -61,6 +61,7 @@ __all__ = [
     "crossing_temperature",
     "decayed_temperature",
     "first_crossing_temperature",
+    "outside_model",
     "parameters",
     "point_rate_table",
     "portal_of",
@@ -79,6 +80,11 @@ DECAY_COMPLETION = 100.0
 """Integrate at least until Γ_V/H ≥ this, so a decaying mediator is gone (e^{-50})."""
 SAFE_THETA = (1.0, 1.0, 1e-10, 1e-10, 100.0)
 """A valid point substituted for invalid input before solving (its result is discarded)."""
+LIGHTEST_DM = 1e-9
+"""Smallest DM mass [GeV] (1 eV) the models implement: Ωh² = m Y s₀/ρ_c (A40) takes the DM
+non-relativistic today, its momentum then ≈ T₀ ≈ 2.3e-4 eV (⟨p²⟩/2m² ≲ 1e-7 at 1 eV)."""
+PERTURBATIVE_ALPHA = 1.0
+"""Largest g²/4π of the portal's couplings g_sm and g_dm that the models' tree-level rates stand for."""
 INSTANT_FILL = 1e8
 """Fill rate per unit τ at T_R above which ``Settings(initial="zero")`` starts a species in
 equilibrium: from empty it is there within ~1/rate in τ (:func:`_instant_fills`)."""
@@ -402,6 +408,14 @@ class Outcome(eqx.Module):
     mediator_thermalised: Array
 
 
+def outside_model(theta: Array) -> Array:
+    """Whether θ = (m_dm, m_v, g_sm, g_dm, T_R) lies outside the physics the models implement
+    (:attr:`~uvmsm_jax.codes.Status.OUTSIDE_MODEL`): m_dm < :data:`LIGHTEST_DM`, or g²/4π >
+    :data:`PERTURBATIVE_ALPHA` for g_sm or g_dm."""
+    couplings = theta[..., 2:4]
+    return (theta[..., 0] < LIGHTEST_DM) | jnp.any(couplings**2 > 4.0 * jnp.pi * PERTURBATIVE_ALPHA, axis=-1)
+
+
 def _outcome(
     prepared: PreparedPoint,
     regime: Regime,
@@ -418,6 +432,7 @@ def _outcome(
     status = assessment.status
     if config.physics.processes.decays:
         status = jnp.where(p.width_sm + p.width_dm > 0, status, Status.STABLE_MEDIATOR)
+    status = jnp.where(outside_model(p.theta), Status.OUTSIDE_MODEL, status)
     status = jnp.where(p.valid, status, Status.INVALID_INPUT)
     failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
     return {
