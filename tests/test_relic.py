@@ -121,6 +121,22 @@ def test_scalar_invalid_input_raises_naming_the_parameter():
         uj.relic(uj.DarkPhotonDM(0.1, 1.0, 1e-9, 0.0))
 
 
+def test_strong_annihilation_resolves_the_final_yield():
+    """Freeze-out just below and above the resonance threshold at g_B−L = 0.02–0.9 ends at Ωh² ≈
+    1e-19–1e-6, far below the yield scale min(Y_eq(T_R), P) that ``atol`` is a fraction of: its final
+    yield was not resolved and Ωh² was 2.5e-3–6.5e-3 from the converged value. The DM's tolerance now
+    follows Y_eq at its decoupling (A32): within 1e-5 of ``rtol`` 1e-10, ``atol`` 1e-24."""
+    model = uj.UVMSM(
+        np.array([2.8524375673808692e-06, 7.282656163622689e-06, 16.406496117793324]),
+        np.array([5.703012111164063e-06, 1.4578317863360231e-05, 32.8398287214106]),
+        np.array([0.8876083604353281, 0.01943951044960448, 0.8741473523472547]),
+    )
+    default = uj.relic(model)
+    tight = uj.relic(model, uj.Settings(rtol=1e-10, atol=1e-24, max_steps=30000))
+    assert list(default.mechanism_name) == ["freeze-out"] * 3
+    np.testing.assert_allclose(default.omega_h2, tight.omega_h2, rtol=1e-5)
+
+
 def test_points_outside_the_modelled_physics_get_a_status():
     """A DM below 1 eV (Ωh² = m Y s₀/ρ_c needs it non-relativistic today) or a coupling with g²/4π > 1
     (the rates are tree level) is :attr:`~uvmsm_jax.Status.OUTSIDE_MODEL` with NaN, never status 0

@@ -521,6 +521,11 @@ def _ode_inputs(p: PreparedPoint, regime: Regime, config: Config) -> tuple[Array
     # and conversions). A tolerance, not physics: parameter derivatives stay out of the step control.
     yield_scale = jnp.minimum(y_eq0, bz.production_estimates(p.table, p.taus, config.physics.system))
     yield_scale = yield_scale.at[1].max(yield_scale[0])
+    # A DM that decouples from equilibrium ends near Y_eq at T_dec (A32), at strong annihilation far
+    # below that scale: its tolerance follows it, so that the final yield is resolved to rtol.
+    log_y_dec = jnp.interp(jnp.log(p.m_ref / regime.t_dec_dm), p.taus, p.table.values[:, bz.LOG_Y_DM_EQ])
+    y_dec = jnp.where(regime.dm_thermalised & jnp.isfinite(log_y_dec), jnp.exp(log_y_dec), jnp.inf)
+    yield_scale = yield_scale.at[0].min(y_dec)
     atol = jax.lax.stop_gradient(jnp.maximum(config.settings.atol * yield_scale, 1e-300))
     conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
     adiabatic = bz.eliminates_mediator(p.table, config.physics.system)

@@ -48,8 +48,8 @@ class Settings(eqx.Module):
       or "equilibrium".
     rtol: relative accuracy of the ODE solution for each yield Y = n/s.
     atol: absolute yield tolerances as a fraction of each yield's scale min(Y_eq(T_R), production
-      estimate) — the mediator's never below the DM's; a yield below its tolerance is not resolved
-      relatively (docs/relic.md, "ODE").
+      estimate), for a DM that decouples also at most Y_eq at T_dec (A32) — the mediator's never below
+      the DM's; a yield below its tolerance is not resolved relatively (docs/relic.md, "ODE").
     n_grid: nodes of the ln T grid on which rate coefficients are tabulated (96: Ωh² of 200 random
       UνMSM points within 6.8e-6 of 1024 nodes, median 1.9e-9; of the dark photon's within 3.8e-4, the
       quadrature's own spread; docs/relic.md, "Rate tables").
