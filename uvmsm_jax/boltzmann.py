@@ -322,27 +322,34 @@ def annihilation_source(values: Array, log_per: Array | float = 0.0) -> Array:
     return jnp.maximum(source, 0.0)
 
 
+def equilibrium_sources(q: Array, switches: SystemSwitches) -> Array:
+    """The source terms of each yield with every species at its equilibrium density, by origin, on
+    table rows ``q`` (…, N_COLUMNS) → (…, 2, 2): the DM's [from the SM: k_a Y_X,eq²
+    (:func:`annihilation_source`); from the mediator: k̄_c Y_V,eq² + 2 d_X Y_V,eq] and the mediator's
+    [from the SM: d_SM Y_V,eq + k_b Y_V,eq²; from the DM: k_c Y_X,eq² (+ d̄_X Y_X,eq² where DM DM → V
+    feeds it)] ((A36)–(A37); dY/dτ of an empty species)."""
+    e = jnp.exp
+    dm_eq, v_eq = q[..., LOG_Y_DM_EQ], q[..., LOG_Y_V_EQ]
+    dm_from_mediator = e(q[..., LOG_K_C_REVERSE] + 2 * v_eq) + 2.0 * e(q[..., LOG_D_DM] + v_eq)
+    mediator_from_dm = e(q[..., LOG_K_C] + 2 * dm_eq)
+    if switches.dm_decay_depletes_mediator:
+        mediator_from_dm = mediator_from_dm + e(q[..., LOG_D_DM_INVERSE] + 2 * dm_eq)
+    mediator_from_sm = e(q[..., LOG_D_SM] + v_eq) + e(q[..., LOG_K_B] + 2 * v_eq)
+    return jnp.stack(
+        [
+            jnp.stack([annihilation_source(q), dm_from_mediator], axis=-1),
+            jnp.stack([mediator_from_sm, mediator_from_dm], axis=-1),
+        ],
+        axis=-2,
+    )
+
+
 def production_estimates(table: RateTable, taus: Array, switches: SystemSwitches) -> Array:
     """Estimates of the (DM, mediator) yields produced from an empty start: ∫ dτ of each yield's
-    source terms at equilibrium densities, trapezoidal on the table nodes — for the DM
-    k_a Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq, for the mediator d_SM Y_V,eq + k_b Y_V,eq² + k_c Y_X,eq²
-    (+ d̄_X Y_X,eq² where DM DM → V feeds it). The scales of the solver's absolute tolerances
-    (docs/relic.md, "ODE"), not physics: for freeze-in they are the freeze-in yields."""
-    q = table.values
-    e = jnp.exp
-    dm_source = (
-        annihilation_source(q)
-        + e(q[:, LOG_K_C_REVERSE] + 2 * q[:, LOG_Y_V_EQ])
-        + 2.0 * e(q[:, LOG_D_DM] + q[:, LOG_Y_V_EQ])
-    )
-    mediator_source = (
-        e(q[:, LOG_D_SM] + q[:, LOG_Y_V_EQ])
-        + e(q[:, LOG_K_B] + 2 * q[:, LOG_Y_V_EQ])
-        + e(q[:, LOG_K_C] + 2 * q[:, LOG_Y_DM_EQ])
-    )
-    if switches.dm_decay_depletes_mediator:
-        mediator_source = mediator_source + e(q[:, LOG_D_DM_INVERSE] + 2 * q[:, LOG_Y_DM_EQ])
-    return jnp.trapezoid(jnp.stack([dm_source, mediator_source], axis=-1), taus, axis=0)
+    :func:`equilibrium_sources`, trapezoidal on the table nodes. The scales of the solver's absolute
+    tolerances (docs/relic.md, "ODE"), not physics: for freeze-in they are the freeze-in yields."""
+    sources = equilibrium_sources(table.values, switches).sum(axis=-1)
+    return jnp.trapezoid(sources, taus, axis=0)
 
 
 def solve(

@@ -457,26 +457,18 @@ class Solution(Outcome):
     ode: diffrax.Solution
 
 
-def _instant_fills(row: Array, reduced: bool) -> Array:
+def _instant_fills(row: Array, switches: bz.SystemSwitches) -> Array:
     """Which species an empty start at T_R would fill to equilibrium within ~1/:data:`INSTANT_FILL` in
     τ (bool (DM, mediator)), from the solve's own rate coefficients on the table's first ``row``
-    (N_COLUMNS,): the DM from the SM at (k_a − k_a′) Y_X,eq, the mediator at k_b Y_V,eq + d_SM, and
-    then one from the other, filled, by DM DM ↔ V V and the mediator's decays to DM pairs
-    ((A36)–(A37); a rate per yield Y_eq, dY/dτ at Y = 0 over Y_eq). The fill from empty is
-    Y_eq tanh(rate·Δτ); leaving out a term only fills less."""
-    dm = bz.annihilation_source(row, row[bz.LOG_Y_DM_EQ]) > INSTANT_FILL
-    if reduced:  # the reduced system keeps Y_V at its start
-        return jnp.stack([dm, jnp.asarray(False)])
-    e, dm_eq, v_eq = jnp.exp, row[bz.LOG_Y_DM_EQ], row[bz.LOG_Y_V_EQ]
-    mediator = e(row[bz.LOG_K_B] + v_eq) + e(row[bz.LOG_D_SM]) > INSTANT_FILL
-    dm_from_mediator = e(row[bz.LOG_K_C_REVERSE] + 2 * v_eq - dm_eq) + 2 * e(row[bz.LOG_D_DM] + v_eq - dm_eq)
-    mediator_from_dm = e(row[bz.LOG_K_C] + 2 * dm_eq - v_eq)
-    return jnp.stack(
-        [
-            dm | (mediator & (dm_from_mediator > INSTANT_FILL)),
-            mediator | (dm & (mediator_from_dm > INSTANT_FILL)),
-        ]
-    )
+    (N_COLUMNS,): each species from the SM, then one from the other, filled, by its
+    :func:`~uvmsm_jax.boltzmann.equilibrium_sources` over its Y_eq (a rate per unit τ, dY/dτ at Y = 0
+    over Y_eq). The fill from empty is Y_eq tanh(rate·Δτ)."""
+    sources = bz.equilibrium_sources(row, switches)
+    rates = sources / jnp.exp(jnp.stack([row[bz.LOG_Y_DM_EQ], row[bz.LOG_Y_V_EQ]]))[:, None]
+    from_sm, from_other = rates[:, 0] > INSTANT_FILL, rates[:, 1] > INSTANT_FILL
+    if switches.reduced:  # the reduced system keeps Y_V at its start
+        return jnp.stack([from_sm[0], jnp.asarray(False)])
+    return from_sm | (from_sm[::-1] & from_other)
 
 
 def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array]:
@@ -493,7 +485,7 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
     reduced = config.physics.system.reduced
     if settings.initial == "zero":
-        start_in_equilibrium = _instant_fills(columns[0], reduced)
+        start_in_equilibrium = _instant_fills(columns[0], config.physics.system)
     elif settings.initial == "equilibrium":
         start_in_equilibrium = jnp.array([True, True])
     else:
