@@ -483,7 +483,6 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     settings = config.settings
     columns = prepared.table.values
     y_eq0 = jnp.exp(jnp.stack([columns[0, bz.LOG_Y_DM_EQ], columns[0, bz.LOG_Y_V_EQ]]))
-    reduced = config.physics.system.reduced
     if settings.initial == "zero":
         start_in_equilibrium = _instant_fills(columns[0], config.physics.system)
     elif settings.initial == "equilibrium":
@@ -491,7 +490,7 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     else:
         dm_start = regime.log_dm_rate_over_h[0] > 0
         mediator_start = regime.log_mediator_rate_over_h[0] > 0
-        if not reduced:  # the reduced system keeps Y_V at its start
+        if not config.physics.system.reduced:  # the reduced system keeps Y_V at its start
             log_per_dm = prepared.diagnostics.log_rc_over_h[0]
             log_per_mediator = log_per_dm + columns[0, bz.LOG_Y_DM_EQ] - columns[0, bz.LOG_Y_V_EQ]
             dm_start, mediator_start = (
