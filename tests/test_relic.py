@@ -138,15 +138,16 @@ def test_strong_annihilation_resolves_the_final_yield():
 
 
 def test_points_outside_the_modelled_physics_get_a_status():
-    """A DM below 1 eV (Ωh² = m Y s₀/ρ_c needs it non-relativistic today) or a coupling with g²/4π > 1
-    (the rates are tree level) is :attr:`~uvmsm_jax.Status.OUTSIDE_MODEL` with NaN, never status 0
-    with a number (both were status 0: M_N₁ = 1e-30 GeV and g_B−L = 10 from the command line); their
-    neighbours just inside are solved."""
+    """A DM below 1 eV (Ωh² = m Y s₀/ρ_c needs it non-relativistic today), a coupling with g²/4π > 1
+    (the rates are tree level) or a kinetic mixing ε ≥ 1 ((B2) needs |ε| < 1) is
+    :attr:`~uvmsm_jax.Status.OUTSIDE_MODEL` with NaN, never status 0 with a number (all were status 0:
+    M_N₁ = 1e-30 GeV and g_B−L = 10 from the command line, ε = 2); their neighbours just inside are solved."""
     uvmsm = uj.relic(uj.UVMSM(np.array([1e-10, 2e-9, 0.05, 0.05]), 0.2, np.array([1e-12, 1e-12, 4.0, 3.0])))
-    dark_photon = uj.relic(uj.DarkPhotonDM(0.1, 0.3, np.array([1e-9, 1e-9, 12.0]), np.array([4.0, 1e-12, 1e-12])))
+    epsilon = np.array([1e-9, 1e-9, 12.0, 1.0, 2.0, 0.99])
+    dark_photon = uj.relic(uj.DarkPhotonDM(0.1, 0.3, epsilon, np.array([4.0, 1e-12, 1e-12, 1e-3, 1e-3, 1e-3])))
     outside = uj.Status.OUTSIDE_MODEL
     np.testing.assert_array_equal(uvmsm.status, [outside, 0, outside, 0])
-    np.testing.assert_array_equal(dark_photon.status, [outside, 0, outside])
+    np.testing.assert_array_equal(dark_photon.status, [outside, 0, outside, outside, outside, 0])
     for result in (uvmsm, dark_photon):
         flagged = np.asarray(result.status) == outside
         assert np.all(np.isnan(np.asarray(result.omega_h2)[flagged]))

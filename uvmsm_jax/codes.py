@@ -57,8 +57,9 @@ class Status(enum.IntEnum):
     OUTSIDE_MODEL = 11
     """The point lies outside the physics the models implement: a DM lighter than
     ``pipeline.LIGHTEST_DM`` (1 eV; Ωh² = m Y s₀/ρ_c of (A40) needs it non-relativistic today), or a
-    portal coupling with g²/4π > 1 (g_B−L, e′, or ε·e: the rates are tree level). No Ωh² is
-    returned (NaN); the ODE still runs."""
+    portal coupling with g²/4π > 1 (g_B−L, e′, or ε·e: the rates are tree level), or a kinetic
+    mixing ε ≥ 1 (``ModelSpec.largest_sm_coupling``; (B2) needs |ε| < 1). No Ωh² is returned (NaN);
+    the ODE still runs."""
 
     @property
     def message(self) -> str:
@@ -79,7 +80,7 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.DISTRIBUTION_YIELD_MISMATCH: "momentum distribution disagrees with the relic yield by more than 1 % (W18, K57)",
     Status.STABLE_MEDIATOR: "mediator has no decay channel in the model (a relic of its own): no omega_h2",
     Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
-    Status.OUTSIDE_MODEL: "outside the modelled physics (DM below 1 eV, or a coupling with g^2/4pi > 1): no omega_h2",
+    Status.OUTSIDE_MODEL: "outside the modelled physics (DM below 1 eV, a coupling with g^2/4pi > 1, or epsilon >= 1): no omega_h2",
 }
 """Status code → message."""
 

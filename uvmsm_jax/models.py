@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -163,6 +164,9 @@ class ModelSpec(abc.ABC):
     """DM fermion (VectorPortal.dm_kind)."""
     default_t_reheat_help: ClassVar[str]
     """The default T_R in words (CLI help, docs)."""
+    largest_sm_coupling: ClassVar[float] = math.inf
+    """g_sm (VectorPortal.g_sm) from which on the model's own definition fails, besides perturbativity
+    (``pipeline.PERTURBATIVE_ALPHA``): status 11, ``OUTSIDE_MODEL``."""
 
     def __repr__(self) -> str:
         return f"<model {self.name!r}>"
@@ -382,6 +386,8 @@ class DarkPhotonSpec(ModelSpec):
     )
     sm_coupling = "epsilon"
     contour_unknown = "e_dark"
+    largest_sm_coupling = c.E_EM
+    """ε = 1: removing the kinetic mixing of (B2) needs |ε| < 1 (positive-definite gauge kinetic terms)."""
     rate_coupling_powers = {
         "annihilation": {"epsilon": 2, "e_dark": 2},
         "mediator_annihilation": {"epsilon": 4},

@@ -408,12 +408,14 @@ class Outcome(eqx.Module):
     mediator_thermalised: Array
 
 
-def outside_model(theta: Array) -> Array:
-    """Whether θ = (m_dm, m_v, g_sm, g_dm, T_R) lies outside the physics the models implement
-    (:attr:`~uvmsm_jax.codes.Status.OUTSIDE_MODEL`): m_dm < :data:`LIGHTEST_DM`, or g²/4π >
-    :data:`PERTURBATIVE_ALPHA` for g_sm or g_dm."""
+def outside_model(theta: Array, config: Config) -> Array:
+    """Whether θ = (m_dm, m_v, g_sm, g_dm, T_R) lies outside the physics the configured model implements
+    (:attr:`~uvmsm_jax.codes.Status.OUTSIDE_MODEL`): m_dm < :data:`LIGHTEST_DM`, g²/4π >
+    :data:`PERTURBATIVE_ALPHA` for g_sm or g_dm, or g_sm ≥ the model's
+    :attr:`~uvmsm_jax.models.ModelSpec.largest_sm_coupling`."""
     couplings = theta[..., 2:4]
-    return (theta[..., 0] < LIGHTEST_DM) | jnp.any(couplings**2 > 4.0 * jnp.pi * PERTURBATIVE_ALPHA, axis=-1)
+    non_perturbative = jnp.any(couplings**2 > 4.0 * jnp.pi * PERTURBATIVE_ALPHA, axis=-1)
+    return (theta[..., 0] < LIGHTEST_DM) | non_perturbative | (theta[..., 2] >= config.spec.largest_sm_coupling)
 
 
 def _outcome(
@@ -432,7 +434,7 @@ def _outcome(
     status = assessment.status
     if config.physics.processes.decays:
         status = jnp.where(p.width_sm + p.width_dm > 0, status, Status.STABLE_MEDIATOR)
-    status = jnp.where(outside_model(p.theta), Status.OUTSIDE_MODEL, status)
+    status = jnp.where(outside_model(p.theta, config), Status.OUTSIDE_MODEL, status)
     status = jnp.where(p.valid, status, Status.INVALID_INPUT)
     failed = (status != Status.OK) & (status != Status.NO_DM_CHANNEL)
     return {
