@@ -464,13 +464,24 @@ def _instant_fills(row: Array, switches: bz.SystemSwitches) -> Array:
     τ (bool (DM, mediator)), from the solve's own rate coefficients on the table's first ``row``
     (N_COLUMNS,): each species from the SM, then one from the other, filled, by its
     :func:`~uvmsm_jax.boltzmann.equilibrium_sources` over its Y_eq (a rate per unit τ, dY/dτ at Y = 0
-    over Y_eq). The fill from empty is Y_eq tanh(rate·Δτ)."""
+    over Y_eq). The fill from empty is Y_eq tanh(rate·Δτ).
+
+    Or both, where the dark sector ignites: seeded by the SM at r_s per unit τ (the faster species'
+    rate), it multiplies itself through V → DM DM (d_X per V) and DM DM → V V (r_c = k_c Y_X,eq per DM
+    at equilibrium), each cycle one V into two: while the decays keep up, dN/dτ ≈ r_s Y_eq + r_c N²/Y_eq,
+    which blows up at τ ≈ π/(2√(r_s r_c)), and equilibrium follows within ~1/r, r = min(d_X, r_c).
+    Both start in equilibrium where r > :data:`INSTANT_FILL` and r_s r > INSTANT_FILL (ignition within
+    ~1e-4 in τ, at T_R's rates, and equilibrium ~1e-8 after): from empty the blow-up outran τ's
+    resolution (steps of 2e-14) and the solve stalled at ``max_steps``; after ignition both starts
+    are at the equilibrium that the rates ≥ r hold, so the result is the same."""
     sources = bz.equilibrium_sources(row, switches)
     rates = sources / jnp.exp(jnp.stack([row[bz.LOG_Y_DM_EQ], row[bz.LOG_Y_V_EQ]]))[:, None]
     from_sm, from_other = rates[:, 0] > INSTANT_FILL, rates[:, 1] > INSTANT_FILL
     if switches.reduced:  # the reduced system keeps Y_V at its start
         return jnp.stack([from_sm[0], jnp.asarray(False)])
-    return from_sm | (from_sm[::-1] & from_other)
+    multiplication = jnp.exp(jnp.minimum(row[bz.LOG_D_DM], row[bz.LOG_K_C] + row[bz.LOG_Y_DM_EQ]))  # r
+    ignites = (multiplication > INSTANT_FILL) & (jnp.max(rates[:, 0]) * multiplication > INSTANT_FILL)
+    return from_sm | (from_sm[::-1] & from_other) | ignites
 
 
 def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array]:
