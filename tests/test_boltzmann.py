@@ -621,7 +621,8 @@ def test_rhs_gradient_matches_central_differences():
 def test_production_estimates_are_the_trapezoids_of_the_sources(depletes):
     """DM sources max(k_a − k_a,shift, 0) Y_X,eq² + k̄_c Y_V,eq² + 2 d_X Y_V,eq: the k_a shift is zero on
     part of the grid and on the rest makes the net k_a of either sign (a negative one contributes 0).
-    Mediator sources d_SM Y_V,eq + k_b Y_V,eq² + k_c Y_X,eq², and d̄_X Y_X,eq² where DM DM → V feeds it."""
+    Mediator sources d_SM Y_V,eq + k_b Y_V,eq² + k_c Y_X,eq², and d̄_X Y_X,eq² where DM DM → V feeds it.
+    The reduced system's DM: max(k_a − k_a,shift, 0) Y_X,eq² + k_c Y_X,eq² (no decays in (A38))."""
     rng = np.random.default_rng(6)
     n = 17
     values = rng.uniform(-8.0, 2.0, (n, bz.N_COLUMNS))
@@ -659,6 +660,13 @@ def test_production_estimates_are_the_trapezoids_of_the_sources(depletes):
     switches = bz.SystemSwitches(dm_decay_depletes_mediator=depletes)
     got = np.asarray(bz.production_estimates(table, jnp.asarray(taus), switches))
     np.testing.assert_allclose(got, expected, rtol=1e-13)
+    # the reduced system (A38) has no decays: the DM's source from the mediator is the conversion's
+    reduced_source = annihilation + e[:, bz.LOG_K_C] * e[:, bz.LOG_Y_DM_EQ] ** 2
+    reduced = bz.SystemSwitches(reduced=True, dm_decay_depletes_mediator=depletes)
+    got = np.asarray(bz.production_estimates(table, jnp.asarray(taus), reduced))[0]
+    np.testing.assert_allclose(
+        got, np.sum(0.5 * (reduced_source[1:] + reduced_source[:-1]) * np.diff(taus)), rtol=1e-13
+    )
 
 
 # --- (g) solve against closed-form solutions --------------------------------------------------------------

@@ -327,10 +327,14 @@ def equilibrium_sources(q: Array, switches: SystemSwitches) -> Array:
     table rows ``q`` (…, N_COLUMNS) → (…, 2, 2): the DM's [from the SM: k_a Y_X,eq²
     (:func:`annihilation_source`); from the mediator: k̄_c Y_V,eq² + 2 d_X Y_V,eq] and the mediator's
     [from the SM: d_SM Y_V,eq + k_b Y_V,eq²; from the DM: k_c Y_X,eq² (+ d̄_X Y_X,eq² where DM DM → V
-    feeds it)] ((A36)–(A37); dY/dτ of an empty species)."""
+    feeds it)] ((A36)–(A37); dY/dτ of an empty species). The reduced system (A38) has no decays: there
+    the DM's from the mediator is the conversion's k_c Y_X,eq² (at its largest weight, 1)."""
     e = jnp.exp
     dm_eq, v_eq = q[..., LOG_Y_DM_EQ], q[..., LOG_Y_V_EQ]
-    dm_from_mediator = e(q[..., LOG_K_C_REVERSE] + 2 * v_eq) + 2.0 * e(q[..., LOG_D_DM] + v_eq)
+    if switches.reduced:
+        dm_from_mediator = e(q[..., LOG_K_C] + 2 * dm_eq)
+    else:
+        dm_from_mediator = e(q[..., LOG_K_C_REVERSE] + 2 * v_eq) + 2.0 * e(q[..., LOG_D_DM] + v_eq)
     mediator_from_dm = e(q[..., LOG_K_C] + 2 * dm_eq)
     if switches.dm_decay_depletes_mediator:
         mediator_from_dm = mediator_from_dm + e(q[..., LOG_D_DM_INVERSE] + 2 * dm_eq)
