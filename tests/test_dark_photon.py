@@ -205,6 +205,22 @@ INVALID_POINTS = [  # (m_χ, m_A′, ε, e′), expected status
 ]
 
 
+def test_no_production_is_flagged():
+    """P2's setting (paper mode: only the A′ decay terms) with m_A′ < 2m_e: no SM decay makes the A′,
+    so no χ is produced and the solved yield is exactly 0. It was status 0 with Ωh² = 0 (2 of 512
+    random paper-mode points); now :attr:`~uvmsm_jax.Status.NO_DM_CHANNEL`, Ωh² = 0, as for a closed
+    A′ → χχ̄. With m_A′ above 2m_e the same χ is produced (status 0, Ωh² > 0)."""
+    m_chi = np.array([0.00020320369786788333, 0.00020301954211493956, 0.00020301954211493956])
+    m_ap = np.array([0.00041534937678279764, 0.0006588444436321153, 0.0012])
+    epsilon = np.array([1.3309049094968917e-05, 0.00025637507160458016, 0.00025637507160458016])
+    e_dark = np.array([2.074748166637738e-13, 1.0187487411509246e-09, 1.0187487411509246e-09])
+    result = uj.relic(uj.DarkPhotonDM(m_chi, m_ap, epsilon, e_dark), uj.Settings(mode="paper"))
+    np.testing.assert_array_equal(result.status, [STATUS_NO_DM_CHANNEL, STATUS_NO_DM_CHANNEL, STATUS_OK])
+    omega = np.asarray(result.omega_h2)
+    np.testing.assert_array_equal(omega[:2], 0.0)
+    assert omega[2] > 0
+
+
 @pytest.fixture(scope="module")
 def default_batch():
     """E2.1 grid at the spec's e′ (ε = ε_th/10), with invalid points interleaved."""

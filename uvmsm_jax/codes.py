@@ -28,8 +28,9 @@ class Status(enum.IntEnum):
     MAX_STEPS = 3
     """The ODE needed more than ``Settings.max_steps`` steps."""
     NO_DM_CHANNEL = 4
-    """The model's production mechanism gives no DM at this point (the dark photon's P2 setting,
-    ``mode="paper"``, with m_χ ≥ m_A′/2: A′ → χχ̄ is closed); Ωh² = 0 is reported."""
+    """The model's production mechanism gives no DM at this point: the dark photon's P2 setting,
+    ``mode="paper"``, with m_χ ≥ m_A′/2 (A′ → χχ̄ is closed), or any point whose solved DM yield is
+    exactly 0 (the same setting with m_A′ < 2m_e: no SM decay makes the A′). Ωh² = 0 is reported."""
     NEEDS_DARK_TEMPERATURE = 5
     """The dark sector would need its own temperature T′ ≠ T (docs/equations.md (H14)–(H17): its
     number-changing reactions run both ways faster than H while the portal never re-equilibrates it
@@ -73,7 +74,7 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.INVALID_INPUT: "invalid input (a mass, coupling or T_R is not a positive finite number)",
     Status.SOLVER_FAILED: "ODE solver failed",
     Status.MAX_STEPS: "ODE solver reached max_steps",
-    Status.NO_DM_CHANNEL: "mediator cannot decay to a DM pair (m_dm >= m_v/2): no production",
+    Status.NO_DM_CHANNEL: "no DM production at this point (e.g. the mediator cannot decay to a DM pair): omega_h2 = 0",
     Status.NEEDS_DARK_TEMPERATURE: "dark sector needs its own temperature (T' != T, docs/equations.md H17): no omega_h2",
     Status.NO_DISTRIBUTION_PARTIAL_THERMALISATION: "momentum distribution not computed: partial thermalisation (K57)",
     Status.NO_DISTRIBUTION_MECHANISM: "momentum distribution not computed: production mechanism without a modelled f",

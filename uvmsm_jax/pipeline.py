@@ -431,7 +431,8 @@ def _outcome(
     p = prepared
     y_dm, y_v = y_end
     assessment = config.spec.assess(solver_status, regime, indicators, p.width_dm, config.physics)
-    status = assessment.status
+    # no DM produced at all: none of the model's processes reaches it from the SM at this point
+    status = jnp.where((assessment.status == Status.OK) & (y_dm == 0), Status.NO_DM_CHANNEL, assessment.status)
     if config.physics.processes.decays:
         status = jnp.where(p.width_sm + p.width_dm > 0, status, Status.STABLE_MEDIATOR)
     status = jnp.where(outside_model(p.theta, config), Status.OUTSIDE_MODEL, status)
