@@ -189,6 +189,23 @@ def test_an_empty_start_that_fills_at_once_does_not_stall():
     assert float(result.omega_h2[3]) == pytest.approx(0.12, rel=2e-3)
 
 
+def test_a_reheating_temperature_below_the_mediator_mass_does_not_stall():
+    """``Settings(t_reheat=1.0)`` with m_A′ = 3–8 GeV and ε = 0.1–0.4: the classifier counts the A′'s
+    (inverse) decays only while T ≥ m_A′, so ``"auto"`` started it empty, and its inverse decays
+    filled it at ~1e15 per unit τ, below τ's resolution: 5 of 512 random points stopped at
+    ``max_steps`` (status 3, no step accepted). ``"auto"`` now also starts in equilibrium what the
+    solve's own rates fill within ~1e-8 in τ, as ``"zero"`` does; at the package's default T_R no point
+    of 4 096 random ones changed, and where T_R = 1 GeV the changed points agree with the literal
+    empty start to ≤ 1.2e-7 at ``rtol`` 1e-10, ``atol`` 1e-24."""
+    m_chi = np.array([0.053660150153355145, 13.073445928196769])
+    m_ap = np.array([7.537750747437212, 7.1202722370219504])
+    epsilon = np.array([0.09916847753190768, 0.4321793908258935])
+    e_dark = np.array([3.115976558867136e-11, 9.998619325065912e-13])
+    result = uj.relic(uj.DarkPhotonDM(m_chi, m_ap, epsilon, e_dark), uj.Settings(t_reheat=1.0))
+    np.testing.assert_array_equal(result.status, 0)
+    assert np.all(np.asarray(result.ode_steps) < 1000)
+
+
 def test_a_dark_sector_that_ignites_from_empty_starts_in_equilibrium():
     """``Settings(initial="zero")`` for a dark photon with e′ ≈ 0.9 and a slow SM contact: seeded by the
     SM, χχ̄ → A′A′ with A′ → χχ̄ multiplies the dark sector, which blows up ≈ 2e-8 in τ after T_R,

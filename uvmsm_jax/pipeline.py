@@ -492,7 +492,10 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     species does and DM DM ↔ V V runs faster than H per particle of this one (r_c for the DM,
     r_c Y_X,eq/Y_V,eq by detailed balance; (A39)). The conversion fills an empty species within
     ~H/r_c, which at r_c/H ~ 1e12 is below the resolution of τ at T_R: the solve stalled there until
-    ``max_steps``. ``"zero"``: empty, but for a species that the solve's own rates fill within
+    ``max_steps``. Also, as for ``"zero"``, a species that the solve's own rates fill within
+    ~1/:data:`INSTANT_FILL` in τ: the classifier counts the mediator's (inverse) decays only while
+    T ≥ M_V, so with T_R below M_V an empty A′ filled at ~1e15 per unit τ stalled the solve.
+    ``"zero"``: empty, but for a species that the solve's own rates fill within
     ~1/:data:`INSTANT_FILL` in τ (:func:`_instant_fills`; freeze-out at g_B−L ≳ 0.05 stalled so)."""
     settings = config.settings
     columns = prepared.table.values
@@ -511,7 +514,7 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
                 dm_start | (mediator_start & (log_per_dm > 0)),
                 mediator_start | (dm_start & (log_per_mediator > 0)),
             )
-        start_in_equilibrium = jnp.stack([dm_start, mediator_start])
+        start_in_equilibrium = jnp.stack([dm_start, mediator_start]) | _instant_fills(columns[0], config.physics.system)
     return jnp.where(start_in_equilibrium, y_eq0, 0.0), y_eq0
 
 

@@ -42,8 +42,8 @@ class Settings(eqx.Module):
     system: "coupled" (A36)–(A37), default, or "reduced" (A38) with Y_Z′ = Y_Z′,eq where the Z′
       thermalises (A33).
     initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, or, in the coupled
-      system, that DM DM ↔ V V fills faster than H from the other species in equilibrium; else
-      zero; A.6, A39), "zero" (A39: empty, except a species that the solve's own rates fill within
+      system, that DM DM ↔ V V fills faster than H from the other species in equilibrium, or that
+      "zero" starts in equilibrium; else zero; A.6, A39), "zero" (A39: empty, except a species that the solve's own rates fill within
       ~1e-8 in τ, or a dark sector that ignites within ~1e-4 in τ, which start in equilibrium; an
       empty start stalled there, docs/relic.md, "ODE") or "equilibrium".
     rtol: relative accuracy of the ODE solution for each yield Y = n/s.
