@@ -43,9 +43,10 @@ class Settings(eqx.Module):
       thermalises (A33).
     initial: "auto" (equilibrium for a species whose rate exceeds H at T_R, or, in the coupled
       system, that DM DM ↔ V V fills faster than H from the other species in equilibrium, or that
-      "zero" starts in equilibrium; else zero; A.6, A39), "zero" (A39: empty, except a species that the solve's own rates fill within
-      ~1e-8 in τ, or a dark sector that ignites within ~1e-4 in τ, which start in equilibrium; an
-      empty start stalled there, docs/relic.md, "ODE") or "equilibrium".
+      "zero" starts in equilibrium; else zero; A.6, A39), "zero" (A39: empty, except a species that
+      the solve's own rates fill within ~1e-8 in τ, or a dark sector that ignites within ~1e-4 in τ,
+      which start in equilibrium; an empty start stalled there, docs/relic.md, "ODE") or
+      "equilibrium".
     rtol: relative accuracy of the ODE solution for each yield Y = n/s.
     atol: absolute yield tolerances as a fraction of each yield's scale min(Y_eq(T_R), production
       estimate), for a DM that decouples also at most Y_eq at T_dec (A32) — the mediator's never below
