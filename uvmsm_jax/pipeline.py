@@ -86,8 +86,8 @@ non-relativistic today, its momentum then ≈ T₀ ≈ 2.3e-4 eV (⟨p²⟩/2m²
 PERTURBATIVE_ALPHA = 1.0
 """Largest g²/4π of the portal's couplings g_sm and g_dm that the models' tree-level rates stand for."""
 INSTANT_FILL = 1e8
-"""Fill rate per unit τ at T_R above which ``Settings(initial="zero")`` starts a species in
-equilibrium: from empty it is there within ~1/rate in τ (:func:`_instant_fills`)."""
+"""Fill rate per unit τ at T_R above which ``Settings(initial="zero")``, and ``"auto"`` too, starts a
+species in equilibrium: from empty it is there within ~1/rate in τ (:func:`_instant_fills`)."""
 
 
 class Config(eqx.Module):
