@@ -221,6 +221,45 @@ def _shared_grid_nodes(
     return x, (2.0 * m + x) ** 2, w
 
 
+THRESHOLD_FRAME = 1e-2
+"""x_f/m of the threshold frame in which σ_a's averages are differentiated (:func:`_threshold_frame`,
+:func:`_t_threshold_frame`; N.2′): the nodes follow the threshold up to x ≈ x_f and stand still in √s
+beyond. Next to the threshold a frame at rest left O(m/T) terms to cancel numerically
+(d ln⟨σv⟩_a/d ln M_N₁ off by 0.57 at T = 10⁻⁸ M_N₁); beyond x_f = 10⁻² m they are of order
+m/x_f = 100 at most."""
+
+
+def _frame_velocity(x: Array, m: Array, scale: float) -> Array:
+    """0 in value; in tangent the velocity v = 2 dm e^{−x/x_f} [GeV] in √s, x_f = ``scale``·m, of the
+    threshold frame at x = √s − 2m [GeV] (:func:`_threshold_frame`; N.2′)."""
+    follow = jnp.exp(-x / (scale * jax.lax.stop_gradient(m)))
+    return 2.0 * (m - jax.lax.stop_gradient(m)) * follow
+
+
+def _threshold_frame(x: Array, w: Array, m: Array, scale: float) -> tuple[Array, Array]:
+    """The nodes x = √s − 2m [GeV] and weights w of :func:`_shared_grid_nodes` in the threshold frame
+    (N.2′): the values unchanged, the tangents those of nodes moving in √s at v of
+    :func:`_frame_velocity` — with the threshold next to it, at rest beyond x_f = ``scale``·m —
+    dx = v − 2 dm and dw = w ∂v/∂√s = −w v/x_f, the frame's Jacobian. A derivative is then the
+    integral's, which neither samples σ′ beyond x_f nor follows the rule as its edges cross."""
+    velocity = _frame_velocity(x, m, scale)
+    return x + velocity - 2.0 * (m - jax.lax.stop_gradient(m)), w * (
+        1.0 - velocity / (scale * jax.lax.stop_gradient(m))
+    )
+
+
+def _t_threshold_frame(t: Array, w: Array, m: Array, sqrt_s_min: Array, temperature: Array) -> tuple[Array, Array]:
+    """The nodes t = (√s − √s_min)/T and weights w (in t) of a temperature's panels in the threshold
+    frame of :func:`_threshold_frame` (x_f = :data:`THRESHOLD_FRAME` · m; N.2′): the values unchanged,
+    the tangents those of nodes moving in √s at v of :func:`_frame_velocity`, dt = (v − d√s_min −
+    t dT)/T and dw = w (∂v/∂√s − dT/T)."""
+    velocity = _frame_velocity(sqrt_s_min - 2.0 * m + temperature * t, m, THRESHOLD_FRAME)
+    held = jax.lax.stop_gradient(temperature)
+    warmed = (temperature - held) / held  # 0; tangent dT/T
+    shift = (velocity - (sqrt_s_min - jax.lax.stop_gradient(sqrt_s_min))) / held - t * warmed
+    return t + shift, w * (1.0 - velocity / (THRESHOLD_FRAME * jax.lax.stop_gradient(m)) - warmed)
+
+
 def _pair_weights(m: Array, temperatures: Array, x: Array, w: Array) -> Array:
     """W_ij = w_j 2s(s − 4m²) K̂₁(√s/T_i) e^{−x_j/T_i}/N(m, T_i) (dimensionless; [temperature, node]): the
     weights of (G12) at each temperature T_i on the nodes x_j, w_j of :func:`_shared_grid_nodes`, with N
@@ -325,6 +364,7 @@ def _sigma_v_scaled_on_panels(
     edges_t: Array,
     pole_mass: Array,
     sigma_args: Any,
+    follow_edges: Array,
 ) -> Array:
     """:func:`_sigma_v_scaled` at each of the temperatures T (1-d, GeV), T_i on its own panels between
     the ascending edges ``edges_t[i]`` in t (:func:`_t_panel_edges`; shape (n_T, n_edges)), with σ
@@ -336,28 +376,36 @@ def _sigma_v_scaled_on_panels(
     t = 60 at the lower temperatures of a table, and the edges of a window or threshold structure
     that is absent, ≈ half of its panels. The derivative is written out (docs/equations.md N.2′):
     each such panel's gradient in everything it depends on, summed per temperature in a loop over
-    the same pairs, so that a direction costs a dot product and reverse mode transposes it."""
-    integrals = _panel_integrals(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args)
+    the same pairs, so that a direction costs a dot product and reverse mode transposes it. Its nodes
+    move with the panel edges where ``follow_edges`` (a bool), else in the threshold frame
+    (:func:`_t_threshold_frame`)."""
+    integrals = _panel_integrals(
+        sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, follow_edges
+    )
     return integrals / gondolo_gelmini_normalisation(m, temperatures)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _panel_integrals(sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args) -> Array:
+def _panel_integrals(
+    sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, follow_edges
+) -> Array:
     """The integrals I(T_i) of :func:`_sigma_v_scaled_on_panels` (before the normalisation N(m, T_i))."""
-    return _panel_sums(sigma, nodes_per_panel, (m, sqrt_s_min, pole_mass, sigma_args), temperatures, edges_t, False)
+    shared = (m, sqrt_s_min, pole_mass, follow_edges, sigma_args)
+    return _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, False)
 
 
 @_panel_integrals.defjvp
 def _panel_integrals_jvp(sigma, nodes_per_panel, primals, tangents):
     """dI_i of docs/equations.md N.2′ from the per-pair gradients of :func:`_panel_sums`."""
-    m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args = primals
-    m_dot, sqrt_s_min_dot, temperatures_dot, edges_dot, pole_mass_dot, sigma_args_dot = tangents
-    shared = (m, sqrt_s_min, pole_mass, sigma_args)
+    m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, follow_edges = primals
+    m_dot, sqrt_s_min_dot, temperatures_dot, edges_dot, pole_mass_dot, sigma_args_dot, follow_dot = tangents
+    shared = (m, sqrt_s_min, pole_mass, follow_edges, sigma_args)
     shared_jacobian, temperature_jacobian, lo_jacobian, hi_jacobian = _panel_sums(
         sigma, nodes_per_panel, shared, temperatures, edges_t, True
     )
     moving_dot, _ = eqx.partition(
-        (m_dot, sqrt_s_min_dot, pole_mass_dot, sigma_args_dot), jax.tree_util.tree_map(eqx.is_inexact_array, shared)
+        (m_dot, sqrt_s_min_dot, pole_mass_dot, follow_dot, sigma_args_dot),
+        jax.tree_util.tree_map(eqx.is_inexact_array, shared),
     )
     n_t = temperatures.shape[0]
     integrals_dot = temperature_jacobian * temperatures_dot + jnp.sum(
@@ -374,7 +422,7 @@ def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients
     T_i Σ_j w_j (…) over its nodes (:func:`_t_panel_integral`) to its temperature's sum; the pairs are
     listed in order and taken :data:`PANEL_PASS` at a time until the last (a ``while`` loop). The sums
     are those of :func:`_sigma_v_scaled` in another order of addition. ``shared`` = (m, √s_min, M,
-    σ's arguments).
+    ``follow_edges``, σ's arguments).
 
     With ``gradients``, instead each pair's gradient in the inexact arrays of ``shared``, in its
     temperature and in its two edges, summed per temperature: the shared ones' (n_T, …) per leaf, the
@@ -386,8 +434,10 @@ def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients
     moving, fixed = eqx.partition(shared, eqx.is_inexact_array)
 
     def pair_integral(moving, temperature, lo, hi, i):
-        m, sqrt_s_min, pole_mass, sigma_args = eqx.combine(moving, fixed)
+        m, sqrt_s_min, pole_mass, follow_edges, sigma_args = eqx.combine(moving, fixed)
         t, w = (x[0] for x in _gauss_legendre_on(lo[None], hi[None], nodes_per_panel))
+        framed = _t_threshold_frame(jax.lax.stop_gradient(t), jax.lax.stop_gradient(w), m, sqrt_s_min, temperature)
+        t, w = (jnp.where(follow_edges, edges_own, still) for edges_own, still in zip((t, w), framed))
         x = (sqrt_s_min - 2.0 * m) + temperature * t
         s = (sqrt_s_min + temperature * t) ** 2
         sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i, sigma_args)
@@ -767,6 +817,28 @@ def _on_shell_part_taken_out(breit_wigner: Array, log_full: Array, log_on_shell:
     return log_off_pole, log_shift
 
 
+def _excised_window_edge_terms(
+    m: Array, big_m: Array, temperatures: Array, sigma: Callable[..., Array], window: Array
+) -> Array:
+    """The derivative's terms at the edges s = M² ∓ W of the window that (G19), or (H11) at one
+    temperature, excises from σ_a's average at the temperatures T [GeV] ([temperature]; N.2′): 0 in
+    value, and in tangent F(√s₋)(d√s₋ − v₋) − F(√s₊)(d√s₊ − v₊), F the integrand of ⟨σv⟩ per unit √s
+    just outside the window, ``sigma`` σ(s, s − M²) [GeV⁻²], v the velocity of the threshold frame
+    there (:func:`_frame_velocity`). These are the only limits that move against the frame where the
+    integrand does not vanish: at the threshold the frame moves with it, beyond 60 T the Boltzmann
+    factor vanishes. 0 where ``window`` [GeV²] is 0 (no window, or a Breit–Wigner, about which the
+    nodes follow the panel edges)."""
+    split = window > 0
+    detuning = jnp.stack([-window, window])  # s − M² at the two edges
+    sqrt_s = safe_sqrt(jnp.where(split, big_m**2 + detuning, 4.0 * m**2 + 1.0))
+    x = jax.lax.stop_gradient(sqrt_s - 2.0 * m)
+    density = _pair_weights(m, temperatures, x, jnp.ones(2)) * sigma(sqrt_s**2, detuning)
+    # 0; tangent each edge's d√s less the frame's velocity there
+    moved = sqrt_s - jax.lax.stop_gradient(sqrt_s) - _frame_velocity(x, m, THRESHOLD_FRAME)
+    terms = jnp.where(split, jax.lax.stop_gradient(density), 0.0) @ (jnp.array([1.0, -1.0]) * moved)
+    return jnp.where(split, terms, 0.0)
+
+
 def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagator, temperatures):
     """(ln⟨σv⟩_a without the pole, ln of its shift, ln of the pole term, ln of the width's first order)
     at each of a table's temperatures T (1-d, GeV): the off-pole integral with the resonance window
@@ -807,8 +879,15 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     x, s, w = _shared_grid_nodes(
         m, temperatures, (resonance_edges_x, fixed_edges - 2.0 * m), NODES_PER_PANEL["annihilation"]
     )
+    # The frame of the derivative (N.2′): the nodes follow the panel edges only about a Breit–Wigner
+    # (edges k·MΓ); elsewhere the threshold frame, which neither samples the data's Γ_SM′ nor follows
+    # the rule as edges cross (d ln Ω/d ln M_N₁ scattered by up to 0.1 between masses 10⁻⁴ apart)
+    framed = _threshold_frame(jax.lax.stop_gradient(x), jax.lax.stop_gradient(w), m, THRESHOLD_FRAME)
+    x, w = (jnp.where(breit_wigner, edges_own, still) for edges_own, still in zip((x, w), framed))
+    s = (2.0 * m + x) ** 2
     sigma_s = sigma(s, jnp.where(breit_wigner, (x - pole_x) * (x + 2.0 * m + big_m), s - big_m**2))
-    log_integral = bz.log_or_zero(_shared_grid_average(m, temperatures, x, w, sigma_s))
+    edge_terms = _excised_window_edge_terms(m, big_m, temperatures, sigma, jnp.where(breit_wigner, 0.0, window))
+    log_integral = bz.log_or_zero(_shared_grid_average(m, temperatures, x, w, sigma_s) + edge_terms)
     reduced = eta_a * portal.g_dm**2 * width_sm * safe_sqrt(big_m**2 - 4.0 * m**2)
     # With the full propagator, its on-shell part is the pole term (A27) at the point's width, which the
     # decays (D) or the pole term (R) carry (docs/equations.md G19′)
@@ -935,7 +1014,14 @@ def _log_sigma_v_dirac_annihilation(portal, settings, width_sm, width_total, pro
         edges_t,
         big_m,
         (portal, settings, propagator, windows, breit_wigner),
+        breit_wigner,
     )
+
+    def window_edge_terms(temperature, window):  # the derivative's terms at the (H11) window's edges
+        sigma_off = dm_pair_to_sm_cross_section(portal, settings, propagator[2], window, propagator[:2])
+        return _excised_window_edge_terms(m, big_m, temperature[None], sigma_off, window)[0]
+
+    outside = outside + jax.vmap(window_edge_terms)(temperatures, jnp.where(finite_part, windows, 0.0))
 
     def window_part(temperature, window):
         # Inside the window, F(s) = σ(s)(s − M²)² (s − 4m²) √s K₁(√s/T) e^{2m/T}, evaluated relative to
