@@ -964,7 +964,7 @@ def test_majorana_annihilation_derivative_is_the_integrals_smooth_in_the_masses(
 
 @pytest.mark.slow
 def test_dirac_annihilation_derivative_is_the_integrals_smooth_in_the_masses(monkeypatch):
-    """The Dirac χ's σ_a on its per-temperature panels in the same frame (`rates._t_threshold_frame`),
+    """The Dirac χ's σ_a on its per-temperature panels in the same frame (`rates._threshold_frame`),
     and the edges of each temperature's (H11) window: as the test above, at a 2→2 freeze-in point
     and one with the pole open and split off (H11), to ≤ 1.5e-3 (measured 6.7e-4 and 3.5e-4; moving
     nodes 0.19 and 6.7e-2); the edge terms to 0.1 (measured 2.6e-2, the differences' own noise: 5.5e-2

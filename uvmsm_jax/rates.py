@@ -222,8 +222,8 @@ def _shared_grid_nodes(
 
 
 THRESHOLD_FRAME = 1e-2
-"""x_f/m of the threshold frame in which σ_a's averages are differentiated (:func:`_threshold_frame`,
-:func:`_t_threshold_frame`; N.2′): the nodes follow the threshold up to x ≈ x_f and stand still in √s
+"""x_f/m of the threshold frame in which σ_a's averages are differentiated (:func:`_threshold_frame`;
+N.2′): the nodes follow the threshold up to x ≈ x_f and stand still in √s
 beyond. Next to the threshold a frame at rest left O(m/T) terms to cancel numerically
 (d ln⟨σv⟩_a/d ln M_N₁ off by 0.57 at T = 10⁻⁸ M_N₁); beyond x_f = 10⁻² m they are of order
 m/x_f = 100 at most."""
@@ -236,23 +236,14 @@ def _frame_velocity(x: Array, m: Array, scale: float) -> Array:
     return 2.0 * (m - jax.lax.stop_gradient(m)) * follow
 
 
-def _threshold_frame(x: Array, w: Array, m: Array, scale: float) -> tuple[Array, Array]:
-    """The nodes x = √s − 2m [GeV] and weights w of :func:`_shared_grid_nodes` in the threshold frame
-    (N.2′): the values unchanged, the tangents those of nodes moving in √s at v of
-    :func:`_frame_velocity` — with the threshold next to it, at rest beyond x_f = ``scale``·m —
-    dx = v − 2 dm and dw = w ∂v/∂√s = −w v/x_f, the frame's Jacobian. A derivative is then the
-    integral's, which neither samples σ′ beyond x_f nor follows the rule as its edges cross."""
-    velocity = _frame_velocity(x, m, scale)
-    return x + velocity - 2.0 * (m - jax.lax.stop_gradient(m)), w * (
-        1.0 - velocity / (scale * jax.lax.stop_gradient(m))
-    )
-
-
-def _t_threshold_frame(t: Array, w: Array, m: Array, sqrt_s_min: Array, temperature: Array) -> tuple[Array, Array]:
-    """The nodes t = (√s − √s_min)/T and weights w (in t) of a temperature's panels in the threshold
-    frame of :func:`_threshold_frame` (x_f = :data:`THRESHOLD_FRAME` · m; N.2′): the values unchanged,
-    the tangents those of nodes moving in √s at v of :func:`_frame_velocity`, dt = (v − d√s_min −
-    t dT)/T and dw = w (∂v/∂√s − dT/T)."""
+def _threshold_frame(t: Array, w: Array, m: Array, sqrt_s_min: Array, temperature: Array) -> tuple[Array, Array]:
+    """The nodes t = (√s − √s_min)/T and weights w (in t) in the threshold frame (N.2′): the values
+    unchanged, the tangents those of nodes moving in √s at v of :func:`_frame_velocity` — with the
+    threshold next to it, at rest beyond x_f = :data:`THRESHOLD_FRAME` · m — dt = (v − d√s_min −
+    t dT)/T and dw = w (∂v/∂√s − dT/T), ∂v/∂√s = −v/x_f the frame's Jacobian. A derivative is then
+    the integral's, which neither samples σ′ beyond x_f nor follows the rule as its edges cross. A
+    temperature's panels (the Dirac χ's σ_a) pass their T; the shared grid its nodes x = √s − 2m with
+    √s_min = 2m and T = 1."""
     velocity = _frame_velocity(sqrt_s_min - 2.0 * m + temperature * t, m, THRESHOLD_FRAME)
     held = jax.lax.stop_gradient(temperature)
     warmed = (temperature - held) / held  # 0; tangent dT/T
@@ -378,7 +369,7 @@ def _sigma_v_scaled_on_panels(
     each such panel's gradient in everything it depends on, summed per temperature in a loop over
     the same pairs, so that a direction costs a dot product and reverse mode transposes it. Its nodes
     move with the panel edges where ``follow_edges`` (a bool), else in the threshold frame
-    (:func:`_t_threshold_frame`)."""
+    (:func:`_threshold_frame`)."""
     integrals = _panel_integrals(
         sigma, nodes_per_panel, m, sqrt_s_min, temperatures, edges_t, pole_mass, sigma_args, follow_edges
     )
@@ -436,7 +427,7 @@ def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients
     def pair_integral(moving, temperature, lo, hi, i):
         m, sqrt_s_min, pole_mass, follow_edges, sigma_args = eqx.combine(moving, fixed)
         t, w = (x[0] for x in _gauss_legendre_on(lo[None], hi[None], nodes_per_panel))
-        framed = _t_threshold_frame(jax.lax.stop_gradient(t), jax.lax.stop_gradient(w), m, sqrt_s_min, temperature)
+        framed = _threshold_frame(jax.lax.stop_gradient(t), jax.lax.stop_gradient(w), m, sqrt_s_min, temperature)
         t, w = (jnp.where(follow_edges, edges_own, still) for edges_own, still in zip((t, w), framed))
         x = (sqrt_s_min - 2.0 * m) + temperature * t
         s = (sqrt_s_min + temperature * t) ** 2
@@ -882,7 +873,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     # The frame of the derivative (N.2′): the nodes follow the panel edges only about a Breit–Wigner
     # (edges k·MΓ); elsewhere the threshold frame, which neither samples the data's Γ_SM′ nor follows
     # the rule as edges cross (d ln Ω/d ln M_N₁ scattered by up to 0.1 between masses 10⁻⁴ apart)
-    framed = _threshold_frame(jax.lax.stop_gradient(x), jax.lax.stop_gradient(w), m, THRESHOLD_FRAME)
+    framed = _threshold_frame(jax.lax.stop_gradient(x), jax.lax.stop_gradient(w), m, 2.0 * m, jnp.ones_like(m))
     x, w = (jnp.where(breit_wigner, edges_own, still) for edges_own, still in zip((x, w), framed))
     s = (2.0 * m + x) ** 2
     sigma_s = sigma(s, jnp.where(breit_wigner, (x - pole_x) * (x + 2.0 * m + big_m), s - big_m**2))
