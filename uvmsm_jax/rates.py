@@ -236,19 +236,24 @@ def _frame_velocity(x: Array, m: Array, scale: float) -> Array:
     return 2.0 * (m - jax.lax.stop_gradient(m)) * follow
 
 
-def _threshold_frame(t: Array, w: Array, m: Array, sqrt_s_min: Array, temperature: Array) -> tuple[Array, Array]:
-    """The nodes t = (√s − √s_min)/T and weights w (in t) in the threshold frame (N.2′): the values
+def _threshold_frame(
+    t: Array, w: Array, m: Array, sqrt_s_min: Array, temperature: Array, follow_edges: Array
+) -> tuple[Array, Array]:
+    """The nodes t = (√s − √s_min)/T and weights w (in t) as they are where ``follow_edges`` (a bool:
+    the rule's derivative), else in the threshold frame (N.2′): the values
     unchanged, the tangents those of nodes moving in √s at v of :func:`_frame_velocity` — with the
     threshold next to it, at rest beyond x_f = :data:`THRESHOLD_FRAME` · m — dt = (v − d√s_min −
     t dT)/T and dw = w (∂v/∂√s − dT/T), ∂v/∂√s = −v/x_f the frame's Jacobian. A derivative is then
     the integral's, which neither samples σ′ beyond x_f nor follows the rule as its edges cross. A
     temperature's panels (the Dirac χ's σ_a) pass their T; the shared grid its nodes x = √s − 2m with
     √s_min = 2m and T = 1."""
-    velocity = _frame_velocity(sqrt_s_min - 2.0 * m + temperature * t, m, THRESHOLD_FRAME)
+    still_t, still_w = jax.lax.stop_gradient(t), jax.lax.stop_gradient(w)
+    velocity = _frame_velocity(sqrt_s_min - 2.0 * m + temperature * still_t, m, THRESHOLD_FRAME)
     held = jax.lax.stop_gradient(temperature)
     warmed = (temperature - held) / held  # 0; tangent dT/T
-    shift = (velocity - (sqrt_s_min - jax.lax.stop_gradient(sqrt_s_min))) / held - t * warmed
-    return t + shift, w * (1.0 - velocity / (THRESHOLD_FRAME * jax.lax.stop_gradient(m)) - warmed)
+    shift = (velocity - (sqrt_s_min - jax.lax.stop_gradient(sqrt_s_min))) / held - still_t * warmed
+    framed_w = still_w * (1.0 - velocity / (THRESHOLD_FRAME * jax.lax.stop_gradient(m)) - warmed)
+    return jnp.where(follow_edges, t, still_t + shift), jnp.where(follow_edges, w, framed_w)
 
 
 def _pair_weights(m: Array, temperatures: Array, x: Array, w: Array) -> Array:
@@ -427,8 +432,7 @@ def _panel_sums(sigma, nodes_per_panel, shared, temperatures, edges_t, gradients
     def pair_integral(moving, temperature, lo, hi, i):
         m, sqrt_s_min, pole_mass, follow_edges, sigma_args = eqx.combine(moving, fixed)
         t, w = (x[0] for x in _gauss_legendre_on(lo[None], hi[None], nodes_per_panel))
-        framed = _threshold_frame(jax.lax.stop_gradient(t), jax.lax.stop_gradient(w), m, sqrt_s_min, temperature)
-        t, w = (jnp.where(follow_edges, edges_own, still) for edges_own, still in zip((t, w), framed))
+        t, w = _threshold_frame(t, w, m, sqrt_s_min, temperature, follow_edges)
         x = (sqrt_s_min - 2.0 * m) + temperature * t
         s = (sqrt_s_min + temperature * t) ** 2
         sigma_s = sigma(s, (x - (pole_mass - 2.0 * m)) * (x + 2.0 * m + pole_mass), i, sigma_args)
@@ -873,8 +877,7 @@ def _log_sigma_v_annihilation(portal, settings, width_sm, width_total, propagato
     # The frame of the derivative (N.2′): the nodes follow the panel edges only about a Breit–Wigner
     # (edges k·MΓ); elsewhere the threshold frame, which neither samples the data's Γ_SM′ nor follows
     # the rule as edges cross (d ln Ω/d ln M_N₁ scattered by up to 0.1 between masses 10⁻⁴ apart)
-    framed = _threshold_frame(jax.lax.stop_gradient(x), jax.lax.stop_gradient(w), m, 2.0 * m, jnp.ones_like(m))
-    x, w = (jnp.where(breit_wigner, edges_own, still) for edges_own, still in zip((x, w), framed))
+    x, w = _threshold_frame(x, w, m, 2.0 * m, jnp.ones_like(m), breit_wigner)
     s = (2.0 * m + x) ** 2
     sigma_s = sigma(s, jnp.where(breit_wigner, (x - pole_x) * (x + 2.0 * m + big_m), s - big_m**2))
     edge_terms = _excised_window_edge_terms(m, big_m, temperatures, sigma, jnp.where(breit_wigner, 0.0, window))
