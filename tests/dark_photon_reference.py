@@ -905,6 +905,7 @@ def relic_reference(
     route: str = "auto",
     compare_route2: bool = False,
     n_dense: int = 3000,
+    t_reheat: float | None = None,
 ) -> dict:
     """Ωh² of Model 2 (χ + χ̄) with the H.5 conventions, and the (H15)–(H18) diagnostics.
 
@@ -916,6 +917,7 @@ def relic_reference(
       route: "auto" (1b if Γ_χχ̄⟨M/E⟩/H > 1e4 at T_R, else 1), "1" or "1b".
       compare_route2: also solve route 2 (single equation, ⟨σv⟩_BW + ⟨σv⟩_c) → ``omega_h2_route2``.
       n_dense: points of the τ grid on which the diagnostics are evaluated.
+      t_reheat: T_R [GeV]; default T_R_FACTOR·max(m_χ, m_A′) (A39).
 
     Returns a dict: omega_h2, label, status ("ok" / "needs_dark_temperature"; ``omega_h2`` is then the
     T′ = T number, an artefact), max_gamma_p_over_h, max_gamma_n_over_h, route, yield_dm, t_reheat,
@@ -928,7 +930,7 @@ def relic_reference(
     pt = _Point(m_chi, m_ap, epsilon, e_dark)
     pt.quad_rtol = quad_rtol
     m, big = pt.m, pt.big
-    t_r = T_R_FACTOR * max(m, big)
+    t_r = T_R_FACTOR * max(m, big) if t_reheat is None else t_reheat
     t_end = m / X_END
     rates = _Rates(pt, math.log(t_end) - 0.05, math.log(t_r) + 0.05, n_nodes)
     t_rates = time.perf_counter() - start

@@ -13,6 +13,7 @@ and the package against it (|ΔΩ/Ω| ≤ 1e-3, status 0, mechanism label; M2-DA
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -295,25 +296,39 @@ def test_random_points_match_reference():
     thermal A′ decays, A′A′ → χχ̄, partial thermalisation and the dark-temperature status all occur):
     the reference's status and (H18) label, and |Ωh²_package/Ωh²_reference − 1| ≤ 1e-3. One program for
     the batch: x_end = 1e6 ends every point at m_A′/1e6 where m_A′ < m_χ instead of the reference's
-    m_χ/1e6 (the yields are frozen by then; the ends move the tables' nodes, ≈ 4e-5 in a 2→2 point)."""
+    m_χ/1e6 (the yields are frozen by then; the ends move the tables' nodes, ≈ 4e-5 in a 2→2 point).
+    The points the package flags as resting on χχ̄ ↔ SM above T_c = 4.7 GeV (status 12, K46; 2→2
+    freeze-in above m_χ ≈ 0.1 GeV) are compared with T_R = T_c on both sides, in a second batch; the
+    one with m_A′ = 331 GeV lies outside the momenta where (B2) holds (status 11, (B2′)) and is skipped."""
     import uvmsm_jax as uj
+    from uvmsm_jax import pipeline
+    from uvmsm_jax.models import PHOTON_MIXING_MOMENTUM
 
     points = random_points()
     settings = uj.Settings(gstar=10.75, statistics="maxwell-boltzmann", entropy_derivative=False, x_end=1e6)
     result = uj.relic(uj.DarkPhotonDM(*points.T), settings)  # T_R = 100·max(m_χ, m_A′) and Γ_tot: the defaults
-    omega, status = np.asarray(result.omega_h2), np.asarray(result.status)
+    omega, status = np.array(result.omega_h2), np.array(result.status)
+    outside = np.maximum(points[:, 1], 2.0 * points[:, 0]) > PHOTON_MIXING_MOMENTUM
+    np.testing.assert_array_equal(status == uj.Status.OUTSIDE_MODEL, outside)
+    sensitive = status == uj.Status.ULTRAVIOLET_SENSITIVE
+    assert 0 < sensitive.sum() < len(points) // 2
+    t_c = pipeline.ultraviolet_temperature(pipeline.configure(uj.DarkPhotonDM(1.0, 1.0, 1e-9, 1e-3), settings))
+    rerun = uj.relic(uj.DarkPhotonDM(*points[sensitive].T), dataclasses.replace(settings, t_reheat=t_c))
+    omega[sensitive], status[sensitive] = np.asarray(rerun.omega_h2), np.asarray(rerun.status)
+    mechanism = np.asarray(result.mechanism_name, dtype=object)
+    mechanism[sensitive] = np.asarray(rerun.mechanism_name)
     assert {"freeze-out", "freeze-in-2to2", "sequential-freeze-in", "thermal-mediator-decay"} <= set(
-        np.asarray(result.mechanism_name)[status == 0]
+        mechanism[status == 0]
     )
     assert np.any(status == STATUS_NEEDS_DARK_TEMPERATURE)
-    for params, omega_package, status_package, mechanism in zip(
-        points, omega, status, result.mechanism_name, strict=True
+    for params, omega_package, status_package, label, low in zip(
+        points[~outside], omega[~outside], status[~outside], mechanism[~outside], sensitive[~outside], strict=True
     ):
-        out = ref.relic_reference(*params)
+        out = ref.relic_reference(*params, t_reheat=t_c if low else None)
         if out["status"] == "needs_dark_temperature":
             assert status_package == STATUS_NEEDS_DARK_TEMPERATURE and math.isnan(omega_package), params
             continue
-        assert status_package == 0 and mechanism == MECHANISM[out["label"]], (params, status_package, mechanism)
+        assert status_package == 0 and label == MECHANISM[out["label"]], (params, status_package, label)
         assert omega_package == pytest.approx(out["omega_h2"], rel=TOLERANCE), params
 
 

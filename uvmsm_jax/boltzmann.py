@@ -17,6 +17,8 @@ smooth, cheap right-hand side.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -99,16 +101,33 @@ def boltzmann_energies(m_dm: Array, m_v: Array) -> Array:
     return jnp.stack([zero, zero, excess, reverse, zero, zero, pole, m_dm + zero, m_v + zero, pole], axis=-1)
 
 
+ULTRAVIOLET_CUT_POWER = 16
+"""Power n of the cut factor exp(−(T/T_c)ⁿ) of :func:`with_ultraviolet_cut`: ≥ 0.95 below T_c/1.2, ≤ 2e-8
+above 1.2 T_c."""
+ULTRAVIOLET_CUT_LARGEST = 1.0e4
+"""Largest (T/T_c)ⁿ taken (exp(−10⁴) is 0 in double precision; no overflow at any T_R)."""
+
+
 class AnalyticPart(eqx.Module):
     """τ ↦ the part of each log column known in closed form: the plasma's,
-    ``BACKGROUND_WEIGHTS`` · (ln(1+δ), ln g*s, ln g*ρ) from ``background``, and the Boltzmann exponent
-    −E_j/T = −``exponents``_j e^τ (``exponents`` = E_j/m_ref, :func:`boltzmann_energies`)."""
+    ``BACKGROUND_WEIGHTS`` · (ln(1+δ), ln g*s, ln g*ρ) from ``background``, the Boltzmann exponent
+    −E_j/T = −``exponents``_j e^τ (``exponents`` = E_j/m_ref, :func:`boltzmann_energies`) and, where
+    ``cut_columns`` is given (:func:`with_ultraviolet_cut`), −(T/T_c)ⁿ in those columns, T_c = m_ref e^{−``cut_tau``}."""
 
     background: Callable[[Array], Array]
     exponents: Array
+    cut_columns: Array | None = None
+    cut_tau: Array | None = None
 
     def __call__(self, tau: Array) -> Array:
-        return self.background(tau) @ jnp.asarray(BACKGROUND_WEIGHTS.T) - self.exponents * jnp.exp(tau)[..., None]
+        out = self.background(tau) @ jnp.asarray(BACKGROUND_WEIGHTS.T) - self.exponents * jnp.exp(tau)[..., None]
+        return out if self.cut_columns is None else out - self.ultraviolet_cut(tau)
+
+    def ultraviolet_cut(self, tau: Array) -> Array:
+        """(T/T_c)ⁿ in the ``cut_columns`` (0 in the others; requires them)."""
+        assert self.cut_columns is not None and self.cut_tau is not None
+        power = jnp.minimum(ULTRAVIOLET_CUT_POWER * (self.cut_tau - tau), math.log(ULTRAVIOLET_CUT_LARGEST))
+        return self.cut_columns * jnp.exp(power)[..., None]
 
 
 class RateTable(eqx.Module):
@@ -235,6 +254,19 @@ def interpolant(values: Array, taus: Array, analytic: AnalyticPart | None = None
         curvatures=curvatures,
         analytic_nodes=analytic_nodes,
         analytic=analytic,
+    )
+
+
+def with_ultraviolet_cut(table: RateTable, columns: tuple[int, ...], tau_cut: Array) -> RateTable:
+    """``table`` with its ``columns`` multiplied by exp(−(T/T_c)ⁿ) (n = :data:`ULTRAVIOLET_CUT_POWER`),
+    T_c = m_ref e^{−τ_cut}: the rates those columns stand for switched off above T_c and kept below
+    (docs/equations.md K46). The cut is exact, in the analytic part; the interpolated part is unchanged."""
+    assert table.analytic is not None and table.analytic_nodes is not None
+    weights = jnp.zeros(N_COLUMNS).at[np.asarray(columns)].set(1.0)
+    analytic = dataclasses.replace(table.analytic, cut_columns=weights, cut_tau=tau_cut)
+    cut = jax.vmap(analytic.ultraviolet_cut)(table.tau0 + table.step * jnp.arange(table.values.shape[0]))
+    return dataclasses.replace(
+        table, values=table.values - cut, analytic_nodes=table.analytic_nodes - cut, analytic=analytic
     )
 
 

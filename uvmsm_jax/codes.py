@@ -59,8 +59,16 @@ class Status(enum.IntEnum):
     """The point lies outside the physics the models implement: a DM lighter than
     ``pipeline.LIGHTEST_DM`` (1 eV; Ωh² = m Y s₀/ρ_c of (A40) needs it non-relativistic today), or a
     portal coupling with g²/4π > 1 (g_B−L, e′, or ε·e: the rates are tree level), or a kinetic
-    mixing ε ≥ 1 (``ModelSpec.largest_sm_coupling``; (B2) needs |ε| < 1). No Ωh² is returned (NaN);
-    the ODE still runs."""
+    mixing ε ≥ 1 (``ModelSpec.largest_sm_coupling``; (B2) needs |ε| < 1), or a mediator, or a DM pair
+    where DM DM ↔ SM is solved, heavier than ``ModelSpec.largest_sm_momentum`` (the dark photon's 19.9
+    GeV, (B2′)). No Ωh² is returned (NaN); the ODE still runs."""
+    ULTRAVIOLET_SENSITIVE = 12
+    """Ωh² changes by more than ``pipeline.ULTRAVIOLET_TOLERANCE`` (1 %) when DM DM ↔ SM is switched off
+    at temperatures where its thermal √s exceeds the model's ``ModelSpec.largest_sm_momentum`` (the dark
+    photon: T above 4.7 GeV, √s ≳ 20 GeV, where the Z, and above the electroweak crossover the
+    hypercharge, replace the photon mixing of (B2); docs/equations.md K46). The result rests on physics
+    the model does not implement; no Ωh² is returned (NaN). A reheating temperature ``Settings.t_reheat``
+    at or below that temperature has no such part."""
 
     @property
     def message(self) -> str:
@@ -81,7 +89,14 @@ STATUS_MESSAGES: dict[int, str] = {
     Status.DISTRIBUTION_YIELD_MISMATCH: "momentum distribution disagrees with the relic yield by more than 1 % (W18, K57)",
     Status.STABLE_MEDIATOR: "mediator has no decay channel in the model (a relic of its own): no omega_h2",
     Status.CONTOUR_NOT_CONVERGED: "contour root not converged",
-    Status.OUTSIDE_MODEL: "outside the modelled physics (DM below 1 eV, a coupling with g^2/4pi > 1, or epsilon >= 1): no omega_h2",
+    Status.OUTSIDE_MODEL: (
+        "outside the modelled physics (DM below 1 eV, a coupling with g^2/4pi > 1, epsilon >= 1,"
+        " or a dark photon above 19.9 GeV or DM above 9.95 GeV): no omega_h2"
+    ),
+    Status.ULTRAVIOLET_SENSITIVE: (
+        "more than 1 % of omega_h2 comes from DM-SM annihilation above T = 4.7 GeV, where the photon mixing"
+        " (B2) fails (docs/equations.md K46): no omega_h2; t_reheat <= 4.7 GeV gives one"
+    ),
 }
 """Status code → message."""
 

@@ -50,6 +50,8 @@ M_OMEGA = 0.78266
 M_ETA_PRIME = 0.95778
 M_PHI = 1.019461
 M_PROTON = 0.938272
+M_Z = 91.1876
+"""Z boson mass (PDG): the dark photon's couplings (B2) hold for momenta well below it (K46)."""
 
 # Quark masses for perturbative widths above the switch point (threshold-type; docs/equations.md K10).
 QUARK_MASSES = {"u": 0.0, "d": 0.0, "s": 0.095, "c": 1.5, "b": 4.8, "t": 172.7}

@@ -1445,7 +1445,7 @@ def dp_regimes(
         _proxy_patch(C_DARK_TEMPERATURE, "needs a dark temperature (H17): no Ωh²", hatch="///", edgecolor="0.45")
     )
     if failed.any():
-        handles.append(_proxy_patch(C_FAILED, "solver failed (other status)", hatch="xxx", edgecolor="0.85"))
+        handles.append(_proxy_patch(C_FAILED, "no Ωh² (other status)", hatch="xxx", edgecolor="0.85"))
 
     curves = omega_lines(e_dark, eps, omega)
     _draw_lines(ax, curves, color=C_OMEGA, lw=2.2, path_effects=_outline(), zorder=6)

@@ -167,6 +167,11 @@ class ModelSpec(abc.ABC):
     largest_sm_coupling: ClassVar[float] = math.inf
     """g_sm (VectorPortal.g_sm) from which on the model's own definition fails, besides perturbativity
     (``pipeline.PERTURBATIVE_ALPHA``): status 11, ``OUTSIDE_MODEL``."""
+    largest_sm_momentum: ClassVar[float] = math.inf
+    """Largest momentum √(q²) [GeV] through the mediator's line at which the model's couplings to the SM
+    hold: a heavier mediator, or a DM pair whose annihilation threshold 2m_DM lies above, is status 11,
+    ``OUTSIDE_MODEL``; a point whose Ωh² rests on DM DM ↔ SM at thermal √s above it is status 12,
+    ``ULTRAVIOLET_SENSITIVE`` (``pipeline.ultraviolet_share``)."""
 
     def __repr__(self) -> str:
         return f"<model {self.name!r}>"
@@ -364,6 +369,14 @@ class UVMSMSpec(ModelSpec):
         return jnp.where(dm_thermalised, freeze_out, freeze_in)
 
 
+Z_ADMIXTURE = 0.05
+"""Largest admixture q²/(m_Z² − q²) of the Z current in the dark photon's couplings that (B2) neglects
+(docs/equations.md K46)."""
+PHOTON_MIXING_MOMENTUM = c.M_Z * math.sqrt(Z_ADMIXTURE / (1.0 + Z_ADMIXTURE))
+"""√(q²) [GeV] at which the Z admixture reaches :data:`Z_ADMIXTURE`, 19.9 GeV: the dark photon's
+:attr:`ModelSpec.largest_sm_momentum`. The SM width changes there by ≈ 2 %, a down quark's by ≈ 7 % (K46)."""
+
+
 class DarkPhotonSpec(ModelSpec):
     """Model 2, Dirac χ with a dark photon (docs/equations.md Part B, Part H).
 
@@ -388,6 +401,7 @@ class DarkPhotonSpec(ModelSpec):
     contour_unknown = "e_dark"
     largest_sm_coupling = c.E_EM
     """ε = 1: removing the kinetic mixing of (B2) needs |ε| < 1 (positive-definite gauge kinetic terms)."""
+    largest_sm_momentum = PHOTON_MIXING_MOMENTUM
     rate_coupling_powers = {
         "annihilation": {"epsilon": 2, "e_dark": 2},
         "mediator_annihilation": {"epsilon": 4},

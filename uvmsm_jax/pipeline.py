@@ -13,6 +13,7 @@ comes from the registry (:mod:`uvmsm_jax.models`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -85,6 +86,15 @@ LIGHTEST_DM = 1e-9
 non-relativistic today, its momentum then ≈ T₀ ≈ 2.3e-4 eV (⟨p²⟩/2m² ≲ 1e-7 at 1 eV)."""
 PERTURBATIVE_ALPHA = 1.0
 """Largest g²/4π of the portal's couplings g_sm and g_dm that the models' tree-level rates stand for."""
+ULTRAVIOLET_TOLERANCE = 1e-2
+"""Largest relative change of Ωh² when DM DM ↔ SM is switched off above :func:`ultraviolet_temperature`
+for which the point keeps status 0 (:func:`ultraviolet_share`; above: ``ULTRAVIOLET_SENSITIVE``)."""
+RELAXATION = 50.0
+"""Smallest DM rate per unit τ, r_DM/H, over one e-fold in T below T_c/1.2 with which
+:func:`ultraviolet_share` takes the DM as reset to equilibrium whatever happened above T_c (a deviation
+decays by e^{−50} ≈ 2e-22 there) and skips the repeated solve."""
+PAIR_MOMENTUM_PER_T = math.sqrt(18.0)
+"""√⟨s⟩/T of two massless Maxwell–Boltzmann particles (⟨s⟩ = 2⟨E⟩² = 18T²)."""
 INSTANT_FILL = 1e8
 """Fill rate per unit τ at T_R above which ``Settings(initial="zero")``, and ``"auto"`` too, starts a
 species in equilibrium: from empty it is there within ~1/rate in τ (:func:`_instant_fills`)."""
@@ -411,11 +421,83 @@ class Outcome(eqx.Module):
 def outside_model(theta: Array, config: Config) -> Array:
     """Whether θ = (m_dm, m_v, g_sm, g_dm, T_R) lies outside the physics the configured model implements
     (:attr:`~uvmsm_jax.codes.Status.OUTSIDE_MODEL`): m_dm < :data:`LIGHTEST_DM`, g²/4π >
-    :data:`PERTURBATIVE_ALPHA` for g_sm or g_dm, or g_sm ≥ the model's
-    :attr:`~uvmsm_jax.models.ModelSpec.largest_sm_coupling`."""
+    :data:`PERTURBATIVE_ALPHA` for g_sm or g_dm, g_sm ≥ the model's
+    :attr:`~uvmsm_jax.models.ModelSpec.largest_sm_coupling`, or m_v, or 2m_dm where DM DM ↔ SM is
+    solved, above its :attr:`~uvmsm_jax.models.ModelSpec.largest_sm_momentum`."""
+    spec = config.spec
     couplings = theta[..., 2:4]
     non_perturbative = jnp.any(couplings**2 > 4.0 * jnp.pi * PERTURBATIVE_ALPHA, axis=-1)
-    return (theta[..., 0] < LIGHTEST_DM) | non_perturbative | (theta[..., 2] >= config.spec.largest_sm_coupling)
+    momentum = theta[..., 1]
+    if config.physics.processes.annihilation:
+        momentum = jnp.maximum(momentum, 2.0 * theta[..., 0])
+    return (
+        (theta[..., 0] < LIGHTEST_DM)
+        | non_perturbative
+        | (theta[..., 2] >= spec.largest_sm_coupling)
+        | (momentum > spec.largest_sm_momentum)
+    )
+
+
+def ultraviolet_temperature(config: Config) -> float | None:
+    """T_c [GeV] above which the thermal √s of DM DM ↔ SM, ≈ :data:`PAIR_MOMENTUM_PER_T`·T, exceeds the
+    model's :attr:`~uvmsm_jax.models.ModelSpec.largest_sm_momentum` (4.7 GeV for the dark photon); None
+    where the model has no such bound or does not solve DM DM ↔ SM (docs/equations.md K46)."""
+    largest = config.spec.largest_sm_momentum
+    if not (config.physics.processes.annihilation and math.isfinite(largest)):
+        return None
+    return largest / PAIR_MOMENTUM_PER_T
+
+
+def ultraviolet_share(
+    prepared: PreparedPoint,
+    regime: Regime,
+    config: Config,
+    inputs: tuple[Array, Array, Array, Array],
+    y_dm: Array,
+    solved: Array,
+) -> tuple[Array, Array] | None:
+    """How much the DM yield ``y_dm`` of :func:`solve` rests on DM DM ↔ SM above
+    :func:`ultraviolet_temperature` T_c, where the model's SM couplings do not hold: |ΔY|/Y when the
+    solve is repeated with k_a cut off above T_c (:func:`~uvmsm_jax.boltzmann.with_ultraviolet_cut`),
+    and the repeated solve's diffrax result. None for a model without the bound. ``inputs``:
+    :func:`_ode_inputs`; ``solved``: the point's status so far is OK.
+
+    The repeat takes no step (share 0) where it cannot change the answer: T_R ≤ T_c, a status already
+    set, no DM, or a DM that DM DM ↔ SM and DM DM ↔ V V hold in equilibrium at r_DM/H ≥
+    :data:`RELAXATION` throughout T_c/(1.2e) ≤ T ≤ T_c/1.2, below the cut's edge (the regime's rate,
+    (A30)), which resets it whatever happened above. The check decides a status only: no derivative
+    flows through it (docs/equations.md K46)."""
+    t_cut = ultraviolet_temperature(config)
+    if t_cut is None:
+        return None
+    settings = config.settings
+    p = prepared
+    tau_cut = jnp.log(p.m_ref / t_cut)
+    window = (p.taus >= tau_cut + math.log(1.2)) & (p.taus <= tau_cut + math.log(1.2) + 1.0)
+    relaxed = jnp.all(jnp.where(window, regime.log_dm_rate_over_h, jnp.inf) >= math.log(RELAXATION))
+    needed = (p.tau_start < tau_cut) & solved & (y_dm != 0) & ~(relaxed & jnp.any(window))
+    table, inputs = jax.lax.stop_gradient(
+        (bz.with_ultraviolet_cut(p.table, (bz.LOG_K_A, bz.LOG_K_A_SHIFT), tau_cut), inputs)
+    )
+    state0, conversion_weight, adiabatic, atol = inputs
+    ode = bz.solve(
+        table,
+        config.physics.system,
+        conversion_weight,
+        adiabatic,
+        state0,
+        jnp.where(needed, p.tau_start, p.tau_end),
+        p.tau_end,
+        settings.rtol,
+        atol,
+        settings.max_steps,
+        stage_jacobian=settings.stage_jacobian,
+    )
+    assert ode.ys is not None and ode.ts is not None
+    y_cut, _ = bz.yields(table(ode.ts[-1]), ode.ys[-1], adiabatic)
+    y_dm = jax.lax.stop_gradient(y_dm)
+    share = jnp.where(needed, jnp.abs(y_cut - y_dm) / jnp.where(needed, jnp.abs(y_dm), 1.0), 0.0)
+    return share, ode.result
 
 
 def _outcome(
@@ -425,14 +507,21 @@ def _outcome(
     y_end: tuple[Array, Array],
     solver_status: Array,
     indicators: TrajectoryIndicators | None,
+    ultraviolet: tuple[Array, Array] | None = None,
 ) -> dict:
     """The :class:`Outcome` fields of final yields ``y_end`` = (Y_DM, Y_V) that a solver reached with
-    ``solver_status``: Ωh² (A40), the model's assessment, NaN where the status flags a failure."""
+    ``solver_status``: Ωh² (A40), the model's assessment, NaN where the status flags a failure.
+    ``ultraviolet``: :func:`ultraviolet_share`'s (share, diffrax result), where the model has it."""
     p = prepared
     y_dm, y_v = y_end
     assessment = config.spec.assess(solver_status, regime, indicators, p.width_dm, config.physics)
+    status = assessment.status
+    if ultraviolet is not None:  # the check's own solve failing leaves the point unchecked
+        share, result = ultraviolet
+        check = jnp.where(share > ULTRAVIOLET_TOLERANCE, Status.ULTRAVIOLET_SENSITIVE, solver_status_of(result))
+        status = jnp.where(status == Status.OK, check, status)
     # no DM produced at all: none of the model's processes reaches it from the SM at this point
-    status = jnp.where((assessment.status == Status.OK) & (y_dm == 0), Status.NO_DM_CHANNEL, assessment.status)
+    status = jnp.where((status == Status.OK) & (y_dm == 0), Status.NO_DM_CHANNEL, status)
     if config.physics.processes.decays:
         status = jnp.where(p.width_sm + p.width_dm > 0, status, Status.STABLE_MEDIATOR)
     status = jnp.where(outside_model(p.theta, config), Status.OUTSIDE_MODEL, status)
@@ -458,6 +547,15 @@ class Solution(Outcome):
 
     indicators: TrajectoryIndicators | None
     ode: diffrax.Solution
+
+
+def solver_status_of(result: Array) -> Array:
+    """The :class:`~uvmsm_jax.codes.Status` of a diffrax result: OK, MAX_STEPS or SOLVER_FAILED."""
+    return jnp.where(
+        result == diffrax.RESULTS.successful,
+        Status.OK,
+        jnp.where(result == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS, Status.SOLVER_FAILED),
+    )
 
 
 def _instant_fills(row: Array, switches: bz.SystemSwitches) -> Array:
@@ -577,13 +675,12 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         )
     ys = jnp.stack(bz.yields(jax.vmap(p.table)(ts), states, adiabatic), axis=-1)
     ode = eqx.tree_at(lambda o: (o.ts, o.ys), ode, (ts, ys))
-    status = jnp.where(
-        ode.result == diffrax.RESULTS.successful,
-        Status.OK,
-        jnp.where(ode.result == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS, Status.SOLVER_FAILED),
-    )
+    status = solver_status_of(ode.result)
+    solved = config.spec.assess(status, regime, indicators, p.width_dm, config.physics).status == Status.OK
+    inputs = (state0, conversion_weight, adiabatic, atol)
+    ultraviolet = ultraviolet_share(p, regime, config, inputs, ode.ys[-1, 0], solved)
     return Solution(
-        **_outcome(p, regime, config, (ode.ys[-1, 0], ode.ys[-1, 1]), status, indicators),
+        **_outcome(p, regime, config, (ode.ys[-1, 0], ode.ys[-1, 1]), status, indicators, ultraviolet),
         indicators=indicators,
         ode=ode,
     )
