@@ -102,7 +102,7 @@ def boltzmann_energies(m_dm: Array, m_v: Array) -> Array:
 
 
 ULTRAVIOLET_CUT_POWER = 16
-"""Power n of the cut factor exp(−(T/T_c)ⁿ) of :func:`with_ultraviolet_cut`: ≥ 0.95 below T_c/1.2, ≤ 2e-8
+"""Power n of the cut factor exp(−(T/T_c)ⁿ) of :func:`with_ultraviolet_cut`: ≥ 0.947 below T_c/1.2, ≤ 1e-8
 above 1.2 T_c."""
 ULTRAVIOLET_CUT_LARGEST = 1.0e4
 """Largest (T/T_c)ⁿ taken (exp(−10⁴) is 0 in double precision; no overflow at any T_R)."""

@@ -29,7 +29,7 @@ from ._programs import filter_jit
 from ._widths import dm_pair_width
 from .codes import Status
 from .hadrons import sm_width_unit
-from .models import ModelSpec, Physics, model_spec
+from .models import Assessment, ModelSpec, Physics, model_spec
 from .portal import VectorPortal
 from .rates import (
     WIDTH_FREE_TOLERANCE,
@@ -502,19 +502,17 @@ def ultraviolet_share(
 
 def _outcome(
     prepared: PreparedPoint,
-    regime: Regime,
     config: Config,
     y_end: tuple[Array, Array],
-    solver_status: Array,
-    indicators: TrajectoryIndicators | None,
+    assessment: Assessment,
     ultraviolet: tuple[Array, Array] | None = None,
 ) -> dict:
-    """The :class:`Outcome` fields of final yields ``y_end`` = (Y_DM, Y_V) that a solver reached with
-    ``solver_status``: Ωh² (A40), the model's assessment, NaN where the status flags a failure.
-    ``ultraviolet``: :func:`ultraviolet_share`'s (share, diffrax result), where the model has it."""
+    """The :class:`Outcome` fields of final yields ``y_end`` = (Y_DM, Y_V) and the model's
+    ``assessment`` of the solve (:meth:`~uvmsm_jax.models.ModelSpec.assess`): Ωh² (A40), NaN where the
+    status flags a failure. ``ultraviolet``: :func:`ultraviolet_share`'s (share, diffrax result), where
+    the model has it."""
     p = prepared
     y_dm, y_v = y_end
-    assessment = config.spec.assess(solver_status, regime, indicators, p.width_dm, config.physics)
     status = assessment.status
     if ultraviolet is not None:  # the check's own solve failing leaves the point unchecked
         share, result = ultraviolet
@@ -675,12 +673,11 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
         )
     ys = jnp.stack(bz.yields(jax.vmap(p.table)(ts), states, adiabatic), axis=-1)
     ode = eqx.tree_at(lambda o: (o.ts, o.ys), ode, (ts, ys))
-    status = solver_status_of(ode.result)
-    solved = config.spec.assess(status, regime, indicators, p.width_dm, config.physics).status == Status.OK
+    assessment = spec.assess(solver_status_of(ode.result), regime, indicators, p.width_dm, config.physics)
     inputs = (state0, conversion_weight, adiabatic, atol)
-    ultraviolet = ultraviolet_share(p, regime, config, inputs, ode.ys[-1, 0], solved)
+    ultraviolet = ultraviolet_share(p, regime, config, inputs, ode.ys[-1, 0], assessment.status == Status.OK)
     return Solution(
-        **_outcome(p, regime, config, (ode.ys[-1, 0], ode.ys[-1, 1]), status, indicators, ultraviolet),
+        **_outcome(p, config, (ode.ys[-1, 0], ode.ys[-1, 1]), assessment, ultraviolet),
         indicators=indicators,
         ode=ode,
     )
@@ -755,5 +752,6 @@ def collocate(
         & (fine.newton_change <= NEWTON_TOLERANCE)
         & (grid_change <= GRID_TOLERANCE)
     )
-    outcome = _outcome(p, regime, config, (y_dm, fine.y_v), jnp.asarray(Status.OK), None)
+    assessment = config.spec.assess(jnp.asarray(Status.OK), regime, None, p.width_dm, config.physics)
+    outcome = _outcome(p, config, (y_dm, fine.y_v), assessment)
     return CollocatedSolution(**outcome, accepted=accepted)
