@@ -14,7 +14,7 @@ comes from the registry (:mod:`uvmsm_jax.models`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import jax
@@ -452,15 +452,15 @@ def ultraviolet_share(
     prepared: PreparedPoint,
     regime: Regime,
     config: Config,
-    inputs: tuple[Array, Array, Array, Array],
+    inputs: OdeInputs,
     y_dm: Array,
     solved: Array,
 ) -> tuple[Array, Array] | None:
     """How much the DM yield ``y_dm`` of :func:`solve` rests on DM DM ↔ SM above
     :func:`ultraviolet_temperature` T_c, where the model's SM couplings do not hold: |ΔY|/Y when the
     solve is repeated with k_a cut off above T_c (:func:`~uvmsm_jax.boltzmann.with_ultraviolet_cut`),
-    and the repeated solve's diffrax result. None for a model without the bound. ``inputs``:
-    :func:`_ode_inputs`; ``solved``: the point's status so far is OK.
+    and the repeated solve's diffrax result. None for a model without the bound. ``inputs``: the
+    point's :class:`OdeInputs`; ``solved``: the point's status so far is OK.
 
     The repeat takes no step (share 0) where it cannot change the answer: T_R ≤ T_c, a status already
     set, no DM, or a DM that DM DM ↔ SM and DM DM ↔ V V hold in equilibrium at r_DM/H ≥
@@ -470,7 +470,6 @@ def ultraviolet_share(
     t_cut = ultraviolet_temperature(config)
     if t_cut is None:
         return None
-    settings = config.settings
     p = prepared
     tau_cut = jnp.log(p.m_ref / t_cut)
     window = (p.taus >= tau_cut + math.log(1.2)) & (p.taus <= tau_cut + math.log(1.2) + 1.0)
@@ -479,22 +478,9 @@ def ultraviolet_share(
     table, inputs = jax.lax.stop_gradient(
         (bz.with_ultraviolet_cut(p.table, (bz.LOG_K_A, bz.LOG_K_A_SHIFT), tau_cut), inputs)
     )
-    state0, conversion_weight, adiabatic, atol = inputs
-    ode = bz.solve(
-        table,
-        config.physics.system,
-        conversion_weight,
-        adiabatic,
-        state0,
-        jnp.where(needed, p.tau_start, p.tau_end),
-        p.tau_end,
-        settings.rtol,
-        atol,
-        settings.max_steps,
-        stage_jacobian=settings.stage_jacobian,
-    )
+    ode = _integrate(table, config, inputs, jnp.where(needed, p.tau_start, p.tau_end), p.tau_end)
     assert ode.ys is not None and ode.ts is not None
-    y_cut, _ = bz.yields(table(ode.ts[-1]), ode.ys[-1], adiabatic)
+    y_cut, _ = bz.yields(table(ode.ts[-1]), ode.ys[-1], inputs.adiabatic)
     y_dm = jax.lax.stop_gradient(y_dm)
     share = jnp.where(needed, jnp.abs(y_cut - y_dm) / jnp.where(needed, jnp.abs(y_dm), 1.0), 0.0)
     return share, ode.result
@@ -614,11 +600,20 @@ def _initial_yields(prepared: PreparedPoint, regime: Regime, config: Config) -> 
     return jnp.where(start_in_equilibrium, y_eq0, 0.0), y_eq0
 
 
-def _ode_inputs(p: PreparedPoint, regime: Regime, config: Config) -> tuple[Array, Array, Array, Array]:
+class OdeInputs(NamedTuple):
     """What :func:`solve` hands :func:`~uvmsm_jax.boltzmann.solve` besides the table and the τ range:
-    the initial state in the state variables (A39, A.6; (N, 0) in the adiabatic form (H13′)), the
-    conversion weight, whether the adiabatic form is solved (bool) and the absolute tolerances of the
-    two yields (dimensionless)."""
+    the initial ``state`` in the state variables (A39, A.6; (N, 0) in the adiabatic form (H13′)), the
+    ``conversion_weight``, whether the ``adiabatic`` form is solved (bool) and the absolute tolerances
+    ``atol`` of the two yields (dimensionless)."""
+
+    state: Array
+    conversion_weight: Array
+    adiabatic: Array
+    atol: Array
+
+
+def _ode_inputs(p: PreparedPoint, regime: Regime, config: Config) -> OdeInputs:
+    """The point's :class:`OdeInputs`."""
     y0, y_eq0 = _initial_yields(p, regime, config)
     # Absolute tolerances, a fraction settings.atol of each yield's scale min(Y_eq(T_R), production
     # estimate); the mediator's never below the DM's (its error reaches the DM only through its decays
@@ -634,32 +629,48 @@ def _ode_inputs(p: PreparedPoint, regime: Regime, config: Config) -> tuple[Array
     conversion_weight = jnp.where(regime.mediator_thermalised, 1.0, 0.0)
     adiabatic = bz.eliminates_mediator(p.table, config.physics.system)
     state0 = jnp.where(adiabatic, jnp.stack([y0[0] + 2.0 * y0[1], 0.0]), y0)
-    return state0, conversion_weight, adiabatic, atol
+    return OdeInputs(state0, conversion_weight, adiabatic, atol)
+
+
+def _integrate(
+    table: bz.RateTable,
+    config: Config,
+    inputs: OdeInputs,
+    tau_start: Array,
+    tau_end: Array,
+    save_taus: Array | None = None,
+    save_steps: bool = False,
+) -> diffrax.Solution:
+    """:func:`~uvmsm_jax.boltzmann.solve` of ``table`` from ``tau_start`` to ``tau_end`` with the
+    point's ``inputs`` and the configured tolerances, step limit and stage root finder."""
+    settings = config.settings
+    return bz.solve(
+        table,
+        config.physics.system,
+        inputs.conversion_weight,
+        inputs.adiabatic,
+        inputs.state,
+        tau_start,
+        tau_end,
+        settings.rtol,
+        inputs.atol,
+        settings.max_steps,
+        save_taus,
+        save_steps=save_steps,
+        stage_jacobian=settings.stage_jacobian,
+    )
 
 
 def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Array | None = None) -> Solution:
     """Initial conditions (A39, A.6), the stiff solve of (A36)–(A37) / (H12)–(H13), Ωh² (A40) and the
     model's assessment of one point."""
-    settings, spec = config.settings, config.spec
+    spec = config.spec
     p = prepared
-    state0, conversion_weight, adiabatic, atol = _ode_inputs(p, regime, config)
+    inputs = _ode_inputs(p, regime, config)
+    adiabatic = inputs.adiabatic
     # A model that reads the solution gets it at every accepted step.
     trajectory = spec.uses_trajectory(config.physics)
-    ode = bz.solve(
-        p.table,
-        config.physics.system,
-        conversion_weight,
-        adiabatic,
-        state0,
-        p.tau_start,
-        p.tau_end,
-        settings.rtol,
-        atol,
-        settings.max_steps,
-        save_taus,
-        save_steps=trajectory,
-        stage_jacobian=settings.stage_jacobian,
-    )
+    ode = _integrate(p.table, config, inputs, p.tau_start, p.tau_end, save_taus, trajectory)
     assert ode.ys is not None and ode.ts is not None  # bz.solve always saves (t1, or the save_taus)
     (ts, states), steps = ((ode.ts[0], ode.ys[0]), (ode.ts[1], ode.ys[1])) if trajectory else ((ode.ts, ode.ys), None)
     indicators = None
@@ -674,7 +685,6 @@ def solve(prepared: PreparedPoint, regime: Regime, config: Config, save_taus: Ar
     ys = jnp.stack(bz.yields(jax.vmap(p.table)(ts), states, adiabatic), axis=-1)
     ode = eqx.tree_at(lambda o: (o.ts, o.ys), ode, (ts, ys))
     assessment = spec.assess(solver_status_of(ode.result), regime, indicators, p.width_dm, config.physics)
-    inputs = (state0, conversion_weight, adiabatic, atol)
     ultraviolet = ultraviolet_share(p, regime, config, inputs, ode.ys[-1, 0], assessment.status == Status.OK)
     return Solution(
         **_outcome(p, config, (ode.ys[-1, 0], ode.ys[-1, 1]), assessment, ultraviolet),
