@@ -245,6 +245,12 @@ E4_I_C: dict[tuple[float, float, float], float] = {
 
 # --- random points across every regime, and the agreement of a fast path with its reference ------
 
+TWO_TO_TWO_ABOVE_THE_MIXING = (3.896820779697952, 0.001858728246409937, 1.0274778005684148e-13, 6.738958391419524e-4)
+"""2→2 freeze-in (m_A′ < 2m_χ) that makes ≈ half its χ by χχ̄ ↔ f f̄ above T_c = 4.7 GeV (K46)."""
+SEQUENTIAL_HEAVY_MEDIATOR = (1.0, 8.0, 1e-11, 1e-9)
+"""Sequential freeze-in whose A′ come from inverse decays, 16 % of them above T_c (K46)."""
+
+
 RANDOM_POINT_RANGES: dict[str, tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]] = {
     "uvmsm": ({"m_n1": (1e-5, 10.0), "m_zp": (1e-3, 100.0)}, {"g_bl": (1e-13, 1.0)}),
     "dark-photon": ({"m_chi": (1e-3, 10.0), "m_ap": (1e-3, 10.0)}, {"epsilon": (1e-13, 1e-3), "e_dark": (1e-8, 1.0)}),

@@ -19,7 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import batched_central_difference, central_difference
+from helpers import (
+    SEQUENTIAL_HEAVY_MEDIATOR,
+    TWO_TO_TWO_ABOVE_THE_MIXING,
+    batched_central_difference,
+    central_difference,
+)
 
 import uvmsm_jax as uj
 from uvmsm_jax import Status, pipeline
@@ -222,52 +227,14 @@ def test_no_production_is_flagged():
     assert omega[2] > 0
 
 
-TWO_TO_TWO_ABOVE_THE_MIXING = (3.896820779697952, 0.001858728246409937, 1.0274778005684148e-13, 6.738958391419524e-4)
-"""2→2 freeze-in (m_A′ < 2m_χ) that makes ≈ half its χ by χχ̄ ↔ f f̄ above T_c = 4.7 GeV (K46)."""
-SEQUENTIAL_HEAVY_MEDIATOR = (1.0, 8.0, 1e-11, 1e-9)
-"""Sequential freeze-in whose A′ come from inverse decays, 16 % of them above T_c (K46)."""
-
-
-def test_momenta_beyond_the_photon_mixing_are_flagged():
-    """(B2′) and K46: (B2) holds for momenta through the A′ line up to 19.9 GeV. An A′ above it, or
-    a χ with 2m_χ above it, is :attr:`~uvmsm_jax.Status.OUTSIDE_MODEL` (m_A′ = m_Z was status 0 with a
-    number); the neighbours just inside are solved. A point whose Ωh² rests by more than 1 % on
-    χχ̄ ↔ SM above T_c = 4.7 GeV, where its thermal √s passes 19.9 GeV, is
-    :attr:`~uvmsm_jax.Status.ULTRAVIOLET_SENSITIVE` at the default T_R (it was status 0), and solved
-    with T_R = T_c. The check is on k_a alone: sequential freeze-in from an 8 GeV A′ keeps status 0,
-    although starting it at T_c instead changes its Ωh² by 16 % (inverse decays have √s = m_A′ at
-    every T)."""
-    t_c = pipeline.ultraviolet_temperature(pipeline.configure(uj.DarkPhotonDM(1.0, 1.0, 1e-9, 1e-3)))
-    assert t_c == pytest.approx(4.69, abs=0.01)
-    points = np.array(
-        [
-            (0.1, 19.8, 1e-9, 1e-12),
-            (0.1, 20.0, 1e-9, 1e-12),
-            (9.9, 0.3, 1e-3, 0.5),
-            (10.0, 0.3, 1e-3, 0.5),
-            TWO_TO_TWO_ABOVE_THE_MIXING,
-            SEQUENTIAL_HEAVY_MEDIATOR,
-            TWO_TO_TWO_ABOVE_THE_MIXING,
-            SEQUENTIAL_HEAVY_MEDIATOR,
-        ]
-    )
-    t_reheat = 100.0 * np.maximum(points[:, 0], points[:, 1])  # the default (A39), and T_c for the last two
-    t_reheat[6:] = t_c
-    result = uj.relic(uj.DarkPhotonDM(*points.T), uj.Settings(t_reheat=t_reheat))
-    outside, sensitive = Status.OUTSIDE_MODEL, Status.ULTRAVIOLET_SENSITIVE
-    np.testing.assert_array_equal(result.status, [0, outside, 0, outside, sensitive, 0, 0, 0])
-    omega = np.asarray(result.omega_h2)
-    flagged = np.asarray(result.status) != 0
-    assert np.all(np.isnan(omega[flagged])) and np.all(np.isfinite(omega[~flagged]))
-    assert abs(omega[7] / omega[5] - 1.0) > 0.1
-
-
 @pytest.mark.slow
 def test_ultraviolet_share_is_the_production_above_the_cut():
     """The share behind :attr:`~uvmsm_jax.Status.ULTRAVIOLET_SENSITIVE` (``pipeline.ultraviolet_share``,
-    k_a cut off above T_c) against an independent measure, the DM yield when the solve starts empty at
-    T_c instead: 0.53 and 0.65 for the 2→2 point (the cut is soft, exp(−(T/T_c)¹⁶)); for the sequential
-    point ≤ 1e-12 against 0.16, since its production above T_c is inverse decays, not k_a."""
+    k_a cut off above T_c; the statuses at the default T_R are checked by default in
+    ``test_relic.py::test_points_outside_the_modelled_physics_get_a_status``) against an independent
+    measure, the DM yield when the solve starts empty at T_c instead, where both points are status 0:
+    0.53 and 0.65 for the 2→2 point (the cut is soft, exp(−(T/T_c)¹⁶)); for the sequential point ≤ 1e-12
+    against 0.16, since its production above T_c is inverse decays, not k_a."""
 
     @eqx.filter_jit
     def share_and_yield(theta, config):
@@ -285,6 +252,7 @@ def test_ultraviolet_share_is_the_production_above_the_cut():
         share, y_dm, status = share_and_yield(pipeline.parameters(model), config)
         assert int(status) == 0
         start = uj.relic(model, uj.Settings(t_reheat=pipeline.ultraviolet_temperature(config)))
+        assert int(start.status) == 0
         shares.append(float(share))
         starts.append(abs(float(start.yield_dm) / float(y_dm) - 1.0))
     assert 0.5 * starts[0] < shares[0] < starts[0]
