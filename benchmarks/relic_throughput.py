@@ -8,7 +8,8 @@ Runs in one process, on the same parameter points, separately for freeze-out and
   call) reported separately from the steady-state time (the median of ``--repeats`` calls, default
   3, each on the points perturbed anew: the VM's speed varies from one call to the next);
 * gradient: forward-mode Jacobian of Ωh² w.r.t. (m_n1, m_zp, g_bl) over the batch, relative to a
-  plain solve.
+  plain solve (a caller's ``jax.jit``), and the package's own batched derivative,
+  ``uj.relic(..., elasticities=True)``, relative to ``uj.relic`` on the same points.
 
 Usage: ``python benchmarks/relic_throughput.py [--quick] [--json] [--points N] [--scipy-points K]
 [--repeats R] [--stage-jacobian per-stage|per-step] [--solver auto|ode] [--grad-points N]
@@ -20,7 +21,8 @@ chunks of ``--grad-batch``, default 16: on a GPU, a subset in larger chunks).
 points_per_s_freeze_out, points_per_s_freeze_in, points_per_s_random, steps_per_point_freeze_out,
 steps_per_point_freeze_in ({median, p99} ODE steps of the points the ODE solved),
 collocated_fraction_freeze_out, collocated_fraction_freeze_in (points solved by collocation, 0 ODE
-steps), memory_peak_mb (host), device_memory_peak_mb (a GPU's), grad_over_forward). Targets
+steps), memory_peak_mb (host), device_memory_peak_mb (a GPU's), grad_over_forward,
+elasticities_run_s, elasticities_over_relic). Targets
 (2-core CPU, speed issue): speedup ≥ 1000× (freeze-out), ≥ 1000 random points/s, gradient ≤ 2× a
 solve.
 """
@@ -144,7 +146,24 @@ def benchmark_gradient(inputs, settings: uj.Settings, plain_s: float, n_points: 
     )
     time_call(chunked, m_n1, m_zp, g)
     plain_chunked_s, _ = time_repeated(chunked, perturbed(m_n1, m_zp, g), repeats)
+
+    # the package's own batched derivative (uj.relic(..., elasticities=True): blocks on every core, the
+    # ODE for every point) against its plain batch of the same points
+    def package(elasticities: bool):
+        def call(a, b, c):
+            return uj.relic(uj.UVMSM(a, b, c), settings, elasticities=elasticities).omega_h2
+
+        return call
+
+    host = [np.asarray(x) for x in (m_n1, m_zp, g)]
+    elasticities_compile_s, _ = time_call(package(True), *host)
+    time_call(package(False), *host)
+    relic_s, _ = time_repeated(package(False), perturbed(*host), repeats)
+    elasticities_s, _ = time_repeated(package(True), perturbed(*host), repeats)
     return {
+        "elasticities_compile_s": elasticities_compile_s,
+        "elasticities_run_s": elasticities_s,
+        "elasticities_over_relic": elasticities_s / relic_s,
         "grad_points": n_points,
         "grad_batch": batch,
         "grad_compile_s": compile_s,
@@ -229,6 +248,10 @@ def main(argv=None) -> int:
             f"     random: {report['points_per_s_random']:.1f} points/s; peak memory {report['memory_peak_mb']:.0f} MB"
         )
         print(f"   gradient: jacfwd of Ωh² w.r.t. 3 parameters = {report['grad_over_forward']:.2f}x a solve")
+        print(
+            f"elasticities: uj.relic(..., elasticities=True) {report['elasticities_run_s']:.2f} s = "
+            f"{report['elasticities_over_relic']:.2f}x uj.relic on the same points"
+        )
         print("targets (2-core CPU): speedup ≥ 1000x freeze-out, ≥ 1000 random points/s, gradient ≤ 2x")
     return 0
 

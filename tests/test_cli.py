@@ -306,7 +306,8 @@ def test_parser_error_is_one_line(capsys):
 
 
 class _FakeRelicResult:
-    def __init__(self, status=0):
+    def __init__(self, status=0, elasticities=False):
+        self.elasticities = {"m_n1": 0.5, "m_zp": -1.25, "g_bl": 2.0} if elasticities else None
         self.omega_h2 = np.float64(0.12)
         self.yield_dm = np.float64(8.75e-10)
         self.status = np.int32(status)
@@ -324,6 +325,7 @@ class _FakeRelicResult:
             "status": int(self.status),
             "status_message": "ok",
             "x_freeze": float("nan"),
+            **({} if self.elasticities is None else {"elasticities": self.elasticities}),
         }
 
 
@@ -332,14 +334,14 @@ def fake_relic(monkeypatch):
     """Stand-in for the relic solver of ``uvmsm-jax relic`` that also writes to stdout, as a chatty solver might."""
     calls = []
 
-    def relic(model, settings, export_cache=None):
+    def relic(model, settings, elasticities=False, export_cache=None):
         calls.append((model, settings))
         print("solver chatter on stdout")
         if float(model.g_bl) > 1:
             raise RuntimeError("solver exploded")
         if float(model.g_bl) > 0.5:
             raise ValueError("g_bl outside the supported range")
-        return _FakeRelicResult()
+        return _FakeRelicResult(elasticities=elasticities)
 
     monkeypatch.setattr(relic_command, "relic", relic)
     return calls
@@ -380,6 +382,31 @@ def test_relic_text(capsys, fake_relic):
     rc, out, err = run_main(capsys, ["relic", *UVMSM_ARGS])
     assert rc == 0, err
     assert "omega_h2" in out and "0.12" in out and "freeze-in-resonant" in out
+    assert "d ln" not in out
+
+
+def test_relic_elasticities_text_and_json(capsys, fake_relic):
+    """``--elasticities`` asks the solver for them and prints one line each (text) or an object (JSON)."""
+    rc, out, err = run_main(capsys, ["relic", *UVMSM_ARGS, "--elasticities"])
+    assert rc == 0, err
+    assert "d ln Ωh²/d ln m_zp -1.25" in " ".join(out.split())
+    rc, out, err = run_main(capsys, ["relic", *UVMSM_ARGS, "--elasticities", "--json"])
+    assert one_json_object(out)["elasticities"] == {"m_n1": 0.5, "m_zp": -1.25, "g_bl": 2.0}
+
+
+@pytest.mark.slow
+def test_relic_command_prints_the_solver_elasticities():
+    """The installed ``uvmsm-jax relic --elasticities --json``: the elasticities of
+    ``uj.relic(..., elasticities=True)``."""
+    proc = run_cli(
+        "relic", "--model", "uvmsm", "--m-n1", "0.05", "--m-zp", "0.2", "--g-bl", "7.4e-13", "--elasticities", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = one_json_object(proc.stdout)
+    expected = uj.relic(uj.UVMSM(0.05, 0.2, 7.4e-13), elasticities=True).elasticities
+    assert set(data["elasticities"]) == {"m_n1", "m_zp", "g_bl"}
+    for name, value in data["elasticities"].items():
+        assert value == pytest.approx(float(expected[name]), rel=1e-9)
 
 
 def test_library_value_error_is_exit_2(capsys, fake_relic):
@@ -408,7 +435,7 @@ def test_fd_level_stdout_goes_to_stderr_with_json(capfd, fake_relic, monkeypatch
     """C-level writes to file descriptor 1 must not reach stdout in --json mode."""
     inner = relic_command.relic
 
-    def relic(model, settings, export_cache=None):
+    def relic(model, settings, elasticities=False, export_cache=None):
         os.write(1, b"C-level chatter\n")
         return inner(model, settings)
 

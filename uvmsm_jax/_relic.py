@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -168,6 +169,13 @@ def _relic_outputs_jvp(config, tied, primals, tangents):
     one tangent fewer for every θ entry fixed by the others — the UνMSM's two couplings are g_B−L,
     a default T_R follows the masses (docs/relic.md, "Differentiability")."""
     (row,), (row_dot,) = primals, tangents
+    outputs, jacobian = _outputs_and_jacobian(row, config, tied)
+    return outputs, jacobian @ row_dot
+
+
+def _outputs_and_jacobian(row: Array, config: Config, tied: bool) -> tuple[Array, Array]:
+    """The :data:`OUTPUT_FIELDS` of one row of :func:`_parameter_rows` and their Jacobian in the row's
+    entries (shape (outputs, row)), in one forward-mode solve (:mod:`uvmsm_jax._sensitivities`)."""
 
     def outputs_with_copy(r):
         out = _point_outputs(_parameters_of_row(r, config, tied), config)
@@ -176,8 +184,39 @@ def _relic_outputs_jvp(config, tied, primals, tangents):
     jacobian, outputs = jax.jacfwd(outputs_with_copy, has_aux=True)(row)
     # Outputs that are undefined (NaN, e.g. T_dec of a point that never thermalised) get a zero
     # derivative row, so a zero cotangent on them cannot turn a reverse-mode gradient into NaN.
-    jacobian = jnp.where(jnp.isfinite(outputs)[:, None], jacobian, 0.0)
-    return outputs, jacobian @ row_dot
+    return outputs, jnp.where(jnp.isfinite(outputs)[:, None], jacobian, 0.0)
+
+
+def omega_elasticities(
+    outputs: Array | np.ndarray, omega_gradient: Array | np.ndarray, row: Array | np.ndarray
+) -> Array | np.ndarray:
+    """d ln Ωh²/d ln x for each entry x of ``row`` (the model's fields, then T_R when given): x ∂Ωh²/∂x
+    / Ωh² from the :data:`OUTPUT_FIELDS` ``outputs`` and ``omega_gradient`` = ∂Ωh²/∂row; NaN where
+    the point has no Ωh² (status ≠ 0) or Ωh² = 0 (docs/relic.md, "Elasticities")."""
+    xp = np if is_concrete((outputs, omega_gradient, row)) else jnp  # NumPy: no program per operation
+    omega, status = outputs[..., 0], outputs[..., OUTPUT_FIELDS.index("status")]
+    defined = (status == 0) & (omega > 0) & xp.isfinite(omega)
+    safe = xp.where(defined, omega, 1.0)
+    return xp.where(defined[..., None], row * omega_gradient / safe[..., None], np.nan)
+
+
+ELASTICITY_BYTES_PER_POINT = 2.0 * 2**20
+"""Working memory of one point of :func:`relic` with ``elasticities=True`` on the per-point path
+(its rate table's and solve's tangents in every direction): XLA's memory analysis on CPU, see
+:func:`_relic_elasticity_batch`; the block on a GPU follows from it (:func:`~uvmsm_jax._batching.default_block`)."""
+
+
+@functools.partial(jit, static_argnums=(1, 2, 3), xla_options=TABULATION_XLA_OPTIONS)
+def _relic_elasticity_batch(rows: Array, config: Config, block: int, tied: bool) -> tuple[Array, Array]:
+    """The :data:`OUTPUT_FIELDS` of each row of :func:`_parameter_rows` and the elasticities of its Ωh²
+    in the row's entries (:func:`omega_elasticities`), ``block`` rows at a time."""
+    STAGE_TRACES["per-point elasticities", config, rows.shape[0]] += 1
+
+    def one(row):
+        outputs, jacobian = _outputs_and_jacobian(row, config, tied)
+        return outputs, omega_elasticities(outputs, jacobian[0], row)
+
+    return map_blocks(one, rows, block)
 
 
 STAGE_TRACES: collections.Counter = collections.Counter()
@@ -245,10 +284,12 @@ def table_arrays(tables: UnitRates) -> TableArrays:
     return {field.name: getattr(tables, field.name) for field in dataclasses.fields(tables)}
 
 
-def table_arrays_spec(config: Config, rows: int) -> dict[str, jax.ShapeDtypeStruct]:
+def table_arrays_spec(config: Config, rows: int, layers: int | None = None) -> dict[str, jax.ShapeDtypeStruct]:
     """Shapes and dtypes of ``rows`` rate tables as :data:`TableArrays` (what :func:`_rate_tables`
-    returns, without tracing it): each field one float64 value per temperature of the table."""
-    column = jax.ShapeDtypeStruct((rows, config.settings.n_grid), np.dtype(np.float64))
+    returns, without tracing it): each field one float64 value per temperature of the table; with
+    ``layers``, that many per temperature and table (what :func:`_held_rate_tables` returns)."""
+    shape = (rows, config.settings.n_grid) if layers is None else (rows, layers, config.settings.n_grid)
+    column = jax.ShapeDtypeStruct(shape, np.dtype(np.float64))
     return {field.name: column for field in dataclasses.fields(UnitRates)}
 
 
@@ -263,6 +304,48 @@ def _rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
 def _solve_with_tables(thetas: Array, tables: TableArrays, config: Config) -> Array:
     STAGE_TRACES["solve", config, thetas.shape[0]] += 1
     return jax.vmap(lambda theta, table: _point_outputs(theta, config, UnitRates(**table)))(thetas, tables)
+
+
+HELD_LAYERS = 1 + len(MASS_COLUMNS)
+"""Layers of a table of :func:`_held_rate_tables`: the table, then its derivatives along :data:`MASS_COLUMNS`."""
+
+
+@functools.partial(jit, static_argnums=(2,), xla_options=TABULATION_XLA_OPTIONS)
+def _held_rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
+    """The shared rate table of each θ and its derivatives along :data:`MASS_COLUMNS`
+    (:func:`held_rate_table`), stacked as :data:`HELD_LAYERS` layers of each field: the table stage
+    of :func:`_elasticities_two_stages`. A table of its own (``shared`` False) also depends on the
+    couplings, which these derivatives leave out: its layers are NaN (the caller gives such points
+    the per-point path)."""
+    STAGE_TRACES["held tables", config, thetas.shape[0]] += 1
+
+    def one(theta, s):
+        table, derivatives = (table_arrays(t) for t in held_rate_table(theta, config))
+        return {k: jnp.where(s, jnp.concatenate([table[k][None], derivatives[k]]), jnp.nan) for k in table}
+
+    return jax.vmap(one)(thetas, shared)
+
+
+@functools.partial(jit, static_argnums=(2,))
+def _elasticities_with_tables(thetas: Array, tables: TableArrays, config: Config) -> tuple[Array, Array]:
+    """The :data:`OUTPUT_FIELDS` of each θ of a block solved with its masses' held table (``tables``
+    from :func:`_held_rate_tables`) and ∂Ωh²/∂θ (5 entries), in one forward-mode solve per point
+    (:func:`outputs_with_held_table`; the couplings do not move the table)."""
+    STAGE_TRACES["elasticities", config, thetas.shape[0]] += 1
+
+    def one(theta, layers):
+        held = (UnitRates(**{k: v[0] for k, v in layers.items()}), UnitRates(**{k: v[1:] for k, v in layers.items()}))
+        outputs, jacobian, _ = outputs_with_held_table(theta, jnp.eye(N_PARAMETERS), config, held)
+        return outputs, jacobian[0]
+
+    return jax.vmap(one)(thetas, tables)
+
+
+@functools.partial(jit, static_argnums=(1, 2, 3))
+def _theta_jacobians(rows: Array, config: Config, block: int, tied: bool) -> Array:
+    """∂θ/∂row (5 × row entries) of each row of :func:`_parameter_rows` (the chain rule from θ to the
+    model's fields: a coupling's map to g_sm and g_dm, a default T_R's dependence on the masses)."""
+    return map_blocks(jax.jacfwd(lambda row: _parameters_of_row(row, config, tied)), rows, block)
 
 
 @functools.partial(jit, static_argnums=(2,))
@@ -324,24 +407,31 @@ class StagesAhead:
     compilation once per process and configuration."""
 
     def __init__(
-        self, config: Config, table_block: int, solve_block: int, stages: Sequence[tuple[Program, bool]] | None
+        self,
+        config: Config,
+        table_block: int,
+        solve_block: int,
+        stages: Sequence[tuple[Program, bool]] | None,
+        table_stage: tuple[Program, int | None] | None = None,
     ):
-        """Trace :func:`_rate_tables` for blocks of ``table_block`` tables and ``stages``, (stage,
+        """Trace the table stage for blocks of ``table_block`` tables and ``stages``, (stage,
         by_table) pairs called as ``in_blocks`` of :func:`map_with_shared_tables` calls them
         (``stage(θ, tables, [table_of,] config=config)`` on solve blocks of ``solve_block`` points),
         and submit their compilation; with ``stages`` None, nothing (the programs run from stored
-        executables)."""
+        executables). ``table_stage``: (program, layers) of :func:`map_with_shared_tables`, default
+        (:func:`_rate_tables`, None)."""
+        table_program, layers = (_rate_tables, None) if table_stage is None else table_stage
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: dict[tuple[Program, bool], concurrent.futures.Future] = {}
         if stages is None:
             return
         float64 = np.dtype(np.float64)
         thetas = jax.ShapeDtypeStruct((solve_block, N_PARAMETERS), float64)
-        tables = table_arrays_spec(config, solve_block)
+        tables = table_arrays_spec(config, solve_block, layers)
         table_of = jax.ShapeDtypeStruct((solve_block,), np.dtype(np.intp))
         calls = [
             (
-                _rate_tables,
+                table_program,
                 False,
                 (
                     jax.ShapeDtypeStruct((table_block, N_PARAMETERS), float64),
@@ -383,6 +473,7 @@ def map_with_shared_tables(
     evaluate_slice,
     stages: Sequence[tuple[Program, bool]],
     export_cache: str | os.PathLike | None = None,
+    table_stage: tuple[Program, int | None] | None = None,
 ):
     """A stage evaluated on a concrete batch θ (n, 5) with shared rate tables (docs/relic.md, "Shared
     rate tables"), or None when no two distinct points share a table (the tabulation then dominates,
@@ -404,7 +495,10 @@ def map_with_shared_tables(
     Identical points (e.g. the rows that pad a chunk) are evaluated once. Returns the results for
     every row of ``flat``. With ``export_cache`` (a folder) every stage runs from its executable kept
     there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing, and
-    nothing is compiled ahead."""
+    nothing is compiled ahead. ``table_stage``: the (program, layers) that tabulates, called as
+    :func:`_rate_tables` is (the default, with ``layers`` None) and returning ``layers`` layers of each
+    field when given (:func:`table_arrays_spec`; :func:`_held_rate_tables`)."""
+    table_program = _rate_tables if table_stage is None else table_stage[0]
 
     def compiled(stage):
         """``stage(θ, …, config=config)``, run from its executable in ``export_cache`` when given."""
@@ -426,14 +520,14 @@ def map_with_shared_tables(
     table_theta[masses.shape[0] :] = flat[~shares]
     order = np.argsort(table_id, kind="stable")
     results = None
-    stages_ahead = StagesAhead(config, table_block, solve_block, stages if export_cache is None else None)
+    stages_ahead = StagesAhead(config, table_block, solve_block, stages if export_cache is None else None, table_stage)
     try:
         for start in range(0, order.size, SLICE_BLOCKS * solve_block):  # memory: one slice's tables
             points = order[start : start + SLICE_BLOCKS * solve_block]
             needed, local = np.unique(table_id[points], return_inverse=True)
             shared = needed < masses.shape[0]
-            stages_ahead.wait(_rate_tables)
-            tables = run_padded(compiled(_rate_tables), table_block, [table_theta[needed], shared])  # as `needed`
+            stages_ahead.wait(table_program)
+            tables = run_padded(compiled(table_program), table_block, [table_theta[needed], shared])  # as `needed`
             local = local.ravel()
 
             def in_blocks(stage, rows, by_table=False, tables=tables, local=local, points=points):
@@ -506,6 +600,73 @@ def _relic_two_stages(
     return map_with_shared_tables(flat, config, solve_slice, stages, export_cache)
 
 
+def _relic_with_elasticities(
+    rows: np.ndarray,
+    flat: np.ndarray,
+    config: Config,
+    tied: bool,
+    export_cache: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(:data:`OUTPUT_FIELDS`, elasticities of Ωh² in the row's entries) of a concrete batch: the rows
+    of :func:`_parameter_rows` and their θ (n, 5). Points whose masses' shared rate table serves them
+    and another point (``Settings.rate_tables`` "shared") are solved with that table and its mass
+    derivatives, tabulated once per mass (:func:`_held_rate_tables`, :func:`_elasticities_with_tables`;
+    the coupling directions cost no table derivative), their ∂Ωh²/∂θ taken to the row's entries by
+    the chain rule (:func:`_theta_jacobians`); the others each tabulate their own table in forward
+    mode (:func:`_relic_elasticity_batch`, as ``jax.jacfwd`` of :func:`relic`). Every point is solved
+    by the ODE (collocation, ``Settings.solver``, has no derivative of its own; docs/relic.md,
+    "Elasticities")."""
+
+    def per_point(rows_of):
+        return map_concrete_batch(
+            _relic_elasticity_batch,
+            rows_of,
+            concrete=True,
+            export_cache=export_cache,
+            config=config,
+            block=default_block(ELASTICITY_BYTES_PER_POINT),
+            tied=tied,
+        )
+
+    n = flat.shape[0]
+    held = np.zeros(n, dtype=bool)
+    if n > 1 and config.settings.rate_tables == "shared":
+        _, solve_block = stage_blocks()
+        held = run_padded(
+            bound_compiled(export_cache, _shares_table, config=config), chunk_size(n, solve_block), [flat]
+        )
+
+    def solve_slice(in_blocks, thetas):
+        order = np.argsort(_ode_order_key(thetas), kind="stable")  # a block runs as long as its slowest point
+        outputs, gradient = in_blocks(_elasticities_with_tables, order)
+        back = np.argsort(order)
+        return outputs[back], gradient[back]
+
+    two_stages = None
+    if held.any():
+        two_stages = map_with_shared_tables(
+            flat[held],
+            config,
+            solve_slice,
+            [(_elasticities_with_tables, False)],
+            export_cache,
+            table_stage=(_held_rate_tables, HELD_LAYERS),
+        )
+    if two_stages is None:
+        return per_point(rows)
+    outputs = np.empty((n, len(OUTPUT_FIELDS)))
+    elasticities = np.empty(rows.shape)
+    outputs[held], theta_gradient = two_stages
+    theta_jacobians = map_concrete_batch(
+        _theta_jacobians, rows[held], concrete=True, config=config, block=default_block(), tied=tied
+    )
+    row_gradient = np.einsum("nj,nji->ni", theta_gradient, theta_jacobians)
+    elasticities[held] = omega_elasticities(outputs[held], row_gradient, rows[held])
+    if not held.all():
+        outputs[~held], elasticities[~held] = per_point(rows[~held])
+    return outputs, elasticities
+
+
 class RelicResult(eqx.Module):
     """Result of :func:`relic` (arrays with the batch shape of the model fields).
 
@@ -522,6 +683,9 @@ class RelicResult(eqx.Module):
       (``Settings.solver``).
     max_dark_rate_over_h, max_portal_rate_over_h: max Γ_N/H (H16) and max Γ_P/H (H15) over
       T_end ≤ T ≤ T_R, the diagnostics of the T′ = T check (H17); NaN for a model that does not make it.
+    elasticities: with ``relic(..., elasticities=True)``, field name → d ln Ωh²/d ln field for each
+      model field, and ``"t_reheat"`` when ``Settings.t_reheat`` is given (a default T_R moves with
+      the masses, and their elasticities include it); NaN where ``status`` ≠ 0. None otherwise.
     """
 
     omega_h2: Array
@@ -536,6 +700,7 @@ class RelicResult(eqx.Module):
     ode_steps: Array
     max_dark_rate_over_h: Array
     max_portal_rate_over_h: Array
+    elasticities: dict[str, Array] | None = None
 
     @property
     def marginal(self):
@@ -576,15 +741,31 @@ class RelicResult(eqx.Module):
             "max_dark_rate_over_h": optional(host.max_dark_rate_over_h),
             "max_portal_rate_over_h": optional(host.max_portal_rate_over_h),
             "marginal": bool(host.marginal),
+            **(
+                {}
+                if host.elasticities is None
+                else {"elasticities": {k: optional(v) for k, v in host.elasticities.items()}}
+            ),
         }
 
 
-def relic(model, settings: Settings | None = None, *, export_cache: str | os.PathLike | None = None) -> RelicResult:
+def relic(
+    model,
+    settings: Settings | None = None,
+    *,
+    elasticities: bool = False,
+    export_cache: str | os.PathLike | None = None,
+) -> RelicResult:
     """Relic abundance Ωh² of ``model`` (any registered model: UVMSM, DarkPhotonDM, …) under ``settings``.
 
     Scalar concrete input is validated (``ValueError`` naming the parameter); array input is solved
     point by point with per-point ``status``. Differentiable (``jax.grad``, ``jax.jvp``, ``jax.jacfwd``)
     with respect to every model field and ``Settings.t_reheat``.
+
+    ``elasticities``: also return d ln Ωh²/d ln x for every model field x (and T_R when given) in
+    :attr:`RelicResult.elasticities`, from the same forward-mode derivative, batched as the solve is:
+    in blocks on every core, and, in a batch with shared rate tables, each distinct mass point's table
+    derivative computed once (docs/relic.md, "Elasticities"). Every point is then solved by the ODE.
 
     ``export_cache``: a folder in which the compiled solver is kept (one executable per
     model, settings and batch size; for a batch solved with shared rate tables, ``Settings.rate_tables``,
@@ -602,26 +783,38 @@ def relic(model, settings: Settings | None = None, *, export_cache: str | os.Pat
         validate_model(model)
     batch_shape = theta.shape[:-1]
     flat = theta.reshape(-1, N_PARAMETERS)
-    two_stages = None
-    if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
-        two_stages = _relic_two_stages(np.asarray(flat), config, export_cache)
+    tied = settings.t_reheat is None
+    rows = _parameter_rows(model, settings, config, concrete)
     outputs: Array | np.ndarray
-    if two_stages is not None:
-        outputs = two_stages
+    elasticity: Array | np.ndarray | None = None
+    if elasticities and concrete:
+        outputs, elasticity = _relic_with_elasticities(np.asarray(rows), np.asarray(flat), config, tied, export_cache)
+    elif elasticities:
+        outputs, elasticity = _relic_elasticity_batch(rows, config, default_block(ELASTICITY_BYTES_PER_POINT), tied)
     else:
-        outputs = map_concrete_batch(
-            _relic_batch,
-            _parameter_rows(model, settings, config, concrete),
-            concrete=concrete,
-            export_cache=export_cache,
-            config=config,
-            block=default_block(),
-            tied=settings.t_reheat is None,
-        )
+        two_stages = None
+        if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
+            two_stages = _relic_two_stages(np.asarray(flat), config, export_cache)
+        if two_stages is not None:
+            outputs = two_stages
+        else:
+            outputs = map_concrete_batch(
+                _relic_batch,
+                rows,
+                concrete=concrete,
+                export_cache=export_cache,
+                config=config,
+                block=default_block(),
+                tied=tied,
+            )
     if concrete:
         outputs = np.asarray(outputs)
     outputs = outputs.reshape(*batch_shape, -1)
-    fields = {name: outputs[..., i] for i, name in enumerate(OUTPUT_FIELDS)}
+    fields: dict[str, Any] = {name: outputs[..., i] for i, name in enumerate(OUTPUT_FIELDS)}
+    if elasticity is not None:
+        names = (*config.spec.fields, *(() if tied else ("t_reheat",)))
+        elasticity = elasticity.reshape(*batch_shape, -1)
+        fields["elasticities"] = {name: elasticity[..., i] for i, name in enumerate(names)}
     for name in ("status", "mechanism", "ode_steps"):  # codes and counts: no derivative
         fields[name] = without_derivative(fields[name]).astype(np.int32)
     for name in ("dm_thermalised", "mediator_thermalised"):

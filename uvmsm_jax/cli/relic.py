@@ -21,12 +21,19 @@ from ._common import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_point_arguments(parser)
+    parser.add_argument(
+        "--elasticities",
+        action="store_true",
+        help="also d ln Ωh²/d ln x for every model parameter x (and T_R when given), from the forward-mode derivative",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
     """``relic(model, settings).as_dict()`` with the model, its parameters and the settings used."""
     # the traced solver is kept beside the compilation cache: a repeated call skips tracing too
-    data = relic(*point_from_args(args), export_cache=cache_directory("export")).as_dict()
+    data = relic(
+        *point_from_args(args), elasticities=args.elasticities, export_cache=cache_directory("export")
+    ).as_dict()
     head = {k: data.pop(k) for k in ("omega_h2", "yield_dm", "mechanism", "status")}
     if head["status"] != 0:
         print(
@@ -46,7 +53,9 @@ def format_text(result: Mapping) -> str:
         ("mechanism", format_value(result["mechanism"])),
         ("status", f"{result['status']} ({result['status_message']})"),
     ]
-    return "\n".join(f"{k:<10} {v}" for k, v in rows)
+    rows += [(f"d ln Ωh²/d ln {name}", format_value(value)) for name, value in result.get("elasticities", {}).items()]
+    width = max(10, *(len(k) for k, _ in rows))
+    return "\n".join(f"{k:<{width}} {v}" for k, v in rows)
 
 
 COMMAND = Command("relic", "relic abundance Ωh² of one parameter point", add_arguments, run, format_text)

@@ -1,0 +1,112 @@
+"""``uvmsm_jax.relic(..., elasticities=True)``: d ln Ωh²/d ln x for every model field x (docs/relic.md,
+"Elasticities") against central differences of ln Ωh², and its two batch paths against each other."""
+
+import numpy as np
+import pytest
+from helpers import check_agreement, random_points
+
+import uvmsm_jax as uj
+
+FD_LOG_STEP = 1e-2
+"""Step in ln x of the central differences: the 4th-order stencil's error is O(h⁴) ≈ 1e-8 of the
+derivatives' third and fifth derivatives in ln x, and Ω's solver noise (≈ rtol = 1e-7, and the steps a
+perturbed point takes differently) enters the difference as ≈ 1e-7/h = 1e-5."""
+
+
+def log_differences(spec_fields, values: dict, settings: uj.Settings, kind) -> dict:
+    """d ln Ωh²/d ln x by the 4th-order central stencil in ln x, every field (and T_R when
+    ``settings.t_reheat`` is an array of the points') and every point, in one batch of :func:`uvmsm_jax.relic`
+    with ``elasticities=True``: its Ωh² is the ODE's, and its programs are those of the derivative
+    under test (one compilation for both)."""
+    names = [*spec_fields, *(() if settings.t_reheat is None else ("t_reheat",))]
+    base = {**values, **({} if settings.t_reheat is None else {"t_reheat": np.asarray(settings.t_reheat)})}
+    offsets = np.array([-2.0, -1.0, 1.0, 2.0]) * FD_LOG_STEP
+    columns = {name: [] for name in names}
+    for name in names:
+        for offset in offsets:
+            for other in names:
+                columns[other].append(base[other] * (np.exp(offset) if other == name else 1.0))
+    stacked = {name: np.concatenate(v) for name, v in columns.items()}
+    t_reheat = stacked.pop("t_reheat", None)
+    omega = np.asarray(uj.relic(kind(**stacked), uj.Settings(t_reheat=t_reheat), elasticities=True).omega_h2)
+    omega = np.log(omega).reshape(len(names), len(offsets), -1)
+    weights = np.array([1.0, -8.0, 8.0, -1.0]) / (12.0 * FD_LOG_STEP)
+    return {name: np.tensordot(weights, omega[i], axes=1) for i, name in enumerate(names)}
+
+
+def test_elasticities_are_the_derivative_of_ln_omega():
+    """A batch of two masses × two couplings (freeze-in and freeze-out; each mass's table and its
+    derivatives tabulated once) and one point without Ωh² (g_B−L = 20: beyond perturbativity), with T_R
+    given per point: every field's elasticity and T_R's against central differences of ln Ωh² to
+    1e-3 of max(1, |e|); NaN exactly at the flagged point, whose neighbours are unaffected."""
+    m_zp = np.array([0.1, 0.1, 2.0, 2.0, 1.0])
+    values = {"m_n1": 0.3 * m_zp, "m_zp": m_zp, "g_bl": np.array([3e-12, 1e-3, 3e-12, 1e-3, 20.0])}
+    t_reheat = 100.0 * m_zp
+    result = uj.relic(uj.UVMSM(**values), uj.Settings(t_reheat=t_reheat), elasticities=True)
+    status = np.asarray(result.status)
+    assert status[:4].tolist() == [0, 0, 0, 0] and status[4] != 0
+    assert set(result.elasticities) == {"m_n1", "m_zp", "g_bl", "t_reheat"}
+    assert sorted(set(np.asarray(result.mechanism_name[:4]))) == ["freeze-in-resonant", "freeze-out"]
+    ok = slice(0, 4)
+    fd = log_differences(
+        ("m_n1", "m_zp", "g_bl"), {k: v[ok] for k, v in values.items()}, uj.Settings(t_reheat=t_reheat[ok]), uj.UVMSM
+    )
+    for name, expected in fd.items():
+        got = np.asarray(result.elasticities[name])
+        assert np.isnan(got[4]), name
+        np.testing.assert_allclose(got[ok], expected, rtol=1e-3, atol=1e-3, err_msg=name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name,kind,settings",
+    [
+        ("uvmsm", uj.UVMSM, uj.Settings()),
+        ("dark-photon", uj.DarkPhotonDM, uj.Settings()),
+    ],
+)
+def test_both_batch_paths_give_the_same_elasticities(name, kind, settings):
+    """Random points, several couplings per mass (tests/helpers.random_points), across the regimes:
+    the batch with shared tables (each mass's table derivative tabulated once, the derivative in θ taken
+    to the fields by the chain rule) against each point tabulating its own table in forward mode
+    (``Settings.rate_tables="per-point"``, the path of ``jax.jacfwd``): Ωh² and statuses identical up to
+    the solver's tolerance (``helpers.check_agreement``: identical statuses and mechanisms, |ΔΩ/Ω| median
+    ≤ 1e-6 and max ≤ 1e-4, as the plain batch's two paths), elasticities likewise: the difference over
+    max(1, |e|) median ≤ 1e-6 and max ≤ 1e-3. With the default T_R, which follows the masses, the
+    masses' elasticities include it. Ωh² is the ODE's: ``Settings(solver="ode")``'s plain batch agrees
+    the same way."""
+    import dataclasses
+
+    values = random_points(name, 4, 8, seed=11)
+    shared = uj.relic(kind(**values), settings, elasticities=True)
+    own = uj.relic(kind(**values), dataclasses.replace(settings, rate_tables="per-point"), elasticities=True)
+    check_agreement(shared, own, 16)
+    check_agreement(shared, uj.relic(kind(**values), dataclasses.replace(settings, solver="ode")), 16)
+    ok = np.asarray(shared.status) == 0
+    assert set(shared.elasticities) == set(uj.model_spec(name).fields)
+    for field in shared.elasticities:
+        a, b = np.asarray(shared.elasticities[field]), np.asarray(own.elasticities[field])
+        assert np.isnan(a[~ok]).all() and np.isfinite(a[ok]).all(), field
+        scaled = np.abs(a[ok] - b[ok]) / np.maximum(1.0, np.abs(b[ok]))
+        assert np.median(scaled) <= 1e-6 and np.max(scaled) <= 1e-3, (field, np.median(scaled), np.max(scaled))
+
+
+@pytest.mark.slow
+def test_dark_photon_elasticities_are_the_derivative_of_ln_omega():
+    """The dark photon in its four fields (a sequential freeze-in point and a 2→2 freeze-in point, T_R
+    given below the check of (B2′)), against central differences of ln Ωh² as above. The A′ lies
+    below the hadronic threshold, where Γ_SM(m_A′) is analytic: above, it is linear between the R
+    data, and a derivative in m_A′ is the slope within its data interval (docs/relic.md,
+    "Differentiability"; 7.906 against 7.854 by differences 1e-2 wide at m_A′ = 0.3 GeV)."""
+    values = {
+        "m_chi": np.array([0.05, 0.05]),
+        "m_ap": np.array([0.2, 3e-3]),
+        "epsilon": np.array([1e-7, 1e-9]),
+        "e_dark": np.array([1e-3, 1e-3]),
+    }
+    t_reheat = np.array([30.0, 4.0])
+    result = uj.relic(uj.DarkPhotonDM(**values), uj.Settings(t_reheat=t_reheat), elasticities=True)
+    assert np.asarray(result.status).tolist() == [0, 0]
+    fd = log_differences(uj.model_spec("dark-photon").fields, values, uj.Settings(t_reheat=t_reheat), uj.DarkPhotonDM)
+    for name, expected in fd.items():
+        np.testing.assert_allclose(np.asarray(result.elasticities[name]), expected, rtol=2e-3, atol=2e-3, err_msg=name)
