@@ -200,10 +200,12 @@ def omega_elasticities(
     return xp.where(defined[..., None], row * omega_gradient / safe[..., None], np.nan)
 
 
-ELASTICITY_BYTES_PER_POINT = 2.0 * 2**20
+ELASTICITY_BYTES_PER_POINT = 5.5 * 2**20
 """Working memory of one point of :func:`relic` with ``elasticities=True`` on the per-point path
-(its rate table's and solve's tangents in every direction): XLA's memory analysis on CPU, see
-:func:`_relic_elasticity_batch`; the block on a GPU follows from it (:func:`~uvmsm_jax._batching.default_block`)."""
+(:func:`_relic_elasticity_batch`: its rate table's and solve's tangents in every direction), the
+larger of the two models': XLA's memory analysis on CPU (blocks of 32, 2026-12-07) gives 2.09 MB for
+the UνMSM and 5.43 MB for the dark photon (0.68 and 1.75 MB for their plain solve). The block on a
+GPU follows from it (:func:`~uvmsm_jax._batching.default_block`)."""
 
 
 @functools.partial(jit, static_argnums=(1, 2, 3), xla_options=TABULATION_XLA_OPTIONS)
@@ -314,7 +316,7 @@ HELD_LAYERS = 1 + len(MASS_COLUMNS)
 def _held_rate_tables(thetas: Array, shared: Array, config: Config) -> TableArrays:
     """The shared rate table of each θ and its derivatives along :data:`MASS_COLUMNS`
     (:func:`held_rate_table`), stacked as :data:`HELD_LAYERS` layers of each field: the table stage
-    of :func:`_elasticities_two_stages`. A table of its own (``shared`` False) also depends on the
+    of :func:`_relic_with_elasticities`. A table of its own (``shared`` False) also depends on the
     couplings, which these derivatives leave out: its layers are NaN (the caller gives such points
     the per-point path)."""
     STAGE_TRACES["held tables", config, thetas.shape[0]] += 1
