@@ -786,13 +786,15 @@ def relic(
     batch_shape = theta.shape[:-1]
     flat = theta.reshape(-1, N_PARAMETERS)
     tied = settings.t_reheat is None
-    rows = _parameter_rows(model, settings, config, concrete)
     outputs: Array | np.ndarray
     elasticity: Array | np.ndarray | None = None
     if elasticities and concrete:
-        outputs, elasticity = _relic_with_elasticities(np.asarray(rows), np.asarray(flat), config, tied, export_cache)
+        rows = np.asarray(_parameter_rows(model, settings, config, concrete))
+        outputs, elasticity = _relic_with_elasticities(rows, np.asarray(flat), config, tied, export_cache)
     elif elasticities:
-        outputs, elasticity = _relic_elasticity_batch(rows, config, default_block(ELASTICITY_BYTES_PER_POINT), tied)
+        outputs, elasticity = _relic_elasticity_batch(
+            _parameter_rows(model, settings, config, concrete), config, default_block(ELASTICITY_BYTES_PER_POINT), tied
+        )
     else:
         two_stages = None
         if concrete and flat.shape[0] > 1 and settings.rate_tables == "shared":
@@ -802,7 +804,7 @@ def relic(
         else:
             outputs = map_concrete_batch(
                 _relic_batch,
-                rows,
+                _parameter_rows(model, settings, config, concrete),
                 concrete=concrete,
                 export_cache=export_cache,
                 config=config,
