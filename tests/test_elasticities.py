@@ -1,11 +1,14 @@
 """``uvmsm_jax.relic(..., elasticities=True)``: d ln Ωh²/d ln x for every model field x (docs/relic.md,
 "Elasticities") against central differences of ln Ωh², and its two batch paths against each other."""
 
+import json
+
 import numpy as np
 import pytest
 from helpers import check_agreement, random_points
 
 import uvmsm_jax as uj
+from uvmsm_jax.cli._common import parse_range
 
 FD_LOG_STEP = 1e-2
 """Step in ln x of the central differences: the 4th-order stencil's error is O(h⁴) ≈ 1e-8 of the
@@ -110,3 +113,57 @@ def test_dark_photon_elasticities_are_the_derivative_of_ln_omega():
     fd = log_differences(uj.model_spec("dark-photon").fields, values, uj.Settings(t_reheat=t_reheat), uj.DarkPhotonDM)
     for name, expected in fd.items():
         np.testing.assert_allclose(np.asarray(result.elasticities[name]), expected, rtol=2e-3, atol=2e-3, err_msg=name)
+
+
+SCAN_GRID = {"m_zp": parse_range("0.1:2:4").values("log"), "g_bl": parse_range("1e-9:1e-3:16").values("log")}
+SCAN_RATIOS, SCAN_SETTINGS = {"m_n1": ("m_zp", 0.3)}, uj.Settings(t_reheat=50.0)
+SCAN_ARGV = ["scan", "--model", "uvmsm", "--m-zp", "0.1:2:4", "--g-bl", "1e-9:1e-3:16", "--ratio", "0.3"]
+SCAN_ARGV += ["--t-reheat", "50", "--chunk", "64", "--no-progress", "--elasticities", "--json"]
+
+
+def test_a_scan_stores_the_elasticities(tmp_path):
+    """``uj.scan(..., elasticities=True)``: an ``elasticity_<x>`` variable per model field and T_R
+    (given), equal bit for bit to ``uj.relic(..., elasticities=True)`` on the same points; a store is
+    resumed only with the same choice. One chunk of 64 points whose masses' tables serve them all: the
+    programs the test above compiled for its 64 stencil points."""
+    from uvmsm_jax._scan import ScanMismatchError
+
+    path = tmp_path / "s.zarr"
+    ds = uj.scan(
+        "uvmsm",
+        SCAN_GRID,
+        ratios=SCAN_RATIOS,
+        settings=SCAN_SETTINGS,
+        out=path,
+        chunk=64,
+        progress=False,
+        elasticities=True,
+    )
+    m_zp, g_bl = np.meshgrid(SCAN_GRID["m_zp"], SCAN_GRID["g_bl"], indexing="ij")
+    result = uj.relic(
+        uj.UVMSM(0.3 * m_zp, m_zp, g_bl), uj.Settings(t_reheat=np.full(m_zp.shape, 50.0)), elasticities=True
+    )
+    assert (np.asarray(result.status) == 0).sum() >= 48
+    for x in ("m_n1", "m_zp", "g_bl", "t_reheat"):
+        assert ds[f"elasticity_{x}"].attrs["units"] == "1"
+        np.testing.assert_array_equal(ds[f"elasticity_{x}"].values, np.asarray(result.elasticities[x]), err_msg=x)
+    np.testing.assert_array_equal(ds["omega_h2"].values, np.asarray(result.omega_h2))
+    with pytest.raises(ScanMismatchError, match="elasticities"):
+        uj.scan("uvmsm", SCAN_GRID, ratios=SCAN_RATIOS, settings=SCAN_SETTINGS, out=path, resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_the_scan_command_stores_the_elasticities(tmp_path, capsys):
+    """``uvmsm-jax scan --elasticities``: the summary lists the stored variables, whose values are
+    ``uj.scan(..., elasticities=True)``'s (the command runs its stages from stored executables)."""
+    from uvmsm_jax import cli
+
+    assert cli.main([*SCAN_ARGV, "--out", str(tmp_path / "cli.zarr")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["elasticities"] == [f"elasticity_{x}" for x in ("g_bl", "m_n1", "m_zp", "t_reheat")]
+    ds = uj.scan(
+        "uvmsm", SCAN_GRID, ratios=SCAN_RATIOS, settings=SCAN_SETTINGS, chunk=64, progress=False, elasticities=True
+    )
+    stored = uj.open_scan(tmp_path / "cli.zarr")
+    for x in ("m_n1", "m_zp", "g_bl", "t_reheat"):
+        np.testing.assert_allclose(stored[f"elasticity_{x}"].values, ds[f"elasticity_{x}"].values, rtol=1e-12)

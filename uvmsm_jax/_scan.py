@@ -31,7 +31,9 @@ Output variables (dims = the grid axes, in the order given): ``omega_h2``, ``yie
 ``yield_mediator``, ``status`` (0 ok, codes in ``attrs["status_codes"]``, −1 = not computed yet),
 ``mechanism`` (index into ``attrs["mechanism_names"]``, −1 invalid / not computed),
 ``dm_thermalised``, ``mediator_thermalised``, ``t_dec`` [GeV], ``x_dec``, ``max_dark_rate_over_h``,
-``max_portal_rate_over_h`` (the (H17) diagnostics; NaN for models without the check). Fixed and tied parameters
+``max_portal_rate_over_h`` (the (H17) diagnostics; NaN for models without the check); with
+``elasticities=True`` also ``elasticity_<x>`` = d ln Ωh²/d ln x for every model field x (and T_R when
+given; NaN where ``status`` ≠ 0). Fixed and tied parameters
 are coordinates too. Attributes: the full settings (``settings``, JSON), package version, model,
 device, data provenance (citations and sha256 of the packaged tables).
 """
@@ -110,6 +112,23 @@ OUTPUTS: tuple[tuple[str, str, Any, str, str], ...] = (
 )
 """The variables of a scan: (name, dtype, fill value, units, long name)."""
 OUTPUT_NAMES = tuple(o[0] for o in OUTPUTS)
+ELASTICITY_PREFIX = "elasticity_"
+"""A scan with ``elasticities=True`` adds ``elasticity_<x>`` = d ln Ωh²/d ln x for every model field x
+(and ``t_reheat`` when T_R is a column), from :func:`uvmsm_jax.relic`'s ``elasticities``."""
+
+
+def output_variables(model: str, with_t_reheat: bool, elasticities: bool) -> tuple[tuple[str, str, Any, str, str], ...]:
+    """The variables of a scan of ``model``: :data:`OUTPUTS`, then with ``elasticities`` one
+    ``elasticity_<x>`` per model field x (and T_R when ``with_t_reheat``), as (name, dtype, fill value,
+    units, long name)."""
+    if not elasticities:
+        return OUTPUTS
+    names = (*model_spec(model).fields, *(("t_reheat",) if with_t_reheat else ()))
+    return OUTPUTS + tuple(
+        (f"{ELASTICITY_PREFIX}{x}", "float64", float("nan"), "1", f"d ln(Omega h^2) / d ln {x} (NaN where status != 0)")
+        for x in names
+    )
+
 
 FORMAT_VERSION = 2
 """2: the (H17) rate diagnostics were added (a store of format 1 cannot be resumed)."""
@@ -187,16 +206,23 @@ def data_provenance() -> dict[str, Any]:
 
 @functools.cache
 def chunk_function(
-    model: str, settings: Settings, with_t_reheat: bool, size: int, export_cache: str | None = None
+    model: str,
+    settings: Settings,
+    with_t_reheat: bool,
+    size: int,
+    export_cache: str | None = None,
+    elasticities: bool = False,
 ) -> Callable:
-    """The function evaluating one chunk: ``f(theta) -> dict`` of the :data:`OUTPUTS` (NumPy arrays).
+    """The function evaluating one chunk: ``f(theta) -> dict`` of the :func:`output_variables` (NumPy arrays).
 
     ``theta`` has shape ``(size, P)``: the model fields in ``parameter_names`` order, then T_R when
     ``with_t_reheat``. ``settings`` must have ``t_reheat=None``. The chunk is one concrete batch of
     :func:`uvmsm_jax.relic`: with the default ``Settings.rate_tables="shared"`` its distinct masses
     are tabulated once and the points solved in fixed-size blocks, so every stage compiles once
     per key however many chunks follow (:func:`chunk_traces`), and with ``export_cache`` (a folder)
-    they run from the executables kept there, so a later process does not trace them.
+    they run from the executables kept there, so a later process does not trace them. With
+    ``elasticities``, the chunk is solved with ``relic(..., elasticities=True)`` and its
+    ``elasticity_<x>`` variables filled.
     """
     spec = model_spec(model)
     names = spec.fields
@@ -207,8 +233,11 @@ def chunk_function(
         theta = np.asarray(theta)
         fields = {name: theta[:, i] for i, name in enumerate(names)}
         s = dataclasses.replace(settings, t_reheat=theta[:, len(names)]) if with_t_reheat else settings
-        result = relic(spec.model(**fields), s, export_cache=export_cache)
-        return {name: np.asarray(getattr(result, name)) for name in OUTPUT_NAMES}
+        result = relic(spec.model(**fields), s, elasticities=elasticities, export_cache=export_cache)
+        out = {name: np.asarray(getattr(result, name)) for name in OUTPUT_NAMES}
+        for x, value in (result.elasticities or {}).items():
+            out[f"{ELASTICITY_PREFIX}{x}"] = np.asarray(value)
+        return out
 
     return evaluate_chunk
 
@@ -239,18 +268,31 @@ def _columns(model: str, params: Mapping[str, Any], settings: Settings) -> tuple
 
 
 def _run_chunk(
-    model: str, settings: Settings, with_t_reheat: bool, theta: np.ndarray, export_cache: str | None = None
+    model: str,
+    settings: Settings,
+    with_t_reheat: bool,
+    theta: np.ndarray,
+    export_cache: str | None = None,
+    elasticities: bool = False,
 ) -> dict[str, np.ndarray]:
-    return chunk_function(model, static_settings(settings), with_t_reheat, theta.shape[0], export_cache)(theta)
+    function = chunk_function(
+        model, static_settings(settings), with_t_reheat, theta.shape[0], export_cache, elasticities
+    )
+    return function(theta)
 
 
 def evaluate(
-    model, params: Mapping[str, Any], settings: Settings | None = None, chunk: int | None = None
+    model,
+    params: Mapping[str, Any],
+    settings: Settings | None = None,
+    chunk: int | None = None,
+    elasticities: bool = False,
 ) -> dict[str, np.ndarray]:
     """Evaluate the relic solver on arbitrary points through the padded chunk function.
 
     ``params`` maps every model field (and optionally ``t_reheat``) to broadcastable arrays; the
-    result maps each name of :data:`OUTPUTS` to an array of the broadcast shape. Points are cut
+    result maps each name of :func:`output_variables` (:data:`OUTPUTS`, and with ``elasticities``
+    the ``elasticity_<x>``) to an array of the broadcast shape. Points are cut
     into chunks of exactly ``chunk`` (default :func:`~uvmsm_jax._batching.default_scan_chunk`) and the last one is padded,
     so any number of points reuses one compiled function (the one :func:`scan` uses).
     """
@@ -260,12 +302,13 @@ def evaluate(
     shape = np.broadcast_shapes(*(np.shape(v) for v in params.values()))
     size = int(chunk or default_scan_chunk())
     n = theta.shape[0]
-    out = {name: np.empty(n, dtype=dtype) for name, dtype, *_ in OUTPUTS}
+    variables = output_variables(kind, with_t_reheat, elasticities)
+    out = {name: np.empty(n, dtype=dtype) for name, dtype, *_ in variables}
     for start in range(0, n, size):
         block = theta[start : start + size]
         m = block.shape[0]
-        res = _run_chunk(kind, settings, with_t_reheat, pad_rows(block, size))
-        for name, *_ in OUTPUTS:
+        res = _run_chunk(kind, settings, with_t_reheat, pad_rows(block, size), elasticities=elasticities)
+        for name, *_ in variables:
             out[name][start : start + m] = res[name][:m]
     return {k: v.reshape(shape) for k, v in out.items()}
 
@@ -312,6 +355,8 @@ class ScanSpec:
     export_cache: str | None = None
     """Folder in which the chunk's compiled stages are kept (:func:`uvmsm_jax.relic`'s
     ``export_cache``); not part of the scan's identity (:meth:`fingerprint`)."""
+    elasticities: bool = False
+    """Whether the scan also stores d ln Ωh²/d ln x (:func:`output_variables`)."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -329,6 +374,11 @@ class ScanSpec:
     @property
     def n_points(self) -> int:
         return int(np.prod(self.shape))
+
+    @property
+    def outputs(self) -> tuple[tuple[str, str, Any, str, str], ...]:
+        """The scan's variables (:func:`output_variables`)."""
+        return output_variables(self.model, self.with_t_reheat, self.elasticities)
 
     @property
     def block_grid(self) -> tuple[int, ...]:
@@ -382,10 +432,11 @@ class ScanSpec:
             "settings": settings_dict(self.settings),
             "block": list(self.block),
             "version": __version__,
+            "elasticities": self.elasticities,
         }
 
 
-def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
+def make_spec(model, grid, fixed, ratios, settings, chunk, elasticities: bool = False) -> ScanSpec:
     """The :class:`ScanSpec` of a scan (arguments as :func:`scan`); ``ValueError`` naming a bad input."""
     kind = model_spec(model).name
     names = model_spec(kind).fields
@@ -444,7 +495,10 @@ def make_spec(model, grid, fixed, ratios, settings, chunk) -> ScanSpec:
     chunk = default_scan_chunk() if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    return ScanSpec(kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block_shape(shape, chunk))
+    block = block_shape(shape, chunk)
+    return ScanSpec(
+        kind, tuple(axes), tuple(fixed_items), tuple(ratio_items), settings, block, elasticities=bool(elasticities)
+    )
 
 
 def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
@@ -454,8 +508,10 @@ def compute_chunk(spec: ScanSpec, k: int) -> tuple[int, dict[str, np.ndarray]]:
     block_shape = next(iter(values.values())).shape
     theta, with_t_reheat = _columns(spec.model, values, spec.settings)
     m = theta.shape[0]
-    res = _run_chunk(spec.model, spec.settings, with_t_reheat, pad_rows(theta, spec.size), spec.export_cache)
-    return k, {name: res[name][:m].reshape(block_shape) for name in OUTPUT_NAMES}
+    res = _run_chunk(
+        spec.model, spec.settings, with_t_reheat, pad_rows(theta, spec.size), spec.export_cache, spec.elasticities
+    )
+    return k, {name: res[name][:m].reshape(block_shape) for name, *_ in spec.outputs}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,7 +603,7 @@ class ScanStore:
                 attributes=_coordinate_attrs(spec, name, values, dims),
             )
             arr[...] = values
-        for name, dtype, fill, *_ in OUTPUTS:
+        for name, dtype, fill, *_ in spec.outputs:
             group.create_array(
                 name,
                 shape=spec.shape,
@@ -555,7 +611,7 @@ class ScanStore:
                 dtype=dtype,
                 fill_value=fill,
                 dimension_names=list(spec.dims),
-                attributes=_output_attrs(name, coordinates),
+                attributes=_output_attrs(spec, name, coordinates),
             )
         with warnings.catch_warnings():  # "consolidated metadata is not part of the v3 spec (yet)"
             warnings.simplefilter("ignore")
@@ -589,7 +645,7 @@ class ScanStore:
 
     def write(self, k: int, data: Mapping[str, np.ndarray]) -> None:
         region = self.spec.region(k)
-        for name in OUTPUT_NAMES:
+        for name, *_ in self.spec.outputs:
             self._array(name)[region] = data[name]
         marker = os.path.join(self.done_dir, str(k))
         tmp = f"{marker}.{os.getpid()}.tmp"
@@ -600,8 +656,10 @@ class ScanStore:
 
 def _compare(stored: Mapping[str, Any], wanted: Mapping[str, Any], path: str) -> None:
     differences = []
-    for key in ("format", "version", "model", "dims", "axes", "fixed", "ratios", "settings", "block"):
-        a, b = stored.get(key), wanted.get(key)
+    keys = ("format", "version", "model", "dims", "axes", "fixed", "ratios", "settings", "block", "elasticities")
+    for key in keys:
+        default = False if key == "elasticities" else None  # a store made before the option has none
+        a, b = stored.get(key, default), wanted.get(key, default)
         if a == b:
             continue
         if key == "settings" and isinstance(a, dict) and isinstance(b, dict):
@@ -725,6 +783,7 @@ def scan(
     client: Any = None,
     progress: bool = True,
     export_cache: str | os.PathLike | None = None,
+    elasticities: bool = False,
 ):
     """Scan the relic abundance over a grid; returns an :class:`xarray.Dataset`.
 
@@ -750,6 +809,11 @@ def scan(
       :func:`uvmsm_jax.relic`'s): a later scan with the same settings and chunk size, in any process
       (workers included), loads them instead of tracing and compiling (the CLI uses
       ``~/.cache/uvmsm-jax/export``). The numbers do not depend on it.
+    elasticities: also store ``elasticity_<x>`` = d ln Ωh²/d ln x for every model field x (and
+      ``elasticity_t_reheat`` when T_R is given), from ``relic(..., elasticities=True)``: each chunk's
+      distinct masses get their table derivative once, and every point is solved by the ODE
+      (docs/relic.md, "Elasticities"). Part of the scan's identity: a store is resumed with the
+      same choice.
     """
     backend = _choose_backend(backend, workers, scheduler, client)
     path = None if out is None else os.fspath(out)
@@ -758,17 +822,17 @@ def scan(
     if path is not None and resume and os.path.exists(path):
         stored = ScanStore(path, None).stored_fingerprint()  # type: ignore[arg-type]
         if chunk is None and isinstance(stored.get("block"), list):
-            spec = make_spec(model, grid, fixed, ratios, settings, 1)
+            spec = make_spec(model, grid, fixed, ratios, settings, 1, elasticities)
             if len(stored["block"]) == len(spec.shape):
                 spec = dataclasses.replace(spec, block=tuple(int(b) for b in stored["block"]))
             else:
-                spec = make_spec(model, grid, fixed, ratios, settings, chunk)
+                spec = make_spec(model, grid, fixed, ratios, settings, chunk, elasticities)
         else:
-            spec = make_spec(model, grid, fixed, ratios, settings, chunk)
+            spec = make_spec(model, grid, fixed, ratios, settings, chunk, elasticities)
         _compare(stored, json.loads(json.dumps(spec.fingerprint())), path)
         store = ScanStore(path, spec)
     else:
-        spec = make_spec(model, grid, fixed, ratios, settings, chunk)
+        spec = make_spec(model, grid, fixed, ratios, settings, chunk, elasticities)
         if path is not None:
             if os.path.exists(path):
                 if not overwrite:
@@ -785,7 +849,7 @@ def scan(
     todo = [k for k in range(spec.n_chunks) if k not in done]
     results: dict[str, np.ndarray] = {}  # the outputs of an in-memory scan (no store)
     if store is None:
-        results = {name: np.full(spec.shape, fill, dtype=dtype) for name, dtype, fill, *_ in OUTPUTS}
+        results = {name: np.full(spec.shape, fill, dtype=dtype) for name, dtype, fill, *_ in spec.outputs}
     done_points = sum(spec.chunk_points(k) for k in done)
     if backend == "single":
         compiled = chunk_traces(spec.model, static_settings(spec.settings), spec.with_t_reheat, spec.size) > 0
@@ -801,7 +865,7 @@ def scan(
         if store is not None:
             store.write(k, data)
         else:
-            for name in OUTPUT_NAMES:
+            for name, *_ in spec.outputs:
                 results[name][spec.region(k)] = data[name]
         finished += 1
         if finished == len(done) + 1:
@@ -865,10 +929,10 @@ def _coordinate_attrs(spec: ScanSpec, name: str, values: np.ndarray, dims: list[
     return {"units": units, "long_name": long_name, **({"spacing": _spacing(values)} if dims == [name] else {})}
 
 
-def _output_attrs(name: str, coordinates: list[tuple[str, np.ndarray, list[str]]]) -> dict[str, Any]:
+def _output_attrs(spec: ScanSpec, name: str, coordinates: list[tuple[str, np.ndarray, list[str]]]) -> dict[str, Any]:
     """Attributes of an output variable: units, long name, mechanism flags and (for a Zarr store,
     where xarray reads them back as coordinates) the names of the non-dimension ``coordinates``."""
-    units, long_name = next((o[3], o[4]) for o in OUTPUTS if o[0] == name)
+    units, long_name = next((o[3], o[4]) for o in spec.outputs if o[0] == name)
     attrs: dict[str, Any] = {"units": units, "long_name": long_name}
     non_dims = [c for c, _, dims in coordinates if dims != [c]]
     if non_dims:
@@ -887,8 +951,8 @@ def _in_memory_dataset(spec: ScanSpec, results: Mapping[str, np.ndarray]):
         for name, values, dims in _coordinate_arrays(spec)
     }
     data_vars = {
-        name: xr.Variable(spec.dims, np.asarray(results[name], dtype=dtype), _output_attrs(name, []))
-        for name, dtype, *_ in OUTPUTS
+        name: xr.Variable(spec.dims, np.asarray(results[name], dtype=dtype), _output_attrs(spec, name, []))
+        for name, dtype, *_ in spec.outputs
     }
     return xr.Dataset(data_vars, coords=coords, attrs=_attrs(spec))
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._scan import ScanMismatchError, mechanism_names, scan
+from .._scan import ELASTICITY_PREFIX, ScanMismatchError, mechanism_names, scan
 from ..models import model_spec
 from ._common import (
     Command,
@@ -111,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend", choices=("single", "processes", "dask"), help="default: single, or dask with --workers/--scheduler"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--elasticities",
+        action="store_true",
+        help="also store elasticity_<x> = d ln Ωh²/d ln x for every model parameter x (every point solved by the ODE)",
+    )
     add_settings_arguments(parser)
     add_json_argument(parser)
 
@@ -132,6 +137,7 @@ def _summary(ds, path: str, elapsed: float) -> dict[str, Any]:
         "status_counts": {str(int(c)): int(n) for c, n in zip(codes, counts)},
         "mechanism_counts": {str(c): int(n) for c, n in zip(m_codes, m_counts)},
         "omega_h2_range": [float(finite.min()), float(finite.max())] if finite.size else [None, None],
+        "elasticities": sorted(name for name in ds.data_vars if name.startswith(ELASTICITY_PREFIX)),
         "settings": json.loads(ds.attrs["settings"]),
     }
 
@@ -160,6 +166,7 @@ def run(args: argparse.Namespace) -> dict:
             scheduler=args.scheduler,
             progress=not args.no_progress,
             export_cache=cache_directory("export"),  # a repeated scan loads its compiled stages
+            elasticities=args.elasticities,
         )
     except ScanMismatchError as err:
         raise UsageError(str(err)) from None
@@ -177,6 +184,8 @@ def format_text(result: Mapping) -> str:
     lo, hi = result["omega_h2_range"]
     if lo is not None:
         lines.append(f"omega_h2:  {lo:.4g} .. {hi:.4g}")
+    if result["elasticities"]:
+        lines.append("stored:    " + ", ".join(result["elasticities"]))
     return "\n".join(lines)
 
 
