@@ -946,6 +946,10 @@ def _check_smooth_and_window_edges(points, window_point, roughness, edge_toleran
     np.testing.assert_allclose(slopes[window_point, 4, live, 1], fd[live], rtol=0, atol=edge_tolerance)
 
 
+# slow since stop 69 (27 s): the default run reached 583 s of its 600 with the elasticity tests, and
+# the derivative through σ_a stays checked by default against differences through the whole solver
+# (test_relic.py's freeze-out gradient, test_elasticities.py)
+@pytest.mark.slow
 def test_majorana_annihilation_derivative_is_the_integrals_smooth_in_the_masses(monkeypatch):
     """N.2′: σ_a's averages are differentiated in the threshold frame (`rates._threshold_frame`), not
     as the rule whose nodes move with the panel edges. Γ_SM(√s) is linear between data points
