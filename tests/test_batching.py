@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import uvmsm_jax
 from uvmsm_jax import _batching
 from uvmsm_jax._batching import (
     CHUNK_BLOCKS,
@@ -159,6 +160,20 @@ def test_gpu_block_fills_half_the_device_memory_in_powers_of_two():
         assert block & (block - 1) == 0 and GPU_BLOCK_RANGE[0] <= block <= GPU_BLOCK_RANGE[1]
         assert block == GPU_BLOCK_RANGE[0] or block * RELIC_BYTES_PER_POINT <= 0.5 * limit
         assert block == GPU_BLOCK_RANGE[1] or 2 * block * RELIC_BYTES_PER_POINT > 0.5 * limit
+
+
+def test_each_model_sizes_its_gpu_blocks_by_its_own_memory():
+    """An H200 (75 % of 141 GB) takes 65 536 UνMSM points a block but 16 384 dark-photon points, whose
+    per-point program takes 2.6× the memory (XLA's analysis: 1.75 against 0.68 MB); with the UνMSM's
+    size it took 65 536 of them, ≈ 115 GB. The elasticities' blocks, 3.1× a plain point: 16 384 and 8 192."""
+    from uvmsm_jax._relic import ELASTICITY_MEMORY_FACTOR
+
+    limit = 0.75 * 140.4 * 2**30
+    uvmsm, dark_photon = (uvmsm_jax.model_spec(name).relic_bytes_per_point for name in ("uvmsm", "dark-photon"))
+    assert uvmsm == RELIC_BYTES_PER_POINT
+    assert gpu_block(uvmsm, limit) == 65536 and gpu_block(dark_photon, limit) == 16384
+    assert gpu_block(ELASTICITY_MEMORY_FACTOR * uvmsm, limit) == 16384
+    assert gpu_block(ELASTICITY_MEMORY_FACTOR * dark_photon, limit) == 8192
 
 
 @pytest.fixture

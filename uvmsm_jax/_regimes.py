@@ -108,6 +108,10 @@ def thermalisation(model, settings: Settings | None = None) -> Thermalisation:
         )
     if result is None:
         result = map_concrete_batch(
-            _classify_batch, flat, concrete=is_concrete(flat), config=config, block=default_block()
+            _classify_batch,
+            flat,
+            concrete=is_concrete(flat),
+            config=config,
+            block=default_block(config.spec.relic_bytes_per_point),
         )
     return jax.tree.map(lambda x: jax.device_put(x.reshape(shape)), result)  # NumPy leaves: no programs compiled

@@ -200,12 +200,17 @@ def omega_elasticities(
     return xp.where(defined[..., None], row * omega_gradient / safe[..., None], np.nan)
 
 
-ELASTICITY_BYTES_PER_POINT = 5.5 * 2**20
+ELASTICITY_MEMORY_FACTOR = 3.1
 """Working memory of one point of :func:`relic` with ``elasticities=True`` on the per-point path
-(:func:`_relic_elasticity_batch`: its rate table's and solve's tangents in every direction), the
-larger of the two models': XLA's memory analysis on CPU (blocks of 32, 2026-12-07) gives 2.09 MB for
-the UνMSM and 5.43 MB for the dark photon (0.68 and 1.75 MB for their plain solve). The block on a
-GPU follows from it (:func:`~uvmsm_jax._batching.default_block`)."""
+(:func:`_relic_elasticity_batch`: its rate table's and solve's tangents in every direction) over its
+plain solve's (:attr:`~uvmsm_jax.models.ModelSpec.relic_bytes_per_point`): XLA's memory analysis on
+CPU (blocks of 32, 2026-12-07) gives 2.09 against 0.68 MB for the UνMSM and 5.43 against 1.75 MB for
+the dark photon (3.07 and 3.10). The block on a GPU follows from it (:func:`elasticity_block`)."""
+
+
+def elasticity_block(config: Config) -> int:
+    """Points per block of :func:`_relic_elasticity_batch` (:func:`~uvmsm_jax._batching.default_block`)."""
+    return default_block(ELASTICITY_MEMORY_FACTOR * config.spec.relic_bytes_per_point)
 
 
 @functools.partial(jit, static_argnums=(1, 2, 3), xla_options=TABULATION_XLA_OPTIONS)
@@ -626,7 +631,7 @@ def _relic_with_elasticities(
             concrete=True,
             export_cache=export_cache,
             config=config,
-            block=default_block(ELASTICITY_BYTES_PER_POINT),
+            block=elasticity_block(config),
             tied=tied,
         )
 
@@ -793,7 +798,7 @@ def relic(
         outputs, elasticity = _relic_with_elasticities(rows, np.asarray(flat), config, tied, export_cache)
     elif elasticities:
         outputs, elasticity = _relic_elasticity_batch(
-            _parameter_rows(model, settings, config, concrete), config, default_block(ELASTICITY_BYTES_PER_POINT), tied
+            _parameter_rows(model, settings, config, concrete), config, elasticity_block(config), tied
         )
     else:
         two_stages = None
@@ -808,7 +813,7 @@ def relic(
                 concrete=concrete,
                 export_cache=export_cache,
                 config=config,
-                block=default_block(),
+                block=default_block(config.spec.relic_bytes_per_point),
                 tied=tied,
             )
     if concrete:
