@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from uvmsm_jax import _regimes, _relic
-from uvmsm_jax._programs import TABULATION_XLA_OPTIONS, XLA_OPTIONS, filter_jit, jit
+from uvmsm_jax._programs import DERIVATIVE_XLA_OPTIONS, TABULATION_XLA_OPTIONS, XLA_OPTIONS, filter_jit, jit
 
 
 def _sine(x):
@@ -39,9 +39,11 @@ def test_the_top_level_call_compiles_the_program_with_the_options():
     assert program.top_level._cache_size() == 1 and program.nested._cache_size() == 0
 
 
-@pytest.mark.parametrize("options", [XLA_OPTIONS, TABULATION_XLA_OPTIONS], ids=["all", "tabulation"])
+@pytest.mark.parametrize(
+    "options", [XLA_OPTIONS, TABULATION_XLA_OPTIONS, DERIVATIVE_XLA_OPTIONS], ids=["all", "tabulation", "derivative"]
+)
 def test_the_options_reach_the_compiler(options):
-    """XLA accepts both sets of options on the top-level program (compiling raises on an option it
+    """XLA accepts each set of options on the top-level program (compiling raises on an option it
     does not know, as the last lines show), and the program keeps the function's name, which keys the
     stored executables."""
     program = jit(_sine, xla_options=options)
@@ -54,11 +56,15 @@ def test_the_options_reach_the_compiler(options):
 
 def test_only_the_tabulating_programs_prefer_wide_vectors():
     """The per-point programs of relic and of the thermalisation map and the table stage compile with
-    :data:`TABULATION_XLA_OPTIONS` (512-bit vectors, the Bessel kernel of the rate tables); the stages
-    that take tables as input do not (docs/relic.md, "Compilation")."""
+    :data:`TABULATION_XLA_OPTIONS` (512-bit vectors, the Bessel kernel of the rate tables), the
+    per-point elasticities :data:`DERIVATIVE_XLA_OPTIONS`; the stages that take tables as input do
+    not (docs/relic.md, "Compilation")."""
     assert TABULATION_XLA_OPTIONS == {**XLA_OPTIONS, "xla_cpu_prefer_vector_width": 512}
     for program in (_relic._relic_batch, _relic._rate_tables, _regimes._classify_batch):
         assert program.xla_options is TABULATION_XLA_OPTIONS
     stages_given_tables = (_relic._solve_with_tables, _relic._collocate_with_tables, _regimes._classify_with_tables)
     for program in (*stages_given_tables, _relic._collocation_candidates):
         assert program.xla_options is XLA_OPTIONS
+    # the per-point elasticities: the same without YNNPACK's fusions
+    assert DERIVATIVE_XLA_OPTIONS == {**TABULATION_XLA_OPTIONS, "xla_cpu_experimental_ynn_fusion_type": ""}
+    assert _relic._relic_elasticity_batch.xla_options is DERIVATIVE_XLA_OPTIONS

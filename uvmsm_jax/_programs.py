@@ -13,15 +13,20 @@ from jax._src import core as jax_core
 
 __all__ = [
     "COMPILED_AHEAD",
+    "DERIVATIVE_XLA_OPTIONS",
     "TABULATION_XLA_OPTIONS",
     "XLA_OPTIONS",
+    "XlaOptions",
     "Program",
     "compile_ahead",
     "filter_jit",
     "jit",
 ]
 
-XLA_OPTIONS: dict[str, bool | int] = {"xla_cpu_use_fusion_emitters": False}
+XlaOptions = dict[str, bool | int | str]
+"""``compiler_options`` of ``jax.jit``: XLA option names and their values."""
+
+XLA_OPTIONS: XlaOptions = {"xla_cpu_use_fusion_emitters": False}
 """XLA options of every program the package compiles (``compiler_options`` of ``jax.jit``).
 
 ``xla_cpu_use_fusion_emitters`` off: XLA's CPU backend emits its fused kernels with its LLVM IR
@@ -29,7 +34,7 @@ emitters instead of the MLIR fusion emitters jaxlib 0.10 uses by default. On a 2
 programs then compile in ≈ 2/3 of the time and run no slower (docs/relic.md, "Compilation"). A GPU
 ignores the option."""
 
-TABULATION_XLA_OPTIONS: dict[str, bool | int] = {**XLA_OPTIONS, "xla_cpu_prefer_vector_width": 512}
+TABULATION_XLA_OPTIONS: XlaOptions = {**XLA_OPTIONS, "xla_cpu_prefer_vector_width": 512}
 """:data:`XLA_OPTIONS` of the programs that tabulate a rate table for each point they solve (the
 per-point programs of relic and of the thermalisation map, and the table stage of a batch with
 shared tables): vectors of 512 bits, where XLA's CPU backend prefers 256. Most of a table is the
@@ -41,6 +46,21 @@ vectors the compiler keeps the widest it has (the same times with AVX2 alone). T
 keep :data:`XLA_OPTIONS`: with the option the contour's held tables (a table and its derivatives)
 ran 20 % slower, and neither the ODE stage nor the momentum distribution's programs measurably
 faster. A GPU ignores it."""
+
+
+DERIVATIVE_XLA_OPTIONS: XlaOptions = {
+    **TABULATION_XLA_OPTIONS,
+    "xla_cpu_experimental_ynn_fusion_type": "",
+}
+""":data:`TABULATION_XLA_OPTIONS` of the per-point program of :func:`~uvmsm_jax.relic`'s elasticities
+(each point's rate table and solve in forward mode), with the fusions that XLA's CPU backend hands
+to YNNPACK off (an empty list of fusion types). On 256 random freeze-in points the elasticities took
+0.597 s (median of 7 calls, 0.592–0.615) instead of 0.652 s (0.643–0.753), alternated in one
+process (2026-12-07); the plain per-point program got slower with it (1 044 and 987 against 957 and
+947 points/s) and keeps :data:`TABULATION_XLA_OPTIONS`, as the held-table programs of a batch with
+shared tables do (3 % on a 16 × 128 grid, within the VM's spread). The elasticities change by
+rounding, as between any two compilations of a derivative: at most 8e-4 of max(1, |e|) on those
+points (docs/relic.md, "Compilation"). A GPU ignores the option."""
 
 
 def _at_top_level() -> bool:
@@ -56,10 +76,10 @@ def _at_top_level() -> bool:
 
 class Program:
     """A jitted function (``jax.jit`` or ``equinox.filter_jit``) compiled with ``xla_options`` (one of
-    :data:`XLA_OPTIONS` and :data:`TABULATION_XLA_OPTIONS`) when called at the top level, and as a
+    :data:`XLA_OPTIONS`, :data:`TABULATION_XLA_OPTIONS` and :data:`DERIVATIVE_XLA_OPTIONS`) when called at the top level, and as a
     plain nested ``jit`` inside a trace (a caller's ``jax.jit``, ``vmap`` or ``grad``)."""
 
-    def __init__(self, make: Callable[..., Any], fun: Callable, xla_options: dict[str, bool | int], **jit_kwargs: Any):
+    def __init__(self, make: Callable[..., Any], fun: Callable, xla_options: XlaOptions, **jit_kwargs: Any):
         self.xla_options = xla_options
         self.top_level = make(fun, compiler_options=xla_options, **jit_kwargs)
         self.nested = make(fun, **jit_kwargs)
@@ -73,9 +93,9 @@ class Program:
         return self.top_level.lower(*args, **kwargs)
 
 
-def jit(fun: Callable, *, xla_options: dict[str, bool | int] = XLA_OPTIONS, **jit_kwargs: Any) -> Program:
-    """``jax.jit(fun, **jit_kwargs)`` with ``xla_options`` (:data:`XLA_OPTIONS`, or
-    :data:`TABULATION_XLA_OPTIONS`; see :class:`Program`)."""
+def jit(fun: Callable, *, xla_options: XlaOptions = XLA_OPTIONS, **jit_kwargs: Any) -> Program:
+    """``jax.jit(fun, **jit_kwargs)`` with ``xla_options`` (:data:`XLA_OPTIONS`,
+    :data:`TABULATION_XLA_OPTIONS` or :data:`DERIVATIVE_XLA_OPTIONS`; see :class:`Program`)."""
     return Program(jax.jit, fun, xla_options, **jit_kwargs)
 
 

@@ -38,7 +38,7 @@ from ._batching import (
     stage_blocks,
 )
 from ._export import bound_compiled
-from ._programs import COMPILED_AHEAD, TABULATION_XLA_OPTIONS, Program, compile_ahead, jit
+from ._programs import COMPILED_AHEAD, DERIVATIVE_XLA_OPTIONS, TABULATION_XLA_OPTIONS, Program, compile_ahead, jit
 from ._validation import is_concrete, without_derivative
 from .codes import STATUS_MESSAGES, mechanism_names
 from .models import validate_model
@@ -213,7 +213,7 @@ def elasticity_block(config: Config) -> int:
     return default_block(ELASTICITY_MEMORY_FACTOR * config.spec.relic_bytes_per_point)
 
 
-@functools.partial(jit, static_argnums=(1, 2, 3), xla_options=TABULATION_XLA_OPTIONS)
+@functools.partial(jit, static_argnums=(1, 2, 3), xla_options=DERIVATIVE_XLA_OPTIONS)
 def _relic_elasticity_batch(rows: Array, config: Config, block: int, tied: bool) -> tuple[Array, Array]:
     """The :data:`OUTPUT_FIELDS` of each row of :func:`_parameter_rows` and the elasticities of its Ωh²
     in the row's entries (:func:`omega_elasticities`), ``block`` rows at a time."""
@@ -481,6 +481,7 @@ def map_with_shared_tables(
     stages: Sequence[tuple[Program, bool]],
     export_cache: str | os.PathLike | None = None,
     table_stage: tuple[Program, int | None] | None = None,
+    every_row_shares: bool = False,
 ):
     """A stage evaluated on a concrete batch θ (n, 5) with shared rate tables (docs/relic.md, "Shared
     rate tables"), or None when no two distinct points share a table (the tabulation then dominates,
@@ -504,7 +505,9 @@ def map_with_shared_tables(
     there (:func:`~uvmsm_jax._export.call_compiled`): a later process loads it instead of tracing, and
     nothing is compiled ahead. ``table_stage``: the (program, layers) that tabulates, called as
     :func:`_rate_tables` is (the default, with ``layers`` None) and returning ``layers`` layers of each
-    field when given (:func:`table_arrays_spec`; :func:`_held_rate_tables`)."""
+    field when given (:func:`table_arrays_spec`; :func:`_held_rate_tables`). ``every_row_shares``: the
+    caller has found that the shared table serves every row (:func:`_shares_table`), which is then
+    not checked again."""
     table_program = _rate_tables if table_stage is None else table_stage[0]
 
     def compiled(stage):
@@ -514,7 +517,10 @@ def map_with_shared_tables(
     table_block, solve_block = stage_blocks()
     solve_block = chunk_size(flat.shape[0], solve_block)  # a batch smaller than a block: padded to a power of two
     flat, copies = np.unique(flat, axis=0, return_inverse=True)
-    shares = run_padded(compiled(_shares_table), solve_block, [flat])
+    if every_row_shares:
+        shares = np.ones(flat.shape[0], dtype=bool)
+    else:
+        shares = run_padded(compiled(_shares_table), solve_block, [flat])
     masses, mass_index = np.unique(flat[shares][:, MASS_COLUMNS], axis=0, return_inverse=True)
     if masses.shape[0] == np.count_nonzero(shares):
         return None
@@ -658,6 +664,7 @@ def _relic_with_elasticities(
             [(_elasticities_with_tables, False)],
             export_cache,
             table_stage=(_held_rate_tables, HELD_LAYERS),
+            every_row_shares=True,
         )
     if two_stages is None:
         return per_point(rows)
