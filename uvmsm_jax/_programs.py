@@ -56,7 +56,9 @@ DERIVATIVE_XLA_OPTIONS: XlaOptions = {
 (each point's rate table and solve in forward mode), with the fusions that XLA's CPU backend hands
 to YNNPACK off (an empty list of fusion types). On 256 random freeze-in points the elasticities took
 0.597 s (median of 7 calls, 0.592–0.615) instead of 0.652 s (0.643–0.753), alternated in one
-process (2026-12-07); the plain per-point program got slower with it (1 044 and 987 against 957 and
+process (2026-12-07); 128 random dark-photon points took 2.15 and 2.32 s against 2.22 and 2.21 s
+(two runs of 9 and 5 alternated calls: no difference beyond the VM's spread). The plain per-point
+program got slower with it (1 044 and 987 against 957 and
 947 points/s) and keeps :data:`TABULATION_XLA_OPTIONS`, as the held-table programs of a batch with
 shared tables do (3 % on a 16 × 128 grid, within the VM's spread). The elasticities change by
 rounding, as between any two compilations of a derivative: at most 8e-4 of max(1, |e|) on those
