@@ -16,8 +16,8 @@ __all__ = [
     "DERIVATIVE_XLA_OPTIONS",
     "TABULATION_XLA_OPTIONS",
     "XLA_OPTIONS",
-    "XlaOptions",
     "Program",
+    "XlaOptions",
     "compile_ahead",
     "filter_jit",
     "jit",
@@ -58,11 +58,11 @@ to YNNPACK off (an empty list of fusion types). On 256 random freeze-in points t
 0.597 s (median of 7 calls, 0.592–0.615) instead of 0.652 s (0.643–0.753), alternated in one
 process (2026-12-07); 128 random dark-photon points took 2.15 and 2.32 s against 2.22 and 2.21 s
 (two runs of 9 and 5 alternated calls: no difference beyond the VM's spread). The plain per-point
-program got slower with it (1 044 and 987 against 957 and
-947 points/s) and keeps :data:`TABULATION_XLA_OPTIONS`, as the held-table programs of a batch with
-shared tables do (3 % on a 16 × 128 grid, within the VM's spread). The elasticities change by
-rounding, as between any two compilations of a derivative: at most 8e-4 of max(1, |e|) on those
-points (docs/relic.md, "Compilation"). A GPU ignores the option."""
+program got slower with it (1 044 and 987 against 957 and 947 points/s) and keeps
+:data:`TABULATION_XLA_OPTIONS`, as the held-table programs of a batch with shared tables do (3 % on
+a 16 × 128 grid, within the VM's spread). The elasticities change by rounding, as between any two
+compilations of a derivative: at most 8e-4 of max(1, |e|) on those points (docs/relic.md,
+"Compilation"). A GPU ignores the option."""
 
 
 def _at_top_level() -> bool:
@@ -78,8 +78,9 @@ def _at_top_level() -> bool:
 
 class Program:
     """A jitted function (``jax.jit`` or ``equinox.filter_jit``) compiled with ``xla_options`` (one of
-    :data:`XLA_OPTIONS`, :data:`TABULATION_XLA_OPTIONS` and :data:`DERIVATIVE_XLA_OPTIONS`) when called at the top level, and as a
-    plain nested ``jit`` inside a trace (a caller's ``jax.jit``, ``vmap`` or ``grad``)."""
+    :data:`XLA_OPTIONS`, :data:`TABULATION_XLA_OPTIONS` and :data:`DERIVATIVE_XLA_OPTIONS`) when
+    called at the top level, and as a plain nested ``jit`` inside a trace (a caller's ``jax.jit``,
+    ``vmap`` or ``grad``)."""
 
     def __init__(self, make: Callable[..., Any], fun: Callable, xla_options: XlaOptions, **jit_kwargs: Any):
         self.xla_options = xla_options
