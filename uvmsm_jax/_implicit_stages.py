@@ -54,7 +54,8 @@ class TwoByTwoLU(lx.AbstractLinearSolver):
     identity is lost in rounding) and the stage's fate depends on rounding: with a division for the
     multiplier, 3 of 200 random dark-photon points stopped at max_steps against 1 with LAPACK and 1
     in this order (measured while a point's first stage depended on its block); with each point's
-    steps its own, 4 of 400 in this order and 4 with LAPACK (docs/relic.md, "ODE"). For operators
+    steps its own, 4 of 400 in this order and 4 with LAPACK (2026-12-04; since the empty starts
+    that fill at once begin in equilibrium, none of 8 448: docs/relic.md, "ODE"). For operators
     with one (2,) array in and out; a singular matrix gives inf/NaN, as LAPACK's does.
     """
 
