@@ -291,7 +291,11 @@ def test_a_point_in_a_batch_does_not_depend_on_its_neighbours():
         points = np.concatenate([targets, 10 ** rng.uniform(low, high, (6, 4))])
         result = uj.relic(uj.DarkPhotonDM(*points.T))
         outputs.append(
-            {field.name: np.asarray(getattr(result, field.name))[:2] for field in dataclasses.fields(result)}
+            {
+                field.name: np.asarray(getattr(result, field.name))[:2]
+                for field in dataclasses.fields(result)
+                if getattr(result, field.name) is not None  # elasticities: not asked for
+            }
         )
     for name, first in outputs[0].items():
         np.testing.assert_array_equal(first, outputs[1][name], err_msg=name)

@@ -719,8 +719,9 @@ def test_panels_of_zero_width_are_skipped_with_the_same_sums_and_derivatives():
         return jax.vmap(at)(jnp.arange(n_t), temperatures, edges)
 
     def skipping_on(edges, scale, widths):
+        # nodes moving with the panel edges: the derivative of the per-temperature sums compared below
         return rates._sigma_v_scaled_on_panels(
-            sigma, nodes, m, 2.0 * m, temperatures, edges, pole_mass, (scale, widths)
+            sigma, nodes, m, 2.0 * m, temperatures, edges, pole_mass, (scale, widths), follow_edges=True
         )
 
     def one_by_one(b, scale, widths):
