@@ -230,8 +230,9 @@ m/x_f = 100 at most."""
 
 
 def _frame_velocity(x: Array, m: Array, scale: float) -> Array:
-    """0 in value; in tangent the velocity v = 2 dm e^{−x/x_f} [GeV] in √s, x_f = ``scale``·m, of the
-    threshold frame at x = √s − 2m [GeV] (:func:`_threshold_frame`; N.2′)."""
+    """V = 2(m − m₀) e^{−x/x_f} [GeV], m₀ = m held (0 in value, in tangent the velocity v = 2 dm e^{−x/x_f}
+    in √s), x_f = ``scale``·m₀: the threshold frame's displacement at x = √s − 2m [GeV], which the
+    caller holds (:func:`_threshold_frame`; N.2′)."""
     follow = jnp.exp(-x / (scale * jax.lax.stop_gradient(m)))
     return 2.0 * (m - jax.lax.stop_gradient(m)) * follow
 
@@ -240,20 +241,24 @@ def _threshold_frame(
     t: Array, w: Array, m: Array, sqrt_s_min: Array, temperature: Array, follow_edges: Array
 ) -> tuple[Array, Array]:
     """The nodes t = (√s − √s_min)/T and weights w (in t) as they are where ``follow_edges`` (a bool:
-    the rule's derivative), else in the threshold frame (N.2′): the values
-    unchanged, the tangents those of nodes moving in √s at v of :func:`_frame_velocity` — with the
-    threshold next to it, at rest beyond x_f = :data:`THRESHOLD_FRAME` · m — dt = (v − d√s_min −
-    t dT)/T and dw = w (∂v/∂√s − dT/T), ∂v/∂√s = −v/x_f the frame's Jacobian. A derivative is then
-    the integral's, which neither samples σ′ beyond x_f nor follows the rule as its edges cross. A
-    temperature's panels (the Dirac χ's σ_a) pass their T; the shared grid its nodes x = √s − 2m with
-    √s_min = 2m and T = 1."""
-    still_t, still_w = jax.lax.stop_gradient(t), jax.lax.stop_gradient(w)
-    velocity = _frame_velocity(sqrt_s_min - 2.0 * m + temperature * still_t, m, THRESHOLD_FRAME)
-    held = jax.lax.stop_gradient(temperature)
-    warmed = (temperature - held) / held  # 0; tangent dT/T
-    shift = (velocity - (sqrt_s_min - jax.lax.stop_gradient(sqrt_s_min))) / held - still_t * warmed
-    framed_w = still_w * (1.0 - velocity / (THRESHOLD_FRAME * jax.lax.stop_gradient(m)) - warmed)
-    return jnp.where(follow_edges, t, still_t + shift), jnp.where(follow_edges, w, framed_w)
+    the rule's derivative), else in the threshold frame (N.2′): the values unchanged, the nodes carried
+    from the point as held (θ₀: m₀, T₀, the rule's nodes u = √s_min,₀ + T₀t₀ in √s) by the change of
+    variables Φ(u) = u + V(u), V = 2(m − m₀) e^{−(u − 2m₀)/x_f} of :func:`_frame_velocity` — with the
+    threshold next to it, at rest beyond x_f = :data:`THRESHOLD_FRAME` · m₀ — so t = (Φ(u) − √s_min)/T
+    and w = w₀ (T₀/T) Φ′(u), Φ′ = 1 − V/x_f. To first order dt = (v − d√s_min − t dT)/T and
+    dw = w (∂v/∂√s − dT/T); and as Φ is a change of variables for every θ, not only to first order,
+    every derivative of the sum, the second included, is the integral's, which neither samples σ′
+    beyond x_f nor follows the rule as its edges cross. A temperature's panels (the Dirac χ's σ_a)
+    pass their T; the shared grid its nodes x = √s − 2m with √s_min = 2m and T = 1."""
+    held_t, held_w, held_m, held_temperature, held_sqrt_s_min = jax.lax.stop_gradient(
+        (t, w, m, temperature, sqrt_s_min)
+    )
+    velocity = _frame_velocity(held_sqrt_s_min - 2.0 * held_m + held_temperature * held_t, m, THRESHOLD_FRAME)
+    framed_t = (
+        held_t + (velocity - (sqrt_s_min - held_sqrt_s_min) - held_t * (temperature - held_temperature)) / temperature
+    )
+    framed_w = held_w * (held_temperature / temperature) * (1.0 - velocity / (THRESHOLD_FRAME * held_m))
+    return jnp.where(follow_edges, t, framed_t), jnp.where(follow_edges, w, framed_w)
 
 
 def _pair_weights(m: Array, temperatures: Array, x: Array, w: Array) -> Array:
@@ -819,18 +824,24 @@ def _excised_window_edge_terms(
     temperature, excises from σ_a's average at the temperatures T [GeV] ([temperature]; N.2′): 0 in
     value, and in tangent F(√s₋)(d√s₋ − v₋) − F(√s₊)(d√s₊ − v₊), F the integrand of ⟨σv⟩ per unit √s
     just outside the window, ``sigma`` σ(s, s − M²) [GeV⁻²], v the velocity of the threshold frame
-    there (:func:`_frame_velocity`). These are the only limits that move against the frame where the
-    integrand does not vanish: at the threshold the frame moves with it, beyond 60 T the Boltzmann
-    factor vanishes. 0 where ``window`` [GeV²] is 0 (no window, or a Breit–Wigner, about which the
-    nodes follow the panel edges)."""
+    there (:func:`_frame_velocity`). Each term is F at the middle of the sliver between the edge that
+    the frame carries and the edge itself, times the sliver's width δ = √s_e − Φ(√s_e,₀) (0 in value),
+    that sliver's integral to O(δ³): its second derivatives are the integral's too. These are the
+    only limits that move against the frame where the integrand does not vanish: at the threshold the
+    frame moves with it, beyond 60 T the Boltzmann factor vanishes. 0 where ``window`` [GeV²] is 0
+    (no window, or a Breit–Wigner, about which the nodes follow the panel edges)."""
     split = window > 0
     detuning = jnp.stack([-window, window])  # s − M² at the two edges
     sqrt_s = safe_sqrt(jnp.where(split, big_m**2 + detuning, 4.0 * m**2 + 1.0))
-    x = jax.lax.stop_gradient(sqrt_s - 2.0 * m)
-    density = _pair_weights(m, temperatures, x, jnp.ones(2)) * sigma(sqrt_s**2, detuning)
-    # 0; tangent each edge's d√s less the frame's velocity there
-    moved = sqrt_s - jax.lax.stop_gradient(sqrt_s) - _frame_velocity(x, m, THRESHOLD_FRAME)
-    terms = jnp.where(split, jax.lax.stop_gradient(density), 0.0) @ (jnp.array([1.0, -1.0]) * moved)
+    held = jax.lax.stop_gradient(sqrt_s)
+    # δ: 0; tangent each edge's d√s less the frame's velocity there
+    moved = sqrt_s - held - _frame_velocity(held - 2.0 * jax.lax.stop_gradient(m), m, THRESHOLD_FRAME)
+    # F at the sliver's middle (value: the edge), s − M² there from the edge's exact detuning
+    middle = sqrt_s - 0.5 * moved
+    density = _pair_weights(m, temperatures, middle - 2.0 * m, jnp.ones(2)) * sigma(
+        middle**2, detuning - 0.5 * moved * (middle + sqrt_s)
+    )
+    terms = jnp.where(split, density, 0.0) @ (jnp.array([1.0, -1.0]) * moved)
     return jnp.where(split, terms, 0.0)
 
 
