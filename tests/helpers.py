@@ -35,6 +35,7 @@ __all__ = [
     "batched_central_difference",
     "central_difference",
     "check_agreement",
+    "check_hessian",
     "convergence_order",
     "elementwise_derivative",
     "log_derivative",
@@ -271,6 +272,18 @@ def random_points(name: str, n_masses: int, n_couplings: int, seed: int) -> dict
     values = {k: np.repeat(log_uniform(b, n_masses), n_couplings) for k, b in masses.items()}
     values.update({k: log_uniform(b, n_masses * n_couplings) for k, b in couplings.items()})
     return values
+
+
+def check_hessian(hessian, gradient: Callable, x0, h, tolerance: float, symmetry: float) -> None:
+    """A Hessian at ``x0`` against 4th-order central differences of ``gradient`` (x → ∇f, 1-D; steps
+    ``h``): finite and not all zero, symmetric to ``symmetry`` and equal to the differences to
+    ``tolerance``, both as shares of its largest entry."""
+    hessian = np.asarray(hessian)
+    quotient = central_difference(lambda x: np.asarray(gradient(x)), x0, h, 4)
+    scale = np.abs(hessian).max()
+    assert np.all(np.isfinite(hessian)) and scale > 0
+    assert np.abs(hessian - hessian.T).max() <= symmetry * scale
+    assert np.abs(hessian - quotient).max() <= tolerance * scale
 
 
 def check_agreement(fast, reference, n_points: int) -> None:
